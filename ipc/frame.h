@@ -1,0 +1,65 @@
+#ifndef TETHER_IPC_FRAME_H_
+#define TETHER_IPC_FRAME_H_
+
+// Framing for the handshake socket: one Cap'n Proto message per
+// SOCK_SEQPACKET datagram, with its fds as SCM_RIGHTS. Kept free of abseil so
+// that the static stub links it without extra weight.
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <memory>
+#include <vector>
+
+#include "ipc/unique_fd.h"
+
+namespace tether::ipc {
+
+enum class FrameError {
+  kNone = 0,
+  kClosed,          // orderly EOF: the peer closed or exec'd
+  kSystem,          // sendmsg/recvmsg failed; see errno_value
+  kTooLarge,        // datagram exceeded kMaxMessageBytes (MSG_TRUNC)
+  kTooManyFds,      // more fds than kMaxFdsPerMessage, or MSG_CTRUNC
+  kMalformed,       // not a valid Cap'n Proto message or not word aligned
+};
+
+const char* FrameErrorName(FrameError error);
+
+struct SendResult {
+  FrameError error = FrameError::kNone;
+  int errno_value = 0;
+  bool ok() const { return error == FrameError::kNone; }
+};
+
+// A received message. Owns its bytes and its fds; the reader enforces the
+// traversal and nesting limits on every access.
+class ReceivedFrame {
+ public:
+  FrameError error = FrameError::kNone;
+  int errno_value = 0;
+  std::vector<UniqueFd> fds;
+
+  bool ok() const { return error == FrameError::kNone; }
+  template <typename Root>
+  typename Root::Reader Get() {
+    return reader_->getRoot<Root>();
+  }
+
+ private:
+  friend ReceivedFrame ReceiveFrame(int socket_fd);
+  std::vector<capnp::word> words_;
+  std::unique_ptr<capnp::FlatArrayMessageReader> reader_;
+};
+
+// Sends `message` with `fds` attached in one datagram. Retries EINTR.
+SendResult SendFrame(int socket_fd, capnp::MessageBuilder& message,
+                     const std::vector<int>& fds = {});
+
+// Receives one datagram. Received fds are close-on-exec. Retries EINTR.
+// Every fd that arrived is closed again unless the frame is ok.
+ReceivedFrame ReceiveFrame(int socket_fd);
+
+}  // namespace tether::ipc
+
+#endif  // TETHER_IPC_FRAME_H_
