@@ -65,6 +65,7 @@ struct Step {
     landlockRestrictSelf @9 :UInt8;    # fd index of a Landlock ruleset
     seccompFilter @10 :UInt8;          # fd index of a sealed memfd of sock_filter
     parentDeathSignal @11 :ParentDeathSignal;
+    changeDirectory @12 :Text;         # absolute path; after the identity change
   }
 }
 
@@ -76,7 +77,6 @@ struct ParentDeathSignal {
 struct ExecRequest {
   argv @0 :List(Text);         # argv[0] is the program, searched in PATH of envp
   envp @1 :List(Text);
-  cwd @2 :Text;
 }
 
 # broker -> stub: the whole bootstrap, decided by the broker.

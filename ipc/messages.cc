@@ -147,6 +147,7 @@ void EncodeStep(const Step& step, wire::Step::Builder out) {
       pdeath.setExpectedParent(step.expected_parent);
       break;
     }
+    case Action::kChangeDirectory: action.setChangeDirectory(step.path); break;
   }
 }
 
@@ -226,6 +227,16 @@ bool DecodeStep(wire::Step::Reader in, size_t fd_count, const std::string& where
         return Fail(error, where + ".parentDeathSignal.signal is out of range");
       }
       return true;
+    case wire::Step::Action::CHANGE_DIRECTORY: {
+      out->action = Action::kChangeDirectory;
+      auto path = action.getChangeDirectory();
+      out->path.assign(path.cStr(), path.size());
+      if (out->path.empty() || out->path[0] != '/' ||
+          out->path.find('\0') != std::string::npos) {
+        return Fail(error, where + ".changeDirectory must be an absolute path");
+      }
+      return true;
+    }
   }
   return Fail(error, where + ".action is unknown");
 }
@@ -303,10 +314,6 @@ bool DecodeBrokerMessage(wire::BrokerMessage::Reader in, size_t fd_count,
       if (out->plan.exec.argv.empty() || out->plan.exec.argv[0].empty()) {
         return Fail(error, "plan.exec.argv is empty");
       }
-      out->plan.exec.cwd = exec.getCwd();
-      if (out->plan.exec.cwd.empty() || out->plan.exec.cwd[0] != '/') {
-        return Fail(error, "plan.exec.cwd must be an absolute path");
-      }
       return true;
     }
     case wire::BrokerMessage::GO:
@@ -349,6 +356,7 @@ const char* ActionName(Action action) {
     case Action::kLandlockRestrictSelf: return "landlock_restrict_self";
     case Action::kSeccompFilter: return "seccomp_filter";
     case Action::kParentDeathSignal: return "parent_death_signal";
+    case Action::kChangeDirectory: return "change_directory";
   }
   return "unknown";
 }
@@ -419,7 +427,6 @@ void Encode(const BrokerMessage& message, capnp::MessageBuilder& builder) {
       for (size_t i = 0; i < message.plan.exec.envp.size(); ++i) {
         envp.set(i, message.plan.exec.envp[i]);
       }
-      exec.setCwd(message.plan.exec.cwd);
       break;
     }
     case BrokerMessage::Kind::kGo: root.setGo(); break;

@@ -60,6 +60,7 @@ enum class Action {
   kLandlockRestrictSelf,
   kSeccompFilter,
   kParentDeathSignal,
+  kChangeDirectory,
 };
 
 const char* ActionName(Action action);
@@ -77,12 +78,12 @@ struct Step {
   uint8_t fd_index = 0;              // kLandlockRestrictSelf, kSeccompFilter
   int32_t signal = 0;                // kParentDeathSignal
   int32_t expected_parent = 0;
+  std::string path;                  // kChangeDirectory
 };
 
 struct ExecRequest {
   std::vector<std::string> argv;
   std::vector<std::string> envp;
-  std::string cwd;
 };
 
 struct Plan {

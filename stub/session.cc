@@ -1,0 +1,141 @@
+#include "stub/session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <capnp/message.h>
+
+#include "ipc/frame.h"
+#include "stub/self_facts.h"
+#include "stub/step_runner.h"
+
+extern char** environ;
+
+namespace tether::stub {
+namespace {
+
+void Complain(const std::string& what) {
+  std::fprintf(stderr, "tether-stub: %s\n", what.c_str());
+}
+
+bool Send(int socket_fd, const ipc::StubMessage& message) {
+  capnp::MallocMessageBuilder builder;
+  ipc::Encode(message, builder);
+  ipc::SendResult sent = ipc::SendFrame(socket_fd, builder);
+  if (!sent.ok()) {
+    Complain(std::string("cannot send ") + ipc::StubMessageKindName(message.kind) +
+             ": " + ipc::FrameErrorName(sent.error) + " " +
+             std::strerror(sent.errno_value));
+  }
+  return sent.ok();
+}
+
+// Receives one broker message; nothing on EOF, abort or a bad message.
+std::optional<ipc::BrokerMessage> Receive(int socket_fd,
+                                          std::vector<UniqueFd>* fds) {
+  ipc::ReceivedFrame frame = ipc::ReceiveFrame(socket_fd);
+  if (frame.error == ipc::FrameError::kClosed) return std::nullopt;  // broker gone
+  ipc::BrokerMessage message;
+  std::string error;
+  if (!ipc::Decode(frame, &message, &error)) {
+    Complain("bad message from the broker: " + error);
+    return std::nullopt;
+  }
+  if (message.kind == ipc::BrokerMessage::Kind::kAbort) return std::nullopt;
+  if (fds != nullptr) *fds = std::move(frame.fds);
+  return message;
+}
+
+}  // namespace
+
+bool PrepareDescriptors(int socket_fd) {
+  constexpr int kSocketFd = 3;
+  if (socket_fd != kSocketFd) {
+    if (dup2(socket_fd, kSocketFd) < 0) return false;
+    close(socket_fd);
+  }
+  if (fcntl(kSocketFd, F_SETFD, FD_CLOEXEC) != 0) return false;
+  return syscall(SYS_close_range, kSocketFd + 1, ~0U, 0) == 0;
+}
+
+bool SendHello(int socket_fd, const ipc::Hello& hello) {
+  ipc::StubMessage message;
+  message.kind = ipc::StubMessage::Kind::kHello;
+  message.hello = hello;
+  return Send(socket_fd, message);
+}
+
+std::optional<ReceivedPlan> ReceivePlan(int socket_fd) {
+  ReceivedPlan received;
+  std::optional<ipc::BrokerMessage> message = Receive(socket_fd, &received.fds);
+  if (!message.has_value()) return std::nullopt;
+  if (message->kind != ipc::BrokerMessage::Kind::kPlan) {
+    Complain("expected a plan from the broker");
+    return std::nullopt;
+  }
+  received.plan = std::move(message->plan);
+  return received;
+}
+
+bool RunPlan(int socket_fd, const ReceivedPlan& plan) {
+  for (size_t i = 0; i < plan.plan.steps.size(); ++i) {
+    ipc::StubMessage message;
+    message.kind = ipc::StubMessage::Kind::kStepResult;
+    message.step_result = RunStep(i, plan.plan.steps[i], plan.fds);
+    if (!Send(socket_fd, message)) return false;
+    if (message.step_result.outcome == ipc::Outcome::kFailed) return false;
+  }
+  return true;
+}
+
+bool SendReady(int socket_fd) {
+  ipc::StubMessage message;
+  message.kind = ipc::StubMessage::Kind::kReady;
+  return Send(socket_fd, message);
+}
+
+int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec) {
+  std::optional<ipc::BrokerMessage> message = Receive(socket_fd, nullptr);
+  if (!message.has_value() || message->kind != ipc::BrokerMessage::Kind::kGo) {
+    return kSetupFailedExit;
+  }
+  std::vector<char*> argv;
+  for (const std::string& arg : exec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const std::string& var : exec.envp) envp.push_back(const_cast<char*>(var.c_str()));
+  envp.push_back(nullptr);
+  // execvp searches the PATH of the environment it runs in.
+  environ = envp.data();
+  execvp(argv[0], argv.data());
+  int error = errno;
+  ipc::StubMessage failed;
+  failed.kind = ipc::StubMessage::Kind::kExecFailed;
+  failed.exec_errno = error;
+  Send(socket_fd, failed);
+  return error == ENOENT ? 127 : 126;
+}
+
+int RunStub(int socket_fd) {
+  if (!PrepareDescriptors(socket_fd)) {
+    Complain(std::string("cannot prepare descriptors: ") + std::strerror(errno));
+    return kSetupFailedExit;
+  }
+  constexpr int kSocketFd = 3;
+  if (!SendHello(kSocketFd, CollectSelfFacts())) return kSetupFailedExit;
+  std::optional<ReceivedPlan> plan = ReceivePlan(kSocketFd);
+  if (!plan.has_value()) return kSetupFailedExit;
+  if (!RunPlan(kSocketFd, *plan)) return kSetupFailedExit;
+  plan->fds.clear();
+  if (!SendReady(kSocketFd)) return kSetupFailedExit;
+  return AwaitGoAndExec(kSocketFd, plan->plan.exec);
+}
+
+}  // namespace tether::stub

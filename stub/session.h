@@ -1,0 +1,45 @@
+#ifndef TETHER_STUB_SESSION_H_
+#define TETHER_STUB_SESSION_H_
+
+// The stub's side of the handshake, in the pieces the protocol names, so
+// that test stubs can tell lies by composing them differently.
+
+#include <optional>
+#include <vector>
+
+#include "ipc/messages.h"
+#include "ipc/unique_fd.h"
+
+namespace tether::stub {
+
+// Exit status of the stub when the sandbox could not be set up.
+inline constexpr int kSetupFailedExit = 125;
+
+// Leaves exactly stdin/stdout/stderr and the socket open (the socket
+// close-on-exec), so nothing the stub inherited reaches the workload.
+bool PrepareDescriptors(int socket_fd);
+
+bool SendHello(int socket_fd, const ipc::Hello& hello);
+
+struct ReceivedPlan {
+  ipc::Plan plan;
+  std::vector<UniqueFd> fds;
+};
+// Returns the plan, or nothing after printing why (abort, EOF, bad message).
+std::optional<ReceivedPlan> ReceivePlan(int socket_fd);
+
+// Runs every step in order, reporting each; false once a step failed.
+bool RunPlan(int socket_fd, const ReceivedPlan& plan);
+
+bool SendReady(int socket_fd);
+
+// Waits for Go and execs the workload; returns the exit status to use when
+// it could not (abort from the broker, EOF, or execve failing).
+int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec);
+
+// The whole protocol as the production stub speaks it.
+int RunStub(int socket_fd);
+
+}  // namespace tether::stub
+
+#endif  // TETHER_STUB_SESSION_H_
