@@ -361,6 +361,23 @@ const char* ActionName(Action action) {
   return "unknown";
 }
 
+const char* ActionSyscall(Action action) {
+  switch (action) {
+    case Action::kSetGroups: return "setgroups";
+    case Action::kSetResgid: return "setresgid";
+    case Action::kSetResuid: return "setresuid";
+    case Action::kClearBoundingSet: return "prctl(PR_CAPBSET_DROP)";
+    case Action::kClearInheritableAndAmbient: return "prctl(PR_CAP_AMBIENT)/capset";
+    case Action::kSetNoNewPrivs: return "prctl(PR_SET_NO_NEW_PRIVS)";
+    case Action::kSetRlimit: return "setrlimit";
+    case Action::kLandlockRestrictSelf: return "landlock_restrict_self";
+    case Action::kSeccompFilter: return "seccomp(SECCOMP_SET_MODE_FILTER)";
+    case Action::kParentDeathSignal: return "prctl(PR_SET_PDEATHSIG)";
+    case Action::kChangeDirectory: return "chdir";
+  }
+  return "unknown";
+}
+
 const char* DispositionName(Disposition disposition) {
   switch (disposition) {
     case Disposition::kEnforce: return "enforce";

@@ -64,6 +64,8 @@ enum class Action {
 };
 
 const char* ActionName(Action action);
+// The system call a step makes, for error messages.
+const char* ActionSyscall(Action action);
 const char* DispositionName(Disposition disposition);
 
 struct Step {

@@ -1,0 +1,65 @@
+#include "broker/cli.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace tether::broker {
+
+absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string>& args) {
+  RunCommandLine line;
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    if (!absl::StartsWith(arg, "--")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unexpected argument '", arg, "': put the command after '--'"));
+    }
+    std::string name = arg;
+    std::optional<std::string> value;
+    if (size_t equals = arg.find('='); equals != std::string::npos) {
+      name = arg.substr(0, equals);
+      value = arg.substr(equals + 1);
+    }
+    std::optional<std::string>* single = nullptr;
+    if (name == "--policy") single = &line.policy_path;
+    else if (name == "--user") single = &line.user;
+    else if (name == "--report") single = &line.report_path;
+    else if (name == "--stub") single = &line.stub_path;
+    else if (name != "--allow-env") {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name));
+    }
+    if (!value.has_value()) {
+      if (i + 1 >= args.size() || args[i + 1] == "--") {
+        return absl::InvalidArgumentError(absl::StrCat(name, " needs a value"));
+      }
+      value = args[++i];
+    }
+    if (value->empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " needs a non-empty value"));
+    }
+    if (single == nullptr) {
+      if (value->find_first_of("=\n") != std::string::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--allow-env '", *value, "' is not a variable name"));
+      }
+      line.allow_env.push_back(*value);
+      continue;
+    }
+    if (single->has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " given twice"));
+    }
+    *single = *value;
+  }
+  line.argv.assign(args.begin() + i, args.end());
+  if (line.argv.empty()) {
+    return absl::InvalidArgumentError("no command given: tether run [flags] -- CMD [ARGS...]");
+  }
+  return line;
+}
+
+}  // namespace tether::broker

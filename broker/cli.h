@@ -1,0 +1,27 @@
+#ifndef TETHER_BROKER_CLI_H_
+#define TETHER_BROKER_CLI_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace tether::broker {
+
+// `tether run [flags] -- CMD [ARGS...]`, parsed but not yet acted on.
+struct RunCommandLine {
+  std::optional<std::string> policy_path;
+  std::optional<std::string> user;
+  std::optional<std::string> report_path;
+  std::optional<std::string> stub_path;
+  std::vector<std::string> allow_env;
+  std::vector<std::string> argv;
+};
+
+// Errors name the flag and what is wrong with it.
+absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string>& args);
+
+}  // namespace tether::broker
+
+#endif  // TETHER_BROKER_CLI_H_

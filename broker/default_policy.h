@@ -1,0 +1,29 @@
+#ifndef TETHER_BROKER_DEFAULT_POLICY_H_
+#define TETHER_BROKER_DEFAULT_POLICY_H_
+
+#include <string>
+#include <vector>
+
+namespace tether::broker {
+
+// What a workload may touch when the user says nothing more: enough for
+// ordinary dynamically linked programs, nothing of the host's private state.
+struct SandboxPolicy {
+  std::vector<std::string> read_only;
+  std::vector<std::string> read_write;
+  std::vector<std::string> devices;
+  // Environment variable names passed through; a name ending in '*' is a prefix.
+  std::vector<std::string> environment_allow;
+  std::vector<std::string> extra_denied_syscalls;
+};
+
+SandboxPolicy DefaultPolicy();
+
+// Builds the workload's environment from the broker's: only allowed names
+// pass; PATH gets a safe default when the broker has none.
+std::vector<std::string> FilterEnvironment(char** environment,
+                                           const std::vector<std::string>& allow);
+
+}  // namespace tether::broker
+
+#endif  // TETHER_BROKER_DEFAULT_POLICY_H_

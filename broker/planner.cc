@@ -1,0 +1,179 @@
+#include "broker/planner.h"
+
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace tether::broker {
+namespace {
+
+bool HasEffective(const ipc::Hello& hello, int cap) {
+  return (hello.caps.effective >> cap) & 1;
+}
+
+bool AllIds(const ipc::IdTriple& ids, uint32_t id) {
+  return ids.real == id && ids.effective == id && ids.saved == id;
+}
+
+std::vector<uint32_t> Sorted(std::vector<uint32_t> ids) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+PlannedStep MakeStep(std::string mechanism, ipc::Action action,
+                     ipc::Disposition disposition, std::string reason) {
+  PlannedStep planned;
+  planned.mechanism = std::move(mechanism);
+  planned.reason = std::move(reason);
+  planned.step.action = action;
+  planned.step.disposition = disposition;
+  return planned;
+}
+
+PlannedStep Enforce(std::string mechanism, ipc::Action action, std::string reason) {
+  return MakeStep(std::move(mechanism), action, ipc::Disposition::kEnforce,
+                  std::move(reason));
+}
+
+PlannedStep Skip(std::string mechanism, ipc::Action action, std::string reason) {
+  return MakeStep(std::move(mechanism), action,
+                  ipc::Disposition::kSkipAlreadySatisfied, std::move(reason));
+}
+
+// Either a skip (already there) or an enforce the stub has the capability
+// for; otherwise the identity cannot be reached and the run is refused.
+absl::StatusOr<PlannedStep> IdentityStep(const ipc::Hello& hello, ipc::Action action,
+                                         bool at_target, int needed_cap,
+                                         absl::string_view what,
+                                         absl::string_view target_text) {
+  if (at_target) {
+    return Skip("privilege_drop", action, absl::StrCat("already at target ", what));
+  }
+  if (!HasEffective(hello, needed_cap)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "privilege_drop: the stub runs as uid ", hello.uids.effective, " gid ",
+        hello.gids.effective, ", not at the target ", what, " ", target_text,
+        ", and lacks ", needed_cap == CAP_SETUID ? "CAP_SETUID" : "CAP_SETGID",
+        " to change it"));
+  }
+  return Enforce("privilege_drop", action, absl::StrCat("change ", what, " to ", target_text));
+}
+
+}  // namespace
+
+ipc::Plan Plan::ToWire() const {
+  ipc::Plan wire;
+  for (const PlannedStep& planned : steps) wire.steps.push_back(planned.step);
+  wire.exec = exec;
+  return wire;
+}
+
+absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
+  const ipc::Hello& hello = input.hello;
+  const TargetIdentity& target = input.target;
+  Plan plan;
+
+  if (hello.landlock_abi <= 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "landlock: the kernel does not offer Landlock (errno ",
+        hello.landlock_errno, ") and it is a hard requirement"));
+  }
+
+  // Bounding set first: clearing it needs CAP_SETPCAP, which the uid change drops.
+  if (hello.caps.bounding == 0) {
+    plan.steps.push_back(Skip("bounding_set", ipc::Action::kClearBoundingSet,
+                              "bounding set already empty"));
+  } else if (!HasEffective(hello, CAP_SETPCAP)) {
+    return absl::FailedPreconditionError(
+        "bounding_set: the bounding set is not empty and the stub lacks "
+        "CAP_SETPCAP to clear it");
+  } else {
+    plan.steps.push_back(Enforce("bounding_set", ipc::Action::kClearBoundingSet,
+                                 "clear every capability from the bounding set"));
+  }
+
+  std::vector<uint32_t> target_groups = Sorted(target.groups);
+  std::string groups_text = absl::StrCat("[", absl::StrJoin(target_groups, ","), "]");
+  absl::StatusOr<PlannedStep> groups =
+      IdentityStep(hello, ipc::Action::kSetGroups,
+                   Sorted(hello.groups) == target_groups, CAP_SETGID, "groups", groups_text);
+  if (!groups.ok()) return groups.status();
+  groups->step.groups = target_groups;
+  plan.steps.push_back(*groups);
+
+  absl::StatusOr<PlannedStep> gid =
+      IdentityStep(hello, ipc::Action::kSetResgid, AllIds(hello.gids, target.gid),
+                   CAP_SETGID, "gid", absl::StrCat(target.gid));
+  if (!gid.ok()) return gid.status();
+  gid->step.id = target.gid;
+  plan.steps.push_back(*gid);
+
+  absl::StatusOr<PlannedStep> uid =
+      IdentityStep(hello, ipc::Action::kSetResuid, AllIds(hello.uids, target.uid),
+                   CAP_SETUID, "uid", absl::StrCat(target.uid));
+  if (!uid.ok()) return uid.status();
+  uid->step.id = target.uid;
+  plan.steps.push_back(*uid);
+
+  if (hello.caps.inheritable == 0 && hello.caps.ambient == 0) {
+    plan.steps.push_back(Skip("inheritable_and_ambient_caps",
+                              ipc::Action::kClearInheritableAndAmbient,
+                              "inheritable and ambient sets already empty"));
+  } else {
+    plan.steps.push_back(Enforce("inheritable_and_ambient_caps",
+                                 ipc::Action::kClearInheritableAndAmbient,
+                                 "clear inheritable and ambient capabilities"));
+  }
+
+  // After the identity change, which clears the parent-death signal.
+  PlannedStep pdeath = Enforce("parent_death_signal", ipc::Action::kParentDeathSignal,
+                               "the workload is killed when the broker dies");
+  pdeath.step.signal = SIGKILL;
+  pdeath.step.expected_parent = input.broker_pid;
+  plan.steps.push_back(pdeath);
+
+  // After the identity change, so that the workload's own permissions apply.
+  PlannedStep chdir_step = Enforce("working_directory", ipc::Action::kChangeDirectory,
+                                   "enter the working directory as the target user");
+  chdir_step.step.path = input.working_directory;
+  plan.steps.push_back(chdir_step);
+
+  PlannedStep core = Enforce("core_dumps", ipc::Action::kSetRlimit,
+                             "RLIMIT_CORE 0: no core dumps");
+  core.step.rlimit_resource = RLIMIT_CORE;
+  plan.steps.push_back(core);
+
+  if (hello.no_new_privs) {
+    plan.steps.push_back(Skip("no_new_privs", ipc::Action::kSetNoNewPrivs,
+                              "no_new_privs already set"));
+  } else {
+    plan.steps.push_back(Enforce("no_new_privs", ipc::Action::kSetNoNewPrivs,
+                                 "set no_new_privs"));
+  }
+
+  PlannedStep landlock = Enforce(
+      "landlock", ipc::Action::kLandlockRestrictSelf,
+      absl::StrCat("restrict the filesystem with Landlock ABI ", hello.landlock_abi));
+  landlock.step.fd_index = kLandlockFdIndex;
+  plan.steps.push_back(landlock);
+
+  // Last: the filter must not stand in the way of any step before it.
+  PlannedStep seccomp = Enforce("workload_seccomp", ipc::Action::kSeccompFilter,
+                                "load the workload seccomp filter");
+  seccomp.step.fd_index = kSeccompFdIndex;
+  plan.steps.push_back(seccomp);
+
+  plan.exec.argv = input.argv;
+  plan.exec.envp = input.envp;
+  return plan;
+}
+
+}  // namespace tether::broker

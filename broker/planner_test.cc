@@ -1,0 +1,193 @@
+#include "broker/planner.h"
+
+#include <linux/capability.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+
+#include <gtest/gtest.h>
+
+namespace tether::broker {
+namespace {
+
+constexpr uint64_t kAllCaps = (uint64_t{1} << (CAP_LAST_CAP + 1)) - 1;
+
+ipc::Hello RootHello() {
+  ipc::Hello hello;
+  hello.pid = 42;
+  hello.caps = {kAllCaps, kAllCaps, 0, kAllCaps, 0};
+  hello.landlock_abi = 7;
+  hello.audit_arch = 0xc000003e;
+  return hello;
+}
+
+// A pre-dropped entrypoint: non-root, no capabilities, bounding set cleared.
+ipc::Hello UserHello(uint32_t uid) {
+  ipc::Hello hello = RootHello();
+  hello.uids = {uid, uid, uid};
+  hello.gids = {uid, uid, uid};
+  hello.caps = {0, 0, 0, 0, 0};
+  return hello;
+}
+
+PlanInput Input(const ipc::Hello& hello, uint32_t target_uid = 65534) {
+  PlanInput input;
+  input.hello = hello;
+  input.target = {target_uid, target_uid, {}};
+  input.broker_pid = 7;
+  input.working_directory = "/work";
+  input.argv = {"/bin/true"};
+  return input;
+}
+
+const PlannedStep& StepFor(const Plan& plan, ipc::Action action) {
+  auto it = std::find_if(plan.steps.begin(), plan.steps.end(),
+                         [&](const PlannedStep& s) { return s.step.action == action; });
+  EXPECT_NE(it, plan.steps.end()) << ipc::ActionName(action);
+  return *it;
+}
+
+size_t IndexOf(const Plan& plan, ipc::Action action) {
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    if (plan.steps[i].step.action == action) return i;
+  }
+  ADD_FAILURE() << "no step " << ipc::ActionName(action);
+  return 0;
+}
+
+TEST(PlannerTest, EnforcesPrivilegeDropFromRootToTarget) {
+  absl::StatusOr<Plan> plan = BuildPlan(Input(RootHello()));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const PlannedStep& uid = StepFor(*plan, ipc::Action::kSetResuid);
+  EXPECT_EQ(uid.step.disposition, ipc::Disposition::kEnforce);
+  EXPECT_EQ(uid.step.id, 65534u);
+  EXPECT_EQ(StepFor(*plan, ipc::Action::kSetResgid).step.id, 65534u);
+}
+
+TEST(PlannerTest, SkipsPrivilegeDropStepsWhenAlreadyAtTarget) {
+  absl::StatusOr<Plan> plan = BuildPlan(Input(UserHello(1000), 1000));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  for (ipc::Action action :
+       {ipc::Action::kSetGroups, ipc::Action::kSetResgid, ipc::Action::kSetResuid}) {
+    EXPECT_EQ(StepFor(*plan, action).step.disposition,
+              ipc::Disposition::kSkipAlreadySatisfied)
+        << ipc::ActionName(action);
+  }
+}
+
+TEST(PlannerTest, RefusesStubAtAnotherNonRootUid) {
+  absl::StatusOr<Plan> plan = BuildPlan(Input(UserHello(1000), 65534));
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("privilege_drop"), absl::string_view::npos);
+  EXPECT_NE(plan.status().message().find("CAP_SET"), absl::string_view::npos);
+}
+
+TEST(PlannerTest, ClearsBoundingSetBeforeChangingUid) {
+  absl::StatusOr<Plan> plan = BuildPlan(Input(RootHello()));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_LT(IndexOf(*plan, ipc::Action::kClearBoundingSet),
+            IndexOf(*plan, ipc::Action::kSetResuid));
+  EXPECT_EQ(StepFor(*plan, ipc::Action::kClearBoundingSet).step.disposition,
+            ipc::Disposition::kEnforce);
+}
+
+TEST(PlannerTest, SkipsBoundingSetWhenAlreadyEmpty) {
+  absl::StatusOr<Plan> plan = BuildPlan(Input(UserHello(1000), 1000));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(StepFor(*plan, ipc::Action::kClearBoundingSet).step.disposition,
+            ipc::Disposition::kSkipAlreadySatisfied);
+}
+
+TEST(PlannerTest, RefusesNonEmptyBoundingSetWithoutSetpcap) {
+  ipc::Hello hello = UserHello(1000);
+  hello.caps.bounding = kAllCaps;
+  absl::StatusOr<Plan> plan = BuildPlan(Input(hello, 1000));
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("bounding_set"), absl::string_view::npos);
+}
+
+TEST(PlannerTest, ArmsParentDeathSignalAfterUidChange) {
+  absl::StatusOr<Plan> plan = BuildPlan(Input(RootHello()));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_GT(IndexOf(*plan, ipc::Action::kParentDeathSignal),
+            IndexOf(*plan, ipc::Action::kSetResuid));
+  const PlannedStep& pdeath = StepFor(*plan, ipc::Action::kParentDeathSignal);
+  EXPECT_EQ(pdeath.step.signal, SIGKILL);
+  EXPECT_EQ(pdeath.step.expected_parent, 7);
+}
+
+TEST(PlannerTest, LoadsSeccompFilterLast) {
+  absl::StatusOr<Plan> plan = BuildPlan(Input(RootHello()));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->steps.back().step.action, ipc::Action::kSeccompFilter);
+  EXPECT_EQ(plan->steps.back().step.fd_index, kSeccompFdIndex);
+}
+
+TEST(PlannerTest, RestrictsLandlockWithTheRulesetFd) {
+  absl::StatusOr<Plan> plan = BuildPlan(Input(RootHello()));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const PlannedStep& landlock = StepFor(*plan, ipc::Action::kLandlockRestrictSelf);
+  EXPECT_EQ(landlock.step.disposition, ipc::Disposition::kEnforce);
+  EXPECT_EQ(landlock.step.fd_index, kLandlockFdIndex);
+}
+
+TEST(PlannerTest, RefusesWhenLandlockIsUnavailable) {
+  ipc::Hello hello = RootHello();
+  hello.landlock_abi = 0;
+  hello.landlock_errno = 38;
+  absl::StatusOr<Plan> plan = BuildPlan(Input(hello));
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("landlock"), absl::string_view::npos);
+}
+
+TEST(PlannerTest, SkipsNoNewPrivsWhenAlreadySet) {
+  ipc::Hello hello = RootHello();
+  hello.no_new_privs = true;
+  absl::StatusOr<Plan> plan = BuildPlan(Input(hello));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(StepFor(*plan, ipc::Action::kSetNoNewPrivs).step.disposition,
+            ipc::Disposition::kSkipAlreadySatisfied);
+}
+
+TEST(PlannerTest, ClearsInheritableAndAmbientOnlyWhenSet) {
+  ipc::Hello hello = RootHello();
+  absl::StatusOr<Plan> empty = BuildPlan(Input(hello));
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(StepFor(*empty, ipc::Action::kClearInheritableAndAmbient).step.disposition,
+            ipc::Disposition::kSkipAlreadySatisfied);
+  hello.caps.ambient = 1;
+  absl::StatusOr<Plan> set = BuildPlan(Input(hello));
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(StepFor(*set, ipc::Action::kClearInheritableAndAmbient).step.disposition,
+            ipc::Disposition::kEnforce);
+}
+
+TEST(PlannerTest, TurnsCoreDumpsOff) {
+  absl::StatusOr<Plan> plan = BuildPlan(Input(RootHello()));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const PlannedStep& core = StepFor(*plan, ipc::Action::kSetRlimit);
+  EXPECT_EQ(core.step.rlimit_resource, static_cast<uint32_t>(RLIMIT_CORE));
+  EXPECT_EQ(core.step.rlimit_soft, 0u);
+  EXPECT_EQ(core.step.rlimit_hard, 0u);
+}
+
+TEST(PlannerTest, SetsSupplementaryGroupsToTheTargetGroups) {
+  PlanInput input = Input(RootHello());
+  input.target.groups = {20, 10, 20};
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(StepFor(*plan, ipc::Action::kSetGroups).step.groups,
+            (std::vector<uint32_t>{10, 20}));
+}
+
+TEST(PlannerTest, EntersWorkingDirectoryAfterUidChange) {
+  absl::StatusOr<Plan> plan = BuildPlan(Input(RootHello()));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_GT(IndexOf(*plan, ipc::Action::kChangeDirectory),
+            IndexOf(*plan, ipc::Action::kSetResuid));
+  EXPECT_EQ(StepFor(*plan, ipc::Action::kChangeDirectory).step.path, "/work");
+}
+
+}  // namespace
+}  // namespace tether::broker

@@ -1,0 +1,54 @@
+#ifndef TETHER_BROKER_POSTURE_REPORT_H_
+#define TETHER_BROKER_POSTURE_REPORT_H_
+
+#include <string>
+#include <vector>
+
+#include "broker/identity.h"
+#include "broker/planner.h"
+#include "ipc/messages.h"
+
+namespace tether::broker {
+
+enum class MechanismState { kEnforced, kSkipped, kDegraded, kUnavailable, kFailed, kNotReached };
+enum class Evidence { kVerified, kStubAttested, kNone };
+
+const char* MechanismStateName(MechanismState state);
+const char* EvidenceName(Evidence evidence);
+
+// One line of the posture: what happened to one mechanism, and how the
+// broker knows.
+struct MechanismRecord {
+  std::string mechanism;
+  std::string action;
+  MechanismState state = MechanismState::kNotReached;
+  std::string reason;
+  int errno_value = 0;
+  Evidence evidence = Evidence::kNone;
+};
+
+// Mechanisms whose effect the broker reads back from /proc before Go; the
+// rest (Landlock, the parent-death signal) are only attested by the stub.
+bool VerifiableFromProc(const std::string& mechanism);
+
+struct PostureReport {
+  std::string outcome;   // "running" or "refused"
+  std::string error;     // why it was refused
+  TargetIdentity target;
+  std::vector<MechanismRecord> mechanisms;
+  int landlock_abi = 0;
+
+  // Records a plan; every step starts as not reached.
+  void SetPlan(const Plan& plan);
+  // Records the stub's result for step `index`.
+  void RecordResult(const ipc::StepResult& result);
+  // After the final check of /proc passed: attested steps that /proc shows
+  // become verified.
+  void MarkVerified();
+
+  std::string ToJson() const;
+};
+
+}  // namespace tether::broker
+
+#endif  // TETHER_BROKER_POSTURE_REPORT_H_

@@ -1,0 +1,150 @@
+#include "broker/proc_status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "ipc/unique_fd.h"
+
+namespace tether::broker {
+namespace {
+
+absl::Status Missing(absl::string_view field) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("/proc status has no valid '", field, "' line"));
+}
+
+absl::Status ParseIds(const std::map<absl::string_view, absl::string_view>& fields,
+                      absl::string_view name, ipc::IdTriple* ids, uint32_t* fs) {
+  auto it = fields.find(name);
+  if (it == fields.end()) return Missing(name);
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(it->second, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &ids->real) ||
+      !absl::SimpleAtoi(parts[1], &ids->effective) ||
+      !absl::SimpleAtoi(parts[2], &ids->saved) || !absl::SimpleAtoi(parts[3], fs)) {
+    return Missing(name);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseHex(const std::map<absl::string_view, absl::string_view>& fields,
+                      absl::string_view name, uint64_t* value) {
+  auto it = fields.find(name);
+  if (it == fields.end() || !absl::SimpleHexAtoi(it->second, value)) {
+    return Missing(name);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseInt(const std::map<absl::string_view, absl::string_view>& fields,
+                      absl::string_view name, int* value) {
+  auto it = fields.find(name);
+  if (it == fields.end() || !absl::SimpleAtoi(it->second, value)) {
+    return Missing(name);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text) {
+  std::map<absl::string_view, absl::string_view> fields;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;
+    fields[line.substr(0, colon)] =
+        absl::StripAsciiWhitespace(line.substr(colon + 1));
+  }
+  ProcStatus status;
+  absl::Status result = ParseIds(fields, "Uid", &status.uids, &status.fsuid);
+  if (result.ok()) result = ParseIds(fields, "Gid", &status.gids, &status.fsgid);
+  if (result.ok()) result = ParseHex(fields, "CapInh", &status.caps.inheritable);
+  if (result.ok()) result = ParseHex(fields, "CapPrm", &status.caps.permitted);
+  if (result.ok()) result = ParseHex(fields, "CapEff", &status.caps.effective);
+  if (result.ok()) result = ParseHex(fields, "CapBnd", &status.caps.bounding);
+  if (result.ok()) result = ParseHex(fields, "CapAmb", &status.caps.ambient);
+  int no_new_privs = 0;
+  if (result.ok()) result = ParseInt(fields, "NoNewPrivs", &no_new_privs);
+  if (result.ok()) result = ParseInt(fields, "Seccomp", &status.seccomp_mode);
+  if (!result.ok()) return result;
+  status.no_new_privs = no_new_privs != 0;
+  auto groups = fields.find("Groups");
+  if (groups == fields.end()) return Missing("Groups");
+  for (absl::string_view group :
+       absl::StrSplit(groups->second, absl::ByAnyChar(" \t"), absl::SkipEmpty())) {
+    uint32_t gid;
+    if (!absl::SimpleAtoi(group, &gid)) return Missing("Groups");
+    status.groups.push_back(gid);
+  }
+  return status;
+}
+
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("open(", path, ")"));
+  }
+  std::string text;
+  char buffer[4096];
+  while (true) {
+    ssize_t n = read(fd.get(), buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("read(", path, ")"));
+    if (n == 0) break;
+    text.append(buffer, n);
+    if (text.size() > (1 << 20)) {
+      return absl::OutOfRangeError(absl::StrCat(path, " is larger than 1 MiB"));
+    }
+  }
+  return text;
+}
+
+absl::StatusOr<ProcStatus> ReadProcStatus(pid_t pid) {
+  std::string path = absl::StrCat("/proc/", pid, "/status");
+  absl::StatusOr<std::string> text = ReadSmallFile(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<ProcStatus> status = ParseProcStatus(*text);
+  if (!status.ok()) {
+    return absl::Status(status.status().code(),
+                        absl::StrCat(path, ": ", status.status().message()));
+  }
+  return status;
+}
+
+absl::StatusOr<CoreLimit> ReadCoreLimit(pid_t pid) {
+  std::string path = absl::StrCat("/proc/", pid, "/limits");
+  absl::StatusOr<std::string> text = ReadSmallFile(path);
+  if (!text.ok()) return text.status();
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    if (!absl::ConsumePrefix(&line, "Max core file size")) continue;
+    std::vector<absl::string_view> parts =
+        absl::StrSplit(line, ' ', absl::SkipEmpty());
+    CoreLimit limit;
+    auto parse = [](absl::string_view word, uint64_t* value) {
+      if (word == "unlimited") {
+        *value = UINT64_MAX;
+        return true;
+      }
+      return absl::SimpleAtoi(word, value);
+    };
+    if (parts.size() >= 2 && parse(parts[0], &limit.soft) &&
+        parse(parts[1], &limit.hard)) {
+      return limit;
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, " has no valid 'Max core file size' line"));
+}
+
+}  // namespace tether::broker

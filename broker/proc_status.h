@@ -1,0 +1,46 @@
+#ifndef TETHER_BROKER_PROC_STATUS_H_
+#define TETHER_BROKER_PROC_STATUS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ipc/messages.h"
+
+namespace tether::broker {
+
+// The kernel's own account of a process: what the broker trusts, as opposed
+// to what the stub claims.
+struct ProcStatus {
+  ipc::IdTriple uids;
+  uint32_t fsuid = 0;
+  ipc::IdTriple gids;
+  uint32_t fsgid = 0;
+  std::vector<uint32_t> groups;
+  ipc::CapabilitySets caps;
+  bool no_new_privs = false;
+  int seccomp_mode = 0;
+};
+
+// Parses the text of /proc/<pid>/status. Every field above is required.
+absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text);
+
+absl::StatusOr<ProcStatus> ReadProcStatus(pid_t pid);
+
+// The soft and hard RLIMIT_CORE from /proc/<pid>/limits ("unlimited" is
+// UINT64_MAX).
+struct CoreLimit {
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+absl::StatusOr<CoreLimit> ReadCoreLimit(pid_t pid);
+
+// Reads a whole small file (procfs files report size 0, so read to EOF).
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path);
+
+}  // namespace tether::broker
+
+#endif  // TETHER_BROKER_PROC_STATUS_H_

@@ -1,0 +1,61 @@
+#include "broker/proc_status.h"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+namespace tether::broker {
+namespace {
+
+constexpr char kStatus[] =
+    "Name:\tcat\nUmask:\t0022\nState:\tR (running)\nPid:\t7\n"
+    "Uid:\t1000\t1001\t1002\t1003\nGid:\t10\t11\t12\t13\nGroups:\t4 27 \n"
+    "CapInh:\t0000000000000001\nCapPrm:\t0000000000000002\n"
+    "CapEff:\t0000000000000004\nCapBnd:\t000001ffffffffff\n"
+    "CapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n";
+
+TEST(ProcStatusTest, ParsesIdsGroupsCapsAndFlags) {
+  absl::StatusOr<ProcStatus> status = ParseProcStatus(kStatus);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->uids, (ipc::IdTriple{1000, 1001, 1002}));
+  EXPECT_EQ(status->fsuid, 1003u);
+  EXPECT_EQ(status->gids, (ipc::IdTriple{10, 11, 12}));
+  EXPECT_EQ(status->groups, (std::vector<uint32_t>{4, 27}));
+  EXPECT_EQ(status->caps.inheritable, 1u);
+  EXPECT_EQ(status->caps.permitted, 2u);
+  EXPECT_EQ(status->caps.effective, 4u);
+  EXPECT_EQ(status->caps.bounding, 0x1ffffffffffu);
+  EXPECT_EQ(status->caps.ambient, 0u);
+  EXPECT_TRUE(status->no_new_privs);
+  EXPECT_EQ(status->seccomp_mode, 2);
+}
+
+TEST(ProcStatusTest, MissingFieldIsAnErrorNamingIt) {
+  std::string text(kStatus);
+  text.erase(text.find("CapBnd"), text.find("CapAmb") - text.find("CapBnd"));
+  absl::StatusOr<ProcStatus> status = ParseProcStatus(text);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.status().message().find("CapBnd"), absl::string_view::npos);
+}
+
+TEST(ProcStatusTest, GarbledIdsAreAnError) {
+  std::string text(kStatus);
+  text.replace(text.find("1000"), 4, "x000");
+  EXPECT_FALSE(ParseProcStatus(text).ok());
+}
+
+TEST(ProcStatusTest, ReadsOwnStatusMatchingGetuid) {
+  absl::StatusOr<ProcStatus> status = ReadProcStatus(getpid());
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->uids.real, getuid());
+  EXPECT_EQ(status->gids.effective, getegid());
+}
+
+TEST(ProcStatusTest, ReadsOwnCoreLimit) {
+  absl::StatusOr<CoreLimit> limit = ReadCoreLimit(getpid());
+  ASSERT_TRUE(limit.ok()) << limit.status();
+  EXPECT_LE(limit->soft, limit->hard);
+}
+
+}  // namespace
+}  // namespace tether::broker

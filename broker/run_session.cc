@@ -1,0 +1,426 @@
+#include "broker/run_session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include <capnp/message.h>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/str_cat.h"
+#include "broker/exit_codes.h"
+#include "broker/proc_status.h"
+#include "broker/verifier.h"
+#include "ipc/frame.h"
+#include "policy/landlock_ruleset.h"
+#include "policy/workload_seccomp.h"
+
+extern char** environ;
+
+namespace tether::broker {
+namespace {
+
+constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+constexpr int kStubSocketFd = 3;
+
+sigset_t ForwardedSignalSet() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signo : kForwardedSignals) sigaddset(&set, signo);
+  return set;
+}
+
+absl::Status Errno(absl::string_view call) { return absl::ErrnoToStatus(errno, call); }
+
+// Runs in the forked child: only async-signal-safe calls until execve.
+[[noreturn]] void ExecStub(const std::string& stub_path, int stub_socket,
+                           pid_t broker_pid) {
+  sigset_t empty;
+  sigemptyset(&empty);
+  for (int signo : kForwardedSignals) signal(signo, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &empty, nullptr);
+  // Dies with the broker from the first instruction; the stub re-arms this
+  // after its identity change, which clears it.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (getppid() != broker_pid) _exit(kExitSetupFailed);
+  if (stub_socket == kStubSocketFd) {
+    fcntl(kStubSocketFd, F_SETFD, 0);
+  } else if (dup2(stub_socket, kStubSocketFd) < 0) {
+    _exit(kExitSetupFailed);
+  }
+  syscall(SYS_close_range, kStubSocketFd + 1, ~0U, 0);
+  char fd_text[] = "3";
+  char* argv[] = {const_cast<char*>("tether-stub"), const_cast<char*>("--fd"), fd_text,
+                  nullptr};
+  char* envp[] = {nullptr};
+  execve(stub_path.c_str(), argv, envp);
+  static const char kMessage[] = "tether: cannot execute the stub\n";
+  (void)!write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+  _exit(kExitSetupFailed);
+}
+
+absl::StatusOr<std::string> CurrentDirectory() {
+  char buffer[PATH_MAX];
+  if (getcwd(buffer, sizeof(buffer)) == nullptr) return Errno("getcwd");
+  return std::string(buffer);
+}
+
+std::vector<uint32_t> CurrentGroups() {
+  int count = getgroups(0, nullptr);
+  std::vector<gid_t> groups(count > 0 ? count : 0);
+  if (count > 0) count = getgroups(count, groups.data());
+  return std::vector<uint32_t>(groups.begin(), groups.begin() + (count > 0 ? count : 0));
+}
+
+}  // namespace
+
+RunSession::RunSession(RunOptions options) : options_(std::move(options)) {}
+
+RunSession::~RunSession() {
+  if (child_ > 0 && !reaped_) KillAndReapStub();
+}
+
+void RunSession::KillAndReapStub() {
+  if (child_ <= 0 || reaped_) return;
+  kill(child_, SIGKILL);
+  int status;
+  while (waitpid(child_, &status, 0) < 0 && errno == EINTR) {
+  }
+  reaped_ = true;
+}
+
+absl::Status RunSession::StartStub() {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    return Errno("socketpair(AF_UNIX, SOCK_SEQPACKET)");
+  }
+  socket_.reset(pair[0]);
+  UniqueFd stub_end(pair[1]);
+
+  sigset_t forwarded = ForwardedSignalSet();
+  if (sigprocmask(SIG_BLOCK, &forwarded, nullptr) != 0) return Errno("sigprocmask");
+  signal_fd_.reset(signalfd(-1, &forwarded, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signal_fd_.valid()) return Errno("signalfd");
+
+  pid_t broker_pid = getpid();
+  child_ = fork();
+  if (child_ < 0) return Errno("fork");
+  if (child_ == 0) ExecStub(options_.stub_path, stub_end.get(), broker_pid);
+  pidfd_.reset(static_cast<int>(syscall(SYS_pidfd_open, child_, 0)));
+  if (!pidfd_.valid()) return Errno("pidfd_open");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ipc::StubMessage> RunSession::Receive(absl::string_view expecting) {
+  while (true) {
+    absl::Duration left = deadline_ - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("the stub sent no ", expecting, " before the handshake deadline"));
+    }
+    struct pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {signal_fd_.get(), POLLIN, 0}};
+    int ready = poll(fds, 2, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) return Errno("poll");
+    if (fds[1].revents & POLLIN) {
+      struct signalfd_siginfo info;
+      if (read(signal_fd_.get(), &info, sizeof(info)) == sizeof(info)) {
+        interrupted_by_ = static_cast<int>(info.ssi_signo);
+        return absl::CancelledError(absl::StrCat(
+            "interrupted by signal ", interrupted_by_, " (", strsignal(interrupted_by_),
+            ") during set-up"));
+      }
+    }
+    if (fds[0].revents == 0) continue;
+    ipc::ReceivedFrame frame = ipc::ReceiveFrame(socket_.get());
+    if (frame.error == ipc::FrameError::kClosed) {
+      return absl::AbortedError(absl::StrCat(
+          "the stub closed the connection (it died or exited) while the broker "
+          "waited for ", expecting));
+    }
+    ipc::StubMessage message;
+    std::string error;
+    if (!ipc::Decode(frame, &message, &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid message from the stub while waiting for ", expecting,
+                       ": ", error,
+                       frame.error == ipc::FrameError::kSystem
+                           ? absl::StrCat(" (recvmsg: ", strerror(frame.errno_value), ")")
+                           : ""));
+    }
+    return message;
+  }
+}
+
+absl::Status RunSession::Send(const ipc::BrokerMessage& message,
+                              const std::vector<int>& fds) {
+  capnp::MallocMessageBuilder builder;
+  ipc::Encode(message, builder);
+  ipc::SendResult sent = ipc::SendFrame(socket_.get(), builder, fds);
+  if (!sent.ok()) {
+    return absl::AbortedError(absl::StrCat("cannot send to the stub: ",
+                                           ipc::FrameErrorName(sent.error), " ",
+                                           strerror(sent.errno_value)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
+                                          std::vector<UniqueFd>* fds) {
+  PlanInput input;
+  input.hello = hello;
+  input.target = target_;
+  input.broker_pid = getpid();
+  input.working_directory = working_directory_;
+  input.argv = options_.argv;
+  input.envp = FilterEnvironment(environ, options_.policy.environment_allow);
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  if (!plan.ok()) return plan.status();
+
+  policy::LandlockRules rules;
+  rules.read_only = options_.policy.read_only;
+  rules.read_write = options_.policy.read_write;
+  // The working directory is writable, unless it is the root: that would
+  // make the whole filesystem writable.
+  if (working_directory_ != "/") rules.read_write.push_back(working_directory_);
+  rules.devices = options_.policy.devices;
+  absl::StatusOr<UniqueFd> ruleset =
+      policy::BuildLandlockRuleset(rules, hello.landlock_abi, policy::MissingPath::kSkip);
+  if (!ruleset.ok()) {
+    return absl::Status(ruleset.status().code(),
+                        absl::StrCat("landlock: ", ruleset.status().message()));
+  }
+  policy::WorkloadSeccompOptions seccomp_options;
+  seccomp_options.extra_denied_syscalls = options_.policy.extra_denied_syscalls;
+  absl::StatusOr<std::vector<struct sock_filter>> program =
+      policy::CompileWorkloadFilter(seccomp_options);
+  if (!program.ok()) {
+    return absl::Status(program.status().code(),
+                        absl::StrCat("workload_seccomp: ", program.status().message()));
+  }
+  absl::StatusOr<UniqueFd> sealed = policy::SealProgram(*program);
+  if (!sealed.ok()) return sealed.status();
+  fds->clear();
+  fds->push_back(std::move(*ruleset));  // kLandlockFdIndex
+  fds->push_back(std::move(*sealed));   // kSeccompFdIndex
+  return plan;
+}
+
+absl::Status RunSession::CollectResults(const Plan& plan) {
+  for (size_t index = 0; index < plan.steps.size(); ++index) {
+    const PlannedStep& planned = plan.steps[index];
+    std::string what = absl::StrCat("the result of step ", index, " ",
+                                    ipc::ActionName(planned.step.action));
+    absl::StatusOr<ipc::StubMessage> message = Receive(what);
+    if (!message.ok()) return message.status();
+    if (message->kind != ipc::StubMessage::Kind::kStepResult ||
+        message->step_result.index != index) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "protocol violation: expected ", what, ", got ",
+          ipc::StubMessageKindName(message->kind),
+          message->kind == ipc::StubMessage::Kind::kStepResult
+              ? absl::StrCat(" for step ", message->step_result.index)
+              : ""));
+    }
+    const ipc::StepResult& result = message->step_result;
+    report_.RecordResult(result);
+    bool skip = planned.step.disposition == ipc::Disposition::kSkipAlreadySatisfied;
+    bool consistent =
+        skip ? result.outcome == ipc::Outcome::kSkipped
+             : result.outcome != ipc::Outcome::kSkipped &&
+                   (result.outcome != ipc::Outcome::kTolerated ||
+                    planned.step.disposition == ipc::Disposition::kBestEffort);
+    if (!consistent) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "protocol violation: step ", index, " ", ipc::ActionName(planned.step.action),
+          " was planned as ", ipc::DispositionName(planned.step.disposition),
+          " but the stub reports ", ipc::OutcomeName(result.outcome)));
+    }
+    if (result.outcome == ipc::Outcome::kFailed) {
+      return absl::ErrnoToStatus(
+          result.errno_value,
+          absl::StrCat(planned.mechanism, ": step ", index, " ",
+                       ipc::ActionName(planned.step.action), " failed in ",
+                       ipc::ActionSyscall(planned.step.action)));
+    }
+  }
+  absl::StatusOr<ipc::StubMessage> ready = Receive("ready");
+  if (!ready.ok()) return ready.status();
+  if (ready->kind != ipc::StubMessage::Kind::kReady) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "protocol violation: expected ready, got ",
+        ipc::StubMessageKindName(ready->kind)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunSession::VerifyPosture() {
+  absl::StatusOr<ProcStatus> proc = ReadProcStatus(child_);
+  if (!proc.ok()) return proc.status();
+  absl::StatusOr<CoreLimit> core = ReadCoreLimit(child_);
+  if (!core.ok()) return core.status();
+  char cwd[PATH_MAX + 1];
+  std::string cwd_link = absl::StrCat("/proc/", child_, "/cwd");
+  ssize_t length = readlink(cwd_link.c_str(), cwd, PATH_MAX);
+  if (length < 0) return Errno(absl::StrCat("readlink(", cwd_link, ")"));
+  ExpectedPosture expected{target_, working_directory_};
+  absl::Status verified =
+      VerifyFinalPosture(*proc, *core, std::string(cwd, length), expected);
+  if (!verified.ok()) return verified;
+  report_.MarkVerified();
+  return absl::OkStatus();
+}
+
+absl::Status RunSession::Handshake() {
+  absl::StatusOr<ipc::StubMessage> hello = Receive("hello");
+  if (!hello.ok()) return hello.status();
+  if (hello->kind != ipc::StubMessage::Kind::kHello) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "protocol violation: expected hello, got ", ipc::StubMessageKindName(hello->kind)));
+  }
+  struct ucred peer;
+  socklen_t peer_size = sizeof(peer);
+  if (getsockopt(socket_.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0) {
+    return Errno("getsockopt(SO_PEERCRED)");
+  }
+  if (peer.pid != child_) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the socket peer is pid ", peer.pid, ", not the stub pid ", child_));
+  }
+  absl::StatusOr<ProcStatus> proc = ReadProcStatus(child_);
+  if (!proc.ok()) return proc.status();
+  absl::Status honest = CheckHelloAgainstProc(hello->hello, *proc, child_);
+  if (!honest.ok()) return honest;
+  report_.landlock_abi = hello->hello.landlock_abi;
+
+  std::vector<UniqueFd> fds;
+  absl::StatusOr<Plan> plan = MakePlan(hello->hello, &fds);
+  if (!plan.ok()) return plan.status();
+  report_.SetPlan(*plan);
+  ipc::BrokerMessage message;
+  message.kind = ipc::BrokerMessage::Kind::kPlan;
+  message.plan = plan->ToWire();
+  std::vector<int> raw_fds;
+  for (const UniqueFd& fd : fds) raw_fds.push_back(fd.get());
+  absl::Status sent = Send(message, raw_fds);
+  if (!sent.ok()) return sent;
+  fds.clear();
+
+  absl::Status results = CollectResults(*plan);
+  if (!results.ok()) return results;
+  absl::Status posture = VerifyPosture();
+  if (!posture.ok()) return posture;
+  ipc::BrokerMessage go;
+  go.kind = ipc::BrokerMessage::Kind::kGo;
+  return Send(go, {});
+}
+
+int RunSession::Supervise() {
+  int exec_errno = 0;
+  bool socket_open = true;
+  while (true) {
+    struct pollfd fds[3] = {{pidfd_.get(), POLLIN, 0},
+                            {signal_fd_.get(), POLLIN, 0},
+                            {socket_open ? socket_.get() : -1, POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      std::fprintf(stderr, "tether: poll: %s\n", strerror(errno));
+      KillAndReapStub();
+      return kExitSetupFailed;
+    }
+    if (fds[1].revents & POLLIN) {
+      struct signalfd_siginfo info;
+      while (read(signal_fd_.get(), &info, sizeof(info)) == sizeof(info)) {
+        syscall(SYS_pidfd_send_signal, pidfd_.get(), info.ssi_signo, nullptr, 0);
+      }
+    }
+    if (socket_open && fds[2].revents != 0) {
+      ipc::ReceivedFrame frame = ipc::ReceiveFrame(socket_.get());
+      ipc::StubMessage message;
+      std::string error;
+      if (frame.ok() && ipc::Decode(frame, &message, &error) &&
+          message.kind == ipc::StubMessage::Kind::kExecFailed) {
+        exec_errno = message.exec_errno;
+      }
+      // EOF: the socket was closed by execve (close-on-exec), or the stub ended.
+      socket_open = false;
+      socket_.reset();
+    }
+    if (fds[0].revents & POLLIN) {
+      siginfo_t info = {};
+      if (waitid(P_PIDFD, pidfd_.get(), &info, WEXITED) != 0) {
+        if (errno == EINTR) continue;
+        std::fprintf(stderr, "tether: waitid: %s\n", strerror(errno));
+        return kExitSetupFailed;
+      }
+      reaped_ = true;
+      if (exec_errno != 0) {
+        std::fprintf(stderr, "tether: cannot execute %s: %s\n", options_.argv[0].c_str(),
+                     strerror(exec_errno));
+        return exec_errno == ENOENT ? kExitNotFound : kExitCannotExecute;
+      }
+      if (info.si_code == CLD_EXITED) return info.si_status;
+      return 128 + info.si_status;
+    }
+  }
+}
+
+void RunSession::WriteReport() {
+  if (!options_.report_path.has_value()) return;
+  std::ofstream out(*options_.report_path, std::ios::trunc);
+  out << report_.ToJson();
+  if (!out) {
+    std::fprintf(stderr, "tether: cannot write the report to %s\n",
+                 options_.report_path->c_str());
+  }
+}
+
+int RunSession::Fail(const absl::Status& status) {
+  KillAndReapStub();
+  report_.outcome = "refused";
+  report_.error = std::string(status.message());
+  WriteReport();
+  if (interrupted_by_ != 0) {
+    std::fprintf(stderr, "tether: %s\n", std::string(status.message()).c_str());
+    return 128 + interrupted_by_;
+  }
+  std::fprintf(stderr, "tether: sandbox set-up failed: %s\n", status.ToString().c_str());
+  return kExitSetupFailed;
+}
+
+int RunSession::Run() {
+  deadline_ = absl::Now() + options_.handshake_timeout;
+  absl::StatusOr<std::string> cwd = CurrentDirectory();
+  if (!cwd.ok()) return Fail(cwd.status());
+  working_directory_ = *cwd;
+  absl::StatusOr<TargetIdentity> target =
+      ResolveTargetIdentity(options_.user, getuid(), getgid(), CurrentGroups());
+  if (!target.ok()) {
+    std::fprintf(stderr, "tether: %s\n", std::string(target.status().message()).c_str());
+    return kExitUsage;
+  }
+  target_ = *target;
+  report_.target = target_;
+  absl::Status started = StartStub();
+  if (!started.ok()) return Fail(started);
+  absl::Status handshake = Handshake();
+  if (!handshake.ok()) return Fail(handshake);
+  report_.outcome = "running";
+  WriteReport();
+  return Supervise();
+}
+
+}  // namespace tether::broker

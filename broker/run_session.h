@@ -1,0 +1,72 @@
+#ifndef TETHER_BROKER_RUN_SESSION_H_
+#define TETHER_BROKER_RUN_SESSION_H_
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "broker/default_policy.h"
+#include "broker/planner.h"
+#include "broker/posture_report.h"
+#include "ipc/messages.h"
+#include "ipc/unique_fd.h"
+
+namespace tether::broker {
+
+struct RunOptions {
+  std::string stub_path;
+  std::optional<std::string> user;
+  std::optional<std::string> report_path;
+  std::vector<std::string> argv;
+  SandboxPolicy policy;
+  absl::Duration handshake_timeout = absl::Seconds(30);
+};
+
+// One `tether run`: forks the stub over a socketpair, checks its Hello
+// against /proc, plans, sends the plan with its fds, collects every step
+// result, verifies the final posture from /proc, says Go, then supervises
+// the workload (signals forwarded) and returns the exit status to use.
+class RunSession {
+ public:
+  explicit RunSession(RunOptions options);
+  RunSession(const RunSession&) = delete;
+  RunSession& operator=(const RunSession&) = delete;
+  ~RunSession();
+
+  int Run();
+
+ private:
+  absl::Status StartStub();
+  absl::Status Handshake();
+  absl::StatusOr<ipc::StubMessage> Receive(absl::string_view expecting);
+  absl::Status Send(const ipc::BrokerMessage& message, const std::vector<int>& fds);
+  absl::StatusOr<Plan> MakePlan(const ipc::Hello& hello, std::vector<UniqueFd>* fds);
+  absl::Status CollectResults(const Plan& plan);
+  absl::Status VerifyPosture();
+  int Supervise();
+  void KillAndReapStub();
+  void WriteReport();
+  int Fail(const absl::Status& status);
+
+  RunOptions options_;
+  TargetIdentity target_;
+  std::string working_directory_;
+  UniqueFd socket_;
+  UniqueFd signal_fd_;
+  UniqueFd pidfd_;
+  pid_t child_ = -1;
+  bool reaped_ = false;
+  int interrupted_by_ = 0;
+  absl::Time deadline_;
+  PostureReport report_;
+};
+
+}  // namespace tether::broker
+
+#endif  // TETHER_BROKER_RUN_SESSION_H_
