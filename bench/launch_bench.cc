@@ -1,0 +1,123 @@
+// Times launching a static `true` plainly, under `tether run`, and under
+// `bwrap --unshare-all`, interleaved in one run, and prints a table of
+// medians and ratios against the plain launch.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Candidate {
+  std::string name;
+  std::vector<std::string> argv;
+  std::vector<double> millis;
+  bool failed = false;
+};
+
+// Returns the exit status, or -1 when the command could not start.
+int RunOnce(const std::vector<std::string>& args, const std::string& cwd) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null_fd = open("/dev/null", O_RDWR);
+    dup2(null_fd, 0);
+    dup2(null_fd, 1);
+    dup2(null_fd, 2);
+    if (chdir(cwd.c_str()) != 0) _exit(120);
+    std::vector<char*> argv;
+    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(121);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+double Percentile(std::vector<double> values, double p) {
+  std::sort(values.begin(), values.end());
+  size_t index = static_cast<size_t>(p * (values.size() - 1) + 0.5);
+  return values[index];
+}
+
+std::string Runfile(const char* argv0, const std::string& relative) {
+  const char* dir = std::getenv("RUNFILES_DIR");
+  std::string base = dir != nullptr ? dir : std::string(argv0) + ".runfiles";
+  return base + "/tether/" + relative;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string tether;
+  int runs = 200;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--tether") == 0) tether = argv[i + 1];
+    else if (std::strcmp(argv[i], "--runs") == 0) runs = std::atoi(argv[i + 1]);
+  }
+  if (tether.empty() || runs < 1) {
+    std::fprintf(stderr, "usage: launch_bench --tether PATH [--runs N]\n");
+    return 64;
+  }
+  // A world-readable place: the sandboxed workload runs as nobody.
+  char pattern[] = "/tmp/tether-bench-XXXXXX";
+  std::string dir = mkdtemp(pattern);
+  chmod(dir.c_str(), 0755);
+  std::string static_true = dir + "/static_true";
+  std::filesystem::copy_file(Runfile(argv[0], "bench/static_true"), static_true);
+  chmod(static_true.c_str(), 0755);
+
+  std::vector<Candidate> candidates = {
+      {"plain static true", {static_true}},
+      {"tether run", {tether, "run", "--", static_true}},
+      {"bwrap --unshare-all",
+       {"/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+        "--dev", "/dev", "--proc", "/proc", "--", static_true}},
+  };
+  for (Candidate& candidate : candidates) {
+    for (int warm = 0; warm < 5 && !candidate.failed; ++warm) {
+      candidate.failed = RunOnce(candidate.argv, dir) != 0;
+    }
+  }
+  for (int run = 0; run < runs; ++run) {
+    for (Candidate& candidate : candidates) {
+      if (candidate.failed) continue;
+      auto start = std::chrono::steady_clock::now();
+      int status = RunOnce(candidate.argv, dir);
+      auto elapsed = std::chrono::steady_clock::now() - start;
+      if (status != 0) {
+        candidate.failed = true;
+        continue;
+      }
+      candidate.millis.push_back(
+          std::chrono::duration<double, std::milli>(elapsed).count());
+    }
+  }
+  std::filesystem::remove_all(dir);
+
+  double plain = candidates[0].failed ? 0 : Percentile(candidates[0].millis, 0.5);
+  std::printf("| launcher | runs | median ms | p90 ms | median vs plain |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: |\n");
+  for (const Candidate& candidate : candidates) {
+    if (candidate.failed) {
+      std::printf("| %s | 0 | failed | failed | - |\n", candidate.name.c_str());
+      continue;
+    }
+    double median = Percentile(candidate.millis, 0.5);
+    std::printf("| %s | %zu | %.3f | %.3f | %.1fx |\n", candidate.name.c_str(),
+                candidate.millis.size(), median, Percentile(candidate.millis, 0.9),
+                plain > 0 ? median / plain : 0.0);
+  }
+  return candidates[1].failed ? 1 : 0;
+}

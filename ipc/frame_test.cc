@@ -1,0 +1,126 @@
+#include "ipc/frame.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <capnp/message.h>
+#include <gtest/gtest.h>
+
+#include "ipc/handshake.capnp.h"
+#include "ipc/limits.h"
+
+namespace tether::ipc {
+namespace {
+
+class FrameTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    int pair[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+    sender_.reset(pair[0]);
+    receiver_.reset(pair[1]);
+  }
+
+  // Sends raw bytes and fds, bypassing SendFrame's own checks, like a hostile peer.
+  void SendRaw(const void* data, size_t size, const std::vector<int>& fds = {}) {
+    struct iovec iov = {const_cast<void*>(data), size};
+    struct msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+    if (!fds.empty()) {
+      msg.msg_control = control.data();
+      msg.msg_controllen = control.size();
+      struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+    }
+    ASSERT_EQ(sendmsg(sender_.get(), &msg, 0), static_cast<ssize_t>(size));
+  }
+
+  static int CountOpenFds() {
+    int count = 0;
+    for (int fd = 0; fd < 1024; ++fd) count += fcntl(fd, F_GETFD) >= 0;
+    return count;
+  }
+
+  UniqueFd sender_;
+  UniqueFd receiver_;
+};
+
+TEST_F(FrameTest, RoundTripsMessageWithFds) {
+  capnp::MallocMessageBuilder builder;
+  builder.initRoot<wire::StubMessage>().setExecFailed(2);
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  ASSERT_TRUE(SendFrame(sender_.get(), builder, {pipe_fds[1]}).ok());
+  close(pipe_fds[1]);
+  ReceivedFrame frame = ReceiveFrame(receiver_.get());
+  ASSERT_TRUE(frame.ok()) << FrameErrorName(frame.error);
+  EXPECT_EQ(frame.Get<wire::StubMessage>().getExecFailed(), 2);
+  ASSERT_EQ(frame.fds.size(), 1u);
+  EXPECT_EQ(fcntl(frame.fds[0].get(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  ASSERT_EQ(write(frame.fds[0].get(), "x", 1), 1);
+  char byte;
+  EXPECT_EQ(read(pipe_fds[0], &byte, 1), 1);
+  close(pipe_fds[0]);
+}
+
+TEST_F(FrameTest, ReportsPeerCloseAsClosed) {
+  sender_.reset();
+  EXPECT_EQ(ReceiveFrame(receiver_.get()).error, FrameError::kClosed);
+}
+
+TEST_F(FrameTest, RejectsOversizedDatagram) {
+  int size = 4 << 20;
+  ASSERT_EQ(setsockopt(sender_.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)), 0);
+  std::vector<capnp::word> big(kMaxMessageBytes / sizeof(capnp::word) + 64);
+  SendRaw(big.data(), big.size() * sizeof(capnp::word));
+  EXPECT_EQ(ReceiveFrame(receiver_.get()).error, FrameError::kTooLarge);
+}
+
+TEST_F(FrameTest, RejectsAndClosesTooManyFds) {
+  int before = CountOpenFds();
+  std::vector<int> fds(kMaxFdsPerMessage + 1, STDIN_FILENO);
+  capnp::word word = {};
+  SendRaw(&word, sizeof(word), fds);
+  ReceivedFrame frame = ReceiveFrame(receiver_.get());
+  EXPECT_EQ(frame.error, FrameError::kTooManyFds);
+  EXPECT_TRUE(frame.fds.empty());
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
+TEST_F(FrameTest, RefusesToSendTooManyFds) {
+  capnp::MallocMessageBuilder builder;
+  builder.initRoot<wire::StubMessage>().setReady();
+  std::vector<int> fds(kMaxFdsPerMessage + 1, STDIN_FILENO);
+  EXPECT_EQ(SendFrame(sender_.get(), builder, fds).error, FrameError::kTooManyFds);
+}
+
+TEST_F(FrameTest, RejectsBytesThatAreNotWordAligned) {
+  SendRaw("abc", 3);
+  EXPECT_EQ(ReceiveFrame(receiver_.get()).error, FrameError::kMalformed);
+}
+
+TEST_F(FrameTest, RejectsSegmentTableThatLiesAboutSize) {
+  // One segment claimed to be 1000 words long in a two-word datagram.
+  uint32_t table[4] = {0, 1000, 0, 0};
+  SendRaw(table, sizeof(table));
+  EXPECT_EQ(ReceiveFrame(receiver_.get()).error, FrameError::kMalformed);
+}
+
+TEST_F(FrameTest, AcceptsPlanWithinTheNestingAndTraversalLimits) {
+  capnp::MallocMessageBuilder builder;
+  builder.initRoot<wire::BrokerMessage>().initPlan().initSteps(1)[0].initAction().initSetGroups(1);
+  ASSERT_TRUE(SendFrame(sender_.get(), builder).ok());
+  ReceivedFrame frame = ReceiveFrame(receiver_.get());
+  ASSERT_TRUE(frame.ok());
+  // A legitimate plan is well inside the limit.
+  EXPECT_EQ(frame.Get<wire::BrokerMessage>().getPlan().getSteps().size(), 1u);
+}
+
+}  // namespace
+}  // namespace tether::ipc

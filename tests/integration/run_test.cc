@@ -1,0 +1,275 @@
+// `tether run` end to end on the real kernel, as root: real identity change,
+// real Landlock and seccomp, real signals.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/sandbox_fixture.h"
+
+namespace tether::testing {
+namespace {
+
+std::string MakeWorldWritableDir(const std::string& parent) {
+  std::string pattern = parent + "/tether-it-rw-XXXXXX";
+  std::string dir = mkdtemp(pattern.data());
+  chmod(dir.c_str(), 0777);
+  return dir;
+}
+
+RunResult Probe(std::vector<std::string> probe_args, std::vector<std::string> flags = {}) {
+  RunSpec spec;
+  spec.args = {"run"};
+  spec.args.insert(spec.args.end(), flags.begin(), flags.end());
+  spec.args.push_back("--");
+  spec.args.push_back("./sandbox_probe");
+  spec.args.insert(spec.args.end(), probe_args.begin(), probe_args.end());
+  return RunTether(spec);
+}
+
+bool ProcessGone(pid_t pid) {
+  for (int i = 0; i < 100; ++i) {
+    std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+    size_t paren = stat.rfind(')');
+    if (stat.empty() || (paren != std::string::npos && stat[paren + 2] == 'Z')) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+TEST(RunTest, WorkloadRunsAsNobodyWithoutGroups) {
+  RunResult result = Probe({"status"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "Uid:"), "\t65534\t65534\t65534\t65534");
+  EXPECT_EQ(FindLine(result.out, "Gid:"), "\t65534\t65534\t65534\t65534");
+  EXPECT_EQ(FindLine(result.out, "Groups:"), "\t");
+}
+
+TEST(RunTest, WorkloadHasNoCapabilitiesAtAll) {
+  RunResult result = Probe({"status"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const char* set : {"CapBnd:", "CapEff:", "CapPrm:", "CapInh:", "CapAmb:"}) {
+    EXPECT_EQ(FindLine(result.out, set), "\t0000000000000000") << set;
+  }
+}
+
+TEST(RunTest, WorkloadHasNoNewPrivsAndSeccompFilter) {
+  RunResult result = Probe({"status"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "NoNewPrivs:"), "\t1");
+  EXPECT_EQ(FindLine(result.out, "Seccomp:"), "\t2");
+}
+
+TEST(RunTest, WriteOutsideReadWritePathsFailsWithEacces) {
+  // World-writable, so only Landlock can be what says no.
+  std::string outside = MakeWorldWritableDir("/var/tmp");
+  RunResult result = Probe({"write", outside + "/file"});
+  std::filesystem::remove_all(outside);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "write="), "EACCES");
+}
+
+TEST(RunTest, WriteInsideTmpSucceeds) {
+  std::string inside = MakeWorldWritableDir("/tmp");
+  RunResult result = Probe({"write", inside + "/file"});
+  std::filesystem::remove_all(inside);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "write="), "ok");
+}
+
+TEST(RunTest, MountFailsWithEperm) {
+  RunResult result = Probe({"mount"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "mount="), "EPERM");
+}
+
+TEST(RunTest, UnshareFailsWithEperm) {
+  RunResult result = Probe({"unshare"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "unshare="), "EPERM");
+}
+
+TEST(RunTest, PtraceFailsWithEperm) {
+  RunResult result = Probe({"ptrace"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "ptrace="), "EPERM");
+}
+
+TEST(RunTest, NoBrokerFdLeaksIntoWorkload) {
+  RunSpec spec;
+  spec.args = {"run", "--", "./sandbox_probe", "fds"};
+  // An fd the broker inherited without close-on-exec must not pass through.
+  spec.before_exec = [] {
+    int fd = open("/dev/null", O_RDONLY);
+    dup2(fd, 9);
+  };
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::vector<std::string> fds;
+  std::istringstream lines(result.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("fd=", 0) == 0) fds.push_back(line.substr(3, line.find(' ') - 3));
+  }
+  EXPECT_EQ(fds, (std::vector<std::string>{"0", "1", "2"})) << result.out;
+}
+
+TEST(RunTest, ExitStatusIsTheWorkloads) {
+  EXPECT_EQ(Probe({"exit", "3"}).exit_code, 3);
+  EXPECT_EQ(Probe({"exit", "0"}).exit_code, 0);
+}
+
+TEST(RunTest, WorkloadKilledBySignalExitsWith128PlusSignal) {
+  EXPECT_EQ(Probe({"kill-self", "9"}).exit_code, 128 + SIGKILL);
+}
+
+TEST(RunTest, MissingProgramExits127) {
+  RunSpec spec;
+  spec.args = {"run", "--", "./no-such-program"};
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 127);
+  EXPECT_NE(result.err.find("No such file"), std::string::npos) << result.err;
+}
+
+TEST(RunTest, NonExecutableProgramExits126) {
+  std::string dir = MakeWorldWritableDir("/tmp");
+  std::ofstream(dir + "/not-executable") << "#!/bin/sh\n";
+  chmod((dir + "/not-executable").c_str(), 0644);
+  RunSpec spec;
+  spec.args = {"run", "--", dir + "/not-executable"};
+  RunResult result = RunTether(spec);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(result.exit_code, 126) << result.err;
+}
+
+TEST(RunTest, StdinPassesThrough) {
+  RunSpec spec;
+  spec.args = {"run", "--", "./sandbox_probe", "stdin"};
+  spec.stdin_text = "hello";
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "stdin="), "hello");
+}
+
+class SignalForwardingTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(SignalForwardingTest, BrokerForwardsSignalToWorkload) {
+  int signo = GetParam();
+  RunSpec spec;
+  spec.args = {"run", "--", "./sandbox_probe", "wait-signal"};
+  std::string early;
+  spec.while_running = [&](pid_t tether, int out_fd, int) {
+    char buffer[64];
+    ssize_t n = read(out_fd, buffer, sizeof(buffer));  // "ready"
+    if (n > 0) early.assign(buffer, n);
+    kill(tether, signo);
+  };
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(early, "ready\n");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "signal="), std::to_string(signo));
+}
+
+INSTANTIATE_TEST_SUITE_P(ForwardedSignals, SignalForwardingTest,
+                         ::testing::Values(SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
+                                           SIGUSR2));
+
+TEST(RunTest, WorkloadDiesWhenBrokerDies) {
+  RunSpec spec;
+  spec.args = {"run", "--", "./sandbox_probe", "sleep"};
+  pid_t workload = 0;
+  spec.while_running = [&](pid_t tether, int out_fd, int) {
+    char buffer[64] = {};
+    if (read(out_fd, buffer, sizeof(buffer) - 1) > 0) workload = std::atoi(buffer + 4);
+    kill(tether, SIGKILL);
+  };
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 128 + SIGKILL);
+  ASSERT_GT(workload, 0);
+  EXPECT_TRUE(ProcessGone(workload)) << "workload " << workload << " outlived the broker";
+}
+
+TEST(RunTest, EnvironmentReachesWorkloadOnlyThroughAllowList) {
+  RunSpec spec;
+  spec.args = {"run", "--", "./sandbox_probe", "env"};
+  spec.before_exec = [] {
+    setenv("TETHER_TEST_SECRET", "hunter2", 1);
+    setenv("LANG", "C.UTF-8", 1);
+  };
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out.find("TETHER_TEST_SECRET"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("env=LANG=C.UTF-8"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("env=PATH="), std::string::npos) << result.out;
+}
+
+TEST(RunTest, AllowEnvFlagPassesANamedVariable) {
+  RunSpec spec;
+  spec.args = {"run", "--allow-env", "TETHER_TEST_SECRET", "--", "./sandbox_probe", "env"};
+  spec.before_exec = [] { setenv("TETHER_TEST_SECRET", "hunter2", 1); };
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("env=TETHER_TEST_SECRET=hunter2"), std::string::npos);
+}
+
+TEST(RunTest, StubLyingAboutItsUidEndsInSetupFailure) {
+  RunSpec spec;
+  spec.args = {"run", "--stub", Binaries().Bin("lying_stub"), "--", "./sandbox_probe", "status"};
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_EQ(result.out, "") << "the workload must not have run";
+  EXPECT_NE(result.err.find("claims uids 65534/65534/65534 but /proc says 0/0/0"),
+            std::string::npos)
+      << result.err;
+}
+
+TEST(RunTest, StubKilledMidHandshakeExits125AndLeavesNothing) {
+  RunSpec spec;
+  spec.args = {"run", "--stub", Binaries().Bin("stalling_stub"), "--", "./sandbox_probe",
+               "status"};
+  pid_t stub = 0;
+  std::string early_err;
+  spec.while_running = [&](pid_t, int, int err_fd) {
+    char buffer[128] = {};
+    if (read(err_fd, buffer, sizeof(buffer) - 1) > 0) {
+      early_err = buffer;
+      size_t at = early_err.find("pid=");
+      if (at != std::string::npos) stub = std::atoi(early_err.c_str() + at + 4);
+    }
+    if (stub > 0) kill(stub, SIGKILL);
+  };
+  auto start = std::chrono::steady_clock::now();
+  RunResult result = RunTether(spec);
+  ASSERT_GT(stub, 0) << early_err;
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_NE(result.err.find("closed the connection"), std::string::npos) << result.err;
+  EXPECT_TRUE(ProcessGone(stub));
+}
+
+TEST(RunTest, MissingCommandIsAUsageError) {
+  RunSpec spec;
+  spec.args = {"run"};
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 64);
+  EXPECT_NE(result.err.find("no command given"), std::string::npos) << result.err;
+}
+
+TEST(RunTest, UnknownFlagIsAUsageError) {
+  RunSpec spec;
+  spec.args = {"run", "--bogus", "--", "true"};
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 64);
+  EXPECT_NE(result.err.find("unknown flag --bogus"), std::string::npos) << result.err;
+}
+
+}  // namespace
+}  // namespace tether::testing

@@ -1,0 +1,132 @@
+#include "tests/integration/sandbox_fixture.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace tether::testing {
+namespace {
+
+std::string Runfile(const std::string& relative) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return std::string(srcdir != nullptr ? srcdir : ".") + "/tether/" + relative;
+}
+
+void CopyExecutable(const std::string& from, const std::string& to) {
+  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+  chmod(to.c_str(), 0755);
+}
+
+void ReadInto(int fd, std::string* out) {
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) out->append(buffer, n);
+}
+
+}  // namespace
+
+SandboxDir::SandboxDir() {
+  char pattern[] = "/tmp/tether-it-XXXXXX";
+  path_ = mkdtemp(pattern);
+  chmod(path_.c_str(), 0755);
+  CopyExecutable(Runfile("broker/tether"), Bin("tether"));
+  CopyExecutable(Runfile("stub/tether-stub"), Bin("tether-stub"));
+  for (const char* name : {"sandbox_probe", "lying_stub", "stalling_stub"}) {
+    CopyExecutable(Runfile(std::string("tests/testcases/") + name), Bin(name));
+  }
+}
+
+SandboxDir::~SandboxDir() { std::filesystem::remove_all(path_); }
+
+const SandboxDir& Binaries() {
+  static const SandboxDir* dir = new SandboxDir();
+  return *dir;
+}
+
+RunResult RunTether(const RunSpec& spec) {
+  const SandboxDir& bins = Binaries();
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) {
+    std::abort();
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in_pipe[0], 0);
+    dup2(out_pipe[1], 1);
+    dup2(err_pipe[1], 2);
+    std::string cwd = spec.cwd.empty() ? bins.path() : spec.cwd;
+    if (chdir(cwd.c_str()) != 0) _exit(200);
+    if (spec.before_exec) spec.before_exec();
+    std::vector<std::string> args = {bins.Bin("tether")};
+    args.insert(args.end(), spec.args.begin(), spec.args.end());
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(201);
+  }
+  close(in_pipe[0]);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  if (!spec.stdin_text.empty()) {
+    (void)!write(in_pipe[1], spec.stdin_text.data(), spec.stdin_text.size());
+  }
+  close(in_pipe[1]);
+  if (spec.while_running) spec.while_running(pid, out_pipe[0], err_pipe[0]);
+  RunResult result;
+  // Drain both pipes until EOF, bounded by the timeout.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(spec.timeout_seconds);
+  struct pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  while (open_fds > 0 && std::chrono::steady_clock::now() < deadline) {
+    if (poll(fds, 2, 1000) <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[4096];
+      ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
+      if (n > 0) {
+        (i == 0 ? result.out : result.err).append(buffer, n);
+      } else {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  if (open_fds > 0) kill(pid, SIGKILL);
+  for (auto& fd : fds) {
+    if (fd.fd >= 0) close(fd.fd);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+std::string FindLine(const std::string& text, const std::string& prefix) {
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
+  }
+  return "<no line starting with " + prefix + ">";
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace tether::testing

@@ -1,0 +1,56 @@
+#ifndef TETHER_TESTS_INTEGRATION_SANDBOX_FIXTURE_H_
+#define TETHER_TESTS_INTEGRATION_SANDBOX_FIXTURE_H_
+
+// Runs the real `tether` binary on the real kernel. The binaries are copied
+// into a world-readable directory under /tmp, because the workload runs as
+// nobody and cannot reach Bazel's runfiles under /root.
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace tether::testing {
+
+struct RunResult {
+  int exit_code = -1;  // like a shell: 128+N for a signal
+  std::string out;
+  std::string err;
+};
+
+class SandboxDir {
+ public:
+  SandboxDir();
+  ~SandboxDir();
+  const std::string& path() const { return path_; }
+  std::string Bin(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// The shared copy of the binaries for this test process.
+const SandboxDir& Binaries();
+
+struct RunSpec {
+  std::vector<std::string> args;      // after "tether"
+  std::string cwd;                    // default: the binaries' directory
+  std::string stdin_text;
+  // Runs in the forked child before exec of tether (e.g. to drop privileges).
+  std::function<void()> before_exec;
+  // Called with tether's pid once it runs; may signal it. Reads happen after.
+  std::function<void(pid_t, int out_fd, int err_fd)> while_running;
+  int timeout_seconds = 60;
+};
+
+RunResult RunTether(const RunSpec& spec);
+
+// Reads the first line starting with `prefix` from text, without the prefix.
+std::string FindLine(const std::string& text, const std::string& prefix);
+
+std::string ReadFile(const std::string& path);
+
+}  // namespace tether::testing
+
+#endif  // TETHER_TESTS_INTEGRATION_SANDBOX_FIXTURE_H_
