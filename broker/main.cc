@@ -11,6 +11,7 @@
 #include "broker/default_policy.h"
 #include "broker/exit_codes.h"
 #include "broker/run_session.h"
+#include "policy/policy_file.h"
 
 namespace {
 
@@ -27,6 +28,19 @@ std::string DefaultStubPath() {
   return path.substr(0, path.rfind('/') + 1) + "tether-stub";
 }
 
+void Append(const std::vector<std::string>& from, std::vector<std::string>* to) {
+  to->insert(to->end(), from.begin(), from.end());
+}
+
+void MergePolicyFile(const tether::policy::PolicyFile& file,
+                     tether::broker::SandboxPolicy* policy) {
+  Append(file.read_only, &policy->read_only);
+  Append(file.read_write, &policy->read_write);
+  Append(file.devices, &policy->devices);
+  Append(file.environment, &policy->environment_allow);
+  Append(file.deny_syscalls, &policy->extra_denied_syscalls);
+}
+
 int Run(const std::vector<std::string>& args) {
   absl::StatusOr<tether::broker::RunCommandLine> line =
       tether::broker::ParseRunCommandLine(args);
@@ -37,11 +51,23 @@ int Run(const std::vector<std::string>& args) {
   }
   tether::broker::RunOptions options;
   options.policy = tether::broker::DefaultPolicy();
+  options.user = line->user;
+  if (line->policy_path.has_value()) {
+    absl::StatusOr<tether::policy::PolicyFile> file =
+        tether::policy::LoadPolicyFile(*line->policy_path);
+    if (!file.ok()) {
+      std::fprintf(stderr, "tether: bad policy: %s\n",
+                   std::string(file.status().message()).c_str());
+      return tether::broker::kExitBadPolicy;
+    }
+    MergePolicyFile(*file, &options.policy);
+    // The command line wins over the file.
+    if (!options.user.has_value()) options.user = file->user;
+  }
   for (const std::string& name : line->allow_env) {
     options.policy.environment_allow.push_back(name);
   }
   options.stub_path = line->stub_path.value_or(DefaultStubPath());
-  options.user = line->user;
   options.report_path = line->report_path;
   options.argv = line->argv;
   tether::broker::RunSession session(std::move(options));

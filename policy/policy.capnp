@@ -1,0 +1,28 @@
+@0x969ab15c5386eba3;
+# The user's policy file, written as JSON and read through this schema.
+# Every key is snake_case in JSON ($Json.name); unknown keys are errors.
+
+using Cxx = import "/capnp/c++.capnp";
+using Json = import "/capnp/compat/json.capnp";
+$Cxx.namespace("tether::policy::schema");
+
+struct Policy {
+  filesystem @0 :Filesystem;
+  process @1 :Process;
+  seccomp @2 :Seccomp;
+}
+
+struct Filesystem {
+  readOnly @0 :List(Text) $Json.name("read_only");
+  readWrite @1 :List(Text) $Json.name("read_write");
+  devices @2 :List(Text);
+}
+
+struct Process {
+  user @0 :Text;                               # NAME or UID[:GID]
+  environment @1 :List(Text);                  # variable names allowed through
+}
+
+struct Seccomp {
+  denySyscalls @0 :List(Text) $Json.name("deny_syscalls");
+}

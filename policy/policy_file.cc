@@ -1,0 +1,211 @@
+#include "policy/policy_file.h"
+
+#include <algorithm>
+#include <set>
+
+#include <capnp/compat/json.capnp.h>
+#include <capnp/compat/json.h>
+#include <capnp/message.h>
+#include <capnp/schema.h>
+#include <kj/exception.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "broker/proc_status.h"
+#include "policy/policy.capnp.h"
+
+namespace tether::policy {
+namespace {
+
+constexpr uint64_t kJsonNameAnnotation = 0xfa5b1fd61c2e7c3dull;
+constexpr size_t kMaxPolicyBytes = 1 << 20;
+
+absl::Status PathError(const std::string& path, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
+}
+
+std::string JsonName(capnp::StructSchema::Field field) {
+  for (auto annotation : field.getProto().getAnnotations()) {
+    if (annotation.getId() == kJsonNameAnnotation) {
+      return annotation.getValue().getText();
+    }
+  }
+  return field.getProto().getName();
+}
+
+const char* JsonKind(capnp::JsonValue::Reader value) {
+  switch (value.which()) {
+    case capnp::JsonValue::NULL_: return "null";
+    case capnp::JsonValue::BOOLEAN: return "a boolean";
+    case capnp::JsonValue::NUMBER: return "a number";
+    case capnp::JsonValue::STRING: return "a string";
+    case capnp::JsonValue::ARRAY: return "an array";
+    case capnp::JsonValue::OBJECT: return "an object";
+    case capnp::JsonValue::CALL: return "a call";
+  }
+  return "unknown";
+}
+
+// Checks keys and value types against the schema, so that a typo is an
+// error naming its JSON path instead of a silently ignored key.
+absl::Status CheckAgainstSchema(capnp::JsonValue::Reader value,
+                                capnp::StructSchema schema, const std::string& path) {
+  if (value.which() != capnp::JsonValue::OBJECT) {
+    return PathError(path, absl::StrCat("expected an object, found ", JsonKind(value)));
+  }
+  std::set<std::string> seen;
+  for (auto member : value.getObject()) {
+    std::string key = member.getName();
+    std::string member_path = absl::StrCat(path, ".", key);
+    if (!seen.insert(key).second) return PathError(member_path, "duplicate key");
+    kj::Maybe<capnp::StructSchema::Field> found;
+    for (auto field : schema.getFields()) {
+      if (JsonName(field) == key) found = field;
+    }
+    capnp::StructSchema::Field field;
+    KJ_IF_MAYBE(f, found) { field = *f; }
+    else {
+      std::string known;
+      for (auto candidate : schema.getFields()) {
+        absl::StrAppend(&known, known.empty() ? "" : ", ", JsonName(candidate));
+      }
+      return PathError(member_path, absl::StrCat("unknown key (known keys: ", known, ")"));
+    }
+    capnp::Type type = field.getType();
+    capnp::JsonValue::Reader child = member.getValue();
+    if (type.isStruct()) {
+      absl::Status status = CheckAgainstSchema(child, type.asStruct(), member_path);
+      if (!status.ok()) return status;
+    } else if (type.isText()) {
+      if (child.which() != capnp::JsonValue::STRING) {
+        return PathError(member_path,
+                         absl::StrCat("expected a string, found ", JsonKind(child)));
+      }
+    } else if (type.isList() && type.asList().getElementType().isText()) {
+      if (child.which() != capnp::JsonValue::ARRAY) {
+        return PathError(member_path,
+                         absl::StrCat("expected an array of strings, found ", JsonKind(child)));
+      }
+      size_t index = 0;
+      for (auto element : child.getArray()) {
+        if (element.which() != capnp::JsonValue::STRING) {
+          return PathError(absl::StrCat(member_path, "[", index, "]"),
+                           absl::StrCat("expected a string, found ", JsonKind(element)));
+        }
+        ++index;
+      }
+    } else {
+      return PathError(member_path, "unsupported field type in the schema");
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Strings(capnp::List<capnp::Text>::Reader list) {
+  std::vector<std::string> out;
+  for (auto text : list) out.emplace_back(text.cStr(), text.size());
+  return out;
+}
+
+absl::Status CheckPaths(const std::vector<std::string>& paths, const std::string& path,
+                        std::set<std::string>* all) {
+  for (size_t i = 0; i < paths.size(); ++i) {
+    std::string where = absl::StrCat(path, "[", i, "]");
+    const std::string& entry = paths[i];
+    if (entry.empty() || entry[0] != '/') {
+      return PathError(where, absl::StrCat("'", entry, "' is not an absolute path"));
+    }
+    if (entry.find("/../") != std::string::npos || absl::EndsWith(entry, "/..")) {
+      return PathError(where, absl::StrCat("'", entry, "' contains '..'"));
+    }
+    if (!all->insert(entry).second) {
+      return PathError(where, absl::StrCat("'", entry,
+                                           "' is listed more than once in the filesystem section"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNames(const std::vector<std::string>& names, const std::string& path,
+                        bool allow_prefix_star) {
+  std::set<std::string> seen;
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::string where = absl::StrCat(path, "[", i, "]");
+    std::string name = names[i];
+    if (allow_prefix_star && absl::EndsWith(name, "*")) name.pop_back();
+    bool valid = !name.empty() && !absl::ascii_isdigit(name[0]) &&
+                 std::all_of(name.begin(), name.end(), [](char c) {
+                   return absl::ascii_isalnum(c) || c == '_';
+                 });
+    if (!valid) return PathError(where, absl::StrCat("'", names[i], "' is not a valid name"));
+    if (!seen.insert(names[i]).second) {
+      return PathError(where, absl::StrCat("'", names[i], "' is listed twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
+  if (json.size() > kMaxPolicyBytes) {
+    return absl::InvalidArgumentError("$: the policy is larger than 1 MiB");
+  }
+  capnp::JsonCodec codec;
+  codec.handleByAnnotation<schema::Policy>();
+  capnp::MallocMessageBuilder raw_message;
+  capnp::MallocMessageBuilder policy_message;
+  auto raw = raw_message.initRoot<capnp::JsonValue>();
+  kj::ArrayPtr<const char> input(json.data(), json.size());
+  kj::Maybe<kj::Exception> syntax =
+      kj::runCatchingExceptions([&] { codec.decodeRaw(input, raw); });
+  KJ_IF_MAYBE(e, syntax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("$: not valid JSON: ", e->getDescription().cStr()));
+  }
+  absl::Status shape =
+      CheckAgainstSchema(raw.asReader(), capnp::Schema::from<schema::Policy>(), "$");
+  if (!shape.ok()) return shape;
+  auto policy = policy_message.initRoot<schema::Policy>();
+  kj::Maybe<kj::Exception> decode =
+      kj::runCatchingExceptions([&] { codec.decode(input, policy); });
+  KJ_IF_MAYBE(e, decode) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("$: cannot decode: ", e->getDescription().cStr()));
+  }
+  auto reader = policy.asReader();
+  PolicyFile file;
+  file.read_only = Strings(reader.getFilesystem().getReadOnly());
+  file.read_write = Strings(reader.getFilesystem().getReadWrite());
+  file.devices = Strings(reader.getFilesystem().getDevices());
+  if (reader.getProcess().hasUser()) {
+    file.user = reader.getProcess().getUser();
+    if (file.user->empty()) return PathError("$.process.user", "must not be empty");
+  }
+  file.environment = Strings(reader.getProcess().getEnvironment());
+  file.deny_syscalls = Strings(reader.getSeccomp().getDenySyscalls());
+
+  std::set<std::string> all_paths;
+  absl::Status status = CheckPaths(file.read_only, "$.filesystem.read_only", &all_paths);
+  if (status.ok()) status = CheckPaths(file.read_write, "$.filesystem.read_write", &all_paths);
+  if (status.ok()) status = CheckPaths(file.devices, "$.filesystem.devices", &all_paths);
+  if (status.ok()) status = CheckNames(file.environment, "$.process.environment", true);
+  if (status.ok()) status = CheckNames(file.deny_syscalls, "$.seccomp.deny_syscalls", false);
+  if (!status.ok()) return status;
+  return file;
+}
+
+absl::StatusOr<PolicyFile> LoadPolicyFile(const std::string& path) {
+  absl::StatusOr<std::string> text = broker::ReadSmallFile(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(*text);
+  if (!policy.ok()) {
+    return absl::Status(policy.status().code(),
+                        absl::StrCat(path, ": ", policy.status().message()));
+  }
+  return policy;
+}
+
+}  // namespace tether::policy

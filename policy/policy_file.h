@@ -1,0 +1,33 @@
+#ifndef TETHER_POLICY_POLICY_FILE_H_
+#define TETHER_POLICY_POLICY_FILE_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace tether::policy {
+
+// What a policy file adds to the default policy.
+struct PolicyFile {
+  std::vector<std::string> read_only;
+  std::vector<std::string> read_write;
+  std::vector<std::string> devices;
+  std::optional<std::string> user;
+  std::vector<std::string> environment;
+  std::vector<std::string> deny_syscalls;
+};
+
+// Parses and validates policy JSON. Errors name the JSON path
+// (`$.filesystem.read_only[2]`) and the problem: unknown keys, wrong types,
+// relative or duplicate paths, a path both read-only and read-write,
+// malformed variable names.
+absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json);
+
+absl::StatusOr<PolicyFile> LoadPolicyFile(const std::string& path);
+
+}  // namespace tether::policy
+
+#endif  // TETHER_POLICY_POLICY_FILE_H_

@@ -1,0 +1,85 @@
+#include "policy/policy_file.h"
+
+#include <gtest/gtest.h>
+
+namespace tether::policy {
+namespace {
+
+TEST(PolicyFileTest, ParsesEverySection) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(R"({
+    "filesystem": {"read_only": ["/srv/data"], "read_write": ["/srv/out"],
+                   "devices": ["/dev/fuse"]},
+    "process": {"user": "1000:1000", "environment": ["HOME", "MY_*"]},
+    "seccomp": {"deny_syscalls": ["uname"]}
+  })");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(policy->read_only, (std::vector<std::string>{"/srv/data"}));
+  EXPECT_EQ(policy->read_write, (std::vector<std::string>{"/srv/out"}));
+  EXPECT_EQ(policy->devices, (std::vector<std::string>{"/dev/fuse"}));
+  EXPECT_EQ(policy->user, "1000:1000");
+  EXPECT_EQ(policy->environment, (std::vector<std::string>{"HOME", "MY_*"}));
+  EXPECT_EQ(policy->deny_syscalls, (std::vector<std::string>{"uname"}));
+}
+
+TEST(PolicyFileTest, EmptyObjectIsTheDefaultPolicy) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy("{}");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_TRUE(policy->read_only.empty());
+  EXPECT_FALSE(policy->user.has_value());
+}
+
+struct BadPolicy {
+  const char* name;
+  const char* json;
+  const char* expected;  // the JSON path and the problem
+};
+
+class BadPolicyTest : public ::testing::TestWithParam<BadPolicy> {};
+
+TEST_P(BadPolicyTest, IsRejectedNamingPathAndProblem) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(GetParam().json);
+  ASSERT_FALSE(policy.ok());
+  EXPECT_NE(policy.status().message().find(GetParam().expected), absl::string_view::npos)
+      << policy.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Policies, BadPolicyTest,
+    ::testing::Values(
+        BadPolicy{"NotJson", "{", "$: not valid JSON"},
+        BadPolicy{"TopLevelArray", "[]", "$: expected an object, found an array"},
+        BadPolicy{"UnknownTopLevelKey", R"({"filesytem": {}})", "$.filesytem: unknown key"},
+        BadPolicy{"UnknownNestedKey", R"({"filesystem": {"readonly": []}})",
+                  "$.filesystem.readonly: unknown key"},
+        BadPolicy{"CamelCaseKey", R"({"filesystem": {"readOnly": []}})",
+                  "$.filesystem.readOnly: unknown key"},
+        BadPolicy{"DuplicateKey", R"({"process": {}, "process": {}})",
+                  "$.process: duplicate key"},
+        BadPolicy{"SectionNotObject", R"({"process": 3})",
+                  "$.process: expected an object, found a number"},
+        BadPolicy{"ListNotArray", R"({"filesystem": {"read_only": "/usr"}})",
+                  "$.filesystem.read_only: expected an array of strings, found a string"},
+        BadPolicy{"ListElementNotString", R"({"filesystem": {"read_write": ["/a", 1]}})",
+                  "$.filesystem.read_write[1]: expected a string, found a number"},
+        BadPolicy{"UserNotString", R"({"process": {"user": 1000}})",
+                  "$.process.user: expected a string, found a number"},
+        BadPolicy{"EmptyUser", R"({"process": {"user": ""}})", "$.process.user: must not be empty"},
+        BadPolicy{"RelativePath", R"({"filesystem": {"read_only": ["usr"]}})",
+                  "$.filesystem.read_only[0]: 'usr' is not an absolute path"},
+        BadPolicy{"DotDotPath", R"({"filesystem": {"read_write": ["/tmp/../etc"]}})",
+                  "$.filesystem.read_write[0]: '/tmp/../etc' contains '..'"},
+        BadPolicy{"DuplicatePath", R"({"filesystem": {"read_only": ["/a", "/a"]}})",
+                  "$.filesystem.read_only[1]: '/a' is listed more than once"},
+        BadPolicy{"PathBothReadOnlyAndReadWrite",
+                  R"({"filesystem": {"read_only": ["/a"], "read_write": ["/a"]}})",
+                  "$.filesystem.read_write[0]: '/a' is listed more than once"},
+        BadPolicy{"BadEnvironmentName", R"({"process": {"environment": ["A=B"]}})",
+                  "$.process.environment[0]: 'A=B' is not a valid name"},
+        BadPolicy{"DuplicateEnvironmentName", R"({"process": {"environment": ["A", "A"]}})",
+                  "$.process.environment[1]: 'A' is listed twice"},
+        BadPolicy{"BadSyscallName", R"({"seccomp": {"deny_syscalls": ["mount*"]}})",
+                  "$.seccomp.deny_syscalls[0]: 'mount*' is not a valid name"}),
+    [](const ::testing::TestParamInfo<BadPolicy>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace tether::policy
