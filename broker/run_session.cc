@@ -250,11 +250,10 @@ absl::Status RunSession::CollectResults(const Plan& plan) {
           " but the stub reports ", ipc::OutcomeName(result.outcome)));
     }
     if (result.outcome == ipc::Outcome::kFailed) {
-      return absl::ErrnoToStatus(
-          result.errno_value,
-          absl::StrCat(planned.mechanism, ": step ", index, " ",
-                       ipc::ActionName(planned.step.action), " failed in ",
-                       ipc::ActionSyscall(planned.step.action)));
+      return absl::FailedPreconditionError(absl::StrCat(
+          planned.mechanism, ": step ", index, " ", ipc::ActionName(planned.step.action),
+          " failed: ", ipc::ActionSyscall(planned.step.action), ": ",
+          strerror(result.errno_value), " (errno ", result.errno_value, ")"));
     }
   }
   absl::StatusOr<ipc::StubMessage> ready = Receive("ready");
@@ -397,7 +396,8 @@ int RunSession::Fail(const absl::Status& status) {
     std::fprintf(stderr, "tether: %s\n", std::string(status.message()).c_str());
     return 128 + interrupted_by_;
   }
-  std::fprintf(stderr, "tether: sandbox set-up failed: %s\n", status.ToString().c_str());
+  std::fprintf(stderr, "tether: sandbox set-up failed: %s\n",
+               std::string(status.message()).c_str());
   return kExitSetupFailed;
 }
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <kj/exception.h>
@@ -70,8 +71,8 @@ ReceivedFrame ReceiveFrame(int socket_fd) {
   ReceivedFrame frame;
   // One word more than the limit so that an oversized datagram is detected
   // by MSG_TRUNC rather than silently cut to a valid-looking prefix.
-  frame.words_.resize(kMaxMessageBytes / sizeof(capnp::word) + 1);
-  struct iovec iov = {frame.words_.data(), frame.words_.size() * sizeof(capnp::word)};
+  frame.words_ = kj::heapArray<capnp::word>(kMaxMessageBytes / sizeof(capnp::word) + 1);
+  struct iovec iov = {frame.words_.begin(), frame.words_.size() * sizeof(capnp::word)};
   struct msghdr msg = {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -110,22 +111,41 @@ ReceivedFrame ReceiveFrame(int socket_fd) {
   if ((msg.msg_flags & MSG_CTRUNC) || frame.fds.size() > kMaxFdsPerMessage) {
     return fail(FrameError::kTooManyFds);
   }
-  if (received % sizeof(capnp::word) != 0 || received == 0) {
-    return fail(FrameError::kMalformed);
+  frame.Finish(received);
+  return frame;
+}
+
+void ReceivedFrame::Finish(size_t size) {
+  if (size % sizeof(capnp::word) != 0 || size == 0 ||
+      size > kMaxMessageBytes) {
+    error = size > kMaxMessageBytes ? FrameError::kTooLarge : FrameError::kMalformed;
+    fds.clear();
+    return;
   }
   capnp::ReaderOptions options;
   options.traversalLimitInWords = kTraversalLimitWords;
   options.nestingLimit = kNestingLimit;
-  kj::ArrayPtr<const capnp::word> view(frame.words_.data(),
-                                       received / sizeof(capnp::word));
+  kj::ArrayPtr<const capnp::word> view(words_.begin(), size / sizeof(capnp::word));
   kj::Maybe<kj::Exception> exception = kj::runCatchingExceptions([&] {
     // The segment table must describe exactly the bytes received.
     if (capnp::expectedSizeInWordsFromPrefix(view) != view.size()) {
       KJ_FAIL_REQUIRE("segment table does not match datagram size");
     }
-    frame.reader_ = std::make_unique<capnp::FlatArrayMessageReader>(view, options);
+    reader_ = std::make_unique<capnp::FlatArrayMessageReader>(view, options);
   });
-  if (exception != nullptr) return fail(FrameError::kMalformed);
+  if (exception != nullptr) {
+    error = FrameError::kMalformed;
+    fds.clear();
+    reader_.reset();
+  }
+}
+
+ReceivedFrame FrameFromBytes(const void* data, size_t size) {
+  ReceivedFrame frame;
+  size_t copied = std::min(size, kMaxMessageBytes + 1);
+  frame.words_ = kj::heapArray<capnp::word>(copied / sizeof(capnp::word) + 1);
+  if (copied > 0) std::memcpy(frame.words_.begin(), data, copied);
+  frame.Finish(size);
   return frame;
 }
 

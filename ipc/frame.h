@@ -7,6 +7,7 @@
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <kj/array.h>
 
 #include <memory>
 #include <vector>
@@ -48,13 +49,21 @@ class ReceivedFrame {
 
  private:
   friend ReceivedFrame ReceiveFrame(int socket_fd);
-  std::vector<capnp::word> words_;
+  friend ReceivedFrame FrameFromBytes(const void* data, size_t size);
+  // Checks alignment and the segment table of the first `size` bytes of
+  // words_ and makes the bounded reader.
+  void Finish(size_t size);
+  kj::Array<capnp::word> words_;
   std::unique_ptr<capnp::FlatArrayMessageReader> reader_;
 };
 
 // Sends `message` with `fds` attached in one datagram. Retries EINTR.
 SendResult SendFrame(int socket_fd, capnp::MessageBuilder& message,
                      const std::vector<int>& fds = {});
+
+// Treats `size` bytes as one received datagram without fds: the same checks
+// as ReceiveFrame, for fuzzing and tests.
+ReceivedFrame FrameFromBytes(const void* data, size_t size);
 
 // Receives one datagram. Received fds are close-on-exec. Retries EINTR.
 // Every fd that arrived is closed again unless the frame is ok.

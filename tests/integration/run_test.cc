@@ -12,6 +12,14 @@
 #include <fstream>
 #include <thread>
 
+#include <grp.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
 #include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
@@ -269,6 +277,131 @@ TEST(RunTest, UnknownFlagIsAUsageError) {
   RunResult result = RunTether(spec);
   EXPECT_EQ(result.exit_code, 64);
   EXPECT_NE(result.err.find("unknown flag --bogus"), std::string::npos) << result.err;
+}
+
+TEST(RunTest, ReportMarksProcCheckedMechanismsVerified) {
+  std::string dir = MakeWorldWritableDir("/tmp");
+  RunResult result = Probe({"exit", "0"}, {"--report", dir + "/report.json"});
+  std::string report = ReadFile(dir + "/report.json");
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(report.find(R"("outcome":"running")"), std::string::npos) << report;
+  EXPECT_NE(report.find(R"("mechanism":"bounding_set","action":"clear_bounding_set",)"
+                        R"("state":"enforced")"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find(R"("action":"set_resuid","state":"enforced","reason":"change uid to 65534","errno":null,"evidence":"verified")"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find(R"("mechanism":"landlock")"), std::string::npos) << report;
+  EXPECT_NE(report.find(R"("evidence":"stub-attested")"), std::string::npos) << report;
+  EXPECT_EQ(report.find(R"("state":"degraded")"), std::string::npos) << report;
+}
+
+TEST(RunTest, RefusedRunStillWritesTheReport) {
+  std::string dir = MakeWorldWritableDir("/tmp");
+  RunSpec spec;
+  spec.args = {"run", "--report", dir + "/report.json", "--stub", Binaries().Bin("lying_stub"),
+               "--", "./sandbox_probe", "exit", "0"};
+  RunResult result = RunTether(spec);
+  std::string report = ReadFile(dir + "/report.json");
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_NE(report.find(R"("outcome":"refused")"), std::string::npos) << report;
+  EXPECT_NE(report.find("claims uids"), std::string::npos) << report;
+}
+
+// Kills the process on any identity-changing system call: if the stub made
+// one, the run would die instead of succeeding.
+void InstallKillOnSetidFilter() {
+  constexpr int kDenied[] = {SYS_setresuid, SYS_setresgid, SYS_setuid,  SYS_setgid,
+                             SYS_setreuid,  SYS_setregid,  SYS_setgroups, SYS_setfsuid,
+                             SYS_setfsgid};
+  std::vector<sock_filter> program = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+  };
+  for (int nr : kDenied) {
+    program.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1));
+    program.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
+  }
+  program.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  struct sock_fprog prog = {static_cast<unsigned short>(program.size()), program.data()};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+    _exit(203);
+  }
+}
+
+// An entrypoint that already dropped to uid 1000 with an empty bounding set.
+void BecomePreDroppedEntrypoint() {
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;
+    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+  }
+  if (setgroups(0, nullptr) != 0 || setresgid(1000, 1000, 1000) != 0 ||
+      setresuid(1000, 1000, 1000) != 0) {
+    _exit(202);
+  }
+  InstallKillOnSetidFilter();
+}
+
+TEST(RunTest, PreDroppedBrokerSkipsPrivilegeDropWithoutAnySetidCall) {
+  std::string dir = MakeWorldWritableDir("/tmp");
+  RunSpec spec;
+  spec.args = {"run", "--report", dir + "/report.json", "--", "./sandbox_probe", "status"};
+  spec.before_exec = BecomePreDroppedEntrypoint;
+  RunResult result = RunTether(spec);
+  std::string report = ReadFile(dir + "/report.json");
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "Uid:"), "\t1000\t1000\t1000\t1000");
+  EXPECT_EQ(FindLine(result.out, "CapBnd:"), "\t0000000000000000");
+  for (const char* action : {"set_groups", "set_resgid", "set_resuid"}) {
+    EXPECT_NE(report.find(std::string(R"("action":")") + action +
+                          R"(","state":"skipped")"),
+              std::string::npos)
+        << action << " in " << report;
+  }
+}
+
+TEST(RunTest, StubAtAnotherNonRootUidIsRefused) {
+  RunSpec spec;
+  spec.args = {"run", "--user", "2000", "--", "./sandbox_probe", "status"};
+  spec.before_exec = BecomePreDroppedEntrypoint;
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_EQ(result.out, "");
+  EXPECT_NE(result.err.find("privilege_drop"), std::string::npos) << result.err;
+}
+
+TEST(RunTest, PolicyFileAddsAReadWritePath) {
+  std::string extra = MakeWorldWritableDir("/var/tmp");
+  std::string dir = MakeWorldWritableDir("/tmp");
+  std::ofstream(dir + "/policy.json")
+      << R"({"filesystem": {"read_write": [")" << extra << R"("]}})";
+  RunResult result = Probe({"write", extra + "/file"}, {"--policy", dir + "/policy.json"});
+  std::filesystem::remove_all(extra);
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "write="), "ok");
+}
+
+TEST(RunTest, BadPolicyFileExits2NamingThePath) {
+  std::string dir = MakeWorldWritableDir("/tmp");
+  std::ofstream(dir + "/policy.json") << R"({"filesystem": {"read_only": ["etc"]}})";
+  RunResult result = Probe({"exit", "0"}, {"--policy", dir + "/policy.json"});
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("$.filesystem.read_only[0]"), std::string::npos) << result.err;
+}
+
+TEST(RunTest, MissingPolicyFileExits2) {
+  RunResult result = Probe({"exit", "0"}, {"--policy", "/nonexistent/policy.json"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("/nonexistent/policy.json"), std::string::npos) << result.err;
 }
 
 }  // namespace
