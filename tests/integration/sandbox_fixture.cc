@@ -41,7 +41,7 @@ SandboxDir::SandboxDir() {
   chmod(path_.c_str(), 0755);
   CopyExecutable(Runfile("broker/tether"), Bin("tether"));
   CopyExecutable(Runfile("stub/tether-stub"), Bin("tether-stub"));
-  for (const char* name : {"sandbox_probe", "lying_stub", "stalling_stub"}) {
+  for (const char* name : {"sandbox_probe", "lying_stub", "stalling_stub", "hostile_stub"}) {
     CopyExecutable(Runfile(std::string("tests/testcases/") + name), Bin(name));
   }
 }
