@@ -170,9 +170,14 @@ absl::Status RunSession::Send(const ipc::BrokerMessage& message,
   capnp::MallocMessageBuilder builder;
   ipc::Encode(message, builder);
   ipc::SendResult sent = ipc::SendFrame(socket_.get(), builder, fds);
+  if (sent.error == ipc::FrameError::kClosed) {
+    return absl::AbortedError(
+        "the stub closed the connection (it died or exited) before the broker's "
+        "message reached it");
+  }
   if (!sent.ok()) {
     return absl::AbortedError(absl::StrCat("cannot send to the stub: ",
-                                           ipc::FrameErrorName(sent.error), " ",
+                                           ipc::FrameErrorName(sent.error), ": ",
                                            strerror(sent.errno_value)));
   }
   return absl::OkStatus();
@@ -290,15 +295,8 @@ absl::Status RunSession::Handshake() {
     return absl::InvalidArgumentError(absl::StrCat(
         "protocol violation: expected hello, got ", ipc::StubMessageKindName(hello->kind)));
   }
-  struct ucred peer;
-  socklen_t peer_size = sizeof(peer);
-  if (getsockopt(socket_.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0) {
-    return Errno("getsockopt(SO_PEERCRED)");
-  }
-  if (peer.pid != child_) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "the socket peer is pid ", peer.pid, ", not the stub pid ", child_));
-  }
+  // SO_PEERCRED on a socketpair names its creator, the broker itself; the
+  // stub's pid is checked against the forked child instead.
   absl::StatusOr<ProcStatus> proc = ReadProcStatus(child_);
   if (!proc.ok()) return proc.status();
   absl::Status honest = CheckHelloAgainstProc(hello->hello, *proc, child_);

@@ -66,7 +66,12 @@ int main(int argc, char** argv) {
   } else if (lie == "skips-steps") {
     // Straight to Ready.
   } else if (lie == "fake-success") {
-    for (size_t i = 0; i < steps; ++i) SendResult(i, tether::ipc::Outcome::kOk);
+    // Claims every step as planned without touching the kernel.
+    for (size_t i = 0; i < steps; ++i) {
+      bool skip = plan->plan.steps[i].disposition ==
+                  tether::ipc::Disposition::kSkipAlreadySatisfied;
+      SendResult(i, skip ? tether::ipc::Outcome::kSkipped : tether::ipc::Outcome::kOk);
+    }
   } else if (lie == "skips-an-enforced-step") {
     for (size_t i = 0; i < steps; ++i) SendResult(i, tether::ipc::Outcome::kSkipped);
   } else if (lie == "tolerates-without-permission") {
