@@ -12,26 +12,45 @@
 namespace tether::policy {
 
 struct WorkloadSeccompOptions {
-  // Syscall names denied with EPERM on top of the defaults; an unknown name
-  // is an error.
+  // Syscall names denied outright with EPERM, on top of the defaults. A name
+  // libseccomp does not know is an InvalidArgumentError naming it; a name it
+  // knows but that this architecture lacks is skipped (nothing can call it).
+  // A syscall the defaults already deny keeps its default action (clone3
+  // stays ENOSYS); naming one the defaults restrict by argument (clone,
+  // ioctl, personality, socket, socketpair) denies it for every argument.
   std::vector<std::string> extra_denied_syscalls;
 };
 
 // Compiles the workload filter for the native architecture with libseccomp
-// (default allow, explicit denials) and returns the classic BPF program.
-// The stub loads it; it needs no libseccomp of its own.
+// and returns the classic BPF program (at most ipc::kMaxSeccompInstructions
+// instructions). The default action is ALLOW; the denials are those of
+// DefaultDeniedSyscalls() plus `options`. A syscall from another ABI (i386 or
+// x32 on x86_64) kills the process. The program is only exported, never
+// loaded here: the stub sets no_new_privs and loads it.
+//
+// Errors: InvalidArgumentError for an unknown extra syscall name; otherwise
+// an error naming the libseccomp call, the syscall and the errno.
 absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(
     const WorkloadSeccompOptions& options);
 
-// Puts a program into a memfd sealed against any change, to send over
-// SCM_RIGHTS.
-absl::StatusOr<UniqueFd> SealProgram(const std::vector<struct sock_filter>& program);
+// Copies `program` into a new memfd (close-on-exec, not executable) sealed
+// against writes, resizing and further seals, with its file offset at 0, so
+// that it can be sent over SCM_RIGHTS and nobody can change it afterwards.
+// InvalidArgumentError for an empty program or one over
+// ipc::kMaxSeccompInstructions instructions.
+absl::StatusOr<tether::UniqueFd> SealProgram(const std::vector<struct sock_filter>& program);
 
-// Reads a sealed program back, checking seals, size and instruction count.
+// Reads back a program written by SealProgram, from offset 0 and without
+// moving the file offset. FailedPreconditionError unless the fd carries
+// F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW and F_SEAL_WRITE;
+// InvalidArgumentError unless its size is a non-zero multiple of
+// sizeof(sock_filter) of at most ipc::kMaxSeccompInstructions instructions.
 absl::StatusOr<std::vector<struct sock_filter>> ReadSealedProgram(int memfd);
 
-// Syscalls the default filter denies outright (argument-filtered rules,
-// clone3 -> ENOSYS and the socket families are listed in the README).
+// The syscalls the default filter has a rule for on the native architecture,
+// in filter order, including those denied only for some arguments (clone,
+// personality, ioctl, socket, socketpair) and clone3 (ENOSYS). For reports
+// and documentation.
 const std::vector<std::string>& DefaultDeniedSyscalls();
 
 }  // namespace tether::policy
