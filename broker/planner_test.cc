@@ -150,16 +150,19 @@ TEST(PlannerTest, SkipsNoNewPrivsWhenAlreadySet) {
             ipc::Disposition::kSkipAlreadySatisfied);
 }
 
-TEST(PlannerTest, ClearsInheritableAndAmbientOnlyWhenSet) {
-  ipc::Hello hello = RootHello();
-  absl::StatusOr<Plan> empty = BuildPlan(Input(hello));
-  ASSERT_TRUE(empty.ok()) << empty.status();
-  EXPECT_EQ(StepFor(*empty, ipc::Action::kClearInheritableAndAmbient).step.disposition,
+TEST(PlannerTest, SkipsInheritableAndAmbientWhenBothEmpty) {
+  absl::StatusOr<Plan> plan = BuildPlan(Input(RootHello()));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(StepFor(*plan, ipc::Action::kClearInheritableAndAmbient).step.disposition,
             ipc::Disposition::kSkipAlreadySatisfied);
+}
+
+TEST(PlannerTest, ClearsAmbientCapabilitiesWhenSet) {
+  ipc::Hello hello = RootHello();
   hello.caps.ambient = 1;
-  absl::StatusOr<Plan> set = BuildPlan(Input(hello));
-  ASSERT_TRUE(set.ok()) << set.status();
-  EXPECT_EQ(StepFor(*set, ipc::Action::kClearInheritableAndAmbient).step.disposition,
+  absl::StatusOr<Plan> plan = BuildPlan(Input(hello));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(StepFor(*plan, ipc::Action::kClearInheritableAndAmbient).step.disposition,
             ipc::Disposition::kEnforce);
 }
 

@@ -11,12 +11,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <cstring>
 #include <memory>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "ipc/limits.h"
 
+// Kernel ABI values that older headers may lack.
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
 #endif
@@ -25,168 +40,387 @@ namespace tether::policy {
 namespace {
 
 constexpr unsigned kRequiredSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+constexpr size_t kMaxProgramBytes = ipc::kMaxSeccompInstructions * sizeof(struct sock_filter);
 
-constexpr uint64_t kNamespaceFlags = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS |
-                                     CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
-                                     CLONE_NEWNET | CLONE_NEWTIME;
+// Which calls of a syscall a default rule denies.
+enum class When {
+  kAlways,
+  // clone with any CLONE_NEW* flag.
+  kNamespaceFlags,
+  // personality with anything but PER_LINUX (0) and the query (0xffffffff).
+  kPersonalityChange,
+  // ioctl TIOCSTI and TIOCLINUX, which inject input into a terminal.
+  kTerminalInjection,
+  // socket and socketpair of AF_PACKET, AF_VSOCK, AF_BLUETOOTH, or netlink
+  // other than NETLINK_ROUTE.
+  kRestrictedFamily,
+};
 
-constexpr int kDeniedSocketFamilies[] = {AF_PACKET, AF_VSOCK, AF_BLUETOOTH};
+struct DefaultDenial {
+  const char* syscall;
+  int error;
+  When when;
+};
 
-// TIOCSTI fakes terminal input to the controlling terminal's owner;
-// TIOCLINUX can do the same on virtual consoles.
-constexpr unsigned long kDeniedIoctls[] = {TIOCSTI, TIOCLINUX};
+constexpr DefaultDenial kDefaultDenials[] = {
+    // Changes to the filesystem namespace.
+    {"mount", EPERM, When::kAlways},
+    {"umount2", EPERM, When::kAlways},
+    {"move_mount", EPERM, When::kAlways},
+    {"open_tree", EPERM, When::kAlways},
+    {"fsopen", EPERM, When::kAlways},
+    {"fsconfig", EPERM, When::kAlways},
+    {"fsmount", EPERM, When::kAlways},
+    {"fspick", EPERM, When::kAlways},
+    {"mount_setattr", EPERM, When::kAlways},
+    {"pivot_root", EPERM, When::kAlways},
+    {"chroot", EPERM, When::kAlways},
+    // Other processes' memory.
+    {"ptrace", EPERM, When::kAlways},
+    {"process_vm_readv", EPERM, When::kAlways},
+    {"process_vm_writev", EPERM, When::kAlways},
+    // The kernel itself and its large attack surfaces.
+    {"kexec_load", EPERM, When::kAlways},
+    {"kexec_file_load", EPERM, When::kAlways},
+    {"init_module", EPERM, When::kAlways},
+    {"finit_module", EPERM, When::kAlways},
+    {"delete_module", EPERM, When::kAlways},
+    {"bpf", EPERM, When::kAlways},
+    {"perf_event_open", EPERM, When::kAlways},
+    {"userfaultfd", EPERM, When::kAlways},
+    {"add_key", EPERM, When::kAlways},
+    {"request_key", EPERM, When::kAlways},
+    {"keyctl", EPERM, When::kAlways},
+    // New namespaces.
+    {"unshare", EPERM, When::kAlways},
+    {"setns", EPERM, When::kAlways},
+    {"clone", EPERM, When::kNamespaceFlags},
+    // clone3 passes its flags in memory, which BPF cannot read; ENOSYS makes
+    // libcs fall back to clone, whose flags are an argument.
+    {"clone3", ENOSYS, When::kAlways},
+    // io_uring performs operations that never pass through this filter.
+    {"io_uring_setup", EPERM, When::kAlways},
+    {"io_uring_enter", EPERM, When::kAlways},
+    {"io_uring_register", EPERM, When::kAlways},
+    // File handles open files by inode, around path-based confinement.
+    {"open_by_handle_at", EPERM, When::kAlways},
+    {"name_to_handle_at", EPERM, When::kAlways},
+    // Host-wide state.
+    {"swapon", EPERM, When::kAlways},
+    {"swapoff", EPERM, When::kAlways},
+    {"reboot", EPERM, When::kAlways},
+    {"acct", EPERM, When::kAlways},
+    {"quotactl", EPERM, When::kAlways},
+    {"settimeofday", EPERM, When::kAlways},
+    {"clock_settime", EPERM, When::kAlways},
+    {"clock_adjtime", EPERM, When::kAlways},
+    {"adjtimex", EPERM, When::kAlways},
+    {"iopl", EPERM, When::kAlways},
+    {"ioperm", EPERM, When::kAlways},
+    {"lookup_dcookie", EPERM, When::kAlways},
+    {"vhangup", EPERM, When::kAlways},
+    {"nfsservctl", EPERM, When::kAlways},
+    // Execution domains change address space layout (ADDR_NO_RANDOMIZE).
+    {"personality", EPERM, When::kPersonalityChange},
+    {"ioctl", EPERM, When::kTerminalInjection},
+    {"socket", EPERM, When::kRestrictedFamily},
+    {"socketpair", EPERM, When::kRestrictedFamily},
+};
 
-using ContextPtr = std::unique_ptr<void, void (*)(scmp_filter_ctx)>;
+// One rule's comparisons, all of which must hold; no comparisons matches
+// every call.
+using Comparisons = std::vector<struct scmp_arg_cmp>;
 
-absl::Status SeccompError(int rc, absl::string_view what) {
-  return absl::ErrnoToStatus(-rc, absl::StrCat("libseccomp: ", what));
+struct scmp_arg_cmp Compare(unsigned arg, enum scmp_compare op, scmp_datum_t value) {
+  return {arg, op, value, 0};
 }
 
-absl::Status Deny(scmp_filter_ctx ctx, int nr, absl::string_view name, int error,
-                  std::initializer_list<scmp_arg_cmp> args = {}) {
-  int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(error), nr, args.size(),
-                                  args.size() ? args.begin() : nullptr);
-  if (rc != 0) return SeccompError(rc, absl::StrCat("seccomp_rule_add(", name, ")"));
+struct scmp_arg_cmp MaskedEquals(unsigned arg, scmp_datum_t mask, scmp_datum_t value) {
+  return {arg, SCMP_CMP_MASKED_EQ, mask, value};
+}
+
+// The kernel reads these arguments as 32-bit ints, so the upper half of the
+// register is ignored by it and must be ignored here too: comparing all 64
+// bits would let 0x1'00000011 pass as "not AF_PACKET".
+constexpr scmp_datum_t kLow32 = 0xffffffff;
+
+// s390 passes clone's stack first and its flags second.
+unsigned CloneFlagsArgument() {
+  uint32_t arch = seccomp_arch_native();
+  return arch == SCMP_ARCH_S390 || arch == SCMP_ARCH_S390X ? 1 : 0;
+}
+
+// The rules (alternatives) that together deny exactly the calls of `when`.
+std::vector<Comparisons> Rules(When when) {
+  std::vector<Comparisons> rules;
+  switch (when) {
+    case When::kAlways:
+      rules.push_back({});
+      break;
+    case When::kNamespaceFlags:
+      // In clone's flags CLONE_NEWTIME (0x80) lies inside the exit signal
+      // byte, where no valid signal sets it; denying it costs nothing.
+      for (uint64_t flag : {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+                            CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWTIME}) {
+        rules.push_back({MaskedEquals(CloneFlagsArgument(), flag, flag)});
+      }
+      break;
+    case When::kPersonalityChange:
+      // libseccomp takes one comparison per argument in a rule, so
+      // "neither 0 nor 0xffffffff" cannot be two != comparisons. It is
+      // written as "some bit is 1 and the next bit (cyclically) is 0", which
+      // holds for every 32-bit value except all zeros and all ones.
+      for (int bit = 0; bit < 32; ++bit) {
+        scmp_datum_t one = scmp_datum_t{1} << bit;
+        scmp_datum_t next = scmp_datum_t{1} << ((bit + 1) % 32);
+        rules.push_back({MaskedEquals(0, one | next, one)});
+      }
+      break;
+    case When::kTerminalInjection:
+      for (scmp_datum_t request : {TIOCSTI, TIOCLINUX}) {
+        rules.push_back({MaskedEquals(1, kLow32, request)});
+      }
+      break;
+    case When::kRestrictedFamily:
+      for (scmp_datum_t family : {AF_PACKET, AF_VSOCK, AF_BLUETOOTH}) {
+        rules.push_back({MaskedEquals(0, kLow32, family)});
+      }
+      // All 64 bits of the protocol are compared: stray upper bits can only
+      // deny a route socket, never allow another protocol.
+      rules.push_back({MaskedEquals(0, kLow32, AF_NETLINK), Compare(2, SCMP_CMP_NE, NETLINK_ROUTE)});
+      break;
+  }
+  return rules;
+}
+
+absl::Status SyscallError(int error, absl::string_view call) {
+  return absl::Status(absl::ErrnoToStatusCode(error),
+                      absl::StrCat(call, ": ", std::strerror(error), " (errno ", error, ")"));
+}
+
+// libseccomp returns negated errnos.
+absl::Status LibseccompError(int rc, absl::string_view call) {
+  return absl::InternalError(
+      absl::StrCat("libseccomp ", call, ": ", std::strerror(-rc), " (errno ", -rc, ")"));
+}
+
+std::string LibseccompVersion() {
+  const struct scmp_version* version = seccomp_version();
+  if (version == nullptr) return "?";
+  return absl::StrCat(version->major, ".", version->minor, ".", version->micro);
+}
+
+struct ReleaseFilter {
+  void operator()(scmp_filter_ctx ctx) const { seccomp_release(ctx); }
+};
+using FilterContext = std::unique_ptr<void, ReleaseFilter>;
+
+absl::Status AddRules(scmp_filter_ctx ctx, absl::string_view name, int nr, int error,
+                      const std::vector<Comparisons>& rules) {
+  for (const Comparisons& comparisons : rules) {
+    // The exact variant fails where libseccomp would rewrite the rule for
+    // this architecture (multiplexed socketcall), instead of silently
+    // weakening it.
+    int rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(error), nr, comparisons.size(),
+                                          comparisons.empty() ? nullptr : comparisons.data());
+    if (rc != 0) {
+      return LibseccompError(
+          rc, absl::StrCat("seccomp_rule_add_exact(", name, ", ", comparisons.size(),
+                           " argument comparisons)"));
+    }
+  }
   return absl::OkStatus();
 }
 
-// Resolves a name for this architecture; nothing when the arch lacks it.
-int Resolve(const std::string& name) { return seccomp_syscall_resolve_name(name.c_str()); }
-
-absl::Status AddDefaultRules(scmp_filter_ctx ctx) {
-  for (const std::string& name : DefaultDeniedSyscalls()) {
-    int nr = Resolve(name);
-    if (nr == __NR_SCMP_ERROR) continue;
-    absl::Status status = Deny(ctx, nr, name, EPERM);
-    if (!status.ok()) return status;
-  }
-  // clone3 passes its flags in memory, which BPF cannot read: ENOSYS makes
-  // libcs fall back to clone, whose flags are an argument.
-  absl::Status status = Deny(ctx, SCMP_SYS(clone3), "clone3", ENOSYS);
-  for (int bit = 0; status.ok() && bit < 64; ++bit) {
-    uint64_t flag = uint64_t{1} << bit;
-    if (!(kNamespaceFlags & flag)) continue;
-    status = Deny(ctx, SCMP_SYS(clone), "clone", EPERM, {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
-  }
-  // Only personality(PER_LINUX) passes. libseccomp allows one comparison
-  // per argument in a rule, so the query value 0xffffffff cannot be carved
-  // out of the denied range and is denied too. The kernel reads the
-  // argument as 32 bits, so only those are compared.
-  if (status.ok()) {
-    status = Deny(ctx, SCMP_SYS(personality), "personality", EPERM,
-                  {SCMP_A0_32(SCMP_CMP_NE, 0)});
-  }
-  for (unsigned long request : kDeniedIoctls) {
-    if (!status.ok()) break;
-    status = Deny(ctx, SCMP_SYS(ioctl), "ioctl", EPERM,
-                  {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, request)});
-  }
-  for (int family : kDeniedSocketFamilies) {
-    if (!status.ok()) break;
-    status = Deny(ctx, SCMP_SYS(socket), "socket", EPERM,
-                  {SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))});
-    if (status.ok()) {
-      status = Deny(ctx, SCMP_SYS(socketpair), "socketpair", EPERM,
-                    {SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))});
-    }
-  }
-  if (status.ok()) {
-    status = Deny(ctx, SCMP_SYS(socket), "socket", EPERM,
-                  {SCMP_A0(SCMP_CMP_EQ, AF_NETLINK), SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE)});
-  }
-  return status;
+// Creates a close-on-exec memfd. MFD_NOEXEC_SEAL (Linux 6.3) keeps the
+// kernel from warning about, or with vm.memfd_noexec refusing, a memfd that
+// could be made executable; older kernels reject the flag with EINVAL.
+absl::StatusOr<UniqueFd> CreateMemfd(const char* name, unsigned flags) {
+  int fd = memfd_create(name, flags | MFD_CLOEXEC | MFD_NOEXEC_SEAL);
+  if (fd < 0 && errno == EINVAL) fd = memfd_create(name, flags | MFD_CLOEXEC);
+  if (fd < 0) return SyscallError(errno, absl::StrCat("memfd_create(", name, ")"));
+  return UniqueFd(fd);
 }
+
+absl::Status ReadFully(int fd, void* buffer, size_t size, absl::string_view what) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = pread(fd, static_cast<char*>(buffer) + done, size - done, done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return SyscallError(errno, absl::StrCat("pread(", what, ")"));
+    if (n == 0) {
+      return absl::DataLossError(
+          absl::StrCat(what, " ended after ", done, " of ", size, " bytes"));
+    }
+    done += n;
+  }
+  return absl::OkStatus();
+}
+
+// pwrite, not write, so that the file offset stays at 0 for a reader that
+// uses read().
+absl::Status WriteFully(int fd, const void* buffer, size_t size, absl::string_view what) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = pwrite(fd, static_cast<const char*>(buffer) + done, size - done, done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return SyscallError(errno, absl::StrCat("pwrite(", what, ")"));
+    done += n;
+  }
+  return absl::OkStatus();
+}
+
+// Checks an exported or received program's size in bytes.
+absl::Status CheckProgramBytes(off_t bytes) {
+  if (bytes <= 0 || bytes % sizeof(struct sock_filter) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a seccomp program of ", bytes, " bytes is not a whole number of instructions"));
+  }
+  if (static_cast<size_t>(bytes) > kMaxProgramBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a seccomp program of ", bytes / sizeof(struct sock_filter),
+        " instructions is over the kernel's limit of ", ipc::kMaxSeccompInstructions));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<struct sock_filter>> ReadProgram(int fd, off_t bytes,
+                                                            absl::string_view what) {
+  absl::Status status = CheckProgramBytes(bytes);
+  if (!status.ok()) return status;
+  std::vector<struct sock_filter> program(bytes / sizeof(struct sock_filter));
+  status = ReadFully(fd, program.data(), bytes, what);
+  if (!status.ok()) return status;
+  return program;
+}
+
+// Resolves a syscall name for the native architecture: the number, or
+// __NR_SCMP_ERROR when libseccomp does not know the name, or another
+// negative (pseudo) number when the name exists only on other
+// architectures.
+int Resolve(const char* name) { return seccomp_syscall_resolve_name(name); }
 
 }  // namespace
 
-const std::vector<std::string>& DefaultDeniedSyscalls() {
-  static const std::vector<std::string>* names = new std::vector<std::string>{
-      // Filesystem namespace changes.
-      "mount", "umount", "umount2", "move_mount", "open_tree", "fsopen", "fsconfig",
-      "fsmount", "fspick", "mount_setattr", "pivot_root", "chroot",
-      // Other processes' memory.
-      "ptrace", "process_vm_readv", "process_vm_writev",
-      // The kernel itself.
-      "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-      "bpf", "perf_event_open", "userfaultfd", "add_key", "request_key", "keyctl",
-      // New namespaces.
-      "unshare", "setns",
-      // io_uring bypasses the syscall filter for what it submits.
-      "io_uring_setup", "io_uring_enter", "io_uring_register",
-      // Host state.
-      "open_by_handle_at", "name_to_handle_at", "swapon", "swapoff", "reboot", "acct",
-      "quotactl", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "iopl",
-      "ioperm", "lookup_dcookie", "vhangup", "nfsservctl"};
-  return *names;
-}
-
 absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(
     const WorkloadSeccompOptions& options) {
-  ContextPtr ctx(seccomp_init(SCMP_ACT_ALLOW), seccomp_release);
-  if (ctx == nullptr) return absl::InternalError("libseccomp: seccomp_init failed");
-  // The stub sets no_new_privs itself as a planned step.
-  int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0);
-  if (rc != 0) return SeccompError(rc, "seccomp_attr_set(CTL_NNP)");
-  absl::Status status = AddDefaultRules(ctx.get());
-  if (!status.ok()) return status;
+  // Names are checked before anything is built, so that a typo is reported
+  // as such and not as a libseccomp failure.
   for (const std::string& name : options.extra_denied_syscalls) {
-    int nr = Resolve(name);
-    if (nr == __NR_SCMP_ERROR) {
+    // c_str() would stop at a NUL and deny a different syscall.
+    if (name.find('\0') != std::string::npos || Resolve(name.c_str()) == __NR_SCMP_ERROR) {
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown syscall '", name, "' in the denied syscalls"));
+          absl::StrCat("unknown syscall \"", absl::CEscape(name),
+                       "\" in the extra denied syscalls (libseccomp ", LibseccompVersion(),
+                       " does not know it)"));
     }
-    status = Deny(ctx.get(), nr, name, EPERM);
+  }
+
+  FilterContext ctx(seccomp_init(SCMP_ACT_ALLOW));
+  if (ctx == nullptr) return absl::InternalError("libseccomp seccomp_init(SCMP_ACT_ALLOW) failed");
+  struct Attribute {
+    enum scmp_filter_attr attr;
+    uint32_t value;
+    const char* name;
+  };
+  for (const Attribute& attribute : {
+           // Only seccomp_load reads this, and the program is loaded by the
+           // stub, which sets no_new_privs as a planned step of its own.
+           Attribute{SCMP_FLTATR_CTL_NNP, 0, "SCMP_FLTATR_CTL_NNP"},
+           // Report the real errno of a failure instead of ECANCELED.
+           Attribute{SCMP_FLTATR_API_SYSRAWRC, 1, "SCMP_FLTATR_API_SYSRAWRC"},
+           // i386 and x32 syscalls would bypass every rule here. Killing only
+           // the calling thread (libseccomp's default) could leave the rest
+           // of the workload running in a broken state.
+           Attribute{SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS, "SCMP_FLTATR_ACT_BADARCH"},
+           // A binary search over syscall numbers: every allowed syscall
+           // otherwise walks past all of the denied ones.
+           Attribute{SCMP_FLTATR_CTL_OPTIMIZE, 2, "SCMP_FLTATR_CTL_OPTIMIZE"},
+       }) {
+    int rc = seccomp_attr_set(ctx.get(), attribute.attr, attribute.value);
+    if (rc != 0) {
+      return LibseccompError(rc, absl::StrCat("seccomp_attr_set(", attribute.name, ", ",
+                                              attribute.value, ")"));
+    }
+  }
+
+  // Syscalls the defaults deny whatever the arguments; an extra denial of
+  // one of them keeps the default action (clone3 stays ENOSYS).
+  std::set<int> denied_outright;
+  for (const DefaultDenial& denial : kDefaultDenials) {
+    int nr = Resolve(denial.syscall);
+    // Not a syscall of this architecture: nothing can call it.
+    if (nr < 0) continue;
+    absl::Status status = AddRules(ctx.get(), denial.syscall, nr, denial.error, Rules(denial.when));
+    if (!status.ok()) return status;
+    if (denial.when == When::kAlways) denied_outright.insert(nr);
+  }
+  for (const std::string& name : options.extra_denied_syscalls) {
+    int nr = Resolve(name.c_str());
+    if (nr < 0 || !denied_outright.insert(nr).second) continue;
+    absl::Status status = AddRules(ctx.get(), name, nr, EPERM, Rules(When::kAlways));
     if (!status.ok()) return status;
   }
-  UniqueFd memfd(memfd_create("tether-seccomp-export", MFD_CLOEXEC));
-  if (!memfd.valid()) return absl::ErrnoToStatus(errno, "memfd_create");
-  rc = seccomp_export_bpf(ctx.get(), memfd.get());
-  if (rc != 0) return SeccompError(rc, "seccomp_export_bpf");
-  off_t size = lseek(memfd.get(), 0, SEEK_END);
-  if (size <= 0 || size % sizeof(struct sock_filter) != 0 ||
-      static_cast<size_t>(size) > ipc::kMaxSeccompInstructions * sizeof(struct sock_filter)) {
-    return absl::InternalError(absl::StrCat("libseccomp exported ", size, " bytes of BPF"));
-  }
-  std::vector<struct sock_filter> program(size / sizeof(struct sock_filter));
-  if (pread(memfd.get(), program.data(), size, 0) != size) {
-    return absl::ErrnoToStatus(errno, "pread(seccomp export)");
+
+  // libseccomp 2.5 exports only to an fd.
+  absl::StatusOr<UniqueFd> memfd = CreateMemfd("tether-seccomp-export", 0);
+  if (!memfd.ok()) return memfd.status();
+  int rc = seccomp_export_bpf(ctx.get(), memfd->get());
+  if (rc != 0) return LibseccompError(rc, "seccomp_export_bpf");
+  struct stat st;
+  if (fstat(memfd->get(), &st) != 0) return SyscallError(errno, "fstat(seccomp export memfd)");
+  absl::StatusOr<std::vector<struct sock_filter>> program =
+      ReadProgram(memfd->get(), st.st_size, "seccomp export memfd");
+  if (!program.ok()) {
+    // Only the size can be wrong here, and only with many extra denials.
+    return absl::Status(program.status().code(),
+                        absl::StrCat("the compiled workload filter: ", program.status().message()));
   }
   return program;
 }
 
 absl::StatusOr<UniqueFd> SealProgram(const std::vector<struct sock_filter>& program) {
-  UniqueFd memfd(memfd_create("tether-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (!memfd.valid()) return absl::ErrnoToStatus(errno, "memfd_create");
-  size_t bytes = program.size() * sizeof(struct sock_filter);
-  if (write(memfd.get(), program.data(), bytes) != static_cast<ssize_t>(bytes)) {
-    return absl::ErrnoToStatus(errno, "write(seccomp memfd)");
+  absl::Status status = CheckProgramBytes(program.size() * sizeof(struct sock_filter));
+  if (!status.ok()) return status;
+  absl::StatusOr<UniqueFd> memfd = CreateMemfd("tether-seccomp", MFD_ALLOW_SEALING);
+  if (!memfd.ok()) return memfd.status();
+  status = WriteFully(memfd->get(), program.data(), program.size() * sizeof(struct sock_filter),
+                      "seccomp program memfd");
+  if (!status.ok()) return status;
+  if (fcntl(memfd->get(), F_ADD_SEALS, kRequiredSeals) != 0) {
+    return SyscallError(errno, "fcntl(seccomp program memfd, F_ADD_SEALS)");
   }
-  if (fcntl(memfd.get(), F_ADD_SEALS, kRequiredSeals) != 0) {
-    return absl::ErrnoToStatus(errno, "fcntl(F_ADD_SEALS)");
-  }
-  if (lseek(memfd.get(), 0, SEEK_SET) != 0) return absl::ErrnoToStatus(errno, "lseek");
   return memfd;
 }
 
 absl::StatusOr<std::vector<struct sock_filter>> ReadSealedProgram(int memfd) {
   int seals = fcntl(memfd, F_GET_SEALS);
-  if (seals < 0) return absl::ErrnoToStatus(errno, "fcntl(F_GET_SEALS)");
-  if ((static_cast<unsigned>(seals) & kRequiredSeals) != kRequiredSeals) {
-    return absl::FailedPreconditionError("seccomp program memfd is not sealed");
+  if (seals < 0) return SyscallError(errno, "fcntl(seccomp program fd, F_GET_SEALS)");
+  unsigned missing = kRequiredSeals & ~static_cast<unsigned>(seals);
+  if (missing != 0) {
+    std::vector<absl::string_view> names;
+    if (missing & F_SEAL_SEAL) names.push_back("F_SEAL_SEAL");
+    if (missing & F_SEAL_SHRINK) names.push_back("F_SEAL_SHRINK");
+    if (missing & F_SEAL_GROW) names.push_back("F_SEAL_GROW");
+    if (missing & F_SEAL_WRITE) names.push_back("F_SEAL_WRITE");
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the seccomp program fd could still be changed: it lacks ", absl::StrJoin(names, "|")));
   }
   struct stat st;
-  if (fstat(memfd, &st) != 0) return absl::ErrnoToStatus(errno, "fstat");
-  if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
-      static_cast<size_t>(st.st_size) >
-          ipc::kMaxSeccompInstructions * sizeof(struct sock_filter)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("seccomp program of ", st.st_size, " bytes is not a valid size"));
-  }
-  std::vector<struct sock_filter> program(st.st_size / sizeof(struct sock_filter));
-  if (pread(memfd, program.data(), st.st_size, 0) != st.st_size) {
-    return absl::ErrnoToStatus(errno, "pread(seccomp memfd)");
-  }
-  return program;
+  if (fstat(memfd, &st) != 0) return SyscallError(errno, "fstat(seccomp program fd)");
+  return ReadProgram(memfd, st.st_size, "seccomp program fd");
+}
+
+const std::vector<std::string>& DefaultDeniedSyscalls() {
+  // Never destroyed, as static objects should not be.
+  static const std::vector<std::string>* const names = [] {
+    auto* names = new std::vector<std::string>;
+    for (const DefaultDenial& denial : kDefaultDenials) {
+      if (Resolve(denial.syscall) >= 0) names->push_back(denial.syscall);
+    }
+    return names;
+  }();
+  return *names;
 }
 
 }  // namespace tether::policy
