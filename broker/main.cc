@@ -10,13 +10,16 @@
 #include "broker/cli.h"
 #include "broker/default_policy.h"
 #include "broker/exit_codes.h"
+#include "broker/host_probe.h"
 #include "broker/run_session.h"
+#include "policy/workload_seccomp.h"
 #include "policy/policy_file.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
+    "usage: tether probe\n"
+    "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
     "                  [--allow-env NAME]... [--stub PATH] -- CMD [ARGS...]\n";
 
 // The stub ships beside the broker binary unless --stub says otherwise.
@@ -74,6 +77,22 @@ int Run(const std::vector<std::string>& args) {
   return session.Run();
 }
 
+// Prints what this host and runtime allow, each with its evidence.
+int Probe(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::fprintf(stderr, "tether probe: takes no arguments\n%s", kUsage);
+    return tether::broker::kExitUsage;
+  }
+  absl::StatusOr<std::vector<struct sock_filter>> program =
+      tether::policy::CompileWorkloadFilter({});
+  if (!program.ok()) {
+    std::fprintf(stderr, "tether probe: %s\n", std::string(program.status().message()).c_str());
+    return tether::broker::kExitSetupFailed;
+  }
+  std::fputs(tether::broker::HostFactsToJson(tether::broker::ProbeHost(*program)).c_str(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,6 +102,7 @@ int main(int argc, char** argv) {
     return args.empty() ? tether::broker::kExitUsage : 0;
   }
   if (args[0] == "run") return Run({args.begin() + 1, args.end()});
+  if (args[0] == "probe") return Probe({args.begin() + 1, args.end()});
   std::fprintf(stderr, "tether: unknown command '%s'\n%s", args[0].c_str(), kUsage);
   return tether::broker::kExitUsage;
 }

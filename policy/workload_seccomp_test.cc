@@ -4,8 +4,11 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
@@ -17,162 +20,501 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <functional>
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ipc/unique_fd.h"
+
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
 
 namespace tether::policy {
 namespace {
 
-// Loads `program` in a forked child and returns the errno `attempt` left
-// (0 for success); -1 when loading failed.
-int ErrnoUnderFilter(const std::vector<sock_filter>& program,
-                     const std::function<long()>& attempt) {
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) return -2;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(pipe_fds[0]);
-    struct sock_fprog prog = {static_cast<unsigned short>(program.size()),
-                              const_cast<sock_filter*>(program.data())};
-    int result = -1;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0) {
-      errno = 0;
-      result = attempt() < 0 ? errno : 0;
-    }
-    (void)!write(pipe_fds[1], &result, sizeof(result));
-    _exit(0);
+// Returned when the child never got to run the operation.
+constexpr int kNotRun = INT_MIN;
+
+// The kernel rejects this socket type with EINVAL before it looks at the
+// family or the caller's privileges, so an unfiltered call fails the same
+// way everywhere and creates nothing, while the filter, which looks only at
+// the family and protocol, answers EPERM.
+constexpr int kNoSuchSocketType = 15;
+
+// Set in the upper half of a 32-bit argument, which the kernel ignores.
+constexpr unsigned long kUpperBit = 1UL << 32;
+
+// 0 for success, else errno: what each operation below returns.
+int Errno(long result) { return result == -1 ? errno : 0; }
+
+struct ChildOutcome {
+  // {stage, value}: stage 0 ran the operation, which returned value; stage 1
+  // and 2 are prctl and seccomp failing with errno value.
+  std::optional<std::pair<int, int>> report;
+  int wait_status = 0;
+};
+
+// Forks a child that, when `program` is given, sets no_new_privs and loads
+// it, then runs `operation` and reports its result through a pipe.
+ChildOutcome RunChild(const std::vector<sock_filter>* program, absl::FunctionRef<int()> operation) {
+  ChildOutcome outcome;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+    return outcome;
   }
-  close(pipe_fds[1]);
-  int result = -3;
-  (void)!read(pipe_fds[0], &result, sizeof(result));
-  close(pipe_fds[0]);
-  waitpid(pid, nullptr, 0);
-  return result;
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  pid_t pid = fork();
+  if (pid < 0) {
+    ADD_FAILURE() << "fork: " << std::strerror(errno);
+    return outcome;
+  }
+  if (pid == 0) {
+    int report[2] = {0, 0};
+    if (program != nullptr) {
+      struct sock_fprog prog = {static_cast<unsigned short>(program->size()),
+                                const_cast<sock_filter*>(program->data())};
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        report[0] = 1;
+        report[1] = errno;
+      } else if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+        report[0] = 2;
+        report[1] = errno;
+      }
+    }
+    if (report[0] == 0) report[1] = operation();
+    ssize_t written = write(write_end.get(), report, sizeof(report));
+    _exit(written == sizeof(report) ? 0 : 1);
+  }
+  write_end.reset();
+  int report[2];
+  size_t got = 0;
+  while (got < sizeof(report)) {
+    ssize_t n = read(read_end.get(), reinterpret_cast<char*>(report) + got, sizeof(report) - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += n;
+  }
+  while (waitpid(pid, &outcome.wait_status, 0) < 0 && errno == EINTR) {
+  }
+  if (got == sizeof(report)) outcome.report.emplace(report[0], report[1]);
+  return outcome;
 }
+
+// What `operation` returned in a child, or kNotRun with a test failure.
+int ResultIn(const std::vector<sock_filter>* program, absl::FunctionRef<int()> operation) {
+  ChildOutcome outcome = RunChild(program, operation);
+  if (!outcome.report.has_value()) {
+    ADD_FAILURE() << "the child died without reporting (wait status " << outcome.wait_status
+                  << ")";
+    return kNotRun;
+  }
+  if (outcome.report->first != 0) {
+    ADD_FAILURE() << "the child could not load the filter: "
+                  << (outcome.report->first == 1 ? "prctl(PR_SET_NO_NEW_PRIVS)"
+                                                 : "seccomp(SECCOMP_SET_MODE_FILTER)")
+                  << ": " << std::strerror(outcome.report->second);
+    return kNotRun;
+  }
+  return outcome.report->second;
+}
+
+int Unfiltered(absl::FunctionRef<int()> operation) { return ResultIn(nullptr, operation); }
+
+int UnderFilter(const WorkloadSeccompOptions& options, absl::FunctionRef<int()> operation) {
+  absl::StatusOr<std::vector<sock_filter>> program = CompileWorkloadFilter(options);
+  if (!program.ok()) {
+    ADD_FAILURE() << "CompileWorkloadFilter: " << program.status();
+    return kNotRun;
+  }
+  return ResultIn(&*program, operation);
+}
+
+int UnderDefaultFilter(absl::FunctionRef<int()> operation) {
+  return UnderFilter(WorkloadSeccompOptions(), operation);
+}
+
+// A memfd holding `bytes`, with `seals` added after writing them.
+UniqueFd MemfdWith(const void* bytes, size_t size, unsigned seals) {
+  UniqueFd memfd(memfd_create("test-program", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  EXPECT_TRUE(memfd.valid()) << "memfd_create: " << std::strerror(errno);
+  if (size > 0) {
+    EXPECT_EQ(pwrite(memfd.get(), bytes, size, 0), static_cast<ssize_t>(size))
+        << std::strerror(errno);
+  }
+  if (seals != 0) {
+    EXPECT_EQ(fcntl(memfd.get(), F_ADD_SEALS, seals), 0) << std::strerror(errno);
+  }
+  return memfd;
+}
+
+constexpr unsigned kAllSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 
 std::vector<sock_filter> DefaultProgram() {
   absl::StatusOr<std::vector<sock_filter>> program = CompileWorkloadFilter({});
   EXPECT_TRUE(program.ok()) << program.status();
-  return program.ok() ? *program : std::vector<sock_filter>{};
+  return program.ok() ? *program : std::vector<sock_filter>();
 }
 
-int ErrnoOf(const std::function<long()>& attempt) {
-  return ErrnoUnderFilter(DefaultProgram(), attempt);
+bool SameProgram(const std::vector<sock_filter>& a, const std::vector<sock_filter>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
 }
+
+// --- Filesystem and process isolation ---------------------------------------
 
 TEST(WorkloadSeccompTest, MountFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] { return mount("none", "/tmp", "tmpfs", 0, nullptr); }), EPERM);
+  // The kernel looks the target up before it checks privilege: ENOENT.
+  auto mount_on_missing_target = [] {
+    return Errno(mount("none", "/nonexistent-tether-mount-target", "tmpfs", 0, nullptr));
+  };
+  ASSERT_EQ(Unfiltered(mount_on_missing_target), ENOENT);
+  EXPECT_EQ(UnderDefaultFilter(mount_on_missing_target), EPERM);
 }
 
 TEST(WorkloadSeccompTest, UnshareFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] { return unshare(CLONE_NEWUSER); }), EPERM);
+  // Even unshare(0), a no-op the kernel always allows.
+  auto unshare_nothing = [] { return Errno(unshare(0)); };
+  ASSERT_EQ(Unfiltered(unshare_nothing), 0);
+  EXPECT_EQ(UnderDefaultFilter(unshare_nothing), EPERM);
 }
 
 TEST(WorkloadSeccompTest, SetnsFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] { return setns(0, 0); }), EPERM);
+  auto setns_bad_fd = [] { return Errno(setns(-1, 0)); };
+  ASSERT_EQ(Unfiltered(setns_bad_fd), EBADF);
+  EXPECT_EQ(UnderDefaultFilter(setns_bad_fd), EPERM);
 }
 
 TEST(WorkloadSeccompTest, PtraceFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] { return ptrace(PTRACE_ATTACH, getppid(), nullptr, nullptr); }), EPERM);
-}
-
-TEST(WorkloadSeccompTest, BpfFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] { return syscall(SYS_bpf, 0, nullptr, 0); }), EPERM);
-}
-
-TEST(WorkloadSeccompTest, IoUringSetupFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] { return syscall(SYS_io_uring_setup, 1, nullptr); }), EPERM);
+  // PTRACE_CONT on a process the child does not trace: ESRCH, and harmless.
+  auto continue_parent = [] {
+    return Errno(syscall(SYS_ptrace, PTRACE_CONT, getppid(), nullptr, nullptr));
+  };
+  ASSERT_EQ(Unfiltered(continue_parent), ESRCH);
+  EXPECT_EQ(UnderDefaultFilter(continue_parent), EPERM);
 }
 
 TEST(WorkloadSeccompTest, Clone3FailsWithEnosys) {
-  EXPECT_EQ(ErrnoOf([] { return syscall(SYS_clone3, nullptr, 0); }), ENOSYS);
+  // A NULL, zero-sized clone_args: EINVAL from the kernel.
+  auto clone3_without_args = [] { return Errno(syscall(SYS_clone3, nullptr, 0)); };
+  ASSERT_EQ(Unfiltered(clone3_without_args), EINVAL);
+  EXPECT_EQ(UnderDefaultFilter(clone3_without_args), ENOSYS);
 }
 
-TEST(WorkloadSeccompTest, CloneWithNewNetFlagFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] {
-              return syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, nullptr, nullptr, nullptr, 0);
-            }),
-            EPERM);
+struct NamedFlag {
+  const char* name;
+  unsigned long flag;
+};
+
+void PrintTo(const NamedFlag& flag, std::ostream* os) { *os << flag.name; }
+
+class CloneNamespaceFlagTest : public testing::TestWithParam<NamedFlag> {};
+
+TEST_P(CloneNamespaceFlagTest, CloneWithTheFlagFailsWithEperm) {
+  // CLONE_THREAD without CLONE_SIGHAND: EINVAL before the kernel creates or
+  // checks anything, so the call is harmless however it is answered.
+  unsigned long flags = GetParam().flag | CLONE_THREAD;
+  auto clone_with_flag = [flags] {
+    return Errno(syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr));
+  };
+  ASSERT_EQ(Unfiltered(clone_with_flag), EINVAL);
+  EXPECT_EQ(UnderDefaultFilter(clone_with_flag), EPERM);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryNamespace, CloneNamespaceFlagTest,
+    testing::Values(NamedFlag{"CLONE_NEWNS", CLONE_NEWNS},
+                    NamedFlag{"CLONE_NEWCGROUP", CLONE_NEWCGROUP},
+                    NamedFlag{"CLONE_NEWUTS", CLONE_NEWUTS}, NamedFlag{"CLONE_NEWIPC", CLONE_NEWIPC},
+                    NamedFlag{"CLONE_NEWUSER", CLONE_NEWUSER},
+                    NamedFlag{"CLONE_NEWPID", CLONE_NEWPID}, NamedFlag{"CLONE_NEWNET", CLONE_NEWNET},
+                    NamedFlag{"CLONE_NEWTIME", CLONE_NEWTIME}),
+    [](const testing::TestParamInfo<NamedFlag>& info) { return std::string(info.param.name); });
 
 TEST(WorkloadSeccompTest, PlainForkStillWorks) {
-  EXPECT_EQ(ErrnoOf([] {
+  EXPECT_EQ(UnderDefaultFilter([] {
               pid_t pid = fork();
+              if (pid < 0) return errno;
               if (pid == 0) _exit(0);
-              return pid < 0 ? -1L : static_cast<long>(waitpid(pid, nullptr, 0));
+              int status = 0;
+              if (waitpid(pid, &status, 0) != pid) return errno;
+              return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : ECHILD;
+            }),
+            0);
+}
+
+void* DoNothing(void*) { return nullptr; }
+
+TEST(WorkloadSeccompTest, ThreadCreationStillWorks) {
+  // glibc tries clone3 first and falls back to clone on ENOSYS.
+  EXPECT_EQ(UnderDefaultFilter([] {
+              pthread_t thread;
+              int error = pthread_create(&thread, nullptr, DoNothing, nullptr);
+              if (error != 0) return error;
+              return pthread_join(thread, nullptr);
             }),
             0);
 }
 
 TEST(WorkloadSeccompTest, MemfdCreateStaysAllowed) {
-  EXPECT_EQ(ErrnoOf([] { return static_cast<long>(memfd_create("x", 0)); }), 0);
+  EXPECT_EQ(UnderDefaultFilter([] {
+              int fd = memfd_create("workload", MFD_CLOEXEC);
+              if (fd < 0) return errno;
+              close(fd);
+              return 0;
+            }),
+            0);
 }
+
+// Every syscall the defaults must deny whatever the arguments, called with
+// all arguments -1, which the kernel would reject were the filter to let one
+// through (and after setsid, so that vhangup would find no terminal). Names
+// this architecture lacks are skipped.
+TEST(WorkloadSeccompTest, EverySyscallDeniedOutrightFailsWithEperm) {
+  std::vector<sock_filter> program = DefaultProgram();
+  ASSERT_FALSE(program.empty());
+  for (const char* name :
+       {"mount", "umount2", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
+        "mount_setattr", "pivot_root", "chroot", "ptrace", "process_vm_readv",
+        "process_vm_writev", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+        "delete_module", "bpf", "perf_event_open", "userfaultfd", "add_key", "request_key",
+        "keyctl", "unshare", "setns", "io_uring_setup", "io_uring_enter", "io_uring_register",
+        "open_by_handle_at", "name_to_handle_at", "swapon", "swapoff", "reboot", "acct",
+        "quotactl", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "iopl",
+        "ioperm", "lookup_dcookie", "vhangup", "nfsservctl"}) {
+    SCOPED_TRACE(name);
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr < 0) continue;
+    EXPECT_EQ(ResultIn(&program,
+                       [nr] {
+                         setsid();
+                         return Errno(syscall(nr, -1L, -1L, -1L, -1L, -1L, -1L));
+                       }),
+              EPERM);
+  }
+}
+
+// --- Sockets -----------------------------------------------------------------
+
+struct NamedFamily {
+  const char* name;
+  int family;
+};
+
+void PrintTo(const NamedFamily& family, std::ostream* os) { *os << family.name; }
+
+class RestrictedFamilyTest : public testing::TestWithParam<NamedFamily> {};
+
+TEST_P(RestrictedFamilyTest, SocketFailsWithEperm) {
+  int family = GetParam().family;
+  auto create = [family] { return Errno(socket(family, kNoSuchSocketType, 0)); };
+  ASSERT_EQ(Unfiltered(create), EINVAL);
+  EXPECT_EQ(UnderDefaultFilter(create), EPERM);
+}
+
+TEST_P(RestrictedFamilyTest, SocketpairFailsWithEperm) {
+  int family = GetParam().family;
+  auto create = [family] {
+    int fds[2];
+    return Errno(socketpair(family, kNoSuchSocketType, 0, fds));
+  };
+  ASSERT_EQ(Unfiltered(create), EINVAL);
+  EXPECT_EQ(UnderDefaultFilter(create), EPERM);
+}
+
+TEST_P(RestrictedFamilyTest, SocketWithUpperBitsInTheFamilyFailsWithEperm) {
+  // The kernel reads the family as an int and would see the same family.
+  unsigned long family = kUpperBit | GetParam().family;
+  auto create = [family] { return Errno(syscall(SYS_socket, family, kNoSuchSocketType, 0)); };
+  ASSERT_EQ(Unfiltered(create), EINVAL);
+  EXPECT_EQ(UnderDefaultFilter(create), EPERM);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    DeniedFamilies, RestrictedFamilyTest,
+    testing::Values(NamedFamily{"AF_PACKET", AF_PACKET}, NamedFamily{"AF_VSOCK", AF_VSOCK},
+                    NamedFamily{"AF_BLUETOOTH", AF_BLUETOOTH}),
+    [](const testing::TestParamInfo<NamedFamily>& info) { return std::string(info.param.name); });
 
 TEST(WorkloadSeccompTest, PacketSocketFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] { return socket(AF_PACKET, SOCK_RAW, 0); }), EPERM);
-}
-
-TEST(WorkloadSeccompTest, VsockSocketFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] { return socket(40 /* AF_VSOCK */, SOCK_STREAM, 0); }), EPERM);
+  EXPECT_EQ(UnderDefaultFilter([] { return Errno(socket(AF_PACKET, SOCK_RAW, 0)); }), EPERM);
 }
 
 TEST(WorkloadSeccompTest, NetlinkRouteSocketIsAllowed) {
-  EXPECT_EQ(ErrnoOf([] { return socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE); }), 0);
+  EXPECT_EQ(UnderDefaultFilter([] {
+              int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+              if (fd < 0) return errno;
+              close(fd);
+              return 0;
+            }),
+            0);
 }
 
 TEST(WorkloadSeccompTest, NetlinkAuditSocketFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] { return socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT); }), EPERM);
+  auto create = [] { return Errno(socket(AF_NETLINK, kNoSuchSocketType, NETLINK_AUDIT)); };
+  ASSERT_EQ(Unfiltered(create), EINVAL);
+  EXPECT_EQ(UnderDefaultFilter(create), EPERM);
 }
 
 TEST(WorkloadSeccompTest, UnixSocketIsAllowed) {
-  EXPECT_EQ(ErrnoOf([] { return socket(AF_UNIX, SOCK_STREAM, 0); }), 0);
+  EXPECT_EQ(UnderDefaultFilter([] {
+              int fds[2];
+              if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return errno;
+              close(fds[0]);
+              close(fds[1]);
+              return 0;
+            }),
+            0);
 }
+
+// --- ioctl and personality ----------------------------------------------------
 
 TEST(WorkloadSeccompTest, TiocstiIoctlFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] {
-              char c = 'x';
-              return ioctl(STDIN_FILENO, TIOCSTI, &c);
-            }),
-            EPERM);
+  auto inject = [] {
+    char c = 'x';
+    return Errno(ioctl(-1, TIOCSTI, &c));
+  };
+  ASSERT_EQ(Unfiltered(inject), EBADF);
+  EXPECT_EQ(UnderDefaultFilter(inject), EPERM);
 }
 
-TEST(WorkloadSeccompTest, TiocstiWithHighBitsSetFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] {
-              char c = 'x';
-              return syscall(SYS_ioctl, STDIN_FILENO, 0xffffffff00000000ul | TIOCSTI, &c);
-            }),
-            EPERM);
+TEST(WorkloadSeccompTest, TioclinuxIoctlFailsWithEperm) {
+  auto console = [] {
+    char subcode = 0;
+    return Errno(ioctl(-1, TIOCLINUX, &subcode));
+  };
+  ASSERT_EQ(Unfiltered(console), EBADF);
+  EXPECT_EQ(UnderDefaultFilter(console), EPERM);
+}
+
+TEST(WorkloadSeccompTest, TiocstiIoctlWithUpperBitsSetFailsWithEperm) {
+  // The kernel reads the request as 32 bits and would see TIOCSTI.
+  auto inject = [] {
+    char c = 'x';
+    return Errno(syscall(SYS_ioctl, -1, kUpperBit | TIOCSTI, &c));
+  };
+  ASSERT_EQ(Unfiltered(inject), EBADF);
+  EXPECT_EQ(UnderDefaultFilter(inject), EPERM);
+}
+
+TEST(WorkloadSeccompTest, OtherIoctlsReachTheKernel) {
+  int available = 0;
+  EXPECT_EQ(UnderDefaultFilter([&available] { return Errno(ioctl(-1, FIONREAD, &available)); }),
+            EBADF);
+}
+
+TEST(WorkloadSeccompTest, PersonalityQueryIsAllowed) {
+  EXPECT_EQ(UnderDefaultFilter([] { return Errno(personality(0xffffffff)); }), 0);
 }
 
 TEST(WorkloadSeccompTest, PersonalityLinuxIsAllowed) {
-  EXPECT_EQ(ErrnoOf([] { return static_cast<long>(personality(PER_LINUX)); }), 0);
-}
-
-TEST(WorkloadSeccompTest, PersonalityChangeHiddenInHighBitsFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] { return syscall(SYS_personality, 0x100000000ul | ADDR_NO_RANDOMIZE); }),
-            EPERM);
+  EXPECT_EQ(UnderDefaultFilter([] { return Errno(personality(PER_LINUX)); }), 0);
 }
 
 TEST(WorkloadSeccompTest, PersonalityChangeFailsWithEperm) {
-  EXPECT_EQ(ErrnoOf([] { return static_cast<long>(personality(ADDR_NO_RANDOMIZE)); }), EPERM);
+  // The kernel accepts any value: unfiltered, each of these succeeds.
+  for (unsigned long persona :
+       {0x1UL, 0x2UL, static_cast<unsigned long>(ADDR_NO_RANDOMIZE),
+        static_cast<unsigned long>(PER_LINUX32), 0x7fffffffUL, 0x80000000UL, 0xfffffffeUL,
+        0x55555555UL, kUpperBit | ADDR_NO_RANDOMIZE}) {
+    SCOPED_TRACE(persona);
+    auto change = [persona] { return Errno(syscall(SYS_personality, persona)); };
+    ASSERT_EQ(Unfiltered(change), 0);
+    EXPECT_EQ(UnderDefaultFilter(change), EPERM);
+  }
 }
 
+// --- Options -------------------------------------------------------------------
+
 TEST(WorkloadSeccompTest, ExtraDeniedSyscallIsDenied) {
-  absl::StatusOr<std::vector<sock_filter>> program = CompileWorkloadFilter({{"uname"}});
-  ASSERT_TRUE(program.ok()) << program.status();
-  EXPECT_EQ(ErrnoUnderFilter(*program, [] {
-              struct utsname name;
-              return static_cast<long>(uname(&name));
-            }),
-            EPERM);
+  auto call_uname = [] {
+    struct utsname name;
+    return Errno(uname(&name));
+  };
+  ASSERT_EQ(UnderDefaultFilter(call_uname), 0);
+  WorkloadSeccompOptions options;
+  options.extra_denied_syscalls = {"uname"};
+  EXPECT_EQ(UnderFilter(options, call_uname), EPERM);
 }
 
 TEST(WorkloadSeccompTest, UnknownExtraSyscallIsAnError) {
-  absl::StatusOr<std::vector<sock_filter>> program = CompileWorkloadFilter({{"no_such_call"}});
-  ASSERT_FALSE(program.ok());
-  EXPECT_NE(program.status().message().find("no_such_call"), absl::string_view::npos);
+  WorkloadSeccompOptions options;
+  options.extra_denied_syscalls = {"uname", "no_such_syscall"};
+  absl::StatusOr<std::vector<sock_filter>> program = CompileWorkloadFilter(options);
+  EXPECT_EQ(program.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(program.status().message().find("no_such_syscall"), std::string::npos)
+      << program.status();
+}
+
+TEST(WorkloadSeccompTest, ExtraSyscallWithNulByteIsAnError) {
+  WorkloadSeccompOptions options;
+  options.extra_denied_syscalls = {std::string("uname\0mount", 11)};
+  EXPECT_EQ(CompileWorkloadFilter(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WorkloadSeccompTest, ExtraSyscallThisArchitectureLacksIsIgnored) {
+  if (seccomp_syscall_resolve_name("socketcall") >= 0) {
+    GTEST_SKIP() << "this architecture has socketcall";
+  }
+  WorkloadSeccompOptions options;
+  options.extra_denied_syscalls = {"socketcall"};
+  absl::StatusOr<std::vector<sock_filter>> program = CompileWorkloadFilter(options);
+  ASSERT_TRUE(program.ok()) << program.status();
+  EXPECT_TRUE(SameProgram(*program, DefaultProgram()));
+}
+
+TEST(WorkloadSeccompTest, ExtraDenialOfClone3KeepsEnosys) {
+  WorkloadSeccompOptions options;
+  options.extra_denied_syscalls = {"clone3"};
+  EXPECT_EQ(UnderFilter(options, [] { return Errno(syscall(SYS_clone3, nullptr, 0)); }), ENOSYS);
+}
+
+#if defined(__x86_64__)
+TEST(WorkloadSeccompTest, X32SyscallKillsTheProcess) {
+  // x32 syscall numbers would match none of the rules, which are written
+  // for x86_64 numbers.
+  constexpr long kX32SyscallBit = 0x40000000;
+  std::vector<sock_filter> program = DefaultProgram();
+  ChildOutcome outcome =
+      RunChild(&program, [] { return Errno(syscall(kX32SyscallBit | SYS_getpid)); });
+  EXPECT_FALSE(outcome.report.has_value());
+  ASSERT_TRUE(WIFSIGNALED(outcome.wait_status)) << "wait status " << outcome.wait_status;
+  EXPECT_EQ(WTERMSIG(outcome.wait_status), SIGSYS);
+}
+#endif
+
+// --- The program and its memfd ---------------------------------------------------
+
+TEST(WorkloadSeccompTest, DefaultProgramFitsTheKernelLimit) {
+  std::vector<sock_filter> program = DefaultProgram();
+  EXPECT_GT(program.size(), 0u);
+  EXPECT_LE(program.size(), 4096u);
+}
+
+TEST(WorkloadSeccompTest, DefaultDeniedSyscallsAreSyscallsOfThisArchitecture) {
+  const std::vector<std::string>& names = DefaultDeniedSyscalls();
+  for (const char* expected : {"mount", "ptrace", "bpf", "unshare", "clone", "clone3",
+                               "io_uring_setup", "personality", "ioctl", "socket"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+  }
+  for (const std::string& name : names) {
+    EXPECT_GE(seccomp_syscall_resolve_name(name.c_str()), 0) << name;
+  }
+  EXPECT_EQ(std::find(names.begin(), names.end(), "memfd_create"), names.end());
 }
 
 TEST(WorkloadSeccompTest, SealedProgramRoundTrips) {
@@ -181,23 +523,115 @@ TEST(WorkloadSeccompTest, SealedProgramRoundTrips) {
   ASSERT_TRUE(sealed.ok()) << sealed.status();
   absl::StatusOr<std::vector<sock_filter>> read_back = ReadSealedProgram(sealed->get());
   ASSERT_TRUE(read_back.ok()) << read_back.status();
-  ASSERT_EQ(read_back->size(), program.size());
-  EXPECT_EQ(memcmp(read_back->data(), program.data(), program.size() * sizeof(sock_filter)), 0);
+  EXPECT_TRUE(SameProgram(*read_back, program));
+}
+
+TEST(WorkloadSeccompTest, SealedProgramIsReadFromOffsetZero) {
+  std::vector<sock_filter> program = DefaultProgram();
+  absl::StatusOr<UniqueFd> sealed = SealProgram(program);
+  ASSERT_TRUE(sealed.ok()) << sealed.status();
+  EXPECT_EQ(lseek(sealed->get(), 0, SEEK_CUR), 0);
+  ASSERT_TRUE(ReadSealedProgram(sealed->get()).ok());
+  // Reading back leaves the offset where the receiver expects it.
+  EXPECT_EQ(lseek(sealed->get(), 0, SEEK_CUR), 0);
+  sock_filter first;
+  ASSERT_EQ(read(sealed->get(), &first, sizeof(first)), static_cast<ssize_t>(sizeof(first)));
+  EXPECT_EQ(std::memcmp(&first, &program[0], sizeof(first)), 0);
+}
+
+TEST(WorkloadSeccompTest, SealedProgramIsCloseOnExec) {
+  absl::StatusOr<UniqueFd> sealed = SealProgram(DefaultProgram());
+  ASSERT_TRUE(sealed.ok()) << sealed.status();
+  EXPECT_NE(fcntl(sealed->get(), F_GETFD) & FD_CLOEXEC, 0);
 }
 
 TEST(WorkloadSeccompTest, SealedProgramCannotBeWritten) {
   absl::StatusOr<UniqueFd> sealed = SealProgram(DefaultProgram());
   ASSERT_TRUE(sealed.ok()) << sealed.status();
-  EXPECT_EQ(pwrite(sealed->get(), "x", 1, 0), -1);
+  sock_filter allow_all = {BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW};
+  EXPECT_EQ(Errno(pwrite(sealed->get(), &allow_all, sizeof(allow_all), 0)), EPERM);
+  EXPECT_EQ(Errno(write(sealed->get(), &allow_all, sizeof(allow_all))), EPERM);
+  void* mapping = mmap(nullptr, sizeof(allow_all), PROT_READ | PROT_WRITE, MAP_SHARED,
+                       sealed->get(), 0);
+  EXPECT_EQ(mapping, MAP_FAILED);
   EXPECT_EQ(errno, EPERM);
-  EXPECT_NE(fcntl(sealed->get(), F_GETFD) & FD_CLOEXEC, 0);
+  if (mapping != MAP_FAILED) munmap(mapping, sizeof(allow_all));
+}
+
+TEST(WorkloadSeccompTest, SealedProgramCannotBeResized) {
+  std::vector<sock_filter> program = DefaultProgram();
+  absl::StatusOr<UniqueFd> sealed = SealProgram(program);
+  ASSERT_TRUE(sealed.ok()) << sealed.status();
+  off_t size = program.size() * sizeof(sock_filter);
+  EXPECT_EQ(Errno(ftruncate(sealed->get(), size - sizeof(sock_filter))), EPERM);
+  EXPECT_EQ(Errno(ftruncate(sealed->get(), size + sizeof(sock_filter))), EPERM);
+  EXPECT_EQ(Errno(fallocate(sealed->get(), 0, size, sizeof(sock_filter))), EPERM);
+}
+
+TEST(WorkloadSeccompTest, SealedProgramSealsAreFinal) {
+  absl::StatusOr<UniqueFd> sealed = SealProgram(DefaultProgram());
+  ASSERT_TRUE(sealed.ok()) << sealed.status();
+  EXPECT_EQ(Errno(fcntl(sealed->get(), F_ADD_SEALS, F_SEAL_FUTURE_WRITE)), EPERM);
+}
+
+TEST(WorkloadSeccompTest, ProgramReadBackFromItsMemfdLoadsAndDenies) {
+  absl::StatusOr<UniqueFd> sealed = SealProgram(DefaultProgram());
+  ASSERT_TRUE(sealed.ok()) << sealed.status();
+  absl::StatusOr<std::vector<sock_filter>> program = ReadSealedProgram(sealed->get());
+  ASSERT_TRUE(program.ok()) << program.status();
+  EXPECT_EQ(ResultIn(&*program, [] { return Errno(unshare(0)); }), EPERM);
+}
+
+TEST(WorkloadSeccompTest, SealProgramRejectsAnEmptyProgram) {
+  EXPECT_EQ(SealProgram({}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WorkloadSeccompTest, SealProgramRejectsAProgramOverTheKernelLimit) {
+  std::vector<sock_filter> program(4097, sock_filter{BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW});
+  EXPECT_EQ(SealProgram(program).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(WorkloadSeccompTest, ReadSealedProgramRejectsUnsealedMemfd) {
-  UniqueFd memfd(memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   std::vector<sock_filter> program = DefaultProgram();
-  ASSERT_GT(write(memfd.get(), program.data(), program.size() * sizeof(sock_filter)), 0);
-  EXPECT_FALSE(ReadSealedProgram(memfd.get()).ok());
+  UniqueFd memfd = MemfdWith(program.data(), program.size() * sizeof(sock_filter), 0);
+  absl::StatusOr<std::vector<sock_filter>> read_back = ReadSealedProgram(memfd.get());
+  EXPECT_EQ(read_back.status().code(), absl::StatusCode::kFailedPrecondition)
+      << read_back.status();
+}
+
+TEST(WorkloadSeccompTest, ReadSealedProgramRejectsMemfdStillWritable) {
+  std::vector<sock_filter> program = DefaultProgram();
+  UniqueFd memfd = MemfdWith(program.data(), program.size() * sizeof(sock_filter),
+                             F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW);
+  absl::StatusOr<std::vector<sock_filter>> read_back = ReadSealedProgram(memfd.get());
+  EXPECT_EQ(read_back.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(read_back.status().message().find("F_SEAL_WRITE"), std::string::npos)
+      << read_back.status();
+}
+
+TEST(WorkloadSeccompTest, ReadSealedProgramRejectsEmptyMemfd) {
+  UniqueFd memfd = MemfdWith(nullptr, 0, kAllSeals);
+  EXPECT_EQ(ReadSealedProgram(memfd.get()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WorkloadSeccompTest, ReadSealedProgramRejectsPartialInstruction) {
+  std::vector<sock_filter> program = DefaultProgram();
+  UniqueFd memfd = MemfdWith(program.data(), sizeof(sock_filter) + 4, kAllSeals);
+  EXPECT_EQ(ReadSealedProgram(memfd.get()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WorkloadSeccompTest, ReadSealedProgramRejectsProgramOverTheKernelLimit) {
+  std::vector<sock_filter> program(4097, sock_filter{BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW});
+  UniqueFd memfd = MemfdWith(program.data(), program.size() * sizeof(sock_filter), kAllSeals);
+  EXPECT_EQ(ReadSealedProgram(memfd.get()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WorkloadSeccompTest, ReadSealedProgramRejectsAPipe) {
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  EXPECT_FALSE(ReadSealedProgram(read_end.get()).ok());
 }
 
 }  // namespace

@@ -1,0 +1,217 @@
+#include "broker/host_probe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "broker/json_writer.h"
+
+namespace tether::broker {
+namespace {
+
+int UnshareAttempt(const void* arg) {
+  return unshare(*static_cast<const int*>(arg)) == 0 ? 0 : errno;
+}
+
+int ClearBoundingSetAttempt(const void*) {
+  for (int cap = 0; cap < 64; ++cap) {
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return errno;
+  }
+  return 0;
+}
+
+int LoadSeccompAttempt(const void* arg) {
+  const auto* program = static_cast<const std::vector<struct sock_filter>*>(arg);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
+  struct sock_fprog prog = {static_cast<unsigned short>(program->size()),
+                            const_cast<struct sock_filter*>(program->data())};
+  return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0 ? 0 : errno;
+}
+
+ProbeResult Probe(int (*attempt)(const void*), const void* arg, std::string what) {
+  ProbeResult result;
+  result.errno_value = ErrnoInThrowawayChild(attempt, arg);
+  result.ok = result.errno_value == 0;
+  result.evidence = result.ok ? absl::StrCat(what, " succeeded in a throwaway child")
+                              : absl::StrCat(what, " failed in a throwaway child: ",
+                                             strerror(result.errno_value), " (errno ",
+                                             result.errno_value, ")");
+  return result;
+}
+
+bool Exists(const char* path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+RuntimeGuess GuessRuntime() {
+  RuntimeGuess guess;
+  absl::StatusOr<std::string> version = ReadSmallFile("/proc/version");
+  // gVisor's sentry reports a fixed fake kernel build.
+  if (version.ok() && absl::StrContains(*version, "#1 SMP Sun Jan 10 15:06:54 PST 2016")) {
+    guess.name = "gvisor";
+    guess.evidence.push_back(absl::StrCat("/proc/version is gVisor's: ",
+                                          absl::StripAsciiWhitespace(*version)));
+    return guess;
+  }
+  for (const char* marker : {"/.dockerenv", "/run/.containerenv"}) {
+    if (Exists(marker)) guess.evidence.push_back(absl::StrCat(marker, " exists"));
+  }
+  absl::StatusOr<std::string> cgroup = ReadSmallFile("/proc/1/cgroup");
+  if (cgroup.ok()) {
+    for (const char* word : {"docker", "kubepods", "libpod", "containerd", "lxc"}) {
+      if (absl::StrContains(*cgroup, word)) {
+        guess.evidence.push_back(absl::StrCat("/proc/1/cgroup mentions ", word));
+      }
+    }
+  }
+  if (!guess.evidence.empty()) {
+    guess.name = "container";
+    return guess;
+  }
+  absl::StatusOr<std::string> cpuinfo = ReadSmallFile("/proc/cpuinfo");
+  if (cpuinfo.ok() && absl::StrContains(*cpuinfo, " hypervisor")) {
+    guess.evidence.push_back("/proc/cpuinfo has the hypervisor flag");
+  }
+  absl::StatusOr<std::string> vendor = ReadSmallFile("/sys/class/dmi/id/sys_vendor");
+  if (vendor.ok() && !guess.evidence.empty()) {
+    guess.evidence.push_back(absl::StrCat("DMI vendor: ", absl::StripAsciiWhitespace(*vendor)));
+  }
+  guess.name = guess.evidence.empty() ? "bare-host" : "vm";
+  if (guess.evidence.empty()) guess.evidence.push_back("no container or hypervisor marker found");
+  return guess;
+}
+
+void WriteProbe(JsonWriter& json, absl::string_view key, const ProbeResult& probe) {
+  json.Key(key).BeginObject();
+  json.Key("allowed").Bool(probe.ok);
+  if (probe.ok) {
+    json.Key("errno").Null();
+  } else {
+    json.Key("errno").Int(probe.errno_value);
+  }
+  json.Key("evidence").String(probe.evidence);
+  json.EndObject();
+}
+
+std::string Hex(uint64_t value) { return absl::StrFormat("%016x", value); }
+
+}  // namespace
+
+int ErrnoInThrowawayChild(int (*attempt)(const void* arg), const void* arg) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return errno;
+  pid_t pid = fork();
+  if (pid < 0) {
+    int error = errno;
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    return error;
+  }
+  if (pid == 0) {
+    int result = attempt(arg);
+    (void)!write(pipe_fds[1], &result, sizeof(result));
+    _exit(0);
+  }
+  close(pipe_fds[1]);
+  int result = EIO;  // a child that died without answering
+  ssize_t n;
+  do {
+    n = read(pipe_fds[0], &result, sizeof(result));
+  } while (n < 0 && errno == EINTR);
+  if (n != sizeof(result)) result = EIO;
+  close(pipe_fds[0]);
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  return result;
+}
+
+HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program) {
+  HostFacts facts;
+  int netns_flag = CLONE_NEWNET;
+  int userns_flag = CLONE_NEWUSER;
+  facts.network_namespace = Probe(UnshareAttempt, &netns_flag, "unshare(CLONE_NEWNET)");
+  facts.user_namespace = Probe(UnshareAttempt, &userns_flag, "unshare(CLONE_NEWUSER)");
+  facts.bounding_set =
+      Probe(ClearBoundingSetAttempt, nullptr, "prctl(PR_CAPBSET_DROP) of every capability");
+  facts.seccomp = Probe(LoadSeccompAttempt, &seccomp_program,
+                        absl::StrCat("seccomp(SECCOMP_SET_MODE_FILTER) of the ",
+                                     seccomp_program.size(), "-instruction workload filter"));
+  long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  if (abi > 0) {
+    facts.landlock_abi = static_cast<int>(abi);
+  } else {
+    facts.landlock_errno = errno;
+  }
+  absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
+  if (self.ok()) facts.self = *self;
+  facts.runtime = GuessRuntime();
+  return facts;
+}
+
+const HostFacts& CachedHostFacts(const std::vector<struct sock_filter>& seccomp_program) {
+  static const HostFacts* facts = new HostFacts(ProbeHost(seccomp_program));
+  return *facts;
+}
+
+std::string HostFactsToJson(const HostFacts& facts) {
+  JsonWriter json;
+  json.BeginObject();
+  WriteProbe(json, "network_namespace", facts.network_namespace);
+  WriteProbe(json, "user_namespace", facts.user_namespace);
+  WriteProbe(json, "bounding_set_clearable", facts.bounding_set);
+  WriteProbe(json, "seccomp_loadable", facts.seccomp);
+  json.Key("landlock").BeginObject();
+  json.Key("abi").Int(facts.landlock_abi);
+  if (facts.landlock_abi > 0) {
+    json.Key("errno").Null();
+    json.Key("evidence").String(
+        absl::StrCat("landlock_create_ruleset(LANDLOCK_CREATE_RULESET_VERSION) = ",
+                     facts.landlock_abi));
+  } else {
+    json.Key("errno").Int(facts.landlock_errno);
+    json.Key("evidence").String(absl::StrCat("landlock_create_ruleset failed: ",
+                                             strerror(facts.landlock_errno)));
+  }
+  json.EndObject();
+  const ProcStatus& self = facts.self;
+  json.Key("self").BeginObject();
+  json.Key("uid").BeginArray().Int(self.uids.real).Int(self.uids.effective).Int(self.uids.saved).EndArray();
+  json.Key("gid").BeginArray().Int(self.gids.real).Int(self.gids.effective).Int(self.gids.saved).EndArray();
+  json.Key("groups").BeginArray();
+  for (uint32_t group : self.groups) json.Int(group);
+  json.EndArray();
+  json.Key("cap_effective").String(Hex(self.caps.effective));
+  json.Key("cap_permitted").String(Hex(self.caps.permitted));
+  json.Key("cap_inheritable").String(Hex(self.caps.inheritable));
+  json.Key("cap_bounding").String(Hex(self.caps.bounding));
+  json.Key("cap_ambient").String(Hex(self.caps.ambient));
+  json.Key("no_new_privs").Bool(self.no_new_privs);
+  json.Key("seccomp_mode").Int(self.seccomp_mode);
+  json.Key("evidence").String("/proc/self/status");
+  json.EndObject();
+  json.Key("runtime").BeginObject();
+  json.Key("guess").String(facts.runtime.name);
+  json.Key("evidence").BeginArray();
+  for (const std::string& line : facts.runtime.evidence) json.String(line);
+  json.EndArray();
+  json.EndObject();
+  json.EndObject();
+  return json.str() + "\n";
+}
+
+}  // namespace tether::broker

@@ -1,0 +1,54 @@
+#ifndef TETHER_BROKER_HOST_PROBE_H_
+#define TETHER_BROKER_HOST_PROBE_H_
+
+#include <linux/filter.h>
+
+#include <string>
+#include <vector>
+
+#include "broker/proc_status.h"
+
+namespace tether::broker {
+
+// The outcome of trying one thing for real in a throwaway child.
+struct ProbeResult {
+  bool ok = false;
+  int errno_value = 0;
+  std::string evidence;  // what was tried, and what the kernel said
+};
+
+struct RuntimeGuess {
+  std::string name;  // "gvisor", "container", "vm" or "bare-host"
+  std::vector<std::string> evidence;
+};
+
+// What this host and the runtime around it allow, each fact with the
+// evidence for it. Probes never change the broker's own state: every
+// attempt happens in a child that exits right after.
+struct HostFacts {
+  ProbeResult network_namespace;   // unshare(CLONE_NEWNET)
+  ProbeResult user_namespace;      // unshare(CLONE_NEWUSER)
+  ProbeResult bounding_set;        // PR_CAPBSET_DROP of every capability
+  ProbeResult seccomp;             // load of the workload filter after no_new_privs
+  int landlock_abi = 0;
+  int landlock_errno = 0;
+  ProcStatus self;                 // the broker's ids, caps, no_new_privs
+  RuntimeGuess runtime;
+};
+
+// Runs every probe. `seccomp_program` is the filter the workload would get,
+// so that a runtime that models only some filters is caught.
+HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program);
+
+// The same, computed once per broker process.
+const HostFacts& CachedHostFacts(const std::vector<struct sock_filter>& seccomp_program);
+
+std::string HostFactsToJson(const HostFacts& facts);
+
+// Runs `attempt` in a forked child and returns 0 or the errno it reported.
+// The child exits right after; nothing changes in the caller.
+int ErrnoInThrowawayChild(int (*attempt)(const void* arg), const void* arg);
+
+}  // namespace tether::broker
+
+#endif  // TETHER_BROKER_HOST_PROBE_H_
