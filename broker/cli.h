@@ -15,6 +15,7 @@ struct RunCommandLine {
   std::optional<std::string> user;
   std::optional<std::string> report_path;
   std::optional<std::string> stub_path;
+  std::optional<std::string> best_effort;
   std::vector<std::string> allow_env;
   std::vector<std::string> argv;
 };

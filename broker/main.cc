@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,11 @@ namespace {
 constexpr char kUsage[] =
     "usage: tether probe\n"
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
-    "                  [--allow-env NAME]... [--stub PATH] -- CMD [ARGS...]\n";
+    "                  [--allow-env NAME]... [--best-effort LIST] [--stub PATH]\n"
+    "                  -- CMD [ARGS...]\n"
+    "LIST: all, or a comma list of network_namespace, bounding_set,\n"
+    "supervisor_seccomp, workload_seccomp, landlock, privilege_drop;\n"
+    "TETHER_BEST_EFFORT in the environment widens the same way.\n";
 
 // The stub ships beside the broker binary unless --stub says otherwise.
 std::string DefaultStubPath() {
@@ -64,8 +69,32 @@ int Run(const std::vector<std::string>& args) {
       return tether::broker::kExitBadPolicy;
     }
     MergePolicyFile(*file, &options.policy);
+    for (const auto& [name, mode_text] : file->enforcement) {
+      tether::broker::Mechanism mechanism;
+      tether::broker::EnforcementMode mode;
+      if (tether::broker::ParseMechanism(name, &mechanism) &&
+          tether::broker::ParseEnforcementMode(mode_text, &mode)) {
+        options.enforcement.Set(mechanism, mode, "policy");
+      }
+    }
     // The command line wins over the file.
     if (!options.user.has_value()) options.user = file->user;
+  }
+  // The environment and the flag only widen, for outer-sandbox integrations.
+  if (const char* env = std::getenv("TETHER_BEST_EFFORT"); env != nullptr) {
+    absl::Status widened = options.enforcement.WidenFromList(env, "env:TETHER_BEST_EFFORT");
+    if (!widened.ok()) {
+      std::fprintf(stderr, "tether: %s\n", std::string(widened.message()).c_str());
+      return tether::broker::kExitUsage;
+    }
+  }
+  if (line->best_effort.has_value()) {
+    absl::Status widened =
+        options.enforcement.WidenFromList(*line->best_effort, "flag:--best-effort");
+    if (!widened.ok()) {
+      std::fprintf(stderr, "tether run: %s\n", std::string(widened.message()).c_str());
+      return tether::broker::kExitUsage;
+    }
   }
   for (const std::string& name : line->allow_env) {
     options.policy.environment_allow.push_back(name);

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <errno.h>
+
 #include <algorithm>
 
 #include "absl/strings/string_view.h"
@@ -48,21 +50,33 @@ PlannedStep Skip(std::string mechanism, ipc::Action action, std::string reason) 
                   ipc::Disposition::kSkipAlreadySatisfied, std::move(reason));
 }
 
+PlannedStep BestEffort(std::string mechanism, ipc::Action action, std::string reason,
+                       std::vector<int32_t> tolerate) {
+  PlannedStep planned = MakeStep(std::move(mechanism), action, ipc::Disposition::kBestEffort,
+                                 std::move(reason));
+  planned.step.tolerate_errnos = std::move(tolerate);
+  return planned;
+}
+
 // Either a skip (already there) or an enforce the stub has the capability
-// for; otherwise the identity cannot be reached and the run is refused.
-absl::StatusOr<PlannedStep> IdentityStep(const ipc::Hello& hello, ipc::Action action,
+// for; otherwise strict refuses and best effort tries, tolerating EPERM.
+absl::StatusOr<PlannedStep> IdentityStep(const PlanInput& input, ipc::Action action,
                                          bool at_target, int needed_cap,
                                          absl::string_view what,
                                          absl::string_view target_text) {
+  const ipc::Hello& hello = input.hello;
   if (at_target) {
     return Skip("privilege_drop", action, absl::StrCat("already at target ", what));
   }
   if (!HasEffective(hello, needed_cap)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "privilege_drop: the stub runs as uid ", hello.uids.effective, " gid ",
-        hello.gids.effective, ", not at the target ", what, " ", target_text,
-        ", and lacks ", needed_cap == CAP_SETUID ? "CAP_SETUID" : "CAP_SETGID",
-        " to change it"));
+    std::string why = absl::StrCat(
+        "the stub runs as uid ", hello.uids.effective, " gid ", hello.gids.effective,
+        ", not at the target ", what, " ", target_text, ", and lacks ",
+        needed_cap == CAP_SETUID ? "CAP_SETUID" : "CAP_SETGID", " to change it");
+    if (!input.enforcement.best_effort(Mechanism::kPrivilegeDrop)) {
+      return absl::FailedPreconditionError(absl::StrCat("privilege_drop: ", why));
+    }
+    return BestEffort("privilege_drop", action, absl::StrCat("best effort: ", why), {EPERM});
   }
   return Enforce("privilege_drop", action, absl::StrCat("change ", what, " to ", target_text));
 }
@@ -81,20 +95,34 @@ absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
   const TargetIdentity& target = input.target;
   Plan plan;
 
-  if (hello.landlock_abi <= 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "landlock: the kernel does not offer Landlock (errno ",
-        hello.landlock_errno, ") and it is a hard requirement"));
+  bool landlock_available = hello.landlock_abi > 0;
+  if (!landlock_available) {
+    std::string why = absl::StrCat("the kernel does not offer Landlock (errno ",
+                                   hello.landlock_errno, ")");
+    if (!input.enforcement.best_effort(Mechanism::kLandlock)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("landlock: ", why, " and it is a hard requirement"));
+    }
+    plan.left_out.push_back({"landlock", "unavailable",
+                             absl::StrCat("best effort: ", why,
+                                          "; the filesystem is not restricted"),
+                             hello.landlock_errno});
   }
 
   // Bounding set first: clearing it needs CAP_SETPCAP, which the uid change drops.
   if (hello.caps.bounding == 0) {
     plan.steps.push_back(Skip("bounding_set", ipc::Action::kClearBoundingSet,
                               "bounding set already empty"));
-  } else if (!HasEffective(hello, CAP_SETPCAP)) {
-    return absl::FailedPreconditionError(
-        "bounding_set: the bounding set is not empty and the stub lacks "
-        "CAP_SETPCAP to clear it");
+  } else if (!HasEffective(hello, CAP_SETPCAP) || !input.bounding_set_probe.ok) {
+    std::string why = !HasEffective(hello, CAP_SETPCAP)
+                          ? std::string("the stub lacks CAP_SETPCAP")
+                          : input.bounding_set_probe.evidence;
+    if (!input.enforcement.best_effort(Mechanism::kBoundingSet)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "bounding_set: the bounding set is not empty and cannot be cleared: ", why));
+    }
+    plan.steps.push_back(BestEffort("bounding_set", ipc::Action::kClearBoundingSet,
+                                    absl::StrCat("best effort: ", why), {EPERM}));
   } else {
     plan.steps.push_back(Enforce("bounding_set", ipc::Action::kClearBoundingSet,
                                  "clear every capability from the bounding set"));
@@ -103,21 +131,21 @@ absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
   std::vector<uint32_t> target_groups = Sorted(target.groups);
   std::string groups_text = absl::StrCat("[", absl::StrJoin(target_groups, ","), "]");
   absl::StatusOr<PlannedStep> groups =
-      IdentityStep(hello, ipc::Action::kSetGroups,
+      IdentityStep(input, ipc::Action::kSetGroups,
                    Sorted(hello.groups) == target_groups, CAP_SETGID, "groups", groups_text);
   if (!groups.ok()) return groups.status();
   groups->step.groups = target_groups;
   plan.steps.push_back(*groups);
 
   absl::StatusOr<PlannedStep> gid =
-      IdentityStep(hello, ipc::Action::kSetResgid, AllIds(hello.gids, target.gid),
+      IdentityStep(input, ipc::Action::kSetResgid, AllIds(hello.gids, target.gid),
                    CAP_SETGID, "gid", absl::StrCat(target.gid));
   if (!gid.ok()) return gid.status();
   gid->step.id = target.gid;
   plan.steps.push_back(*gid);
 
   absl::StatusOr<PlannedStep> uid =
-      IdentityStep(hello, ipc::Action::kSetResuid, AllIds(hello.uids, target.uid),
+      IdentityStep(input, ipc::Action::kSetResuid, AllIds(hello.uids, target.uid),
                    CAP_SETUID, "uid", absl::StrCat(target.uid));
   if (!uid.ok()) return uid.status();
   uid->step.id = target.uid;
@@ -159,15 +187,26 @@ absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
                                  "set no_new_privs"));
   }
 
-  PlannedStep landlock = Enforce(
-      "landlock", ipc::Action::kLandlockRestrictSelf,
-      absl::StrCat("restrict the filesystem with Landlock ABI ", hello.landlock_abi));
-  landlock.step.fd_index = kLandlockFdIndex;
-  plan.steps.push_back(landlock);
+  if (landlock_available) {
+    PlannedStep landlock = Enforce(
+        "landlock", ipc::Action::kLandlockRestrictSelf,
+        absl::StrCat("restrict the filesystem with Landlock ABI ", hello.landlock_abi));
+    landlock.step.fd_index = kLandlockFdIndex;
+    plan.steps.push_back(landlock);
+  }
 
   // Last: the filter must not stand in the way of any step before it.
   PlannedStep seccomp = Enforce("workload_seccomp", ipc::Action::kSeccompFilter,
                                 "load the workload seccomp filter");
+  if (!input.seccomp_probe.ok) {
+    if (!input.enforcement.best_effort(Mechanism::kWorkloadSeccomp)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "workload_seccomp: the host refuses the filter: ", input.seccomp_probe.evidence));
+    }
+    seccomp = BestEffort("workload_seccomp", ipc::Action::kSeccompFilter,
+                         absl::StrCat("best effort: ", input.seccomp_probe.evidence),
+                         {EINVAL, EPERM});
+  }
   seccomp.step.fd_index = kSeccompFdIndex;
   plan.steps.push_back(seccomp);
 

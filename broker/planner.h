@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "broker/enforcement.h"
 #include "broker/identity.h"
 #include "ipc/messages.h"
 
@@ -14,8 +15,18 @@ namespace tether::broker {
 
 // The facts the planner decides from. `hello` has already been checked
 // against /proc, so it is a fact here, not a claim.
+// What the host probes (run by the broker in throwaway children) found.
+struct ProbeOutcome {
+  bool ok = true;
+  int errno_value = 0;
+  std::string evidence;
+};
+
 struct PlanInput {
   ipc::Hello hello;
+  Enforcement enforcement;
+  ProbeOutcome bounding_set_probe;
+  ProbeOutcome seccomp_probe;
   TargetIdentity target;
   pid_t broker_pid = 0;
   std::string working_directory;
@@ -35,8 +46,17 @@ struct PlannedStep {
   ipc::Step step;
 };
 
+// A mechanism the plan leaves out, and why (best effort only).
+struct SkippedMechanism {
+  std::string mechanism;
+  std::string state;   // "unavailable"
+  std::string reason;
+  int errno_value = 0;
+};
+
 struct Plan {
   std::vector<PlannedStep> steps;
+  std::vector<SkippedMechanism> left_out;
   ipc::ExecRequest exec;
 
   ipc::Plan ToWire() const;
@@ -46,7 +66,9 @@ struct Plan {
 // set is cleared while CAP_SETPCAP is still held, identity changes before
 // the parent-death signal (a credential change clears it), and the seccomp
 // filter comes last so that it never blocks a later step. Strict: anything
-// the stub cannot do is an error now, before anything is sent.
+// the stub or the host cannot do is an error now, before anything is sent.
+// Best effort: such a step tolerates the errno the probe saw, and every
+// mechanism that is available is still enforced.
 absl::StatusOr<Plan> BuildPlan(const PlanInput& input);
 
 }  // namespace tether::broker

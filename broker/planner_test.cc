@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <errno.h>
+
 #include <algorithm>
 
 #include <gtest/gtest.h>
@@ -190,6 +192,88 @@ TEST(PlannerTest, EntersWorkingDirectoryAfterUidChange) {
   EXPECT_GT(IndexOf(*plan, ipc::Action::kChangeDirectory),
             IndexOf(*plan, ipc::Action::kSetResuid));
   EXPECT_EQ(StepFor(*plan, ipc::Action::kChangeDirectory).step.path, "/work");
+}
+
+}  // namespace
+}  // namespace tether::broker
+
+namespace tether::broker {
+namespace {
+
+TEST(PlannerBestEffortTest, StrictRefusesBoundingSetTheProbeCannotClear) {
+  PlanInput input = Input(RootHello());
+  input.bounding_set_probe = {false, 1, "prctl(PR_CAPBSET_DROP) failed"};
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("bounding_set"), absl::string_view::npos);
+  EXPECT_NE(plan.status().message().find("prctl(PR_CAPBSET_DROP) failed"),
+            absl::string_view::npos);
+}
+
+TEST(PlannerBestEffortTest, BestEffortToleratesEpermOnTheBoundingSet) {
+  PlanInput input = Input(RootHello());
+  input.bounding_set_probe = {false, 1, "prctl(PR_CAPBSET_DROP) failed"};
+  input.enforcement.Set(Mechanism::kBoundingSet, EnforcementMode::kBestEffort, "policy");
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const PlannedStep& step = StepFor(*plan, ipc::Action::kClearBoundingSet);
+  EXPECT_EQ(step.step.disposition, ipc::Disposition::kBestEffort);
+  EXPECT_EQ(step.step.tolerate_errnos, (std::vector<int32_t>{EPERM}));
+}
+
+TEST(PlannerBestEffortTest, BestEffortBoundingSetStillEnforcesEverythingElse) {
+  PlanInput input = Input(RootHello());
+  input.bounding_set_probe = {false, 1, "denied"};
+  input.enforcement.Set(Mechanism::kBoundingSet, EnforcementMode::kBestEffort, "policy");
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  for (ipc::Action action : {ipc::Action::kSetResuid, ipc::Action::kLandlockRestrictSelf,
+                             ipc::Action::kSeccompFilter, ipc::Action::kSetNoNewPrivs}) {
+    EXPECT_EQ(StepFor(*plan, action).step.disposition, ipc::Disposition::kEnforce)
+        << ipc::ActionName(action);
+  }
+}
+
+TEST(PlannerBestEffortTest, StrictRefusesASeccompFilterTheHostRejects) {
+  PlanInput input = Input(RootHello());
+  input.seccomp_probe = {false, 22, "seccomp() gave EINVAL"};
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("workload_seccomp"), absl::string_view::npos);
+}
+
+TEST(PlannerBestEffortTest, BestEffortToleratesEinvalAndEpermOnSeccomp) {
+  PlanInput input = Input(RootHello());
+  input.seccomp_probe = {false, 22, "seccomp() gave EINVAL"};
+  input.enforcement.Set(Mechanism::kWorkloadSeccomp, EnforcementMode::kBestEffort, "env");
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->steps.back().step.tolerate_errnos, (std::vector<int32_t>{EINVAL, EPERM}));
+}
+
+TEST(PlannerBestEffortTest, BestEffortLeavesLandlockOutAndSaysWhy) {
+  ipc::Hello hello = RootHello();
+  hello.landlock_abi = 0;
+  hello.landlock_errno = ENOSYS;
+  PlanInput input = Input(hello);
+  input.enforcement.Set(Mechanism::kLandlock, EnforcementMode::kBestEffort, "flag");
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  for (const PlannedStep& step : plan->steps) {
+    EXPECT_NE(step.step.action, ipc::Action::kLandlockRestrictSelf);
+  }
+  ASSERT_EQ(plan->left_out.size(), 1u);
+  EXPECT_EQ(plan->left_out[0].mechanism, "landlock");
+  EXPECT_EQ(plan->left_out[0].errno_value, ENOSYS);
+}
+
+TEST(PlannerBestEffortTest, BestEffortPrivilegeDropToleratesEperm) {
+  PlanInput input = Input(UserHello(1000), 65534);
+  input.enforcement.Set(Mechanism::kPrivilegeDrop, EnforcementMode::kBestEffort, "policy");
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(StepFor(*plan, ipc::Action::kSetResuid).step.disposition,
+            ipc::Disposition::kBestEffort);
 }
 
 }  // namespace

@@ -41,6 +41,14 @@ void PostureReport::SetPlan(const Plan& plan) {
     record.reason = planned.reason;
     mechanisms.push_back(record);
   }
+  for (const SkippedMechanism& skipped : plan.left_out) {
+    MechanismRecord record;
+    record.mechanism = skipped.mechanism;
+    record.state = MechanismState::kUnavailable;
+    record.reason = skipped.reason;
+    record.errno_value = skipped.errno_value;
+    mechanisms.push_back(record);
+  }
 }
 
 void PostureReport::RecordResult(const ipc::StepResult& result) {
@@ -82,6 +90,14 @@ std::string PostureReport::ToJson() const {
   json.EndArray();
   json.EndObject();
   json.Key("landlock_abi").Int(landlock_abi);
+  json.Key("enforcement").BeginObject();
+  for (Mechanism mechanism : kAllMechanisms) {
+    json.Key(MechanismName(mechanism)).BeginObject();
+    json.Key("mode").String(EnforcementModeName(enforcement.mode(mechanism)));
+    json.Key("source").String(enforcement.source(mechanism));
+    json.EndObject();
+  }
+  json.EndObject();
   json.Key("mechanisms").BeginArray();
   for (const MechanismRecord& record : mechanisms) {
     json.BeginObject();

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/enforcement.h"
 #include "broker/identity.h"
 #include "broker/planner.h"
 #include "ipc/messages.h"
@@ -37,8 +38,10 @@ struct PostureReport {
   TargetIdentity target;
   std::vector<MechanismRecord> mechanisms;
   int landlock_abi = 0;
+  Enforcement enforcement;
 
-  // Records a plan; every step starts as not reached.
+  // Records a plan; every step starts as not reached, and the mechanisms it
+  // left out are recorded with their reason.
   void SetPlan(const Plan& plan);
   // Records the stub's result for step `index`.
   void RecordResult(const ipc::StepResult& result);

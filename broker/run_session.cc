@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -22,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "broker/exit_codes.h"
+#include "broker/host_probe.h"
 #include "broker/proc_status.h"
 #include "broker/verifier.h"
 #include "ipc/frame.h"
@@ -192,18 +194,19 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
   input.working_directory = working_directory_;
   input.argv = options_.argv;
   input.envp = FilterEnvironment(environ, options_.policy.environment_allow);
-  absl::StatusOr<Plan> plan = BuildPlan(input);
-  if (!plan.ok()) return plan.status();
 
-  policy::LandlockRules rules;
-  rules.read_only = options_.policy.read_only;
-  rules.read_write = options_.policy.read_write;
-  // The working directory is writable, unless it is the root: that would
-  // make the whole filesystem writable.
-  if (working_directory_ != "/") rules.read_write.push_back(working_directory_);
-  rules.devices = options_.policy.devices;
-  absl::StatusOr<UniqueFd> ruleset =
-      policy::BuildLandlockRuleset(rules, hello.landlock_abi, policy::MissingPath::kSkip);
+  // Without Landlock (best effort) the fd slot carries a placeholder.
+  absl::StatusOr<UniqueFd> ruleset = UniqueFd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (hello.landlock_abi > 0) {
+    policy::LandlockRules rules;
+    rules.read_only = options_.policy.read_only;
+    rules.read_write = options_.policy.read_write;
+    // The working directory is writable, unless it is the root: that would
+    // make the whole filesystem writable.
+    if (working_directory_ != "/") rules.read_write.push_back(working_directory_);
+    rules.devices = options_.policy.devices;
+    ruleset = policy::BuildLandlockRuleset(rules, hello.landlock_abi, policy::MissingPath::kSkip);
+  }
   if (!ruleset.ok()) {
     return absl::Status(ruleset.status().code(),
                         absl::StrCat("landlock: ", ruleset.status().message()));
@@ -216,6 +219,13 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
     return absl::Status(program.status().code(),
                         absl::StrCat("workload_seccomp: ", program.status().message()));
   }
+  input.enforcement = options_.enforcement;
+  const HostFacts& facts = CachedHostFacts(*program);
+  input.bounding_set_probe = {facts.bounding_set.ok, facts.bounding_set.errno_value,
+                              facts.bounding_set.evidence};
+  input.seccomp_probe = {facts.seccomp.ok, facts.seccomp.errno_value, facts.seccomp.evidence};
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  if (!plan.ok()) return plan.status();
   absl::StatusOr<UniqueFd> sealed = policy::SealProgram(*program);
   if (!sealed.ok()) return sealed.status();
   fds->clear();
@@ -243,11 +253,15 @@ absl::Status RunSession::CollectResults(const Plan& plan) {
     const ipc::StepResult& result = message->step_result;
     report_.RecordResult(result);
     bool skip = planned.step.disposition == ipc::Disposition::kSkipAlreadySatisfied;
+    const std::vector<int32_t>& tolerable = planned.step.tolerate_errnos;
     bool consistent =
         skip ? result.outcome == ipc::Outcome::kSkipped
              : result.outcome != ipc::Outcome::kSkipped &&
                    (result.outcome != ipc::Outcome::kTolerated ||
-                    planned.step.disposition == ipc::Disposition::kBestEffort);
+                    (planned.step.disposition == ipc::Disposition::kBestEffort &&
+                     std::find(tolerable.begin(), tolerable.end(), result.errno_value) !=
+                         tolerable.end()));
+    results_.push_back(result);
     if (!consistent) {
       return absl::InvalidArgumentError(absl::StrCat(
           "protocol violation: step ", index, " ", ipc::ActionName(planned.step.action),
@@ -271,7 +285,7 @@ absl::Status RunSession::CollectResults(const Plan& plan) {
   return absl::OkStatus();
 }
 
-absl::Status RunSession::VerifyPosture() {
+absl::Status RunSession::VerifyPosture(const Plan& plan) {
   absl::StatusOr<ProcStatus> proc = ReadProcStatus(child_);
   if (!proc.ok()) return proc.status();
   absl::StatusOr<CoreLimit> core = ReadCoreLimit(child_);
@@ -281,6 +295,13 @@ absl::Status RunSession::VerifyPosture() {
   ssize_t length = readlink(cwd_link.c_str(), cwd, PATH_MAX);
   if (length < 0) return Errno(absl::StrCat("readlink(", cwd_link, ")"));
   ExpectedPosture expected{target_, working_directory_};
+  for (const ipc::StepResult& result : results_) {
+    if (result.outcome != ipc::Outcome::kTolerated) continue;
+    const std::string& mechanism = plan.steps[result.index].mechanism;
+    expected.bounding_set_degraded |= mechanism == "bounding_set";
+    expected.identity_degraded |= mechanism == "privilege_drop";
+    expected.seccomp_degraded |= mechanism == "workload_seccomp";
+  }
   absl::Status verified =
       VerifyFinalPosture(*proc, *core, std::string(cwd, length), expected);
   if (!verified.ok()) return verified;
@@ -318,7 +339,7 @@ absl::Status RunSession::Handshake() {
 
   absl::Status results = CollectResults(*plan);
   if (!results.ok()) return results;
-  absl::Status posture = VerifyPosture();
+  absl::Status posture = VerifyPosture(*plan);
   if (!posture.ok()) return posture;
   ipc::BrokerMessage go;
   go.kind = ipc::BrokerMessage::Kind::kGo;
@@ -412,6 +433,7 @@ int RunSession::Run() {
   }
   target_ = *target;
   report_.target = target_;
+  report_.enforcement = options_.enforcement;
   absl::Status started = StartStub();
   if (!started.ok()) return Fail(started);
   absl::Status handshake = Handshake();

@@ -25,6 +25,7 @@ struct RunOptions {
   std::optional<std::string> report_path;
   std::vector<std::string> argv;
   SandboxPolicy policy;
+  Enforcement enforcement;
   absl::Duration handshake_timeout = absl::Seconds(30);
 };
 
@@ -48,7 +49,7 @@ class RunSession {
   absl::Status Send(const ipc::BrokerMessage& message, const std::vector<int>& fds);
   absl::StatusOr<Plan> MakePlan(const ipc::Hello& hello, std::vector<UniqueFd>* fds);
   absl::Status CollectResults(const Plan& plan);
-  absl::Status VerifyPosture();
+  absl::Status VerifyPosture(const Plan& plan);
   int Supervise();
   void KillAndReapStub();
   void WriteReport();
@@ -65,6 +66,7 @@ class RunSession {
   int interrupted_by_ = 0;
   absl::Time deadline_;
   PostureReport report_;
+  std::vector<ipc::StepResult> results_;
 };
 
 }  // namespace tether::broker

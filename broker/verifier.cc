@@ -77,28 +77,33 @@ absl::Status VerifyFinalPosture(const ProcStatus& proc, const CoreLimit& core,
   const TargetIdentity& target = expected.target;
   ipc::IdTriple uids = {target.uid, target.uid, target.uid};
   ipc::IdTriple gids = {target.gid, target.gid, target.gid};
-  if (!(proc.uids == uids) || proc.fsuid != target.uid) {
-    return Wrong("Uid", Ids(uids), Ids(proc.uids));
-  }
-  if (!(proc.gids == gids) || proc.fsgid != target.gid) {
-    return Wrong("Gid", Ids(gids), Ids(proc.gids));
-  }
-  if (Groups(proc.groups) != Groups(target.groups)) {
-    return Wrong("Groups", Groups(target.groups), Groups(proc.groups));
+  if (!expected.identity_degraded) {
+    if (!(proc.uids == uids) || proc.fsuid != target.uid) {
+      return Wrong("Uid", Ids(uids), Ids(proc.uids));
+    }
+    if (!(proc.gids == gids) || proc.fsgid != target.gid) {
+      return Wrong("Gid", Ids(gids), Ids(proc.gids));
+    }
+    if (Groups(proc.groups) != Groups(target.groups)) {
+      return Wrong("Groups", Groups(target.groups), Groups(proc.groups));
+    }
   }
   const struct {
     const char* name;
     uint64_t actual;
+    bool required;
   } caps[] = {
-      {"CapBnd", proc.caps.bounding},   {"CapEff", proc.caps.effective},
-      {"CapPrm", proc.caps.permitted},  {"CapInh", proc.caps.inheritable},
-      {"CapAmb", proc.caps.ambient},
+      {"CapBnd", proc.caps.bounding, !expected.bounding_set_degraded},
+      {"CapEff", proc.caps.effective, !expected.identity_degraded},
+      {"CapPrm", proc.caps.permitted, !expected.identity_degraded},
+      {"CapInh", proc.caps.inheritable, true},
+      {"CapAmb", proc.caps.ambient, true},
   };
   for (const auto& cap : caps) {
-    if (cap.actual != 0) return Wrong(cap.name, Hex(0), Hex(cap.actual));
+    if (cap.required && cap.actual != 0) return Wrong(cap.name, Hex(0), Hex(cap.actual));
   }
   if (!proc.no_new_privs) return Wrong("NoNewPrivs", "1", "0");
-  if (proc.seccomp_mode != 2) {
+  if (!expected.seccomp_degraded && proc.seccomp_mode != 2) {
     return Wrong("Seccomp", "2", absl::StrCat(proc.seccomp_mode));
   }
   if (core.soft != 0 || core.hard != 0) {

@@ -22,6 +22,11 @@ absl::Status CheckHelloAgainstProc(const ipc::Hello& hello, const ProcStatus& pr
 struct ExpectedPosture {
   TargetIdentity target;
   std::string working_directory;
+  // Best-effort steps the stub reported as tolerated: their effect is not
+  // required (the report says degraded), everything else still is.
+  bool bounding_set_degraded = false;
+  bool identity_degraded = false;
+  bool seccomp_degraded = false;
 };
 
 // Checks Uid/Gid/Groups, CapBnd/CapEff/CapPrm/CapInh/CapAmb, NoNewPrivs,

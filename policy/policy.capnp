@@ -10,6 +10,17 @@ struct Policy {
   filesystem @0 :Filesystem;
   process @1 :Process;
   seccomp @2 :Seccomp;
+  enforcement @3 :Enforcement;
+}
+
+# Per mechanism: "strict" (the default: fail closed) or "best_effort".
+struct Enforcement {
+  networkNamespace @0 :Text $Json.name("network_namespace");
+  boundingSet @1 :Text $Json.name("bounding_set");
+  supervisorSeccomp @2 :Text $Json.name("supervisor_seccomp");
+  workloadSeccomp @3 :Text $Json.name("workload_seccomp");
+  landlock @4 :Text;
+  privilegeDrop @5 :Text $Json.name("privilege_drop");
 }
 
 struct Filesystem {

@@ -187,6 +187,29 @@ absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
   file.environment = Strings(reader.getProcess().getEnvironment());
   file.deny_syscalls = Strings(reader.getSeccomp().getDenySyscalls());
 
+  auto enforcement = reader.getEnforcement();
+  const std::pair<const char*, bool (*)(schema::Enforcement::Reader)> present[] = {
+      {"network_namespace", [](schema::Enforcement::Reader e) { return e.hasNetworkNamespace(); }},
+      {"bounding_set", [](schema::Enforcement::Reader e) { return e.hasBoundingSet(); }},
+      {"supervisor_seccomp", [](schema::Enforcement::Reader e) { return e.hasSupervisorSeccomp(); }},
+      {"workload_seccomp", [](schema::Enforcement::Reader e) { return e.hasWorkloadSeccomp(); }},
+      {"landlock", [](schema::Enforcement::Reader e) { return e.hasLandlock(); }},
+      {"privilege_drop", [](schema::Enforcement::Reader e) { return e.hasPrivilegeDrop(); }},
+  };
+  const capnp::Text::Reader values[] = {
+      enforcement.getNetworkNamespace(), enforcement.getBoundingSet(),
+      enforcement.getSupervisorSeccomp(), enforcement.getWorkloadSeccomp(),
+      enforcement.getLandlock(), enforcement.getPrivilegeDrop()};
+  for (size_t i = 0; i < std::size(present); ++i) {
+    if (!present[i].second(enforcement)) continue;
+    std::string value = values[i];
+    if (value != "strict" && value != "best_effort") {
+      return PathError(absl::StrCat("$.enforcement.", present[i].first),
+                       absl::StrCat("'", value, "' is neither \"strict\" nor \"best_effort\""));
+    }
+    file.enforcement.emplace_back(present[i].first, value);
+  }
+
   std::set<std::string> all_paths;
   absl::Status status = CheckPaths(file.read_only, "$.filesystem.read_only", &all_paths);
   if (status.ok()) status = CheckPaths(file.read_write, "$.filesystem.read_write", &all_paths);

@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,6 +19,8 @@ struct PolicyFile {
   std::optional<std::string> user;
   std::vector<std::string> environment;
   std::vector<std::string> deny_syscalls;
+  // Mechanism name -> "strict" or "best_effort", for the keys present.
+  std::vector<std::pair<std::string, std::string>> enforcement;
 };
 
 // Parses and validates policy JSON. Errors name the JSON path

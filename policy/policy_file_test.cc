@@ -21,6 +21,15 @@ TEST(PolicyFileTest, ParsesEverySection) {
   EXPECT_EQ(policy->deny_syscalls, (std::vector<std::string>{"uname"}));
 }
 
+TEST(PolicyFileTest, ParsesEnforcementModes) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(
+      R"({"enforcement": {"bounding_set": "best_effort", "landlock": "strict"}})");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(policy->enforcement,
+            (std::vector<std::pair<std::string, std::string>>{
+                {"bounding_set", "best_effort"}, {"landlock", "strict"}}));
+}
+
 TEST(PolicyFileTest, EmptyObjectIsTheDefaultPolicy) {
   absl::StatusOr<PolicyFile> policy = ParsePolicy("{}");
   ASSERT_TRUE(policy.ok()) << policy.status();
@@ -77,6 +86,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "$.process.environment[0]: 'A=B' is not a valid name"},
         BadPolicy{"DuplicateEnvironmentName", R"({"process": {"environment": ["A", "A"]}})",
                   "$.process.environment[1]: 'A' is listed twice"},
+        BadPolicy{"BadEnforcementMode", R"({"enforcement": {"landlock": "lenient"}})",
+                  "$.enforcement.landlock: 'lenient' is neither"},
+        BadPolicy{"UnknownMechanism", R"({"enforcement": {"netns": "strict"}})",
+                  "$.enforcement.netns: unknown key"},
         BadPolicy{"BadSyscallName", R"({"seccomp": {"deny_syscalls": ["mount*"]}})",
                   "$.seccomp.deny_syscalls[0]: 'mount*' is not a valid name"}),
     [](const ::testing::TestParamInfo<BadPolicy>& info) { return info.param.name; });

@@ -187,7 +187,8 @@ std::vector<Comparisons> Rules(When when) {
       }
       // All 64 bits of the protocol are compared: stray upper bits can only
       // deny a route socket, never allow another protocol.
-      rules.push_back({MaskedEquals(0, kLow32, AF_NETLINK), Compare(2, SCMP_CMP_NE, NETLINK_ROUTE)});
+      rules.push_back(
+          {MaskedEquals(0, kLow32, AF_NETLINK), Compare(2, SCMP_CMP_NE, NETLINK_ROUTE)});
       break;
   }
   return rules;

@@ -239,9 +239,11 @@ INSTANTIATE_TEST_SUITE_P(
     EveryNamespace, CloneNamespaceFlagTest,
     testing::Values(NamedFlag{"CLONE_NEWNS", CLONE_NEWNS},
                     NamedFlag{"CLONE_NEWCGROUP", CLONE_NEWCGROUP},
-                    NamedFlag{"CLONE_NEWUTS", CLONE_NEWUTS}, NamedFlag{"CLONE_NEWIPC", CLONE_NEWIPC},
+                    NamedFlag{"CLONE_NEWUTS", CLONE_NEWUTS},
+                    NamedFlag{"CLONE_NEWIPC", CLONE_NEWIPC},
                     NamedFlag{"CLONE_NEWUSER", CLONE_NEWUSER},
-                    NamedFlag{"CLONE_NEWPID", CLONE_NEWPID}, NamedFlag{"CLONE_NEWNET", CLONE_NEWNET},
+                    NamedFlag{"CLONE_NEWPID", CLONE_NEWPID},
+                    NamedFlag{"CLONE_NEWNET", CLONE_NEWNET},
                     NamedFlag{"CLONE_NEWTIME", CLONE_NEWTIME}),
     [](const testing::TestParamInfo<NamedFlag>& info) { return std::string(info.param.name); });
 

@@ -41,6 +41,7 @@ SandboxDir::SandboxDir() {
   chmod(path_.c_str(), 0755);
   CopyExecutable(Runfile("broker/tether"), Bin("tether"));
   CopyExecutable(Runfile("stub/tether-stub"), Bin("tether-stub"));
+  CopyExecutable(Runfile("tests/faultenv/faultenv"), Bin("faultenv"));
   for (const char* name : {"sandbox_probe", "lying_stub", "stalling_stub", "hostile_stub"}) {
     CopyExecutable(Runfile(std::string("tests/testcases/") + name), Bin(name));
   }
@@ -67,7 +68,8 @@ RunResult RunTether(const RunSpec& spec) {
     std::string cwd = spec.cwd.empty() ? bins.path() : spec.cwd;
     if (chdir(cwd.c_str()) != 0) _exit(200);
     if (spec.before_exec) spec.before_exec();
-    std::vector<std::string> args = {bins.Bin("tether")};
+    std::vector<std::string> args = spec.wrapper;
+    args.push_back(bins.Bin("tether"));
     args.insert(args.end(), spec.args.begin(), spec.args.end());
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());

@@ -34,6 +34,7 @@ class SandboxDir {
 const SandboxDir& Binaries();
 
 struct RunSpec {
+  std::vector<std::string> wrapper;   // runs tether, e.g. {faultenv, MODE, "--"}
   std::vector<std::string> args;      // after "tether"
   std::string cwd;                    // default: the binaries' directory
   std::string stdin_text;

@@ -78,6 +78,13 @@ int main(int argc, char** argv) {
   if (argc < 2) return 64;
   std::string command = argv[1];
   if (command == "status") return Status();
+  if (command == "posture" && argc == 3) {
+    // Status, then a write where only Landlock can refuse it.
+    Status();
+    int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    PrintErrno("write", fd >= 0 ? 0 : -1);
+    return 0;
+  }
   if (command == "fds") return Fds();
   if (command == "exit" && argc == 3) return std::atoi(argv[2]);
   if (command == "kill-self" && argc == 3) {

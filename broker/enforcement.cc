@@ -1,0 +1,82 @@
+#include "broker/enforcement.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace tether::broker {
+
+const char* MechanismName(Mechanism mechanism) {
+  switch (mechanism) {
+    case Mechanism::kNetworkNamespace: return "network_namespace";
+    case Mechanism::kBoundingSet: return "bounding_set";
+    case Mechanism::kSupervisorSeccomp: return "supervisor_seccomp";
+    case Mechanism::kWorkloadSeccomp: return "workload_seccomp";
+    case Mechanism::kLandlock: return "landlock";
+    case Mechanism::kPrivilegeDrop: return "privilege_drop";
+  }
+  return "unknown";
+}
+
+const char* EnforcementModeName(EnforcementMode mode) {
+  return mode == EnforcementMode::kStrict ? "strict" : "best_effort";
+}
+
+bool ParseEnforcementMode(absl::string_view text, EnforcementMode* mode) {
+  if (text == "strict") {
+    *mode = EnforcementMode::kStrict;
+  } else if (text == "best_effort") {
+    *mode = EnforcementMode::kBestEffort;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool ParseMechanism(absl::string_view text, Mechanism* mechanism) {
+  for (Mechanism candidate : kAllMechanisms) {
+    if (text == MechanismName(candidate)) {
+      *mechanism = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+EnforcementMode Enforcement::mode(Mechanism mechanism) const {
+  return settings_[static_cast<size_t>(mechanism)].mode;
+}
+
+const std::string& Enforcement::source(Mechanism mechanism) const {
+  return settings_[static_cast<size_t>(mechanism)].source;
+}
+
+void Enforcement::Set(Mechanism mechanism, EnforcementMode mode, std::string source) {
+  settings_[static_cast<size_t>(mechanism)] = {mode, std::move(source)};
+}
+
+absl::Status Enforcement::WidenFromList(absl::string_view list, absl::string_view source) {
+  list = absl::StripAsciiWhitespace(list);
+  if (list == "all") {
+    for (Mechanism mechanism : kAllMechanisms) {
+      Set(mechanism, EnforcementMode::kBestEffort, std::string(source));
+    }
+    return absl::OkStatus();
+  }
+  Enforcement widened = *this;  // nothing half-applied on error
+  for (absl::string_view name : absl::StrSplit(list, ',')) {
+    name = absl::StripAsciiWhitespace(name);
+    Mechanism mechanism;
+    if (!ParseMechanism(name, &mechanism)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": '", name,
+          "' is not a mechanism (network_namespace, bounding_set, supervisor_seccomp, "
+          "workload_seccomp, landlock, privilege_drop, or all)"));
+    }
+    widened.Set(mechanism, EnforcementMode::kBestEffort, std::string(source));
+  }
+  *this = widened;
+  return absl::OkStatus();
+}
+
+}  // namespace tether::broker

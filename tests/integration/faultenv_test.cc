@@ -1,0 +1,148 @@
+// The fault matrix: each hostile host from tests/faultenv, in strict mode
+// (fails closed, exit 125, naming the mechanism) and in best effort (runs,
+// every mechanism still available is enforced, and the report names exactly
+// the degraded ones with their errno and the probe's evidence).
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/sandbox_fixture.h"
+
+namespace tether::testing {
+namespace {
+
+struct Fault {
+  const char* mode;
+  const char* strict_failure;   // nullptr: strict runs too
+  const char* degraded;         // the mechanism best effort degrades, or nullptr
+  const char* degraded_state;   // "degraded" or "unavailable"
+  int degraded_errno;
+};
+
+struct Outcome {
+  RunResult result;
+  std::string report;
+};
+
+class FaultMatrixTest : public ::testing::TestWithParam<Fault> {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/tether-fault-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    chmod(dir_.c_str(), 0777);
+    // World-writable outside every allowed path: only Landlock can refuse.
+    char outside[] = "/var/tmp/tether-fault-XXXXXX";
+    outside_ = mkdtemp(outside);
+    chmod(outside_.c_str(), 0777);
+  }
+  void TearDown() override {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::remove_all(outside_);
+  }
+
+  Outcome Run(bool best_effort) {
+    RunSpec spec;
+    spec.wrapper = {Binaries().Bin("faultenv"), GetParam().mode, "--"};
+    spec.args = {"run", "--report", dir_ + "/report.json", "--",
+                 "./sandbox_probe", "posture", outside_ + "/file"};
+    spec.before_exec = [best_effort] {
+      if (best_effort) setenv("TETHER_BEST_EFFORT", "all", 1);
+    };
+    Outcome outcome;
+    outcome.result = RunTether(spec);
+    outcome.report = ReadFile(dir_ + "/report.json");
+    return outcome;
+  }
+
+  std::string dir_;
+  std::string outside_;
+};
+
+bool Has(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+TEST_P(FaultMatrixTest, StrictFailsClosedNamingTheMechanismOrRunsWhenNothingIsDenied) {
+  Outcome outcome = Run(/*best_effort=*/false);
+  if (GetParam().strict_failure == nullptr) {
+    EXPECT_EQ(outcome.result.exit_code, 0) << outcome.result.err;
+    EXPECT_EQ(FindLine(outcome.result.out, "write="), "EACCES");
+    return;
+  }
+  EXPECT_EQ(outcome.result.exit_code, 125) << outcome.result.err;
+  EXPECT_EQ(outcome.result.out, "") << "the workload must not have run";
+  EXPECT_TRUE(Has(outcome.result.err, GetParam().strict_failure)) << outcome.result.err;
+  EXPECT_TRUE(Has(outcome.report, R"("outcome":"refused")")) << outcome.report;
+}
+
+TEST_P(FaultMatrixTest, BestEffortRunsAndEnforcesEverythingStillAvailable) {
+  Outcome outcome = Run(/*best_effort=*/true);
+  ASSERT_EQ(outcome.result.exit_code, 0) << outcome.result.err;
+  const std::string& out = outcome.result.out;
+  std::string mode = GetParam().mode;
+  // Identity, capabilities and no_new_privs hold on every one of these hosts.
+  std::string uid = mode == "predropped" ? "1000" : "65534";
+  EXPECT_EQ(FindLine(out, "Uid:"), "\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid);
+  EXPECT_EQ(FindLine(out, "CapEff:"), "\t0000000000000000");
+  EXPECT_EQ(FindLine(out, "NoNewPrivs:"), "\t1");
+  // A filter is always in place: ours, or on gVisor-like hosts the host's.
+  EXPECT_EQ(FindLine(out, "Seccomp:"), "\t2");
+  bool bounding_degraded = mode == "rootless" || mode == "apparmor";
+  EXPECT_EQ(FindLine(out, "CapBnd:") == "\t0000000000000000", !bounding_degraded) << out;
+  EXPECT_EQ(FindLine(out, "write="), mode == "no-landlock" ? "ok" : "EACCES");
+  // The report names exactly the degraded mechanism, with its errno.
+  const std::string& report = outcome.report;
+  EXPECT_TRUE(Has(report, R"("outcome":"running")")) << report;
+  if (GetParam().degraded == nullptr) {
+    EXPECT_FALSE(Has(report, R"("state":"degraded")")) << report;
+    EXPECT_FALSE(Has(report, R"("state":"unavailable")")) << report;
+    return;
+  }
+  std::string record = std::string(R"("mechanism":")") + GetParam().degraded + "\"";
+  size_t at = report.find(record);
+  ASSERT_NE(at, std::string::npos) << report;
+  std::string entry = report.substr(at, report.find('}', at) - at);
+  EXPECT_TRUE(Has(entry, std::string(R"("state":")") + GetParam().degraded_state + "\""))
+      << entry;
+  EXPECT_TRUE(Has(entry, "\"errno\":" + std::to_string(GetParam().degraded_errno))) << entry;
+  EXPECT_TRUE(Has(entry, "best effort: ")) << entry;
+  // Only that one mechanism is degraded or unavailable.
+  size_t degraded = 0;
+  for (size_t pos = 0; (pos = report.find(R"("state":"degraded")", pos)) != std::string::npos;
+       ++pos) {
+    ++degraded;
+  }
+  for (size_t pos = 0;
+       (pos = report.find(R"("state":"unavailable")", pos)) != std::string::npos; ++pos) {
+    ++degraded;
+  }
+  EXPECT_EQ(degraded, 1u) << report;
+  EXPECT_TRUE(Has(report, R"("source":"env:TETHER_BEST_EFFORT")")) << report;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Hosts, FaultMatrixTest,
+    ::testing::Values(
+        Fault{"rootless", "bounding_set: the bounding set is not empty and cannot be cleared",
+              "bounding_set", "degraded", 1},
+        Fault{"apparmor", "bounding_set: the bounding set is not empty and cannot be cleared",
+              "bounding_set", "degraded", 1},
+        Fault{"gvisor", "workload_seccomp: the host refuses the filter", "workload_seccomp",
+              "degraded", 22},
+        Fault{"hardened", nullptr, nullptr, nullptr, 0},
+        Fault{"predropped", nullptr, nullptr, nullptr, 0},
+        Fault{"no-landlock", "landlock: the kernel does not offer Landlock", "landlock",
+              "unavailable", 38},
+        Fault{"nnp", nullptr, nullptr, nullptr, 0}),
+    [](const ::testing::TestParamInfo<Fault>& info) {
+      std::string name = info.param.mode;
+      for (char& c : name) c = c == '-' ? '_' : c;
+      return name;
+    });
+
+}  // namespace
+}  // namespace tether::testing
