@@ -31,6 +31,7 @@ absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string
     else if (name == "--report") single = &line.report_path;
     else if (name == "--stub") single = &line.stub_path;
     else if (name == "--best-effort") single = &line.best_effort;
+    else if (name == "--events") single = &line.events_path;
     else if (name != "--allow-env") {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name));
     }

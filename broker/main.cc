@@ -21,6 +21,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: tether probe\n"
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
+    "                  [--events FILE]\n"
     "                  [--allow-env NAME]... [--best-effort LIST] [--stub PATH]\n"
     "                  -- CMD [ARGS...]\n"
     "LIST: all, or a comma list of network_namespace, bounding_set,\n"
@@ -101,6 +102,7 @@ int Run(const std::vector<std::string>& args) {
   }
   options.stub_path = line->stub_path.value_or(DefaultStubPath());
   options.report_path = line->report_path;
+  options.events_path = line->events_path;
   options.argv = line->argv;
   tether::broker::RunSession session(std::move(options));
   return session.Run();

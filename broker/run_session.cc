@@ -336,6 +336,12 @@ absl::Status RunSession::Handshake() {
   absl::Status sent = Send(message, raw_fds);
   if (!sent.ok()) return sent;
   fds.clear();
+  if (events_.has_value()) {
+    events_->ConfigState("Validated", Severity::kInformational,
+                         absl::StrCat("hello checked against /proc; plan of ",
+                                      plan->steps.size(), " steps sent"),
+                         "plan", 0, "");
+  }
 
   absl::Status results = CollectResults(*plan);
   if (!results.ok()) return results;
@@ -406,11 +412,53 @@ void RunSession::WriteReport() {
   }
 }
 
+void RunSession::EmitPostureEvents() {
+  if (!events_.has_value()) return;
+  std::vector<std::string> enforced;
+  for (const MechanismRecord& record : report_.mechanisms) {
+    if (record.state == MechanismState::kEnforced &&
+        (record.mechanism == "landlock" || record.mechanism == "workload_seccomp" ||
+         record.mechanism == "no_new_privs" || record.mechanism == "privilege_drop") &&
+        std::find(enforced.begin(), enforced.end(), record.mechanism) == enforced.end()) {
+      enforced.push_back(record.mechanism);
+    }
+  }
+  bool degraded = false;
+  for (const MechanismRecord& record : report_.mechanisms) {
+    if (record.state != MechanismState::kDegraded &&
+        record.state != MechanismState::kUnavailable) {
+      continue;
+    }
+    degraded = true;
+    events_->ConfigState("Degraded", Severity::kMedium,
+                         absl::StrCat(record.mechanism, " ", MechanismStateName(record.state),
+                                      ": ", record.reason),
+                         record.mechanism, record.errno_value, record.reason);
+    if (record.mechanism == "bounding_set") {
+      // Truthful about what is left: Landlock may be degraded too.
+      events_->DetectionFinding(
+          "capability bounding set not cleared",
+          "the workload runs with a non-empty capability bounding set; exec of a "
+          "file with capabilities is still blocked only by what remains enforced",
+          record.mechanism, record.errno_value, enforced);
+    }
+  }
+  events_->ConfigState("Created", Severity::kInformational,
+                       degraded ? "sandbox posture verified with degraded mechanisms"
+                                : "sandbox posture verified: every mechanism enforced",
+                       "posture", 0, "");
+}
+
 int RunSession::Fail(const absl::Status& status) {
   KillAndReapStub();
   report_.outcome = "refused";
   report_.error = std::string(status.message());
   WriteReport();
+  if (events_.has_value()) {
+    events_->ConfigState("Refused", Severity::kHigh,
+                         absl::StrCat("sandbox set-up refused: ", status.message()), "setup",
+                         0, "");
+  }
   if (interrupted_by_ != 0) {
     std::fprintf(stderr, "tether: %s\n", std::string(status.message()).c_str());
     return 128 + interrupted_by_;
@@ -434,13 +482,26 @@ int RunSession::Run() {
   target_ = *target;
   report_.target = target_;
   report_.enforcement = options_.enforcement;
+  if (options_.events_path.has_value()) {
+    absl::StatusOr<OcsfEventLog> events = OcsfEventLog::Open(*options_.events_path);
+    if (!events.ok()) {
+      std::fprintf(stderr, "tether: --events: %s\n",
+                   std::string(events.status().message()).c_str());
+      return kExitUsage;
+    }
+    events_.emplace(std::move(*events));
+  }
   absl::Status started = StartStub();
   if (!started.ok()) return Fail(started);
   absl::Status handshake = Handshake();
   if (!handshake.ok()) return Fail(handshake);
   report_.outcome = "running";
   WriteReport();
-  return Supervise();
+  EmitPostureEvents();
+  if (events_.has_value()) events_->ProcessLaunch(child_, options_.argv, target_.uid);
+  int status = Supervise();
+  if (events_.has_value()) events_->ProcessExit(child_, status);
+  return status;
 }
 
 }  // namespace tether::broker

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "broker/default_policy.h"
+#include "broker/ocsf_events.h"
 #include "broker/planner.h"
 #include "broker/posture_report.h"
 #include "ipc/messages.h"
@@ -23,6 +24,7 @@ struct RunOptions {
   std::string stub_path;
   std::optional<std::string> user;
   std::optional<std::string> report_path;
+  std::optional<std::string> events_path;   // OCSF events, one JSON object per line
   std::vector<std::string> argv;
   SandboxPolicy policy;
   Enforcement enforcement;
@@ -53,6 +55,7 @@ class RunSession {
   int Supervise();
   void KillAndReapStub();
   void WriteReport();
+  void EmitPostureEvents();
   int Fail(const absl::Status& status);
 
   RunOptions options_;
@@ -66,6 +69,7 @@ class RunSession {
   int interrupted_by_ = 0;
   absl::Time deadline_;
   PostureReport report_;
+  std::optional<OcsfEventLog> events_;
   std::vector<ipc::StepResult> results_;
 };
 
