@@ -28,6 +28,7 @@
 #include "broker/verifier.h"
 #include "ipc/frame.h"
 #include "policy/landlock_ruleset.h"
+#include "policy/supervisor_seccomp.h"
 #include "policy/workload_seccomp.h"
 
 extern char** environ;
@@ -309,6 +310,44 @@ absl::Status RunSession::VerifyPosture(const Plan& plan) {
   return absl::OkStatus();
 }
 
+// Every privileged object exists by now (stub forked, ruleset and filter
+// sent), so the broker gives up what it never needs again.
+absl::Status RunSession::RestrictSupervisor() {
+  MechanismRecord record;
+  record.mechanism = "supervisor_seccomp";
+  record.action = "broker_seccomp_filter";
+  absl::StatusOr<std::vector<struct sock_filter>> program = policy::CompileSupervisorFilter();
+  absl::Status loaded = program.ok() ? policy::RestrictSelfWithSeccomp(*program)
+                                     : program.status();
+  if (loaded.ok()) {
+    absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
+    if (!self.ok()) return self.status();
+    if (self->seccomp_mode != 2) {
+      return absl::InternalError(absl::StrCat(
+          "supervisor_seccomp: loaded, but /proc/self/status says Seccomp ",
+          self->seccomp_mode));
+    }
+    record.state = MechanismState::kEnforced;
+    record.reason = "the broker denies itself ptrace, kexec, modules, bpf, perf, "
+                    "userfaultfd, keyctl, mount, execve and more";
+    record.evidence = Evidence::kVerified;
+    report_.mechanisms.push_back(record);
+    return absl::OkStatus();
+  }
+  int error = loaded.code() == absl::StatusCode::kInvalidArgument ? EINVAL : EPERM;
+  if (!options_.enforcement.best_effort(Mechanism::kSupervisorSeccomp)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("supervisor_seccomp: the broker cannot restrict itself: ",
+                     loaded.message()));
+  }
+  record.state = MechanismState::kDegraded;
+  record.reason = absl::StrCat("best effort: ", loaded.message());
+  record.errno_value = error;
+  record.evidence = Evidence::kVerified;
+  report_.mechanisms.push_back(record);
+  return absl::OkStatus();
+}
+
 absl::Status RunSession::Handshake() {
   absl::StatusOr<ipc::StubMessage> hello = Receive("hello");
   if (!hello.ok()) return hello.status();
@@ -342,6 +381,9 @@ absl::Status RunSession::Handshake() {
                                       plan->steps.size(), " steps sent"),
                          "plan", 0, "");
   }
+
+  absl::Status restricted = RestrictSupervisor();
+  if (!restricted.ok()) return restricted;
 
   absl::Status results = CollectResults(*plan);
   if (!results.ok()) return results;

@@ -52,6 +52,7 @@ class RunSession {
   absl::StatusOr<Plan> MakePlan(const ipc::Hello& hello, std::vector<UniqueFd>* fds);
   absl::Status CollectResults(const Plan& plan);
   absl::Status VerifyPosture(const Plan& plan);
+  absl::Status RestrictSupervisor();
   int Supervise();
   void KillAndReapStub();
   void WriteReport();

@@ -405,5 +405,23 @@ TEST(RunTest, MissingPolicyFileExits2) {
   EXPECT_NE(result.err.find("/nonexistent/policy.json"), std::string::npos) << result.err;
 }
 
+TEST(RunTest, BrokerRunsUnderItsOwnSeccompFilterWhileTheWorkloadRuns) {
+  RunResult result = Probe({"parent-seccomp"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "parent Seccomp:"), "\t2");
+}
+
+TEST(RunTest, ReportRecordsTheSupervisorFilterAsVerified) {
+  std::string dir = MakeWorldWritableDir("/tmp");
+  RunResult result = Probe({"exit", "0"}, {"--report", dir + "/report.json"});
+  std::string report = ReadFile(dir + "/report.json");
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(report.find(R"("mechanism":"supervisor_seccomp","action":"broker_seccomp_filter",)"
+                        R"("state":"enforced")"),
+            std::string::npos)
+      << report;
+}
+
 }  // namespace
 }  // namespace tether::testing

@@ -86,6 +86,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "fds") return Fds();
+  if (command == "parent-seccomp") {
+    std::ifstream status("/proc/" + std::to_string(getppid()) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("Seccomp:", 0) == 0) std::printf("parent %s\n", line.c_str());
+    }
+    return 0;
+  }
   if (command == "exit" && argc == 3) return std::atoi(argv[2]);
   if (command == "kill-self" && argc == 3) {
     signal(std::atoi(argv[2]), SIG_DFL);

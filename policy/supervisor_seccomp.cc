@@ -1,0 +1,72 @@
+#include "policy/supervisor_seccomp.h"
+
+#include <errno.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "ipc/limits.h"
+#include "ipc/unique_fd.h"
+
+namespace tether::policy {
+
+const std::vector<std::string>& SupervisorDeniedSyscalls() {
+  static const std::vector<std::string>* names = new std::vector<std::string>{
+      "ptrace", "process_vm_readv", "process_vm_writev", "kexec_load", "kexec_file_load",
+      "init_module", "finit_module", "delete_module", "bpf", "perf_event_open",
+      "userfaultfd", "add_key", "request_key", "keyctl", "mount", "umount2", "pivot_root",
+      "chroot", "swapon", "swapoff", "reboot", "acct", "io_uring_setup", "io_uring_enter",
+      "io_uring_register", "open_by_handle_at", "personality", "setns", "unshare",
+      "execve", "execveat"};
+  return *names;
+}
+
+absl::StatusOr<std::vector<struct sock_filter>> CompileSupervisorFilter() {
+  std::unique_ptr<void, void (*)(scmp_filter_ctx)> ctx(seccomp_init(SCMP_ACT_ALLOW),
+                                                       seccomp_release);
+  if (ctx == nullptr) return absl::InternalError("libseccomp: seccomp_init failed");
+  int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0);
+  if (rc != 0) return absl::ErrnoToStatus(-rc, "libseccomp: seccomp_attr_set");
+  for (const std::string& name : SupervisorDeniedSyscalls()) {
+    int nr = seccomp_syscall_resolve_name(name.c_str());
+    if (nr < 0) continue;  // not on this architecture
+    rc = seccomp_rule_add_exact(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
+    if (rc != 0) {
+      return absl::ErrnoToStatus(-rc, absl::StrCat("libseccomp: seccomp_rule_add(", name, ")"));
+    }
+  }
+  UniqueFd memfd(memfd_create("tether-supervisor-seccomp", MFD_CLOEXEC));
+  if (!memfd.valid()) return absl::ErrnoToStatus(errno, "memfd_create");
+  rc = seccomp_export_bpf(ctx.get(), memfd.get());
+  if (rc != 0) return absl::ErrnoToStatus(-rc, "libseccomp: seccomp_export_bpf");
+  off_t size = lseek(memfd.get(), 0, SEEK_END);
+  if (size <= 0 || size % sizeof(struct sock_filter) != 0 ||
+      static_cast<size_t>(size) > ipc::kMaxSeccompInstructions * sizeof(struct sock_filter)) {
+    return absl::InternalError(absl::StrCat("libseccomp exported ", size, " bytes of BPF"));
+  }
+  std::vector<struct sock_filter> program(size / sizeof(struct sock_filter));
+  if (pread(memfd.get(), program.data(), size, 0) != size) {
+    return absl::ErrnoToStatus(errno, "pread(seccomp export)");
+  }
+  return program;
+}
+
+absl::Status RestrictSelfWithSeccomp(const std::vector<struct sock_filter>& program) {
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    return absl::ErrnoToStatus(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
+  }
+  struct sock_fprog prog = {static_cast<unsigned short>(program.size()),
+                            const_cast<struct sock_filter*>(program.data())};
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+    return absl::ErrnoToStatus(errno, "seccomp(SECCOMP_SET_MODE_FILTER)");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tether::policy
