@@ -60,7 +60,8 @@ void InstallFilter(const std::vector<Rule>& rules) {
     } else {
       program.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(rule.nr), 0, 4));
       program.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                 offsetof(struct seccomp_data, args) + 8 * rule.arg_index));
+                                 static_cast<uint32_t>(offsetof(struct seccomp_data, args) +
+                                                       8 * rule.arg_index)));
       program.push_back(BPF_STMT(BPF_ALU | BPF_AND | BPF_K, rule.arg_mask));
       program.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, rule.arg_value, 0, 1));
       program.push_back(BPF_STMT(BPF_RET | BPF_K, rule.action));
