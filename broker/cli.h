@@ -17,6 +17,7 @@ struct RunCommandLine {
   std::optional<std::string> stub_path;
   std::optional<std::string> best_effort;
   std::optional<std::string> events_path;
+  std::optional<std::string> network;
   std::vector<std::string> allow_env;
   std::vector<std::string> argv;
 };

@@ -83,6 +83,25 @@ absl::StatusOr<PlannedStep> IdentityStep(const PlanInput& input, ipc::Action act
 
 }  // namespace
 
+const char* NetworkModeName(NetworkMode mode) {
+  switch (mode) {
+    case NetworkMode::kIsolated: return "isolated";
+    case NetworkMode::kHost: return "host";
+    case NetworkMode::kAuto: return "auto";
+  }
+  return "unknown";
+}
+
+bool ParseNetworkMode(absl::string_view text, NetworkMode* mode) {
+  for (NetworkMode candidate : {NetworkMode::kIsolated, NetworkMode::kHost, NetworkMode::kAuto}) {
+    if (text == NetworkModeName(candidate)) {
+      *mode = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
 ipc::Plan Plan::ToWire() const {
   ipc::Plan wire;
   for (const PlannedStep& planned : steps) wire.steps.push_back(planned.step);
@@ -126,6 +145,30 @@ absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
   } else {
     plan.steps.push_back(Enforce("bounding_set", ipc::Action::kClearBoundingSet,
                                  "clear every capability from the bounding set"));
+  }
+
+  // Joining a network namespace needs CAP_SYS_ADMIN: before the uid change.
+  if (input.network_mode == NetworkMode::kHost) {
+    plan.left_out.push_back({"network_namespace", "not_requested",
+                             "network mode host: the workload shares the host network", 0});
+  } else if (input.network.ok) {
+    PlannedStep join = Enforce("network_namespace", ipc::Action::kJoinNetworkNamespace,
+                               absl::StrCat("network mode ", NetworkModeName(input.network_mode),
+                                            ": join the broker's namespace with loopback "
+                                            "and one veth"));
+    join.step.fd_index = kNetworkNamespaceFdIndex;
+    plan.steps.push_back(join);
+  } else if (input.network_mode == NetworkMode::kAuto ||
+             input.enforcement.best_effort(Mechanism::kNetworkNamespace)) {
+    plan.left_out.push_back(
+        {"network_namespace", "degraded",
+         absl::StrCat(input.network_mode == NetworkMode::kAuto ? "auto" : "best effort",
+                      ": fell back to the host network: ", input.network.evidence),
+         input.network.errno_value});
+  } else {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "network_namespace: network mode isolated, but the broker cannot make a network "
+        "namespace: ", input.network.evidence));
   }
 
   std::vector<uint32_t> target_groups = Sorted(target.groups);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "broker/enforcement.h"
 #include "broker/identity.h"
 #include "ipc/messages.h"
@@ -22,8 +23,16 @@ struct ProbeOutcome {
   std::string evidence;
 };
 
+enum class NetworkMode { kIsolated, kHost, kAuto };
+const char* NetworkModeName(NetworkMode mode);
+bool ParseNetworkMode(absl::string_view text, NetworkMode* mode);
+
 struct PlanInput {
   ipc::Hello hello;
+  NetworkMode network_mode = NetworkMode::kHost;
+  // For isolated and auto: whether the broker made the namespace (with its
+  // veth pair) and, if not, the evidence.
+  ProbeOutcome network;
   Enforcement enforcement;
   ProbeOutcome bounding_set_probe;
   ProbeOutcome seccomp_probe;
@@ -37,6 +46,7 @@ struct PlanInput {
 // Indexes of the fds sent with the plan.
 inline constexpr uint8_t kLandlockFdIndex = 0;
 inline constexpr uint8_t kSeccompFdIndex = 1;
+inline constexpr uint8_t kNetworkNamespaceFdIndex = 2;
 
 // One step and the mechanism it belongs to, with the reason for its
 // disposition, for the posture report.
@@ -49,7 +59,7 @@ struct PlannedStep {
 // A mechanism the plan leaves out, and why (best effort only).
 struct SkippedMechanism {
   std::string mechanism;
-  std::string state;   // "unavailable"
+  std::string state;   // "unavailable", "degraded" or "not_requested"
   std::string reason;
   int errno_value = 0;
 };

@@ -278,3 +278,73 @@ TEST(PlannerBestEffortTest, BestEffortPrivilegeDropToleratesEperm) {
 
 }  // namespace
 }  // namespace tether::broker
+
+namespace tether::broker {
+namespace {
+
+TEST(PlannerNetworkTest, HostModeJoinsNoNamespaceAndSaysSo) {
+  PlanInput input = Input(RootHello());
+  input.network_mode = NetworkMode::kHost;
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  for (const PlannedStep& step : plan->steps) {
+    EXPECT_NE(step.step.action, ipc::Action::kJoinNetworkNamespace);
+  }
+  ASSERT_EQ(plan->left_out.size(), 1u);
+  EXPECT_EQ(plan->left_out[0].state, "not_requested");
+}
+
+TEST(PlannerNetworkTest, IsolatedModeJoinsTheNamespaceBeforeTheUidChange) {
+  PlanInput input = Input(RootHello());
+  input.network_mode = NetworkMode::kIsolated;
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const PlannedStep& join = StepFor(*plan, ipc::Action::kJoinNetworkNamespace);
+  EXPECT_EQ(join.step.disposition, ipc::Disposition::kEnforce);
+  EXPECT_EQ(join.step.fd_index, kNetworkNamespaceFdIndex);
+  EXPECT_LT(IndexOf(*plan, ipc::Action::kJoinNetworkNamespace),
+            IndexOf(*plan, ipc::Action::kSetResuid));
+}
+
+TEST(PlannerNetworkTest, IsolatedModeFailsClosedWhenTheNamespaceCannotBeMade) {
+  PlanInput input = Input(RootHello());
+  input.network_mode = NetworkMode::kIsolated;
+  input.network = {false, EPERM, "unshare(CLONE_NEWNET) failed: EPERM"};
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("network_namespace"), absl::string_view::npos);
+  EXPECT_NE(plan.status().message().find("unshare(CLONE_NEWNET) failed"),
+            absl::string_view::npos);
+}
+
+TEST(PlannerNetworkTest, AutoModeFallsBackToTheHostNetworkAsDegraded) {
+  PlanInput input = Input(RootHello());
+  input.network_mode = NetworkMode::kAuto;
+  input.network = {false, EPERM, "unshare(CLONE_NEWNET) failed: EPERM"};
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->left_out.size(), 1u);
+  EXPECT_EQ(plan->left_out[0].mechanism, "network_namespace");
+  EXPECT_EQ(plan->left_out[0].state, "degraded");
+  EXPECT_EQ(plan->left_out[0].errno_value, EPERM);
+}
+
+TEST(PlannerNetworkTest, BestEffortIsolatedFallsBackLikeAuto) {
+  PlanInput input = Input(RootHello());
+  input.network_mode = NetworkMode::kIsolated;
+  input.network = {false, EPERM, "denied"};
+  input.enforcement.Set(Mechanism::kNetworkNamespace, EnforcementMode::kBestEffort, "policy");
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->left_out[0].state, "degraded");
+}
+
+TEST(PlannerNetworkTest, NetworkModesParseByName) {
+  NetworkMode mode;
+  ASSERT_TRUE(ParseNetworkMode("auto", &mode));
+  EXPECT_EQ(mode, NetworkMode::kAuto);
+  EXPECT_FALSE(ParseNetworkMode("bridged", &mode));
+}
+
+}  // namespace
+}  // namespace tether::broker

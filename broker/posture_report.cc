@@ -13,6 +13,7 @@ const char* MechanismStateName(MechanismState state) {
     case MechanismState::kSkipped: return "skipped";
     case MechanismState::kDegraded: return "degraded";
     case MechanismState::kUnavailable: return "unavailable";
+    case MechanismState::kNotRequested: return "not_requested";
     case MechanismState::kFailed: return "failed";
     case MechanismState::kNotReached: return "not_reached";
   }
@@ -44,7 +45,9 @@ void PostureReport::SetPlan(const Plan& plan) {
   for (const SkippedMechanism& skipped : plan.left_out) {
     MechanismRecord record;
     record.mechanism = skipped.mechanism;
-    record.state = MechanismState::kUnavailable;
+    record.state = skipped.state == "degraded"        ? MechanismState::kDegraded
+                   : skipped.state == "not_requested" ? MechanismState::kNotRequested
+                                                      : MechanismState::kUnavailable;
     record.reason = skipped.reason;
     record.errno_value = skipped.errno_value;
     mechanisms.push_back(record);

@@ -11,7 +11,15 @@
 
 namespace tether::broker {
 
-enum class MechanismState { kEnforced, kSkipped, kDegraded, kUnavailable, kFailed, kNotReached };
+enum class MechanismState {
+  kEnforced,
+  kSkipped,
+  kDegraded,
+  kUnavailable,
+  kNotRequested,
+  kFailed,
+  kNotReached,
+};
 enum class Evidence { kVerified, kStubAttested, kNone };
 
 const char* MechanismStateName(MechanismState state);

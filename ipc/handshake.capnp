@@ -66,6 +66,7 @@ struct Step {
     seccompFilter @10 :UInt8;          # fd index of a sealed memfd of sock_filter
     parentDeathSignal @11 :ParentDeathSignal;
     changeDirectory @12 :Text;         # absolute path; after the identity change
+    joinNetworkNamespace @13 :UInt8;   # fd index of a network namespace (setns)
   }
 }
 

@@ -148,6 +148,7 @@ void EncodeStep(const Step& step, wire::Step::Builder out) {
       break;
     }
     case Action::kChangeDirectory: action.setChangeDirectory(step.path); break;
+    case Action::kJoinNetworkNamespace: action.setJoinNetworkNamespace(step.fd_index); break;
   }
 }
 
@@ -227,6 +228,9 @@ bool DecodeStep(wire::Step::Reader in, size_t fd_count, const std::string& where
         return Fail(error, where + ".parentDeathSignal.signal is out of range");
       }
       return true;
+    case wire::Step::Action::JOIN_NETWORK_NAMESPACE:
+      out->action = Action::kJoinNetworkNamespace;
+      return check_fd(action.getJoinNetworkNamespace());
     case wire::Step::Action::CHANGE_DIRECTORY: {
       out->action = Action::kChangeDirectory;
       auto path = action.getChangeDirectory();
@@ -357,6 +361,7 @@ const char* ActionName(Action action) {
     case Action::kSeccompFilter: return "seccomp_filter";
     case Action::kParentDeathSignal: return "parent_death_signal";
     case Action::kChangeDirectory: return "change_directory";
+    case Action::kJoinNetworkNamespace: return "join_network_namespace";
   }
   return "unknown";
 }
@@ -374,6 +379,7 @@ const char* ActionSyscall(Action action) {
     case Action::kSeccompFilter: return "seccomp(SECCOMP_SET_MODE_FILTER)";
     case Action::kParentDeathSignal: return "prctl(PR_SET_PDEATHSIG)";
     case Action::kChangeDirectory: return "chdir";
+    case Action::kJoinNetworkNamespace: return "setns(CLONE_NEWNET)";
   }
   return "unknown";
 }

@@ -61,6 +61,7 @@ enum class Action {
   kSeccompFilter,
   kParentDeathSignal,
   kChangeDirectory,
+  kJoinNetworkNamespace,
 };
 
 const char* ActionName(Action action);
@@ -77,7 +78,8 @@ struct Step {
   uint32_t rlimit_resource = 0;      // kSetRlimit
   uint64_t rlimit_soft = 0;
   uint64_t rlimit_hard = 0;
-  uint8_t fd_index = 0;              // kLandlockRestrictSelf, kSeccompFilter
+  uint8_t fd_index = 0;              // kLandlockRestrictSelf, kSeccompFilter,
+                                     // kJoinNetworkNamespace
   int32_t signal = 0;                // kParentDeathSignal
   int32_t expected_parent = 0;
   std::string path;                  // kChangeDirectory

@@ -11,6 +11,12 @@ struct Policy {
   process @1 :Process;
   seccomp @2 :Seccomp;
   enforcement @3 :Enforcement;
+  network @4 :Network;
+}
+
+struct Network {
+  mode @0 :Text;       # "isolated" (default), "host" or "auto"
+  subnet @1 :Text;     # a /30 or /31 for the veth pair, e.g. "10.200.0.0/30"
 }
 
 # Per mechanism: "strict" (the default: fail closed) or "best_effort".

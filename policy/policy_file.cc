@@ -210,6 +210,18 @@ absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
     file.enforcement.emplace_back(present[i].first, value);
   }
 
+  auto network = reader.getNetwork();
+  if (network.hasMode()) {
+    file.network_mode = network.getMode();
+    if (*file.network_mode != "isolated" && *file.network_mode != "host" &&
+        *file.network_mode != "auto") {
+      return PathError("$.network.mode",
+                       absl::StrCat("'", *file.network_mode,
+                                    "' is not one of \"isolated\", \"host\", \"auto\""));
+    }
+  }
+  if (network.hasSubnet()) file.network_subnet = network.getSubnet();
+
   std::set<std::string> all_paths;
   absl::Status status = CheckPaths(file.read_only, "$.filesystem.read_only", &all_paths);
   if (status.ok()) status = CheckPaths(file.read_write, "$.filesystem.read_write", &all_paths);

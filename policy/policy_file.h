@@ -21,6 +21,8 @@ struct PolicyFile {
   std::vector<std::string> deny_syscalls;
   // Mechanism name -> "strict" or "best_effort", for the keys present.
   std::vector<std::pair<std::string, std::string>> enforcement;
+  std::optional<std::string> network_mode;    // "isolated", "host" or "auto"
+  std::optional<std::string> network_subnet;
 };
 
 // Parses and validates policy JSON. Errors name the JSON path

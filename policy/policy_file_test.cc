@@ -90,6 +90,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "$.enforcement.landlock: 'lenient' is neither"},
         BadPolicy{"UnknownMechanism", R"({"enforcement": {"netns": "strict"}})",
                   "$.enforcement.netns: unknown key"},
+        BadPolicy{"BadNetworkMode", R"({"network": {"mode": "bridged"}})",
+                  "$.network.mode: 'bridged' is not one of"},
+        BadPolicy{"NetworkModeNotString", R"({"network": {"mode": true}})",
+                  "$.network.mode: expected a string, found a boolean"},
         BadPolicy{"BadSyscallName", R"({"seccomp": {"deny_syscalls": ["mount*"]}})",
                   "$.seccomp.deny_syscalls[0]: 'mount*' is not a valid name"}),
     [](const ::testing::TestParamInfo<BadPolicy>& info) { return info.param.name; });

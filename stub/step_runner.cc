@@ -6,6 +6,7 @@
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <grp.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -91,6 +92,8 @@ int Perform(const ipc::Step& step, const std::vector<UniqueFd>& fds) {
       return SetParentDeathSignal(step.signal, step.expected_parent);
     case ipc::Action::kChangeDirectory:
       return chdir(step.path.c_str()) == 0 ? 0 : errno;
+    case ipc::Action::kJoinNetworkNamespace:
+      return setns(fds[step.fd_index].get(), CLONE_NEWNET) == 0 ? 0 : errno;
   }
   return EINVAL;
 }
