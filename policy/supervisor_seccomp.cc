@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,8 +10,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "ipc/limits.h"
-#include "ipc/unique_fd.h"
+#include "policy/workload_seccomp.h"
 
 namespace tether::policy {
 
@@ -31,7 +29,10 @@ absl::StatusOr<std::vector<struct sock_filter>> CompileSupervisorFilter() {
   std::unique_ptr<void, void (*)(scmp_filter_ctx)> ctx(seccomp_init(SCMP_ACT_ALLOW),
                                                        seccomp_release);
   if (ctx == nullptr) return absl::InternalError("libseccomp: seccomp_init failed");
+  // The broker sets no_new_privs itself; syscalls of another ABI (i386,
+  // x32) would bypass every rule, so they end the process.
   int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0);
+  if (rc == 0) rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
   if (rc != 0) return absl::ErrnoToStatus(-rc, "libseccomp: seccomp_attr_set");
   for (const std::string& name : SupervisorDeniedSyscalls()) {
     int nr = seccomp_syscall_resolve_name(name.c_str());
@@ -41,20 +42,7 @@ absl::StatusOr<std::vector<struct sock_filter>> CompileSupervisorFilter() {
       return absl::ErrnoToStatus(-rc, absl::StrCat("libseccomp: seccomp_rule_add(", name, ")"));
     }
   }
-  UniqueFd memfd(memfd_create("tether-supervisor-seccomp", MFD_CLOEXEC));
-  if (!memfd.valid()) return absl::ErrnoToStatus(errno, "memfd_create");
-  rc = seccomp_export_bpf(ctx.get(), memfd.get());
-  if (rc != 0) return absl::ErrnoToStatus(-rc, "libseccomp: seccomp_export_bpf");
-  off_t size = lseek(memfd.get(), 0, SEEK_END);
-  if (size <= 0 || size % sizeof(struct sock_filter) != 0 ||
-      static_cast<size_t>(size) > ipc::kMaxSeccompInstructions * sizeof(struct sock_filter)) {
-    return absl::InternalError(absl::StrCat("libseccomp exported ", size, " bytes of BPF"));
-  }
-  std::vector<struct sock_filter> program(size / sizeof(struct sock_filter));
-  if (pread(memfd.get(), program.data(), size, 0) != size) {
-    return absl::ErrnoToStatus(errno, "pread(seccomp export)");
-  }
-  return program;
+  return ExportBpf(ctx.get());
 }
 
 absl::Status RestrictSelfWithSeccomp(const std::vector<struct sock_filter>& program) {

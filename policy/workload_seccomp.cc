@@ -363,21 +363,24 @@ absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(
     if (!status.ok()) return status;
   }
 
-  // libseccomp 2.5 exports only to an fd.
-  absl::StatusOr<UniqueFd> memfd = CreateMemfd("tether-seccomp-export", 0);
-  if (!memfd.ok()) return memfd.status();
-  int rc = seccomp_export_bpf(ctx.get(), memfd->get());
-  if (rc != 0) return LibseccompError(rc, "seccomp_export_bpf");
-  struct stat st;
-  if (fstat(memfd->get(), &st) != 0) return SyscallError(errno, "fstat(seccomp export memfd)");
-  absl::StatusOr<std::vector<struct sock_filter>> program =
-      ReadProgram(memfd->get(), st.st_size, "seccomp export memfd");
+  absl::StatusOr<std::vector<struct sock_filter>> program = ExportBpf(ctx.get());
   if (!program.ok()) {
     // Only the size can be wrong here, and only with many extra denials.
     return absl::Status(program.status().code(),
                         absl::StrCat("the compiled workload filter: ", program.status().message()));
   }
   return program;
+}
+
+absl::StatusOr<std::vector<struct sock_filter>> ExportBpf(void* ctx) {
+  // libseccomp 2.5 exports only to an fd.
+  absl::StatusOr<UniqueFd> memfd = CreateMemfd("tether-seccomp-export", 0);
+  if (!memfd.ok()) return memfd.status();
+  int rc = seccomp_export_bpf(ctx, memfd->get());
+  if (rc != 0) return LibseccompError(rc, "seccomp_export_bpf");
+  struct stat st;
+  if (fstat(memfd->get(), &st) != 0) return SyscallError(errno, "fstat(seccomp export memfd)");
+  return ReadProgram(memfd->get(), st.st_size, "seccomp export memfd");
 }
 
 absl::StatusOr<UniqueFd> SealProgram(const std::vector<struct sock_filter>& program) {

@@ -33,6 +33,10 @@ struct WorkloadSeccompOptions {
 absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(
     const WorkloadSeccompOptions& options);
 
+// Exports a libseccomp filter context (an scmp_filter_ctx) as classic BPF,
+// checking its size against ipc::kMaxSeccompInstructions.
+absl::StatusOr<std::vector<struct sock_filter>> ExportBpf(void* ctx);
+
 // Copies `program` into a new memfd (close-on-exec, not executable) sealed
 // against writes, resizing and further seals, with its file offset at 0, so
 // that it can be sent over SCM_RIGHTS and nobody can change it afterwards.
