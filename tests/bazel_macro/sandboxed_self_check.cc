@@ -1,0 +1,44 @@
+// A Bazel-built test that checks, from inside, that it runs in a tether
+// sandbox: not root, no capabilities, no_new_privs, a seccomp filter, and a
+// filesystem it cannot write outside its sandbox.
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace {
+
+std::string StatusField(const std::string& key) {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind(key + ":", 0) == 0) {
+      size_t start = line.find_first_not_of(" \t", key.size() + 1);
+      return start == std::string::npos ? "" : line.substr(start);
+    }
+  }
+  return "<missing>";
+}
+
+int failures = 0;
+
+void Expect(bool condition, const std::string& what) {
+  std::printf("%s %s\n", condition ? "ok  " : "FAIL", what.c_str());
+  if (!condition) ++failures;
+}
+
+}  // namespace
+
+int main() {
+  Expect(geteuid() != 0, "runs as a non-root uid");
+  Expect(StatusField("CapBnd") == "0000000000000000", "bounding set is empty");
+  Expect(StatusField("CapEff") == "0000000000000000", "no effective capabilities");
+  Expect(StatusField("NoNewPrivs") == "1", "no_new_privs is set");
+  Expect(StatusField("Seccomp") == "2", "a seccomp filter is loaded");
+  int fd = open("/var/tmp/tether-self-check", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  Expect(fd < 0 && errno == EACCES, "writing outside the sandbox is refused");
+  return failures == 0 ? 0 : 1;
+}
