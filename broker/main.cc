@@ -27,7 +27,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: tether probe\n"
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
-    "                  [--events FILE]\n"
+    "                  [--events FILE] [--network isolated|host|auto]\n"
     "                  [--allow-env NAME]... [--best-effort LIST] [--stub PATH]\n"
     "                  -- CMD [ARGS...]\n"
     "LIST: all, or a comma list of network_namespace, bounding_set,\n"
@@ -86,6 +86,19 @@ int Run(const std::vector<std::string>& args) {
     }
     // The command line wins over the file.
     if (!options.user.has_value()) options.user = file->user;
+    if (file->network_mode.has_value() && !line->network.has_value()) {
+      tether::broker::ParseNetworkMode(*file->network_mode, &options.network_mode);
+    }
+    if (file->network_subnet.has_value()) {
+      absl::StatusOr<tether::broker::VethAddresses> subnet =
+          tether::broker::ParseVethSubnet(*file->network_subnet);
+      if (!subnet.ok()) {
+        std::fprintf(stderr, "tether: bad policy: %s: $.network.subnet: %s\n",
+                     line->policy_path->c_str(), std::string(subnet.status().message()).c_str());
+        return tether::broker::kExitBadPolicy;
+      }
+      options.subnet = *subnet;
+    }
   }
   // The environment and the flag only widen, for outer-sandbox integrations.
   if (const char* env = std::getenv("TETHER_BEST_EFFORT"); env != nullptr) {
@@ -109,6 +122,12 @@ int Run(const std::vector<std::string>& args) {
   options.stub_path = line->stub_path.value_or(DefaultStubPath());
   options.report_path = line->report_path;
   options.events_path = line->events_path;
+  if (line->network.has_value() &&
+      !tether::broker::ParseNetworkMode(*line->network, &options.network_mode)) {
+    std::fprintf(stderr, "tether run: --network '%s' is not isolated, host or auto\n",
+                 line->network->c_str());
+    return tether::broker::kExitUsage;
+  }
   options.argv = line->argv;
   tether::broker::RunSession session(std::move(options));
   return session.Run();

@@ -30,6 +30,7 @@ const char* EvidenceName(Evidence evidence) {
 }
 
 bool VerifiableFromProc(const std::string& mechanism) {
+  // network_namespace: /proc/<stub>/ns/net is compared with the broker's fd.
   return mechanism != "landlock" && mechanism != "parent_death_signal";
 }
 

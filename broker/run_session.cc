@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -225,6 +226,8 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
   input.bounding_set_probe = {facts.bounding_set.ok, facts.bounding_set.errno_value,
                               facts.bounding_set.evidence};
   input.seccomp_probe = {facts.seccomp.ok, facts.seccomp.errno_value, facts.seccomp.evidence};
+  input.network_mode = options_.network_mode;
+  if (options_.network_mode != NetworkMode::kHost) input.network = PrepareNetwork(facts);
   absl::StatusOr<Plan> plan = BuildPlan(input);
   if (!plan.ok()) return plan.status();
   absl::StatusOr<UniqueFd> sealed = policy::SealProgram(*program);
@@ -232,6 +235,12 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
   fds->clear();
   fds->push_back(std::move(*ruleset));  // kLandlockFdIndex
   fds->push_back(std::move(*sealed));   // kSeccompFdIndex
+  if (network_ != nullptr) {
+    // kNetworkNamespaceFdIndex; the session keeps its own.
+    int netns = fcntl(network_->netns_fd(), F_DUPFD_CLOEXEC, 0);
+    if (netns < 0) return Errno("fcntl(F_DUPFD_CLOEXEC, netns)");
+    fds->emplace_back(netns);
+  }
   return plan;
 }
 
@@ -295,6 +304,17 @@ absl::Status RunSession::VerifyPosture(const Plan& plan) {
   std::string cwd_link = absl::StrCat("/proc/", child_, "/cwd");
   ssize_t length = readlink(cwd_link.c_str(), cwd, PATH_MAX);
   if (length < 0) return Errno(absl::StrCat("readlink(", cwd_link, ")"));
+  if (network_ != nullptr) {
+    struct stat expected_ns, actual_ns;
+    std::string ns_path = absl::StrCat("/proc/", child_, "/ns/net");
+    if (fstat(network_->netns_fd(), &expected_ns) != 0) return Errno("fstat(netns)");
+    if (stat(ns_path.c_str(), &actual_ns) != 0) return Errno(absl::StrCat("stat(", ns_path, ")"));
+    if (expected_ns.st_ino != actual_ns.st_ino || expected_ns.st_dev != actual_ns.st_dev) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "final posture: network namespace is net:[", actual_ns.st_ino,
+          "], expected the broker's net:[", expected_ns.st_ino, "]"));
+    }
+  }
   ExpectedPosture expected{target_, working_directory_};
   for (const ipc::StepResult& result : results_) {
     if (result.outcome != ipc::Outcome::kTolerated) continue;
@@ -308,6 +328,36 @@ absl::Status RunSession::VerifyPosture(const Plan& plan) {
   if (!verified.ok()) return verified;
   report_.MarkVerified();
   return absl::OkStatus();
+}
+
+// Makes the namespace and its veth pair now, so that the plan is decided
+// from what really happened; the probe's evidence explains a failure.
+ProbeOutcome RunSession::PrepareNetwork(const HostFacts& facts) {
+  if (!facts.network_namespace.ok) {
+    return {false, facts.network_namespace.errno_value, facts.network_namespace.evidence};
+  }
+  VethAddresses addresses;
+  if (options_.subnet.has_value()) {
+    addresses = *options_.subnet;
+  } else {
+    // A /30 of 10.201.0.0/16 picked by pid, so concurrent runs do not clash.
+    uint32_t slot = static_cast<uint32_t>(getpid()) % 16384;
+    absl::StatusOr<VethAddresses> derived = ParseVethSubnet(
+        absl::StrCat("10.201.", slot / 64, ".", (slot % 64) * 4, "/30"));
+    if (!derived.ok()) return {false, EINVAL, std::string(derived.status().message())};
+    addresses = *derived;
+  }
+  absl::StatusOr<std::unique_ptr<IsolatedNetwork>> network =
+      IsolatedNetwork::Create(absl::StrCat("tth", getpid()), addresses);
+  if (!network.ok()) {
+    int error = network.status().code() == absl::StatusCode::kPermissionDenied ? EPERM : EIO;
+    return {false, error, std::string(network.status().message())};
+  }
+  network_ = std::move(*network);
+  return {true, 0,
+          absl::StrCat("made a network namespace with ", network_->host_ifname(), " ",
+                       network_->addresses().host_cidr, " <-> ", network_->sandbox_ifname(),
+                       " ", network_->addresses().sandbox_cidr)};
 }
 
 // Every privileged object exists by now (stub forked, ruleset and filter

@@ -12,6 +12,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "broker/default_policy.h"
+#include "broker/host_probe.h"
+#include "broker/netns.h"
 #include "broker/ocsf_events.h"
 #include "broker/planner.h"
 #include "broker/posture_report.h"
@@ -28,6 +30,8 @@ struct RunOptions {
   std::vector<std::string> argv;
   SandboxPolicy policy;
   Enforcement enforcement;
+  NetworkMode network_mode = NetworkMode::kIsolated;
+  std::optional<VethAddresses> subnet;  // default: a /30 chosen from the pid
   absl::Duration handshake_timeout = absl::Seconds(30);
 };
 
@@ -53,6 +57,7 @@ class RunSession {
   absl::Status CollectResults(const Plan& plan);
   absl::Status VerifyPosture(const Plan& plan);
   absl::Status RestrictSupervisor();
+  ProbeOutcome PrepareNetwork(const HostFacts& facts);
   int Supervise();
   void KillAndReapStub();
   void WriteReport();
@@ -71,6 +76,9 @@ class RunSession {
   absl::Time deadline_;
   PostureReport report_;
   std::optional<OcsfEventLog> events_;
+  // Destroyed with the session: the veth pair goes on every exit path, and
+  // if the broker is killed the kernel removes it with the namespace.
+  std::unique_ptr<IsolatedNetwork> network_;
   std::vector<ipc::StepResult> results_;
 };
 

@@ -26,6 +26,7 @@ struct Fault {
   const char* mode;
   const char* strict_failure;   // nullptr: strict runs too
   std::vector<Degradation> degraded;  // exactly what best effort degrades
+  const char* auto_failure;     // with --network auto, otherwise strict
 };
 
 struct Outcome {
@@ -49,10 +50,10 @@ class FaultMatrixTest : public ::testing::TestWithParam<Fault> {
     std::filesystem::remove_all(outside_);
   }
 
-  Outcome Run(bool best_effort) {
+  Outcome Run(bool best_effort, const char* network = "isolated") {
     RunSpec spec;
     spec.wrapper = {Binaries().Bin("faultenv"), GetParam().mode, "--"};
-    spec.args = {"run", "--report", dir_ + "/report.json", "--",
+    spec.args = {"run", "--network", network, "--report", dir_ + "/report.json", "--",
                  "./sandbox_probe", "posture", outside_ + "/file"};
     spec.before_exec = [best_effort] {
       if (best_effort) setenv("TETHER_BEST_EFFORT", "all", 1);
@@ -122,20 +123,53 @@ TEST_P(FaultMatrixTest, BestEffortRunsAndEnforcesEverythingStillAvailable) {
   EXPECT_TRUE(Has(report, R"("source":"env:TETHER_BEST_EFFORT")")) << report;
 }
 
+TEST_P(FaultMatrixTest, AutoNetworkFallsBackToTheHostNetworkAndStaysStrictOtherwise) {
+  Outcome outcome = Run(/*best_effort=*/false, "auto");
+  if (GetParam().auto_failure != nullptr) {
+    EXPECT_EQ(outcome.result.exit_code, 125) << outcome.result.err;
+    EXPECT_EQ(outcome.result.out, "");
+    EXPECT_TRUE(Has(outcome.result.err, GetParam().auto_failure)) << outcome.result.err;
+    return;
+  }
+  ASSERT_EQ(outcome.result.exit_code, 0) << outcome.result.err;
+  EXPECT_EQ(FindLine(outcome.result.out, "write="), "EACCES");
+  EXPECT_EQ(FindLine(outcome.result.out, "NoNewPrivs:"), "\t1");
+  bool netns_denied = std::string(GetParam().mode) == "hardened" ||
+                      std::string(GetParam().mode) == "predropped";
+  const std::string& report = outcome.report;
+  size_t at = report.find(R"("mechanism":"network_namespace")");
+  ASSERT_NE(at, std::string::npos) << report;
+  std::string entry = report.substr(at, report.find('}', at) - at);
+  if (netns_denied) {
+    EXPECT_TRUE(Has(entry, R"("state":"degraded")")) << entry;
+    EXPECT_TRUE(Has(entry, "auto: fell back to the host network")) << entry;
+    EXPECT_TRUE(Has(entry, R"("errno":1)")) << entry;
+  } else {
+    EXPECT_TRUE(Has(entry, R"("state":"enforced")")) << entry;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Hosts, FaultMatrixTest,
     ::testing::Values(
         Fault{"rootless", "bounding_set: the bounding set is not empty and cannot be cleared",
-              {{"bounding_set", "degraded", 1}}},
+              {{"bounding_set", "degraded", 1}},
+              "bounding_set: the bounding set is not empty and cannot be cleared"},
         Fault{"apparmor", "bounding_set: the bounding set is not empty and cannot be cleared",
-              {{"bounding_set", "degraded", 1}}},
-        Fault{"gvisor", "workload_seccomp: the host refuses the filter",
-              {{"workload_seccomp", "degraded", 22}, {"supervisor_seccomp", "degraded", 22}}},
-        Fault{"hardened", nullptr, {}},
-        Fault{"predropped", nullptr, {}},
+              {{"bounding_set", "degraded", 1}},
+              "bounding_set: the bounding set is not empty and cannot be cleared"},
+        Fault{"gvisor", "network_namespace: network mode isolated, but the broker cannot make",
+              {{"network_namespace", "degraded", 1},
+               {"workload_seccomp", "degraded", 22},
+               {"supervisor_seccomp", "degraded", 22}},
+              "workload_seccomp: the host refuses the filter"},
+        Fault{"hardened", "network_namespace: network mode isolated, but the broker cannot make",
+              {{"network_namespace", "degraded", 1}}, nullptr},
+        Fault{"predropped", "network_namespace: network mode isolated, but the broker cannot make",
+              {{"network_namespace", "degraded", 1}}, nullptr},
         Fault{"no-landlock", "landlock: the kernel does not offer Landlock",
-              {{"landlock", "unavailable", 38}}},
-        Fault{"nnp", nullptr, {}}),
+              {{"landlock", "unavailable", 38}}, "landlock: the kernel does not offer Landlock"},
+        Fault{"nnp", nullptr, {}, nullptr}),
     [](const ::testing::TestParamInfo<Fault>& info) {
       std::string name = info.param.mode;
       for (char& c : name) c = c == '-' ? '_' : c;
