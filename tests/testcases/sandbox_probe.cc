@@ -8,6 +8,9 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -86,6 +89,32 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "fds") return Fds();
+  if (command == "interfaces") {
+    struct if_nameindex* names = if_nameindex();
+    for (struct if_nameindex* it = names; it != nullptr && it->if_index != 0; ++it) {
+      std::printf("interface=%s\n", it->if_name);
+    }
+    if (names != nullptr) if_freenameindex(names);
+    return 0;
+  }
+  if (command == "echo" && argc == 4) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in address = {};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(std::atoi(argv[3])));
+    inet_pton(AF_INET, argv[2], &address.sin_addr);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      PrintErrno("connect", -1);
+      return 0;
+    }
+    char reply[64] = {};
+    if (write(fd, "ping", 4) != 4 || read(fd, reply, sizeof(reply) - 1) <= 0) {
+      PrintErrno("echo", -1);
+      return 0;
+    }
+    std::printf("echo=%s\n", reply);
+    return 0;
+  }
   if (command == "parent-seccomp") {
     std::ifstream status("/proc/" + std::to_string(getppid()) + "/status");
     std::string line;

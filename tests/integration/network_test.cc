@@ -1,0 +1,163 @@
+// Network modes on the real kernel: an isolated workload sees only `lo` and
+// its veth end, reaches the host end over the /30, and nothing is left
+// behind, whichever way a run ends.
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/sandbox_fixture.h"
+
+namespace tether::testing {
+namespace {
+
+std::set<std::string> TetherInterfaces() {
+  std::set<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator("/sys/class/net")) {
+    std::string name = entry.path().filename();
+    if (name.rfind("tth", 0) == 0) names.insert(name);
+  }
+  return names;
+}
+
+std::vector<std::string> Lines(const std::string& text, const std::string& prefix) {
+  std::vector<std::string> found;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(prefix, 0) == 0) found.push_back(line.substr(prefix.size()));
+  }
+  return found;
+}
+
+RunResult RunIsolated(std::vector<std::string> probe_args, std::vector<std::string> flags = {}) {
+  RunSpec spec;
+  spec.args = {"run", "--network", "isolated"};
+  spec.args.insert(spec.args.end(), flags.begin(), flags.end());
+  spec.args.push_back("--");
+  spec.args.push_back("./sandbox_probe");
+  spec.args.insert(spec.args.end(), probe_args.begin(), probe_args.end());
+  return RunTether(spec);
+}
+
+TEST(NetworkTest, IsolatedWorkloadSeesOnlyLoopbackAndItsVethEnd) {
+  RunResult result = RunIsolated({"interfaces"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::vector<std::string> interfaces = Lines(result.out, "interface=");
+  EXPECT_EQ(std::set<std::string>(interfaces.begin(), interfaces.end()),
+            (std::set<std::string>{"lo", "eth0"}))
+      << result.out;
+}
+
+TEST(NetworkTest, HostModeWorkloadSeesTheHostInterfaces) {
+  RunSpec spec;
+  spec.args = {"run", "--network", "host", "--", "./sandbox_probe", "interfaces"};
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  size_t host_interfaces = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/sys/class/net")) {
+    (void)entry;
+    ++host_interfaces;
+  }
+  EXPECT_EQ(Lines(result.out, "interface=").size(), host_interfaces) << result.out;
+}
+
+TEST(NetworkTest, WorkloadReachesTheHostEndOverTcp) {
+  std::string dir = "/tmp/tether-net-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  chmod(dir.c_str(), 0755);
+  std::ofstream(dir + "/policy.json") << R"({"network": {"subnet": "10.203.0.0/30"}})";
+  // Bound before the host end exists, hence IP_FREEBIND.
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(listener, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  struct sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  inet_pton(AF_INET, "10.203.0.1", &address.sin_addr);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  socklen_t length = sizeof(address);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  int port = ntohs(address.sin_port);
+  std::thread echo([listener] {
+    int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) return;
+    char buffer[16];
+    ssize_t n = read(client, buffer, sizeof(buffer));
+    if (n > 0) (void)!write(client, buffer, n);
+    close(client);
+  });
+  RunResult result = RunIsolated({"echo", "10.203.0.1", std::to_string(port)},
+                                 {"--policy", dir + "/policy.json"});
+  shutdown(listener, SHUT_RDWR);
+  close(listener);
+  echo.join();
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "echo="), "ping") << result.out;
+}
+
+TEST(NetworkTest, TwoHundredRunsSomeKilledLeaveNoInterfaceBehind) {
+  std::set<std::string> before = TetherInterfaces();
+  for (int run = 0; run < 200; ++run) {
+    RunSpec spec;
+    bool kill_workload = run % 10 == 3;
+    bool kill_broker = run % 10 == 7;
+    spec.args = {"run", "--network", "isolated", "--", "./sandbox_probe",
+                 kill_workload || kill_broker ? "sleep" : "exit"};
+    if (!(kill_workload || kill_broker)) spec.args.push_back("0");
+    if (kill_workload || kill_broker) {
+      spec.while_running = [&](pid_t tether, int out_fd, int) {
+        char buffer[64] = {};
+        pid_t workload = 0;
+        if (read(out_fd, buffer, sizeof(buffer) - 1) > 0) workload = std::atoi(buffer + 4);
+        kill(kill_workload ? workload : tether, SIGKILL);
+      };
+    }
+    RunResult result = RunTether(spec);
+    EXPECT_EQ(result.exit_code, kill_workload || kill_broker ? 128 + SIGKILL : 0)
+        << "run " << run << ": " << result.err;
+  }
+  // A killed broker leaves the pair to the kernel, which removes it with the
+  // namespace once the workload (killed by its parent-death signal) is gone.
+  std::set<std::string> after;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    after = TetherInterfaces();
+    if (after == before) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(after, before);
+}
+
+TEST(NetworkTest, BadSubnetInThePolicyExits2) {
+  std::string dir = "/tmp/tether-net-bad-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/policy.json") << R"({"network": {"subnet": "10.0.0.0/24"}})";
+  RunResult result = RunIsolated({"exit", "0"}, {"--policy", dir + "/policy.json"});
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("$.network.subnet"), std::string::npos) << result.err;
+}
+
+TEST(NetworkTest, UnknownNetworkModeIsAUsageError) {
+  RunSpec spec;
+  spec.args = {"run", "--network", "bridged", "--", "./sandbox_probe", "exit", "0"};
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 64);
+  EXPECT_NE(result.err.find("--network 'bridged'"), std::string::npos) << result.err;
+}
+
+}  // namespace
+}  // namespace tether::testing
