@@ -415,8 +415,8 @@ absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd) {
 class VethPair {
  public:
   // Creates `host_ifname` in the broker's namespace and its peer
-  // `sandbox_ifname` directly inside `netns_fd` (a link moved there later
-  // would have to be found again by name among the namespace's links).
+  // `sandbox_ifname` directly inside `netns_fd`, in one request: the peer
+  // never exists in the broker's namespace, where its name could clash.
   static absl::StatusOr<std::unique_ptr<VethPair>> Create(const std::string& host_ifname,
                                                           const std::string& sandbox_ifname,
                                                           int netns_fd) {
