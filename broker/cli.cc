@@ -33,6 +33,7 @@ absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string
     else if (name == "--best-effort") single = &line.best_effort;
     else if (name == "--events") single = &line.events_path;
     else if (name == "--network") single = &line.network;
+    else if (name == "--gpus") single = &line.gpus;
     else if (name != "--allow-env") {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name));
     }

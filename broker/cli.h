@@ -18,6 +18,7 @@ struct RunCommandLine {
   std::optional<std::string> best_effort;
   std::optional<std::string> events_path;
   std::optional<std::string> network;
+  std::optional<std::string> gpus;
   std::vector<std::string> allow_env;
   std::vector<std::string> argv;
 };

@@ -12,6 +12,7 @@ struct SandboxPolicy {
   std::vector<std::string> read_only;
   std::vector<std::string> read_write;
   std::vector<std::string> devices;
+  std::vector<std::string> write_file;  // the write-file right only (GPU /proc promotion)
   // Environment variable names passed through; a name ending in '*' is a prefix.
   std::vector<std::string> environment_allow;
   std::vector<std::string> extra_denied_syscalls;

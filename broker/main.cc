@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -28,6 +29,7 @@ constexpr char kUsage[] =
     "usage: tether probe\n"
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
     "                  [--events FILE] [--network isolated|host|auto]\n"
+    "                  [--gpus all|none|0,2]\n"
     "                  [--allow-env NAME]... [--best-effort LIST] [--stub PATH]\n"
     "                  -- CMD [ARGS...]\n"
     "LIST: all, or a comma list of network_namespace, bounding_set,\n"
@@ -89,6 +91,25 @@ int Run(const std::vector<std::string>& args) {
     if (file->network_mode.has_value() && !line->network.has_value()) {
       tether::broker::ParseNetworkMode(*file->network_mode, &options.network_mode);
     }
+    if (file->gpu_devices.has_value()) {
+      absl::StatusOr<tether::broker::GpuSelection> gpus =
+          tether::broker::ParseGpuSelection(*file->gpu_devices);
+      if (!gpus.ok()) {
+        std::fprintf(stderr, "tether: bad policy: %s: $.gpu.devices: %s\n",
+                     line->policy_path->c_str(), std::string(gpus.status().message()).c_str());
+        return tether::broker::kExitBadPolicy;
+      }
+      options.gpus = *gpus;
+    }
+    if (file->gpu_device_root.has_value()) {
+      options.gpu_discovery.device_root = *file->gpu_device_root;
+    }
+    if (file->gpu_proc_conflict.has_value()) {
+      tether::broker::ParseProcConflict(*file->gpu_proc_conflict, &options.proc_conflict);
+    }
+    options.user_lists_proc_read_only =
+        std::find(file->read_only.begin(), file->read_only.end(), "/proc") !=
+        file->read_only.end();
     if (file->network_subnet.has_value()) {
       absl::StatusOr<tether::broker::VethAddresses> subnet =
           tether::broker::ParseVethSubnet(*file->network_subnet);
@@ -122,6 +143,15 @@ int Run(const std::vector<std::string>& args) {
   options.stub_path = line->stub_path.value_or(DefaultStubPath());
   options.report_path = line->report_path;
   options.events_path = line->events_path;
+  if (line->gpus.has_value()) {
+    absl::StatusOr<tether::broker::GpuSelection> gpus =
+        tether::broker::ParseGpuSelection(*line->gpus);
+    if (!gpus.ok()) {
+      std::fprintf(stderr, "tether run: --gpus: %s\n", std::string(gpus.status().message()).c_str());
+      return tether::broker::kExitUsage;
+    }
+    options.gpus = *gpus;
+  }
   if (line->network.has_value() &&
       !tether::broker::ParseNetworkMode(*line->network, &options.network_mode)) {
     std::fprintf(stderr, "tether run: --network '%s' is not isolated, host or auto\n",

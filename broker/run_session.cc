@@ -23,6 +23,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "broker/exit_codes.h"
 #include "broker/host_probe.h"
 #include "broker/proc_status.h"
@@ -207,6 +208,7 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
     // make the whole filesystem writable.
     if (working_directory_ != "/") rules.read_write.push_back(working_directory_);
     rules.devices = options_.policy.devices;
+    rules.write_file = options_.policy.write_file;
     ruleset = policy::BuildLandlockRuleset(rules, hello.landlock_abi, policy::MissingPath::kSkip);
   }
   if (!ruleset.ok()) {
@@ -327,6 +329,43 @@ absl::Status RunSession::VerifyPosture(const Plan& plan) {
       VerifyFinalPosture(*proc, *core, std::string(cwd, length), expected);
   if (!verified.ok()) return verified;
   report_.MarkVerified();
+  return absl::OkStatus();
+}
+
+// Finds and validates the selected GPUs' device nodes and widens the policy
+// for exactly those; a missing or fake node refuses the run.
+absl::Status RunSession::GrantGpus() {
+  bool none = !options_.gpus.all && options_.gpus.indexes.empty();
+  if (none) return absl::OkStatus();
+  absl::StatusOr<GpuGrant> grant = DiscoverGpus(options_.gpus, options_.gpu_discovery);
+  if (!grant.ok()) return absl::Status(grant.status().code(),
+                                       absl::StrCat("gpu: ", grant.status().message()));
+  absl::StatusOr<GpuPolicyOutcome> outcome =
+      ApplyGpuGrant(*grant, options_.proc_conflict, options_.user_lists_proc_read_only,
+                    &options_.policy);
+  if (!outcome.ok()) return outcome.status();
+  MechanismRecord devices;
+  devices.mechanism = "gpu";
+  devices.action = "grant_device_nodes";
+  devices.state = MechanismState::kEnforced;
+  devices.reason = absl::StrCat("read-write and ioctl on exactly: ",
+                                absl::StrJoin(outcome->granted, ", "));
+  devices.evidence = Evidence::kStubAttested;  // through the Landlock ruleset
+  report_.mechanisms.push_back(devices);
+  MechanismRecord proc;
+  proc.mechanism = "gpu";
+  proc.action = "proc_write_file";
+  proc.state = outcome->proc_promoted ? MechanismState::kEnforced : MechanismState::kSkipped;
+  proc.reason = outcome->proc_note;
+  proc.evidence = Evidence::kStubAttested;
+  report_.mechanisms.push_back(proc);
+  if (outcome->warn) std::fprintf(stderr, "tether: warning: /proc %s\n", outcome->proc_note.c_str());
+  if (events_.has_value()) {
+    events_->ConfigState(outcome->proc_promoted ? "Promoted" : "Kept",
+                         outcome->warn ? Severity::kMedium : Severity::kInformational,
+                         absl::StrCat("/proc ", outcome->proc_note), "gpu", 0,
+                         absl::StrJoin(outcome->granted, ", "));
+  }
   return absl::OkStatus();
 }
 
@@ -583,6 +622,8 @@ int RunSession::Run() {
     }
     events_.emplace(std::move(*events));
   }
+  absl::Status gpus = GrantGpus();
+  if (!gpus.ok()) return Fail(gpus);
   absl::Status started = StartStub();
   if (!started.ok()) return Fail(started);
   absl::Status handshake = Handshake();

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "broker/default_policy.h"
+#include "broker/gpu_policy.h"
 #include "broker/host_probe.h"
 #include "broker/netns.h"
 #include "broker/ocsf_events.h"
@@ -32,6 +33,10 @@ struct RunOptions {
   Enforcement enforcement;
   NetworkMode network_mode = NetworkMode::kIsolated;
   std::optional<VethAddresses> subnet;  // default: a /30 chosen from the pid
+  GpuSelection gpus;                    // none unless asked
+  GpuDiscoveryOptions gpu_discovery;
+  ProcConflict proc_conflict = ProcConflict::kPromote;
+  bool user_lists_proc_read_only = false;
   absl::Duration handshake_timeout = absl::Seconds(30);
 };
 
@@ -57,6 +62,7 @@ class RunSession {
   absl::Status CollectResults(const Plan& plan);
   absl::Status VerifyPosture(const Plan& plan);
   absl::Status RestrictSupervisor();
+  absl::Status GrantGpus();
   ProbeOutcome PrepareNetwork(const HostFacts& facts);
   int Supervise();
   void KillAndReapStub();

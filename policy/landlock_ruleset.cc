@@ -151,7 +151,8 @@ absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int ab
   }
   // Validate every path first, so that a bad one fails the same way
   // wherever it sits in the lists.
-  for (const auto* paths : {&rules.read_only, &rules.read_write, &rules.devices}) {
+  for (const auto* paths :
+       {&rules.read_only, &rules.read_write, &rules.devices, &rules.write_file}) {
     for (const std::string& path : *paths) {
       absl::Status status = CheckPath(path);
       if (!status.ok()) return status;
@@ -182,7 +183,8 @@ absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int ab
   };
   for (const Grant& grant : {Grant{&rules.read_only, kReadOnlyAccess},
                              Grant{&rules.read_write, kReadWriteAccess},
-                             Grant{&rules.devices, kDeviceAccess}}) {
+                             Grant{&rules.devices, kDeviceAccess},
+                             Grant{&rules.write_file, LANDLOCK_ACCESS_FS_WRITE_FILE}}) {
     for (const std::string& path : *grant.paths) {
       // Rights the ABI does not handle would make landlock_add_rule fail.
       absl::Status status = AddPathRule(ruleset.get(), path, grant.access & handled, missing);

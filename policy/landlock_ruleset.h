@@ -41,6 +41,9 @@ struct LandlockRules {
   std::vector<std::string> read_only;   // absolute paths
   std::vector<std::string> read_write;  // absolute paths
   std::vector<std::string> devices;     // device nodes: read-write + ioctl
+  // The write-file right alone, added to whatever else the path has: the
+  // least a GPU workload needs on /proc to write /proc/<pid>/task/<tid>/comm.
+  std::vector<std::string> write_file;
   // Forbids signals and abstract unix socket connections to processes
   // outside the domain. Applied from ABI 6 on; ignored below.
   bool scope_signals_and_abstract_unix = true;

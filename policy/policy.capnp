@@ -12,6 +12,13 @@ struct Policy {
   seccomp @2 :Seccomp;
   enforcement @3 :Enforcement;
   network @4 :Network;
+  gpu @5 :Gpu;
+}
+
+struct Gpu {
+  devices @0 :Text;                                   # "all", "none" or "0,2"
+  deviceRoot @1 :Text $Json.name("device_root");      # default "/dev"
+  procConflict @2 :Text $Json.name("proc_conflict");  # "promote" (default), "keep_user", "reject"
 }
 
 struct Network {

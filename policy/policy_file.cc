@@ -221,6 +221,24 @@ absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
     }
   }
   if (network.hasSubnet()) file.network_subnet = network.getSubnet();
+  auto gpu = reader.getGpu();
+  if (gpu.hasDevices()) file.gpu_devices = gpu.getDevices();
+  if (gpu.hasDeviceRoot()) {
+    file.gpu_device_root = gpu.getDeviceRoot();
+    if (file.gpu_device_root->empty() || (*file.gpu_device_root)[0] != '/') {
+      return PathError("$.gpu.device_root",
+                       absl::StrCat("'", *file.gpu_device_root, "' is not an absolute path"));
+    }
+  }
+  if (gpu.hasProcConflict()) {
+    file.gpu_proc_conflict = gpu.getProcConflict();
+    if (*file.gpu_proc_conflict != "promote" && *file.gpu_proc_conflict != "keep_user" &&
+        *file.gpu_proc_conflict != "reject") {
+      return PathError("$.gpu.proc_conflict",
+                       absl::StrCat("'", *file.gpu_proc_conflict,
+                                    "' is not one of \"promote\", \"keep_user\", \"reject\""));
+    }
+  }
 
   std::set<std::string> all_paths;
   absl::Status status = CheckPaths(file.read_only, "$.filesystem.read_only", &all_paths);

@@ -23,6 +23,9 @@ struct PolicyFile {
   std::vector<std::pair<std::string, std::string>> enforcement;
   std::optional<std::string> network_mode;    // "isolated", "host" or "auto"
   std::optional<std::string> network_subnet;
+  std::optional<std::string> gpu_devices;
+  std::optional<std::string> gpu_device_root;
+  std::optional<std::string> gpu_proc_conflict;  // "promote", "keep_user" or "reject"
 };
 
 // Parses and validates policy JSON. Errors name the JSON path

@@ -134,6 +134,18 @@ int main(int argc, char** argv) {
     PrintErrno("write", fd >= 0 ? 0 : -1);
     return 0;
   }
+  if (command == "open" && argc == 3) {
+    int fd = open(argv[2], O_RDWR | O_CLOEXEC);
+    PrintErrno("open", fd >= 0 ? 0 : -1);
+    return 0;
+  }
+  if (command == "comm") {
+    // What CUDA does at start-up: name its threads through /proc.
+    std::string path = "/proc/self/task/" + std::to_string(gettid()) + "/comm";
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    PrintErrno("comm", fd >= 0 && write(fd, "probe", 5) == 5 ? 0 : -1);
+    return 0;
+  }
   if (command == "read" && argc == 3) {
     int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
     PrintErrno("read", fd >= 0 ? 0 : -1);

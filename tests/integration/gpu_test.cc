@@ -1,0 +1,145 @@
+// GPU workloads on the real kernel with real character devices made by
+// mknod in a device root outside every granted path: the selected nodes
+// pass Landlock (the missing driver answers ENXIO), the unselected ones do
+// not (EACCES), fake nodes refuse the run, and /proc/<pid>/task/<tid>/comm
+// is writable exactly when the promotion applies.
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/sandbox_fixture.h"
+
+namespace tether::testing {
+namespace {
+
+class GpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Outside /tmp, which is read-write: only the GPU grant may open these.
+    char pattern[] = "/var/tmp/tether-gpu-XXXXXX";
+    root_ = mkdtemp(pattern);
+    chmod(root_.c_str(), 0755);
+    MakeNode("nvidiactl", 195, 255);
+    MakeNode("nvidia0", 195, 0);
+    MakeNode("nvidia1", 195, 1);
+    config_ = "/tmp/tether-gpu-config-" + std::to_string(getpid());
+    std::filesystem::create_directories(config_);
+    chmod(config_.c_str(), 0755);
+  }
+  void TearDown() override {
+    std::filesystem::remove_all(root_);
+    std::filesystem::remove_all(config_);
+  }
+
+  void MakeNode(const std::string& name, unsigned major, unsigned minor) {
+    std::string path = root_ + "/" + name;
+    ASSERT_EQ(mknod(path.c_str(), S_IFCHR | 0666, makedev(major, minor)), 0) << path;
+    chmod(path.c_str(), 0666);
+  }
+
+  RunResult Run(const std::string& policy_json, std::vector<std::string> flags,
+                std::vector<std::string> probe) {
+    std::ofstream(config_ + "/policy.json") << policy_json;
+    RunSpec spec;
+    spec.args = {"run", "--network", "host", "--policy", config_ + "/policy.json"};
+    spec.args.insert(spec.args.end(), flags.begin(), flags.end());
+    spec.args.push_back("--");
+    spec.args.push_back("./sandbox_probe");
+    spec.args.insert(spec.args.end(), probe.begin(), probe.end());
+    return RunTether(spec);
+  }
+
+  std::string DeviceRootPolicy(const std::string& extra = "") {
+    return R"({"gpu": {"device_root": ")" + root_ + "\"" + extra + "}" +
+           (extra_sections_.empty() ? "" : ", " + extra_sections_) + "}";
+  }
+
+  std::string root_;
+  std::string config_;
+  std::string extra_sections_;
+};
+
+TEST_F(GpuTest, SelectedGpuNodePassesLandlock) {
+  RunResult result = Run(DeviceRootPolicy(), {"--gpus", "0"}, {"open", root_ + "/nvidia0"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "open="), "ENXIO") << "no driver behind 195:0, but allowed";
+}
+
+TEST_F(GpuTest, UnselectedGpuNodeIsDenied) {
+  RunResult result = Run(DeviceRootPolicy(), {"--gpus", "0"}, {"open", root_ + "/nvidia1"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "open="), "EACCES");
+}
+
+TEST_F(GpuTest, WithoutGpusNoNodeIsReachable) {
+  RunResult result = Run(DeviceRootPolicy(), {}, {"open", root_ + "/nvidia0"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "open="), "EACCES");
+}
+
+TEST_F(GpuTest, ProcCommIsWritableWhenPromoted) {
+  RunResult result = Run(DeviceRootPolicy(), {"--gpus", "all"}, {"comm"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "comm="), "ok");
+}
+
+TEST_F(GpuTest, ProcCommIsNotWritableWithoutGpus) {
+  RunResult result = Run(DeviceRootPolicy(), {}, {"comm"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "comm="), "EACCES");
+}
+
+TEST_F(GpuTest, KeepUserHonoursAReadOnlyProcAndWarns) {
+  extra_sections_ = R"("filesystem": {"read_only": ["/proc"]})";
+  RunResult result =
+      Run(DeviceRootPolicy(R"(, "proc_conflict": "keep_user")"), {"--gpus", "all"}, {"comm"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "comm="), "EACCES");
+  EXPECT_NE(result.err.find("CUDA start-up may fail"), std::string::npos) << result.err;
+}
+
+TEST_F(GpuTest, RejectRefusesAReadOnlyProcWithGpus) {
+  extra_sections_ = R"("filesystem": {"read_only": ["/proc"]})";
+  RunResult result =
+      Run(DeviceRootPolicy(R"(, "proc_conflict": "reject")"), {"--gpus", "all"}, {"comm"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_EQ(result.out, "");
+  EXPECT_NE(result.err.find("remove /proc from filesystem.read_only"), std::string::npos)
+      << result.err;
+}
+
+TEST_F(GpuTest, FakeNodeRefusesTheRun) {
+  std::filesystem::remove(root_ + "/nvidia1");
+  std::ofstream(root_ + "/nvidia1") << "not a device";
+  RunResult result = Run(DeviceRootPolicy(), {"--gpus", "all"}, {"exit", "0"});
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_NE(result.err.find("nvidia1 is a regular file"), std::string::npos) << result.err;
+}
+
+TEST_F(GpuTest, WrongMajorRefusesTheRun) {
+  std::filesystem::remove(root_ + "/nvidia0");
+  MakeNode("nvidia0", 1, 3);
+  RunResult result = Run(DeviceRootPolicy(), {"--gpus", "0"}, {"exit", "0"});
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_NE(result.err.find("major 195"), std::string::npos) << result.err;
+}
+
+TEST_F(GpuTest, MissingSelectedGpuRefusesTheRun) {
+  RunResult result = Run(DeviceRootPolicy(), {"--gpus", "5"}, {"exit", "0"});
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_NE(result.err.find("5"), std::string::npos) << result.err;
+}
+
+TEST_F(GpuTest, BadGpuSelectionIsAUsageError) {
+  RunResult result = Run(DeviceRootPolicy(), {"--gpus", "zero"}, {"exit", "0"});
+  EXPECT_EQ(result.exit_code, 64);
+  EXPECT_NE(result.err.find("--gpus"), std::string::npos) << result.err;
+}
+
+}  // namespace
+}  // namespace tether::testing
