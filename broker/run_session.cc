@@ -343,7 +343,10 @@ absl::Status RunSession::GrantGpus() {
   absl::StatusOr<GpuPolicyOutcome> outcome =
       ApplyGpuGrant(*grant, options_.proc_conflict, options_.user_lists_proc_read_only,
                     &options_.policy);
-  if (!outcome.ok()) return outcome.status();
+  if (!outcome.ok()) {
+    policy_rejected_ = true;
+    return outcome.status();
+  }
   MechanismRecord devices;
   devices.mechanism = "gpu";
   devices.action = "grant_device_nodes";
@@ -623,6 +626,10 @@ int RunSession::Run() {
     events_.emplace(std::move(*events));
   }
   absl::Status gpus = GrantGpus();
+  if (!gpus.ok() && policy_rejected_) {
+    std::fprintf(stderr, "tether: bad policy: %s\n", std::string(gpus.message()).c_str());
+    return kExitBadPolicy;
+  }
   if (!gpus.ok()) return Fail(gpus);
   absl::Status started = StartStub();
   if (!started.ok()) return Fail(started);

@@ -79,6 +79,7 @@ class RunSession {
   pid_t child_ = -1;
   bool reaped_ = false;
   int interrupted_by_ = 0;
+  bool policy_rejected_ = false;  // the policy contradicts itself: exit 2
   absl::Time deadline_;
   PostureReport report_;
   std::optional<OcsfEventLog> events_;

@@ -107,7 +107,7 @@ TEST_F(GpuTest, RejectRefusesAReadOnlyProcWithGpus) {
   extra_sections_ = R"("filesystem": {"read_only": ["/proc"]})";
   RunResult result =
       Run(DeviceRootPolicy(R"(, "proc_conflict": "reject")"), {"--gpus", "all"}, {"comm"});
-  EXPECT_NE(result.exit_code, 0);
+  EXPECT_EQ(result.exit_code, 2);
   EXPECT_EQ(result.out, "");
   EXPECT_NE(result.err.find("remove /proc from filesystem.read_only"), std::string::npos)
       << result.err;
