@@ -135,6 +135,21 @@ TEST_F(GpuTest, MissingSelectedGpuRefusesTheRun) {
   EXPECT_NE(result.err.find("5"), std::string::npos) << result.err;
 }
 
+TEST_F(GpuTest, ExplainShowsGpuBaselineNodesAndThePromotion) {
+  std::ofstream(config_ + "/policy.json") << DeviceRootPolicy();
+  RunSpec spec;
+  spec.args = {"policy", "explain", config_ + "/policy.json", "--gpus", "0"};
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("\"value\":\"" + root_ + "/nvidia0\",\"origin\":\"gpu-baseline\""),
+            std::string::npos)
+      << result.out;
+  EXPECT_EQ(result.out.find(root_ + "/nvidia1"), std::string::npos) << "unselected";
+  EXPECT_NE(result.out.find(R"("path":"write_file","value":"/proc","origin":"promoted")"),
+            std::string::npos)
+      << result.out;
+}
+
 TEST_F(GpuTest, BadGpuSelectionIsAUsageError) {
   RunResult result = Run(DeviceRootPolicy(), {"--gpus", "zero"}, {"exit", "0"});
   EXPECT_EQ(result.exit_code, 64);

@@ -1,0 +1,205 @@
+#include "broker/policy_options.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "broker/json_writer.h"
+#include "policy/landlock_ruleset.h"
+
+namespace tether::broker {
+namespace {
+
+void Append(const std::vector<std::string>& from, std::vector<std::string>* to) {
+  to->insert(to->end(), from.begin(), from.end());
+}
+
+// Keeps the first of each entry: baselines and the file may name a path twice.
+void Dedupe(std::vector<std::string>* entries) {
+  std::set<std::string> seen;
+  entries->erase(std::remove_if(entries->begin(), entries->end(),
+                                [&](const std::string& entry) {
+                                  return !seen.insert(entry).second;
+                                }),
+                 entries->end());
+}
+
+bool Contains(const std::vector<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// Landlock's rights by bit, for saying what the kernel enforces.
+struct Right {
+  uint64_t bit;
+  const char* name;
+};
+constexpr Right kFsRights[] = {
+    {1ull << 0, "execute"},     {1ull << 1, "write_file"},  {1ull << 2, "read_file"},
+    {1ull << 3, "read_dir"},    {1ull << 4, "remove_dir"},  {1ull << 5, "remove_file"},
+    {1ull << 6, "make_char"},   {1ull << 7, "make_dir"},    {1ull << 8, "make_reg"},
+    {1ull << 9, "make_sock"},   {1ull << 10, "make_fifo"},  {1ull << 11, "make_block"},
+    {1ull << 12, "make_sym"},   {1ull << 13, "refer"},      {1ull << 14, "truncate"},
+    {1ull << 15, "ioctl_dev"},
+};
+constexpr Right kScopes[] = {{1ull << 0, "abstract_unix_socket"}, {1ull << 1, "signal"}};
+
+void WriteRights(JsonWriter& json, absl::string_view key, uint64_t mask,
+                 const Right* rights, size_t count, bool present) {
+  json.Key(key).BeginArray();
+  for (size_t i = 0; i < count; ++i) {
+    if (((mask & rights[i].bit) != 0) == present) json.String(rights[i].name);
+  }
+  json.EndArray();
+}
+
+}  // namespace
+
+absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options) {
+  RunOptions updated = *options;
+  Append(file.read_only, &updated.policy.read_only);
+  Append(file.read_write, &updated.policy.read_write);
+  Append(file.devices, &updated.policy.devices);
+  Append(file.environment, &updated.policy.environment_allow);
+  Append(file.deny_syscalls, &updated.policy.extra_denied_syscalls);
+  for (auto* list : {&updated.policy.read_only, &updated.policy.read_write,
+                     &updated.policy.devices, &updated.policy.environment_allow}) {
+    Dedupe(list);
+  }
+  if (file.user.has_value()) updated.user = file.user;
+  for (const auto& [name, mode_text] : file.enforcement) {
+    Mechanism mechanism;
+    EnforcementMode mode;
+    if (ParseMechanism(name, &mechanism) && ParseEnforcementMode(mode_text, &mode)) {
+      updated.enforcement.Set(mechanism, mode, "policy");
+    }
+  }
+  if (file.network_mode.has_value()) ParseNetworkMode(*file.network_mode, &updated.network_mode);
+  if (file.network_subnet.has_value()) {
+    absl::StatusOr<VethAddresses> subnet = ParseVethSubnet(*file.network_subnet);
+    if (!subnet.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("$.network.subnet: ", subnet.status().message()));
+    }
+    updated.subnet = *subnet;
+  }
+  if (file.gpu_devices.has_value()) {
+    absl::StatusOr<GpuSelection> gpus = ParseGpuSelection(*file.gpu_devices);
+    if (!gpus.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("$.gpu.devices: ", gpus.status().message()));
+    }
+    updated.gpus = *gpus;
+  }
+  if (file.gpu_device_root.has_value()) updated.gpu_discovery.device_root = *file.gpu_device_root;
+  if (file.gpu_proc_conflict.has_value()) {
+    ParseProcConflict(*file.gpu_proc_conflict, &updated.proc_conflict);
+  }
+  updated.user_lists_proc_read_only = Contains(file.read_only, "/proc");
+  *options = std::move(updated);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file,
+                                          const RunOptions& options, int landlock_abi) {
+  SandboxPolicy effective = options.policy;
+  GpuGrant grant;
+  GpuPolicyOutcome gpu;
+  if (options.gpus.all || !options.gpus.indexes.empty()) {
+    absl::StatusOr<GpuGrant> discovered = DiscoverGpus(options.gpus, options.gpu_discovery);
+    if (!discovered.ok()) return discovered.status();
+    grant = *discovered;
+    absl::StatusOr<GpuPolicyOutcome> applied =
+        ApplyGpuGrant(grant, options.proc_conflict, options.user_lists_proc_read_only,
+                      &effective);
+    if (!applied.ok()) return applied.status();
+    gpu = *applied;
+  }
+  std::vector<std::string> gpu_paths = gpu.granted;
+  Append(grant.read_only_paths, &gpu_paths);
+  auto origin = [&](const std::string& path, const std::vector<std::string>& user_list) {
+    if (Contains(user_list, path)) return "user";
+    if (Contains(gpu_paths, path)) return "gpu-baseline";
+    return "baseline";
+  };
+
+  JsonWriter json;
+  json.BeginObject();
+  json.Key("effective").BeginObject();
+  json.Key("filesystem").BeginObject();
+  const struct {
+    const char* key;
+    const std::vector<std::string>* entries;
+    const std::vector<std::string>* user;
+  } lists[] = {{"read_only", &effective.read_only, &file.read_only},
+               {"read_write", &effective.read_write, &file.read_write},
+               {"devices", &effective.devices, &file.devices}};
+  for (const auto& list : lists) {
+    json.Key(list.key).BeginArray();
+    for (const std::string& path : *list.entries) json.String(path);
+    json.EndArray();
+  }
+  json.EndObject();
+  json.Key("process").BeginObject();
+  if (options.user.has_value()) json.Key("user").String(*options.user);
+  json.Key("environment").BeginArray();
+  for (const std::string& name : effective.environment_allow) json.String(name);
+  json.EndArray();
+  json.EndObject();
+  json.Key("seccomp").BeginObject().Key("deny_syscalls").BeginArray();
+  for (const std::string& name : effective.extra_denied_syscalls) json.String(name);
+  json.EndArray().EndObject();
+  json.Key("network").BeginObject().Key("mode").String(NetworkModeName(options.network_mode));
+  if (file.network_subnet.has_value()) json.Key("subnet").String(*file.network_subnet);
+  json.EndObject();
+  json.Key("enforcement").BeginObject();
+  for (Mechanism mechanism : kAllMechanisms) {
+    json.Key(MechanismName(mechanism))
+        .String(EnforcementModeName(options.enforcement.mode(mechanism)));
+  }
+  json.EndObject();
+  if (file.gpu_devices.has_value() || file.gpu_device_root.has_value() ||
+      file.gpu_proc_conflict.has_value()) {
+    json.Key("gpu").BeginObject();
+    if (file.gpu_devices.has_value()) json.Key("devices").String(*file.gpu_devices);
+    if (file.gpu_device_root.has_value()) json.Key("device_root").String(*file.gpu_device_root);
+    if (file.gpu_proc_conflict.has_value()) {
+      json.Key("proc_conflict").String(*file.gpu_proc_conflict);
+    }
+    json.EndObject();
+  }
+  json.EndObject();
+
+  json.Key("origins").BeginArray();
+  for (const auto& list : lists) {
+    for (size_t i = 0; i < list.entries->size(); ++i) {
+      const std::string& path = (*list.entries)[i];
+      json.BeginObject();
+      json.Key("path").String(absl::StrCat("$.filesystem.", list.key, "[", i, "]"));
+      json.Key("value").String(path);
+      json.Key("origin").String(origin(path, *list.user));
+      json.EndObject();
+    }
+  }
+  for (const std::string& path : effective.write_file) {
+    json.BeginObject();
+    json.Key("path").String("write_file");
+    json.Key("value").String(path);
+    json.Key("origin").String("promoted");
+    json.Key("reason").String(gpu.proc_note);
+    json.EndObject();
+  }
+  json.EndArray();
+
+  json.Key("landlock").BeginObject();
+  json.Key("abi").Int(landlock_abi);
+  uint64_t fs = landlock_abi > 0 ? policy::HandledFsAccess(landlock_abi) : 0;
+  uint64_t scopes = landlock_abi > 0 ? policy::HandledScopes(landlock_abi) : 0;
+  WriteRights(json, "enforced_fs_rights", fs, kFsRights, std::size(kFsRights), true);
+  WriteRights(json, "not_enforced_fs_rights", fs, kFsRights, std::size(kFsRights), false);
+  WriteRights(json, "enforced_scopes", scopes, kScopes, std::size(kScopes), true);
+  WriteRights(json, "not_enforced_scopes", scopes, kScopes, std::size(kScopes), false);
+  json.EndObject();
+  json.EndObject();
+  return json.str() + "\n";
+}
+
+}  // namespace tether::broker
