@@ -1,6 +1,9 @@
 #include "broker/identity.h"
 
+#include <grp.h>
 #include <pwd.h>
+
+#include <algorithm>
 
 #include "absl/strings/string_view.h"
 #include "absl/status/status.h"
@@ -74,6 +77,54 @@ absl::StatusOr<TargetIdentity> ResolveTargetIdentity(
                      ": the workload may not run as uid 0 or gid 0"));
   }
   return target;
+}
+
+namespace {
+
+absl::StatusOr<uint32_t> ResolveGroup(const std::string& text, absl::string_view where) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+    uint32_t gid;
+    if (!absl::SimpleAtoi(text, &gid) || gid == UINT32_MAX) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": '", text, "' is not a valid gid"));
+    }
+    return gid;
+  }
+  struct group entry;
+  struct group* found = nullptr;
+  std::vector<char> buffer(16384);
+  int error = getgrnam_r(text.c_str(), &entry, buffer.data(), buffer.size(), &found);
+  if (found == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        where, ": no group named '", text, "'",
+        error != 0 ? absl::StrCat(" (getgrnam_r: errno ", error, ")") : ""));
+  }
+  return entry.gr_gid;
+}
+
+}  // namespace
+
+absl::Status ApplyGroups(const std::optional<std::string>& group,
+                         const std::vector<std::string>& supplementary, TargetIdentity* target) {
+  TargetIdentity updated = *target;
+  if (group.has_value()) {
+    absl::StatusOr<uint32_t> gid = ResolveGroup(*group, "process.group");
+    if (!gid.ok()) return gid.status();
+    updated.gid = *gid;
+  }
+  if (!supplementary.empty()) {
+    updated.groups.clear();
+    for (const std::string& name : supplementary) {
+      absl::StatusOr<uint32_t> gid = ResolveGroup(name, "process.supplementary_groups");
+      if (!gid.ok()) return gid.status();
+      updated.groups.push_back(*gid);
+    }
+  }
+  if (updated.gid == 0 ||
+      std::find(updated.groups.begin(), updated.groups.end(), 0u) != updated.groups.end()) {
+    return absl::InvalidArgumentError("the workload may not run with gid 0 or in group 0");
+  }
+  *target = std::move(updated);
+  return absl::OkStatus();
 }
 
 }  // namespace tether::broker

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace tether::broker {
@@ -26,6 +27,12 @@ inline constexpr uint32_t kNobody = 65534;
 absl::StatusOr<TargetIdentity> ResolveTargetIdentity(
     const std::optional<std::string>& user_flag, uid_t broker_uid,
     gid_t broker_gid, const std::vector<uint32_t>& broker_groups);
+
+// Applies the policy's `process.group` (overrides the primary gid) and
+// `process.supplementary_groups`; each is a number or a group name. Gid 0 is
+// refused like uid 0.
+absl::Status ApplyGroups(const std::optional<std::string>& group,
+                         const std::vector<std::string>& supplementary, TargetIdentity* target);
 
 }  // namespace tether::broker
 

@@ -222,6 +222,15 @@ absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
   core.step.rlimit_resource = RLIMIT_CORE;
   plan.steps.push_back(core);
 
+  for (const PlanInput::Limit& limit : input.rlimits) {
+    PlannedStep step = Enforce("rlimits", ipc::Action::kSetRlimit,
+                               absl::StrCat("RLIMIT ", limit.name, " from the policy"));
+    step.step.rlimit_resource = limit.resource;
+    step.step.rlimit_soft = limit.soft;
+    step.step.rlimit_hard = limit.hard;
+    plan.steps.push_back(step);
+  }
+
   if (hello.no_new_privs) {
     plan.steps.push_back(Skip("no_new_privs", ipc::Action::kSetNoNewPrivs,
                               "no_new_privs already set"));
@@ -230,6 +239,16 @@ absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
                                  "set no_new_privs"));
   }
 
+  if (landlock_available && hello.landlock_abi < input.landlock_required_abi) {
+    std::string why = absl::StrCat("the kernel's Landlock ABI ", hello.landlock_abi,
+                                   " does not enforce ", input.landlock_missing_rights,
+                                   " (ABI ", input.landlock_required_abi, " would)");
+    if (!input.enforcement.best_effort(Mechanism::kLandlock)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("landlock: ", why, "; the policy makes Landlock a hard requirement"));
+    }
+    plan.left_out.push_back({"landlock", "degraded", absl::StrCat("best effort: ", why), 0});
+  }
   if (landlock_available) {
     PlannedStep landlock = Enforce(
         "landlock", ipc::Action::kLandlockRestrictSelf,

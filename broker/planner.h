@@ -41,6 +41,17 @@ struct PlanInput {
   std::string working_directory;
   std::vector<std::string> argv;
   std::vector<std::string> envp;
+  struct Limit {
+    std::string name;
+    uint32_t resource = 0;
+    uint64_t soft = 0;
+    uint64_t hard = 0;
+  };
+  std::vector<Limit> rlimits;  // the policy's, on top of RLIMIT_CORE 0
+  // The ABI whose rights the policy relies on (truncate 3, ioctl_dev 5,
+  // scopes 6); below it, strict refuses and best effort says what is missing.
+  int landlock_required_abi = 6;
+  std::string landlock_missing_rights;  // names, for a kernel below the required ABI
 };
 
 // Indexes of the fds sent with the plan.

@@ -350,3 +350,51 @@ TEST(PlannerNetworkTest, NetworkModesParseByName) {
 
 }  // namespace
 }  // namespace tether::broker
+
+namespace tether::broker {
+namespace {
+
+TEST(PlannerLandlockAbiTest, HardRequirementRefusesAnAbiBelowWhatThePolicyReliesOn) {
+  ipc::Hello hello = RootHello();
+  hello.landlock_abi = 4;
+  PlanInput input = Input(hello);
+  input.landlock_missing_rights = "ioctl_dev, abstract_unix_socket and signal scoping";
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("Landlock ABI 4 does not enforce ioctl_dev"),
+            absl::string_view::npos);
+}
+
+TEST(PlannerLandlockAbiTest, BestEffortEnforcesWhatTheAbiHasAndListsTheRest) {
+  ipc::Hello hello = RootHello();
+  hello.landlock_abi = 4;
+  PlanInput input = Input(hello);
+  input.landlock_missing_rights = "ioctl_dev";
+  input.enforcement.Set(Mechanism::kLandlock, EnforcementMode::kBestEffort, "policy");
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(StepFor(*plan, ipc::Action::kLandlockRestrictSelf).step.disposition,
+            ipc::Disposition::kEnforce);
+  auto degraded = std::find_if(plan->left_out.begin(), plan->left_out.end(),
+                               [](const SkippedMechanism& m) { return m.mechanism == "landlock"; });
+  ASSERT_NE(degraded, plan->left_out.end());
+  EXPECT_EQ(degraded->state, "degraded");
+  EXPECT_NE(degraded->reason.find("ioctl_dev"), std::string::npos);
+}
+
+TEST(PlannerRlimitTest, PolicyRlimitsBecomeEnforcedSteps) {
+  PlanInput input = Input(RootHello());
+  input.rlimits = {{"nofile", RLIMIT_NOFILE, 64, 128}};
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  auto it = std::find_if(plan->steps.begin(), plan->steps.end(), [](const PlannedStep& s) {
+    return s.mechanism == "rlimits";
+  });
+  ASSERT_NE(it, plan->steps.end());
+  EXPECT_EQ(it->step.rlimit_resource, static_cast<uint32_t>(RLIMIT_NOFILE));
+  EXPECT_EQ(it->step.rlimit_soft, 64u);
+  EXPECT_EQ(it->step.rlimit_hard, 128u);
+}
+
+}  // namespace
+}  // namespace tether::broker

@@ -1,5 +1,7 @@
 #include "broker/policy_options.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <set>
 
@@ -94,6 +96,43 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
     ParseProcConflict(*file.gpu_proc_conflict, &updated.proc_conflict);
   }
   updated.user_lists_proc_read_only = Contains(file.read_only, "/proc");
+  if (file.landlock_compatibility.has_value()) {
+    updated.enforcement.Set(Mechanism::kLandlock,
+                            *file.landlock_compatibility == "hard_requirement"
+                                ? EnforcementMode::kStrict
+                                : EnforcementMode::kBestEffort,
+                            "policy");
+  }
+  updated.group = file.group;
+  updated.supplementary_groups = file.supplementary_groups;
+  if (file.working_directory.has_value()) updated.working_directory = file.working_directory;
+  for (const policy::RlimitEntry& limit : file.rlimits) {
+    updated.rlimits.push_back(
+        {limit.name, static_cast<uint32_t>(limit.resource), limit.soft, limit.hard});
+  }
+  // Paths the user named must exist where Landlock is a hard requirement;
+  // otherwise a missing one is only a warning (baseline paths are skipped).
+  bool hard = !updated.enforcement.best_effort(Mechanism::kLandlock);
+  const struct {
+    const char* key;
+    const std::vector<std::string>* paths;
+  } lists[] = {{"read_only", &file.read_only},
+               {"read_write", &file.read_write},
+               {"devices", &file.devices}};
+  for (const auto& list : lists) {
+    for (size_t i = 0; i < list.paths->size(); ++i) {
+      const std::string& path = (*list.paths)[i];
+      struct stat st;
+      if (stat(path.c_str(), &st) == 0) continue;
+      std::string message = absl::StrCat("$.filesystem.", list.key, "[", i, "]: '", path,
+                                         "' does not exist");
+      if (hard) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            message, " (filesystem.landlock_compatibility is hard_requirement)"));
+      }
+      updated.warnings.push_back(absl::StrCat(message, "; skipped (best effort)"));
+    }
+  }
   *options = std::move(updated);
   return absl::OkStatus();
 }

@@ -31,7 +31,9 @@ const char* EvidenceName(Evidence evidence) {
 
 bool VerifiableFromProc(const std::string& mechanism) {
   // network_namespace: /proc/<stub>/ns/net is compared with the broker's fd.
-  return mechanism != "landlock" && mechanism != "parent_death_signal";
+  // rlimits other than RLIMIT_CORE: the stub's report stands for them.
+  return mechanism != "landlock" && mechanism != "parent_death_signal" &&
+         mechanism != "rlimits";
 }
 
 void PostureReport::SetPlan(const Plan& plan) {

@@ -77,6 +77,20 @@ absl::Status Errno(absl::string_view call) { return absl::ErrnoToStatus(errno, c
   _exit(kExitSetupFailed);
 }
 
+// The rights the policy relies on that an older ABI does not enforce.
+std::string LandlockRightsMissingBelow(int abi, int required) {
+  const struct {
+    int abi;
+    const char* names;
+  } introduced[] = {{2, "refer"}, {3, "truncate"}, {5, "ioctl_dev"},
+                    {6, "abstract_unix_socket and signal scoping"}};
+  std::vector<std::string> missing;
+  for (const auto& entry : introduced) {
+    if (entry.abi > abi && entry.abi <= required) missing.push_back(entry.names);
+  }
+  return absl::StrJoin(missing, ", ");
+}
+
 absl::StatusOr<std::string> CurrentDirectory() {
   char buffer[PATH_MAX];
   if (getcwd(buffer, sizeof(buffer)) == nullptr) return Errno("getcwd");
@@ -229,6 +243,8 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
                               facts.bounding_set.evidence};
   input.seccomp_probe = {facts.seccomp.ok, facts.seccomp.errno_value, facts.seccomp.evidence};
   input.network_mode = options_.network_mode;
+  input.rlimits = options_.rlimits;
+  input.landlock_missing_rights = LandlockRightsMissingBelow(hello.landlock_abi, 6);
   if (options_.network_mode != NetworkMode::kHost) input.network = PrepareNetwork(facts);
   absl::StatusOr<Plan> plan = BuildPlan(input);
   if (!plan.ok()) return plan.status();
@@ -606,12 +622,18 @@ int RunSession::Run() {
   deadline_ = absl::Now() + options_.handshake_timeout;
   absl::StatusOr<std::string> cwd = CurrentDirectory();
   if (!cwd.ok()) return Fail(cwd.status());
-  working_directory_ = *cwd;
+  working_directory_ = options_.working_directory.value_or(*cwd);
   absl::StatusOr<TargetIdentity> target =
       ResolveTargetIdentity(options_.user, getuid(), getgid(), CurrentGroups());
   if (!target.ok()) {
     std::fprintf(stderr, "tether: %s\n", std::string(target.status().message()).c_str());
     return kExitUsage;
+  }
+  absl::Status groups =
+      ApplyGroups(options_.group, options_.supplementary_groups, &*target);
+  if (!groups.ok()) {
+    std::fprintf(stderr, "tether: bad policy: %s\n", std::string(groups.message()).c_str());
+    return kExitBadPolicy;
   }
   target_ = *target;
   report_.target = target_;
@@ -624,6 +646,9 @@ int RunSession::Run() {
       return kExitUsage;
     }
     events_.emplace(std::move(*events));
+  }
+  for (const std::string& warning : options_.warnings) {
+    std::fprintf(stderr, "tether: warning: %s\n", warning.c_str());
   }
   absl::Status gpus = GrantGpus();
   if (!gpus.ok() && policy_rejected_) {

@@ -37,6 +37,11 @@ struct RunOptions {
   GpuDiscoveryOptions gpu_discovery;
   ProcConflict proc_conflict = ProcConflict::kPromote;
   bool user_lists_proc_read_only = false;
+  std::optional<std::string> group;
+  std::vector<std::string> supplementary_groups;
+  std::optional<std::string> working_directory;  // default: the broker's
+  std::vector<PlanInput::Limit> rlimits;
+  std::vector<std::string> warnings;  // printed once the run starts
   absl::Duration handshake_timeout = absl::Seconds(30);
 };
 

@@ -40,11 +40,25 @@ struct Filesystem {
   readOnly @0 :List(Text) $Json.name("read_only");
   readWrite @1 :List(Text) $Json.name("read_write");
   devices @2 :List(Text);
+  # "hard_requirement" (default): the kernel must enforce every right the
+  # policy relies on, and every listed path must exist. "best_effort": use
+  # what the running ABI has and report the rest.
+  landlockCompatibility @3 :Text $Json.name("landlock_compatibility");
 }
 
 struct Process {
   user @0 :Text;                               # NAME or UID[:GID]
   environment @1 :List(Text);                  # variable names allowed through
+  group @2 :Text;                              # GID or group name; overrides the user's
+  supplementaryGroups @3 :List(Text) $Json.name("supplementary_groups");
+  workingDirectory @4 :Text $Json.name("working_directory");
+  rlimits @5 :List(Rlimit);
+}
+
+struct Rlimit {
+  name @0 :Text;     # nofile, nproc, as, cpu, fsize, stack, memlock, data
+  soft @1 :Text;     # a number or "unlimited"
+  hard @2 :Text;
 }
 
 struct Seccomp {

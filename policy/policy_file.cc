@@ -1,5 +1,7 @@
 #include "policy/policy_file.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <set>
 
@@ -12,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "broker/proc_status.h"
 #include "policy/policy.capnp.h"
@@ -83,6 +86,18 @@ absl::Status CheckAgainstSchema(capnp::JsonValue::Reader value,
         return PathError(member_path,
                          absl::StrCat("expected a string, found ", JsonKind(child)));
       }
+    } else if (type.isList() && type.asList().getElementType().isStruct()) {
+      if (child.which() != capnp::JsonValue::ARRAY) {
+        return PathError(member_path,
+                         absl::StrCat("expected an array of objects, found ", JsonKind(child)));
+      }
+      size_t index = 0;
+      for (auto element : child.getArray()) {
+        absl::Status status = CheckAgainstSchema(
+            element, type.asList().getElementType().asStruct(),
+            absl::StrCat(member_path, "[", index++, "]"));
+        if (!status.ok()) return status;
+      }
     } else if (type.isList() && type.asList().getElementType().isText()) {
       if (child.which() != capnp::JsonValue::ARRAY) {
         return PathError(member_path,
@@ -145,6 +160,52 @@ absl::Status CheckNames(const std::vector<std::string>& names, const std::string
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ParseLimitValue(const std::string& text, const std::string& where) {
+  if (text == "unlimited") return uint64_t{RLIM_INFINITY};
+  uint64_t value;
+  if (text.empty() || !absl::SimpleAtoi(text, &value) || value == RLIM_INFINITY) {
+    return PathError(where, absl::StrCat("'", text, "' is neither a number nor \"unlimited\""));
+  }
+  return value;
+}
+
+absl::StatusOr<RlimitEntry> ParseRlimit(schema::Rlimit::Reader in, const std::string& where) {
+  static const std::pair<const char*, int> kResources[] = {
+      {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC},   {"as", RLIMIT_AS},
+      {"cpu", RLIMIT_CPU},       {"fsize", RLIMIT_FSIZE},   {"stack", RLIMIT_STACK},
+      {"memlock", RLIMIT_MEMLOCK}, {"data", RLIMIT_DATA}};
+  RlimitEntry entry;
+  entry.name = in.getName();
+  if (entry.name == "core") {
+    return PathError(absl::StrCat(where, ".name"),
+                     "core dumps are always off (RLIMIT_CORE 0) and cannot be raised");
+  }
+  bool known = false;
+  for (const auto& [name, resource] : kResources) {
+    if (entry.name == name) {
+      entry.resource = resource;
+      known = true;
+    }
+  }
+  if (!known) {
+    return PathError(absl::StrCat(where, ".name"),
+                     absl::StrCat("'", entry.name,
+                                  "' is not one of nofile, nproc, as, cpu, fsize, stack, "
+                                  "memlock, data"));
+  }
+  if (!in.hasSoft() || !in.hasHard()) {
+    return PathError(where, "needs both \"soft\" and \"hard\"");
+  }
+  absl::StatusOr<uint64_t> soft = ParseLimitValue(in.getSoft(), absl::StrCat(where, ".soft"));
+  if (!soft.ok()) return soft.status();
+  absl::StatusOr<uint64_t> hard = ParseLimitValue(in.getHard(), absl::StrCat(where, ".hard"));
+  if (!hard.ok()) return hard.status();
+  if (*soft > *hard) return PathError(where, "the soft limit exceeds the hard limit");
+  entry.soft = *soft;
+  entry.hard = *hard;
+  return entry;
 }
 
 }  // namespace
@@ -237,6 +298,67 @@ absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
       return PathError("$.gpu.proc_conflict",
                        absl::StrCat("'", *file.gpu_proc_conflict,
                                     "' is not one of \"promote\", \"keep_user\", \"reject\""));
+    }
+  }
+
+  auto filesystem = reader.getFilesystem();
+  if (filesystem.hasLandlockCompatibility()) {
+    file.landlock_compatibility = filesystem.getLandlockCompatibility();
+    if (*file.landlock_compatibility != "best_effort" &&
+        *file.landlock_compatibility != "hard_requirement") {
+      return PathError("$.filesystem.landlock_compatibility",
+                       absl::StrCat("'", *file.landlock_compatibility,
+                                    "' is neither \"best_effort\" nor \"hard_requirement\""));
+    }
+    for (const auto& [name, mode] : file.enforcement) {
+      bool hard = *file.landlock_compatibility == "hard_requirement";
+      if (name == "landlock" && (mode == "strict") != hard) {
+        return PathError("$.enforcement.landlock",
+                         absl::StrCat("'", mode, "' contradicts $.filesystem.landlock_compatibility '",
+                                      *file.landlock_compatibility, "'"));
+      }
+    }
+  }
+  auto process = reader.getProcess();
+  if (process.hasGroup()) {
+    file.group = process.getGroup();
+    if (file.group->empty()) return PathError("$.process.group", "must not be empty");
+  }
+  file.supplementary_groups = Strings(process.getSupplementaryGroups());
+  {
+    std::set<std::string> seen;
+    for (size_t i = 0; i < file.supplementary_groups.size(); ++i) {
+      const std::string& group = file.supplementary_groups[i];
+      std::string where = absl::StrCat("$.process.supplementary_groups[", i, "]");
+      if (group.empty()) return PathError(where, "must not be empty");
+      if (!seen.insert(group).second) {
+        return PathError(where, absl::StrCat("'", group, "' is listed twice"));
+      }
+    }
+  }
+  if (process.hasWorkingDirectory()) {
+    file.working_directory = process.getWorkingDirectory();
+    const std::string& dir = *file.working_directory;
+    if (dir.empty() || dir[0] != '/') {
+      return PathError("$.process.working_directory",
+                       absl::StrCat("'", dir, "' is not an absolute path"));
+    }
+    if (dir.find("/../") != std::string::npos || absl::EndsWith(dir, "/..")) {
+      return PathError("$.process.working_directory", absl::StrCat("'", dir, "' contains '..'"));
+    }
+  }
+  {
+    auto rlimits = process.getRlimits();
+    std::set<std::string> seen;
+    for (size_t i = 0; i < rlimits.size(); ++i) {
+      std::string where = absl::StrCat("$.process.rlimits[", i, "]");
+      absl::StatusOr<RlimitEntry> entry = ParseRlimit(rlimits[i], where);
+      if (!entry.ok()) return entry.status();
+      if (!seen.insert(entry->name).second) {
+        return PathError(absl::StrCat(where, ".name"),
+                         absl::StrCat("'", entry->name, "' is set twice"));
+      }
+      file.rlimits.push_back(*entry);
     }
   }
 

@@ -1,6 +1,7 @@
 #ifndef TETHER_POLICY_POLICY_FILE_H_
 #define TETHER_POLICY_POLICY_FILE_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -10,6 +11,13 @@
 #include "absl/strings/string_view.h"
 
 namespace tether::policy {
+
+struct RlimitEntry {
+  std::string name;    // as in the policy: "nofile", ...
+  int resource = 0;    // RLIMIT_*
+  uint64_t soft = 0;   // RLIM_INFINITY for "unlimited"
+  uint64_t hard = 0;
+};
 
 // What a policy file adds to the default policy.
 struct PolicyFile {
@@ -25,7 +33,12 @@ struct PolicyFile {
   std::optional<std::string> network_subnet;
   std::optional<std::string> gpu_devices;
   std::optional<std::string> gpu_device_root;
-  std::optional<std::string> gpu_proc_conflict;  // "promote", "keep_user" or "reject"
+  std::optional<std::string> gpu_proc_conflict;
+  std::optional<std::string> landlock_compatibility;  // "best_effort" or "hard_requirement"
+  std::optional<std::string> group;
+  std::vector<std::string> supplementary_groups;
+  std::optional<std::string> working_directory;
+  std::vector<RlimitEntry> rlimits;  // "promote", "keep_user" or "reject"
 };
 
 // Parses and validates policy JSON. Errors name the JSON path

@@ -1,5 +1,7 @@
 #include "policy/policy_file.h"
 
+#include <sys/resource.h>
+
 #include <gtest/gtest.h>
 
 namespace tether::policy {
@@ -28,6 +30,20 @@ TEST(PolicyFileTest, ParsesEnforcementModes) {
   EXPECT_EQ(policy->enforcement,
             (std::vector<std::pair<std::string, std::string>>{
                 {"bounding_set", "best_effort"}, {"landlock", "strict"}}));
+}
+
+TEST(PolicyFileTest, ParsesProcessIdentityDirectoryAndRlimits) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(R"({"process": {
+      "group": "100", "supplementary_groups": ["20", "30"], "working_directory": "/srv",
+      "rlimits": [{"name": "nofile", "soft": "64", "hard": "unlimited"}]}})");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(policy->group, "100");
+  EXPECT_EQ(policy->supplementary_groups, (std::vector<std::string>{"20", "30"}));
+  EXPECT_EQ(policy->working_directory, "/srv");
+  ASSERT_EQ(policy->rlimits.size(), 1u);
+  EXPECT_EQ(policy->rlimits[0].resource, RLIMIT_NOFILE);
+  EXPECT_EQ(policy->rlimits[0].soft, 64u);
+  EXPECT_EQ(policy->rlimits[0].hard, RLIM_INFINITY);
 }
 
 TEST(PolicyFileTest, EmptyObjectIsTheDefaultPolicy) {
@@ -105,6 +121,45 @@ INSTANTIATE_TEST_SUITE_P(
         BadPolicy{"SubnetNotString", R"({"network": {"subnet": 30}})",
                   "$.network.subnet: expected a string, found a number"},
         BadPolicy{"NullSection", R"({"process": null})", "$.process: expected an object, found null"},
+        BadPolicy{"BadLandlockCompatibility",
+                  R"({"filesystem": {"landlock_compatibility": "maybe"}})",
+                  "$.filesystem.landlock_compatibility: 'maybe' is neither"},
+        BadPolicy{"CompatibilityContradictsEnforcement",
+                  R"({"filesystem": {"landlock_compatibility": "hard_requirement"},
+                      "enforcement": {"landlock": "best_effort"}})",
+                  "$.enforcement.landlock: 'best_effort' contradicts"},
+        BadPolicy{"EmptyGroup", R"({"process": {"group": ""}})", "$.process.group: must not be empty"},
+        BadPolicy{"DuplicateSupplementaryGroup",
+                  R"({"process": {"supplementary_groups": ["10", "10"]}})",
+                  "$.process.supplementary_groups[1]: '10' is listed twice"},
+        BadPolicy{"RelativeWorkingDirectory", R"({"process": {"working_directory": "work"}})",
+                  "$.process.working_directory: 'work' is not an absolute path"},
+        BadPolicy{"DotDotWorkingDirectory", R"({"process": {"working_directory": "/a/.."}})",
+                  "$.process.working_directory: '/a/..' contains '..'"},
+        BadPolicy{"RlimitsNotArray", R"({"process": {"rlimits": {}}})",
+                  "$.process.rlimits: expected an array of objects, found an object"},
+        BadPolicy{"RlimitUnknownKey",
+                  R"({"process": {"rlimits": [{"name": "nofile", "soft": "1", "hard": "2", "max": "3"}]}})",
+                  "$.process.rlimits[0].max: unknown key"},
+        BadPolicy{"RlimitUnknownName",
+                  R"({"process": {"rlimits": [{"name": "files", "soft": "1", "hard": "2"}]}})",
+                  "$.process.rlimits[0].name: 'files' is not one of"},
+        BadPolicy{"RlimitCoreCannotBeRaised",
+                  R"({"process": {"rlimits": [{"name": "core", "soft": "1", "hard": "1"}]}})",
+                  "$.process.rlimits[0].name: core dumps are always off"},
+        BadPolicy{"RlimitNotANumber",
+                  R"({"process": {"rlimits": [{"name": "nofile", "soft": "lots", "hard": "2"}]}})",
+                  "$.process.rlimits[0].soft: 'lots' is neither a number nor"},
+        BadPolicy{"RlimitSoftAboveHard",
+                  R"({"process": {"rlimits": [{"name": "nofile", "soft": "9", "hard": "2"}]}})",
+                  "$.process.rlimits[0]: the soft limit exceeds the hard limit"},
+        BadPolicy{"RlimitMissingHard",
+                  R"({"process": {"rlimits": [{"name": "nofile", "soft": "9"}]}})",
+                  "$.process.rlimits[0]: needs both"},
+        BadPolicy{"RlimitTwice",
+                  R"({"process": {"rlimits": [{"name": "nproc", "soft": "1", "hard": "1"},
+                                               {"name": "nproc", "soft": "2", "hard": "2"}]}})",
+                  "$.process.rlimits[1].name: 'nproc' is set twice"},
         BadPolicy{"BadSyscallName", R"({"seccomp": {"deny_syscalls": ["mount*"]}})",
                   "$.seccomp.deny_syscalls[0]: 'mount*' is not a valid name"}),
     [](const ::testing::TestParamInfo<BadPolicy>& info) { return info.param.name; });

@@ -1,0 +1,89 @@
+// The policy's process section on the real kernel: group, supplementary
+// groups, working directory and rlimits reach the workload; missing user
+// paths follow filesystem.landlock_compatibility.
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/sandbox_fixture.h"
+
+namespace tether::testing {
+namespace {
+
+class ProcessPolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = "/tmp/tether-process-" + std::to_string(getpid());
+    std::filesystem::create_directories(dir_ + "/work");
+    chmod(dir_.c_str(), 0755);
+    chmod((dir_ + "/work").c_str(), 0777);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  RunResult RunShell(const std::string& policy, const std::string& script) {
+    std::ofstream(dir_ + "/policy.json") << policy;
+    RunSpec spec;
+    spec.args = {"run", "--network", "host", "--policy", dir_ + "/policy.json", "--",
+                 "/bin/sh", "-c", script};
+    return RunTether(spec);
+  }
+
+  std::string dir_;
+};
+
+TEST_F(ProcessPolicyTest, WorkingDirectoryFromThePolicyIsWhereTheWorkloadStarts) {
+  RunResult result = RunShell(
+      R"({"process": {"working_directory": ")" + dir_ + R"(/work"}})", "pwd; touch here");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, dir_ + "/work\n");
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/work/here")) << "and it is writable";
+}
+
+TEST_F(ProcessPolicyTest, GroupAndSupplementaryGroupsReachTheWorkload) {
+  RunResult result = RunShell(
+      R"({"process": {"group": "1234", "supplementary_groups": ["2000", "2001"]}})",
+      "id -g; id -G");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "1234\n1234 2000 2001\n");
+}
+
+TEST_F(ProcessPolicyTest, GroupZeroIsRefused) {
+  RunResult result = RunShell(R"({"process": {"group": "0"}})", "true");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("gid 0"), std::string::npos) << result.err;
+}
+
+TEST_F(ProcessPolicyTest, RlimitsFromThePolicyApply) {
+  RunResult result = RunShell(
+      R"({"process": {"rlimits": [{"name": "nofile", "soft": "64", "hard": "128"}]}})",
+      "ulimit -Sn; ulimit -Hn");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "64\n128\n");
+}
+
+TEST_F(ProcessPolicyTest, MissingUserPathIsAnErrorUnderHardRequirement) {
+  RunResult result = RunShell(
+      R"({"filesystem": {"read_only": ["/nonexistent/data"]}})", "true");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("$.filesystem.read_only[0]: '/nonexistent/data' does not exist"),
+            std::string::npos)
+      << result.err;
+}
+
+TEST_F(ProcessPolicyTest, MissingUserPathIsAWarningUnderBestEffort) {
+  RunResult result = RunShell(R"({"filesystem": {"read_only": ["/nonexistent/data"],
+                                                 "landlock_compatibility": "best_effort"}})",
+                              "echo ran");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "ran\n");
+  EXPECT_NE(result.err.find("warning: $.filesystem.read_only[0]"), std::string::npos)
+      << result.err;
+}
+
+}  // namespace
+}  // namespace tether::testing
