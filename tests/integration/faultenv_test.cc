@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <set>
+#include <sstream>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -32,7 +34,26 @@ struct Fault {
 struct Outcome {
   RunResult result;
   std::string report;
+  std::string events;  // OCSF, one JSON object per line
 };
+
+// The OCSF Degraded config events, as "mechanism errno" strings.
+std::multiset<std::string> DegradedEvents(const std::string& events) {
+  std::multiset<std::string> found;
+  std::istringstream lines(events);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(R"("activity_name":"Degraded")") == std::string::npos) continue;
+    size_t mechanism = line.find(R"("unmapped":{"mechanism":")");
+    size_t errno_at = line.find(R"("errno":)", mechanism);
+    if (mechanism == std::string::npos || errno_at == std::string::npos) continue;
+    mechanism += std::string(R"("unmapped":{"mechanism":")").size();
+    std::string name = line.substr(mechanism, line.find('"', mechanism) - mechanism);
+    errno_at += std::string(R"("errno":)").size();
+    std::string value = line.substr(errno_at, line.find_first_of(",}", errno_at) - errno_at);
+    found.insert(name + " " + value);
+  }
+  return found;
+}
 
 class FaultMatrixTest : public ::testing::TestWithParam<Fault> {
  protected:
@@ -53,7 +74,8 @@ class FaultMatrixTest : public ::testing::TestWithParam<Fault> {
   Outcome Run(bool best_effort, const char* network = "isolated") {
     RunSpec spec;
     spec.wrapper = {Binaries().Bin("faultenv"), GetParam().mode, "--"};
-    spec.args = {"run", "--network", network, "--report", dir_ + "/report.json", "--",
+    spec.args = {"run", "--network", network, "--report", dir_ + "/report.json",
+                 "--events", dir_ + "/events.json", "--",
                  "./sandbox_probe", "posture", outside_ + "/file"};
     spec.before_exec = [best_effort] {
       if (best_effort) setenv("TETHER_BEST_EFFORT", "all", 1);
@@ -61,6 +83,7 @@ class FaultMatrixTest : public ::testing::TestWithParam<Fault> {
     Outcome outcome;
     outcome.result = RunTether(spec);
     outcome.report = ReadFile(dir_ + "/report.json");
+    outcome.events = ReadFile(dir_ + "/events.json");
     return outcome;
   }
 
@@ -120,6 +143,13 @@ TEST_P(FaultMatrixTest, BestEffortRunsAndEnforcesEverythingStillAvailable) {
     }
   }
   EXPECT_EQ(degraded, GetParam().degraded.size()) << report;
+  // The OCSF events name exactly the same mechanisms, with their errno.
+  std::multiset<std::string> expected_events;
+  for (const Degradation& expected : GetParam().degraded) {
+    expected_events.insert(std::string(expected.mechanism) + " " +
+                           std::to_string(expected.errno_value));
+  }
+  EXPECT_EQ(DegradedEvents(outcome.events), expected_events) << outcome.events;
   EXPECT_TRUE(Has(report, R"("source":"env:TETHER_BEST_EFFORT")")) << report;
 }
 

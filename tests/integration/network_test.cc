@@ -32,6 +32,15 @@ std::set<std::string> TetherInterfaces() {
   return names;
 }
 
+std::set<std::string> NamedNamespaces() {
+  std::set<std::string> names;
+  if (!std::filesystem::exists("/run/netns")) return names;
+  for (const auto& entry : std::filesystem::directory_iterator("/run/netns")) {
+    names.insert(entry.path().filename());
+  }
+  return names;
+}
+
 std::vector<std::string> Lines(const std::string& text, const std::string& prefix) {
   std::vector<std::string> found;
   std::istringstream lines(text);
@@ -111,6 +120,7 @@ TEST(NetworkTest, WorkloadReachesTheHostEndOverTcp) {
 
 TEST(NetworkTest, TwoHundredRunsSomeKilledLeaveNoInterfaceBehind) {
   std::set<std::string> before = TetherInterfaces();
+  std::set<std::string> named_before = NamedNamespaces();
   for (int run = 0; run < 200; ++run) {
     RunSpec spec;
     bool kill_workload = run % 10 == 3;
@@ -139,6 +149,8 @@ TEST(NetworkTest, TwoHundredRunsSomeKilledLeaveNoInterfaceBehind) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(after, before);
+  // What `ip netns list` reads: tether never names a namespace.
+  EXPECT_EQ(NamedNamespaces(), named_before);
 }
 
 TEST(NetworkTest, BadSubnetInThePolicyExits2) {
