@@ -48,6 +48,7 @@ void PostureReport::SetPlan(const Plan& plan) {
   for (const SkippedMechanism& skipped : plan.left_out) {
     MechanismRecord record;
     record.mechanism = skipped.mechanism;
+    record.action = "not_planned";
     record.state = skipped.state == "degraded"        ? MechanismState::kDegraded
                    : skipped.state == "not_requested" ? MechanismState::kNotRequested
                                                       : MechanismState::kUnavailable;
@@ -76,7 +77,10 @@ void PostureReport::RecordResult(const ipc::StepResult& result) {
 
 void PostureReport::MarkVerified() {
   for (MechanismRecord& record : mechanisms) {
-    if (record.evidence == Evidence::kStubAttested &&
+    // A tolerated step's effect was not required, so /proc did not vouch for it.
+    bool checked = record.state == MechanismState::kEnforced ||
+                   record.state == MechanismState::kSkipped;
+    if (record.evidence == Evidence::kStubAttested && checked &&
         VerifiableFromProc(record.mechanism)) {
       record.evidence = Evidence::kVerified;
     }

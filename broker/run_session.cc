@@ -451,7 +451,7 @@ absl::Status RunSession::RestrictSupervisor() {
   record.state = MechanismState::kDegraded;
   record.reason = absl::StrCat("best effort: ", loaded.message());
   record.errno_value = error;
-  record.evidence = Evidence::kVerified;
+  record.evidence = Evidence::kNone;
   report_.mechanisms.push_back(record);
   return absl::OkStatus();
 }
