@@ -86,6 +86,7 @@ RunResult RunTether(const RunSpec& spec) {
   close(in_pipe[1]);
   if (spec.while_running) spec.while_running(pid, out_pipe[0], err_pipe[0]);
   RunResult result;
+  result.pid = pid;
   // Drain both pipes until EOF, bounded by the timeout.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(spec.timeout_seconds);
   struct pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};

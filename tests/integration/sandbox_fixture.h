@@ -17,6 +17,7 @@ struct RunResult {
   int exit_code = -1;  // like a shell: 128+N for a signal
   std::string out;
   std::string err;
+  pid_t pid = 0;       // tether's pid (its veth host end is tth<pid>)
 };
 
 class SandboxDir {
