@@ -16,6 +16,7 @@ struct SandboxPolicy {
   // Environment variable names passed through; a name ending in '*' is a prefix.
   std::vector<std::string> environment_allow;
   std::vector<std::string> extra_denied_syscalls;
+  std::vector<int> allowed_socket_families;
 };
 
 SandboxPolicy DefaultPolicy();

@@ -63,6 +63,7 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
   Append(file.devices, &updated.policy.devices);
   Append(file.environment, &updated.policy.environment_allow);
   Append(file.deny_syscalls, &updated.policy.extra_denied_syscalls);
+  updated.policy.allowed_socket_families = file.allow_socket_families;
   for (auto* list : {&updated.policy.read_only, &updated.policy.read_write,
                      &updated.policy.devices, &updated.policy.environment_allow}) {
     Dedupe(list);

@@ -231,6 +231,7 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
   }
   policy::WorkloadSeccompOptions seccomp_options;
   seccomp_options.extra_denied_syscalls = options_.policy.extra_denied_syscalls;
+  seccomp_options.allowed_socket_families = options_.policy.allowed_socket_families;
   absl::StatusOr<std::vector<struct sock_filter>> program =
       policy::CompileWorkloadFilter(seccomp_options);
   if (!program.ok()) {

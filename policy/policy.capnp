@@ -63,4 +63,7 @@ struct Rlimit {
 
 struct Seccomp {
   denySyscalls @0 :List(Text) $Json.name("deny_syscalls");
+  # Families the default filter denies that this workload needs anyway:
+  # AF_PACKET, AF_VSOCK, AF_BLUETOOTH, AF_NETLINK (every netlink protocol).
+  allowSocketFamilies @1 :List(Text) $Json.name("allow_socket_families");
 }

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "broker/proc_status.h"
 #include "policy/policy.capnp.h"
+#include "policy/workload_seccomp.h"
 
 namespace tether::policy {
 namespace {
@@ -247,6 +248,19 @@ absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
   }
   file.environment = Strings(reader.getProcess().getEnvironment());
   file.deny_syscalls = Strings(reader.getSeccomp().getDenySyscalls());
+  {
+    std::vector<std::string> families = Strings(reader.getSeccomp().getAllowSocketFamilies());
+    for (size_t i = 0; i < families.size(); ++i) {
+      std::string where = absl::StrCat("$.seccomp.allow_socket_families[", i, "]");
+      absl::StatusOr<int> family = ParseRestrictedSocketFamily(families[i]);
+      if (!family.ok()) return PathError(where, family.status().message());
+      if (std::find(file.allow_socket_families.begin(), file.allow_socket_families.end(),
+                    *family) != file.allow_socket_families.end()) {
+        return PathError(where, absl::StrCat("'", families[i], "' is listed twice"));
+      }
+      file.allow_socket_families.push_back(*family);
+    }
+  }
 
   auto enforcement = reader.getEnforcement();
   const std::pair<const char*, bool (*)(schema::Enforcement::Reader)> present[] = {

@@ -27,6 +27,7 @@ struct PolicyFile {
   std::optional<std::string> user;
   std::vector<std::string> environment;
   std::vector<std::string> deny_syscalls;
+  std::vector<int> allow_socket_families;  // AF_* values
   // Mechanism name -> "strict" or "best_effort", for the keys present.
   std::vector<std::pair<std::string, std::string>> enforcement;
   std::optional<std::string> network_mode;    // "isolated", "host" or "auto"

@@ -160,6 +160,12 @@ INSTANTIATE_TEST_SUITE_P(
                   R"({"process": {"rlimits": [{"name": "nproc", "soft": "1", "hard": "1"},
                                                {"name": "nproc", "soft": "2", "hard": "2"}]}})",
                   "$.process.rlimits[1].name: 'nproc' is set twice"},
+        BadPolicy{"UnrestrictedSocketFamily",
+                  R"({"seccomp": {"allow_socket_families": ["AF_INET"]}})",
+                  "$.seccomp.allow_socket_families[0]: 'AF_INET' is not a family"},
+        BadPolicy{"SocketFamilyTwice",
+                  R"({"seccomp": {"allow_socket_families": ["AF_VSOCK", "AF_VSOCK"]}})",
+                  "$.seccomp.allow_socket_families[1]: 'AF_VSOCK' is listed twice"},
         BadPolicy{"BadSyscallName", R"({"seccomp": {"deny_syscalls": ["mount*"]}})",
                   "$.seccomp.deny_syscalls[0]: 'mount*' is not a valid name"}),
     [](const ::testing::TestParamInfo<BadPolicy>& info) { return info.param.name; });

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -151,7 +152,11 @@ unsigned CloneFlagsArgument() {
 }
 
 // The rules (alternatives) that together deny exactly the calls of `when`.
-std::vector<Comparisons> Rules(When when) {
+std::vector<Comparisons> Rules(When when, const std::vector<int>& allowed_families = {}) {
+  auto allowed = [&](int family) {
+    return std::find(allowed_families.begin(), allowed_families.end(), family) !=
+           allowed_families.end();
+  };
   std::vector<Comparisons> rules;
   switch (when) {
     case When::kAlways:
@@ -182,13 +187,15 @@ std::vector<Comparisons> Rules(When when) {
       }
       break;
     case When::kRestrictedFamily:
-      for (scmp_datum_t family : {AF_PACKET, AF_VSOCK, AF_BLUETOOTH}) {
-        rules.push_back({MaskedEquals(0, kLow32, family)});
+      for (int family : {AF_PACKET, AF_VSOCK, AF_BLUETOOTH}) {
+        if (!allowed(family)) rules.push_back({MaskedEquals(0, kLow32, family)});
       }
       // All 64 bits of the protocol are compared: stray upper bits can only
       // deny a route socket, never allow another protocol.
-      rules.push_back(
-          {MaskedEquals(0, kLow32, AF_NETLINK), Compare(2, SCMP_CMP_NE, NETLINK_ROUTE)});
+      if (!allowed(AF_NETLINK)) {
+        rules.push_back(
+            {MaskedEquals(0, kLow32, AF_NETLINK), Compare(2, SCMP_CMP_NE, NETLINK_ROUTE)});
+      }
       break;
   }
   return rules;
@@ -352,7 +359,10 @@ absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(
     int nr = Resolve(denial.syscall);
     // Not a syscall of this architecture: nothing can call it.
     if (nr < 0) continue;
-    absl::Status status = AddRules(ctx.get(), denial.syscall, nr, denial.error, Rules(denial.when));
+    std::vector<Comparisons> rules = Rules(denial.when, options.allowed_socket_families);
+    // Every family allowed: nothing left to deny for socket/socketpair.
+    if (rules.empty()) continue;
+    absl::Status status = AddRules(ctx.get(), denial.syscall, nr, denial.error, rules);
     if (!status.ok()) return status;
     if (denial.when == When::kAlways) denied_outright.insert(nr);
   }
@@ -381,6 +391,18 @@ absl::StatusOr<std::vector<struct sock_filter>> ExportBpf(void* ctx) {
   struct stat st;
   if (fstat(memfd->get(), &st) != 0) return SyscallError(errno, "fstat(seccomp export memfd)");
   return ReadProgram(memfd->get(), st.st_size, "seccomp export memfd");
+}
+
+absl::StatusOr<int> ParseRestrictedSocketFamily(absl::string_view name) {
+  const std::pair<const char*, int> kFamilies[] = {
+      {"AF_PACKET", AF_PACKET}, {"AF_VSOCK", AF_VSOCK}, {"AF_BLUETOOTH", AF_BLUETOOTH},
+      {"AF_NETLINK", AF_NETLINK}};
+  for (const auto& [family_name, family] : kFamilies) {
+    if (name == family_name) return family;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "'", name, "' is not a family the default filter restricts (AF_PACKET, AF_VSOCK, "
+      "AF_BLUETOOTH, AF_NETLINK)"));
 }
 
 absl::StatusOr<UniqueFd> SealProgram(const std::vector<struct sock_filter>& program) {

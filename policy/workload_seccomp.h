@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "ipc/unique_fd.h"
 
 namespace tether::policy {
@@ -19,7 +20,15 @@ struct WorkloadSeccompOptions {
   // stays ENOSYS); naming one the defaults restrict by argument (clone,
   // ioctl, personality, socket, socketpair) denies it for every argument.
   std::vector<std::string> extra_denied_syscalls;
+  // Socket families the defaults deny that this workload may use anyway:
+  // AF_PACKET, AF_VSOCK, AF_BLUETOOTH, or AF_NETLINK (every protocol, not
+  // only NETLINK_ROUTE).
+  std::vector<int> allowed_socket_families;
 };
+
+// Parses "AF_PACKET", "AF_VSOCK", "AF_BLUETOOTH" or "AF_NETLINK": the
+// families the default filter restricts. Anything else is an error.
+absl::StatusOr<int> ParseRestrictedSocketFamily(absl::string_view name);
 
 // Compiles the workload filter for the native architecture with libseccomp
 // and returns the classic BPF program (at most ipc::kMaxSeccompInstructions

@@ -372,6 +372,36 @@ TEST(WorkloadSeccompTest, NetlinkAuditSocketFailsWithEperm) {
   EXPECT_EQ(UnderDefaultFilter(create), EPERM);
 }
 
+TEST(WorkloadSeccompTest, AllowedNetlinkFamilyReachesTheKernel) {
+  auto create = [] { return Errno(socket(AF_NETLINK, kNoSuchSocketType, NETLINK_AUDIT)); };
+  WorkloadSeccompOptions options;
+  options.allowed_socket_families = {AF_NETLINK};
+  EXPECT_EQ(UnderFilter(options, create), EINVAL);
+}
+
+TEST(WorkloadSeccompTest, AllowingOneFamilyKeepsTheOthersDenied) {
+  auto create = [] { return Errno(socket(AF_PACKET, kNoSuchSocketType, 0)); };
+  WorkloadSeccompOptions options;
+  options.allowed_socket_families = {AF_NETLINK};
+  EXPECT_EQ(UnderFilter(options, create), EPERM);
+}
+
+TEST(WorkloadSeccompTest, AllowedPacketFamilyReachesTheKernel) {
+  auto create = [] { return Errno(socket(AF_PACKET, kNoSuchSocketType, 0)); };
+  int unfiltered = Unfiltered(create);
+  ASSERT_NE(unfiltered, 0);
+  WorkloadSeccompOptions options;
+  options.allowed_socket_families = {AF_PACKET};
+  EXPECT_EQ(UnderFilter(options, create), unfiltered);
+}
+
+TEST(WorkloadSeccompTest, OnlyRestrictedFamiliesCanBeNamed) {
+  EXPECT_EQ(*ParseRestrictedSocketFamily("AF_VSOCK"), 40);
+  absl::StatusOr<int> inet = ParseRestrictedSocketFamily("AF_INET");
+  ASSERT_FALSE(inet.ok());
+  EXPECT_NE(inet.status().message().find("'AF_INET' is not a family"), absl::string_view::npos);
+}
+
 TEST(WorkloadSeccompTest, UnixSocketIsAllowed) {
   EXPECT_EQ(UnderDefaultFilter([] {
               int fds[2];

@@ -150,6 +150,24 @@ TEST_F(GpuTest, ExplainShowsGpuBaselineNodesAndThePromotion) {
       << result.out;
 }
 
+// WSL2's /dev/dxg may have any major, so a null device stands in for it:
+// the workload can open and ioctl the granted node (the driver answers
+// ENOTTY), and cannot open an ungranted one.
+TEST_F(GpuTest, GrantedNodeCanBeOpenedAndIoctledAndOthersCannot) {
+  std::filesystem::remove_all(root_);
+  std::filesystem::create_directories(root_);
+  chmod(root_.c_str(), 0755);
+  MakeNode("dxg", 1, 3);
+  MakeNode("other", 1, 3);
+  RunResult granted = Run(DeviceRootPolicy(), {"--gpus", "all"}, {"ioctl", root_ + "/dxg"});
+  ASSERT_EQ(granted.exit_code, 0) << granted.err;
+  EXPECT_EQ(FindLine(granted.out, "open="), "ok");
+  EXPECT_EQ(FindLine(granted.out, "ioctl="), "ENOTTY");
+  RunResult other = Run(DeviceRootPolicy(), {"--gpus", "all"}, {"ioctl", root_ + "/other"});
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_EQ(FindLine(other.out, "open="), "EACCES");
+}
+
 TEST_F(GpuTest, BadGpuSelectionIsAUsageError) {
   RunResult result = Run(DeviceRootPolicy(), {"--gpus", "zero"}, {"exit", "0"});
   EXPECT_EQ(result.exit_code, 64);

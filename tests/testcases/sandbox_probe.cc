@@ -7,7 +7,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/ptrace.h>
+#include <termios.h>
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -137,6 +139,15 @@ int main(int argc, char** argv) {
   if (command == "open" && argc == 3) {
     int fd = open(argv[2], O_RDWR | O_CLOEXEC);
     PrintErrno("open", fd >= 0 ? 0 : -1);
+    return 0;
+  }
+  if (command == "ioctl" && argc == 3) {
+    // TCGETS reaches the driver only when Landlock allows ioctl on the node.
+    int fd = open(argv[2], O_RDWR | O_CLOEXEC);
+    PrintErrno("open", fd >= 0 ? 0 : -1);
+    if (fd < 0) return 0;
+    struct termios attributes;
+    PrintErrno("ioctl", ioctl(fd, TCGETS, &attributes));
     return 0;
   }
   if (command == "comm") {
