@@ -50,8 +50,9 @@ SandboxDir::SandboxDir() {
 SandboxDir::~SandboxDir() { std::filesystem::remove_all(path_); }
 
 const SandboxDir& Binaries() {
-  static const SandboxDir* dir = new SandboxDir();
-  return *dir;
+  // Destroyed at exit, which removes the copies.
+  static const SandboxDir dir;
+  return dir;
 }
 
 RunResult RunTether(const RunSpec& spec) {
