@@ -22,6 +22,7 @@
 #include <capnp/message.h>
 
 #include "absl/strings/string_view.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "broker/exit_codes.h"
@@ -614,8 +615,18 @@ int RunSession::Fail(const absl::Status& status) {
     std::fprintf(stderr, "tether: %s\n", std::string(status.message()).c_str());
     return 128 + interrupted_by_;
   }
-  std::fprintf(stderr, "tether: sandbox set-up failed: %s\n",
-               std::string(status.message()).c_str());
+  std::string hint;
+  for (Mechanism mechanism : kAllMechanisms) {
+    // A strict refusal of a mechanism the policy may relax says how.
+    if (absl::StartsWith(status.message(), absl::StrCat(MechanismName(mechanism), ": ")) &&
+        !options_.enforcement.best_effort(mechanism)) {
+      hint = absl::StrCat(" (to run without it: --best-effort ", MechanismName(mechanism),
+                          ", or enforcement.", MechanismName(mechanism),
+                          " = \"best_effort\" in the policy)");
+    }
+  }
+  std::fprintf(stderr, "tether: sandbox set-up failed: %s%s\n",
+               std::string(status.message()).c_str(), hint.c_str());
   return kExitSetupFailed;
 }
 
