@@ -33,7 +33,7 @@ bool VerifiableFromProc(const std::string& mechanism) {
   // network_namespace: /proc/<stub>/ns/net is compared with the broker's fd.
   // rlimits other than RLIMIT_CORE: the stub's report stands for them.
   return mechanism != "landlock" && mechanism != "parent_death_signal" &&
-         mechanism != "rlimits";
+         mechanism != "rlimits" && mechanism != "gpu";
 }
 
 void PostureReport::SetPlan(const Plan& plan) {

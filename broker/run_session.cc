@@ -372,14 +372,15 @@ absl::Status RunSession::GrantGpus() {
   devices.reason = absl::StrCat("read-write and ioctl on exactly: ",
                                 absl::StrJoin(outcome->granted, ", "));
   devices.evidence = Evidence::kStubAttested;  // through the Landlock ruleset
-  report_.mechanisms.push_back(devices);
+  // Recorded after the plan's steps, whose results are indexed by step.
+  records_after_plan_.push_back(devices);
   MechanismRecord proc;
   proc.mechanism = "gpu";
   proc.action = "proc_write_file";
   proc.state = outcome->proc_promoted ? MechanismState::kEnforced : MechanismState::kSkipped;
   proc.reason = outcome->proc_note;
   proc.evidence = Evidence::kStubAttested;
-  report_.mechanisms.push_back(proc);
+  records_after_plan_.push_back(proc);
   if (outcome->warn) std::fprintf(stderr, "tether: warning: /proc %s\n", outcome->proc_note.c_str());
   if (events_.has_value()) {
     events_->ConfigState(outcome->proc_promoted ? "Promoted" : "Kept",
@@ -477,6 +478,7 @@ absl::Status RunSession::Handshake() {
   absl::StatusOr<Plan> plan = MakePlan(hello->hello, &fds);
   if (!plan.ok()) return plan.status();
   report_.SetPlan(*plan);
+  for (const MechanismRecord& record : records_after_plan_) report_.mechanisms.push_back(record);
   ipc::BrokerMessage message;
   message.kind = ipc::BrokerMessage::Kind::kPlan;
   message.plan = plan->ToWire();

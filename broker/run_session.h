@@ -92,6 +92,7 @@ class RunSession {
   // if the broker is killed the kernel removes it with the namespace.
   std::unique_ptr<IsolatedNetwork> network_;
   std::vector<ipc::StepResult> results_;
+  std::vector<MechanismRecord> records_after_plan_;  // e.g. the GPU grant
 };
 
 }  // namespace tether::broker

@@ -88,6 +88,21 @@ TEST_F(GpuTest, ProcCommIsWritableWhenPromoted) {
   EXPECT_EQ(FindLine(result.out, "comm="), "ok");
 }
 
+TEST_F(GpuTest, ReportNamesTheGrantedNodesAndThePromotion) {
+  RunResult result = Run(DeviceRootPolicy(), {"--gpus", "0", "--report", config_ + "/r.json"},
+                         {"exit", "0"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::string report = ReadFile(config_ + "/r.json");
+  EXPECT_NE(report.find(R"("mechanism":"gpu","action":"grant_device_nodes","state":"enforced")"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find(root_ + "/nvidia0"), std::string::npos) << report;
+  EXPECT_EQ(report.find(root_ + "/nvidia1"), std::string::npos) << "not selected";
+  EXPECT_NE(report.find(R"("mechanism":"gpu","action":"proc_write_file","state":"enforced")"),
+            std::string::npos)
+      << report;
+}
+
 TEST_F(GpuTest, ProcCommIsNotWritableWithoutGpus) {
   RunResult result = Run(DeviceRootPolicy(), {}, {"comm"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
