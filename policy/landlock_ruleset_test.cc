@@ -29,6 +29,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "ipc/unique_fd.h"
+#include "tests/support/child_outcome.h"
 
 namespace tether::policy {
 namespace {
@@ -41,56 +42,25 @@ constexpr int kNotRun = INT_MIN;
 // the errno of the step under test; a negative value is the negated errno of
 // a preparatory step, so that it cannot pass for the errno under test.
 int RunConfined(int ruleset_fd, absl::FunctionRef<int()> operation) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    ADD_FAILURE() << "pipe2: " << std::strerror(errno);
+  tether::test_support::ChildOutcome outcome = tether::test_support::RunInChild([&]() -> std::pair<int, int> {
+    // Stages 1 and 2 are the confinement steps failing.
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return {1, errno};
+    if (syscall(SYS_landlock_restrict_self, ruleset_fd, 0U) != 0) return {2, errno};
+    return {0, operation()};
+  });
+  if (!outcome.report.has_value()) {
+    ADD_FAILURE() << "the confined child died without reporting (wait status "
+                  << outcome.wait_status << ")";
     return kNotRun;
   }
-  UniqueFd read_end(fds[0]);
-  UniqueFd write_end(fds[1]);
-  pid_t pid = fork();
-  if (pid < 0) {
-    ADD_FAILURE() << "fork: " << std::strerror(errno);
-    return kNotRun;
-  }
-  if (pid == 0) {
-    // {stage, value}: stage 1 and 2 are the confinement steps failing.
-    int report[2] = {0, 0};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-      report[0] = 1;
-      report[1] = errno;
-    } else if (syscall(SYS_landlock_restrict_self, ruleset_fd, 0U) != 0) {
-      report[0] = 2;
-      report[1] = errno;
-    } else {
-      report[1] = operation();
-    }
-    ssize_t written = write(write_end.get(), report, sizeof(report));
-    _exit(written == sizeof(report) ? 0 : 1);
-  }
-  write_end.reset();
-  int report[2];
-  size_t got = 0;
-  while (got < sizeof(report)) {
-    ssize_t n = read(read_end.get(), reinterpret_cast<char*>(report) + got, sizeof(report) - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += n;
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (got != sizeof(report)) {
-    ADD_FAILURE() << "the confined child died without reporting (wait status " << status << ")";
-    return kNotRun;
-  }
-  if (report[0] != 0) {
+  if (outcome.report->first != 0) {
     ADD_FAILURE() << "the child could not confine itself: "
-                  << (report[0] == 1 ? "prctl(PR_SET_NO_NEW_PRIVS)" : "landlock_restrict_self")
-                  << ": " << std::strerror(report[1]);
+                  << (outcome.report->first == 1 ? "prctl(PR_SET_NO_NEW_PRIVS)"
+                                                 : "landlock_restrict_self")
+                  << ": " << std::strerror(outcome.report->second);
     return kNotRun;
   }
-  return report[1];
+  return outcome.report->second;
 }
 
 int OpenAndClose(const std::string& path, int flags) {

@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/child_outcome.h"
+
 namespace tether::policy {
 namespace {
 
@@ -22,24 +24,15 @@ int ErrnoAsRestrictedSupervisor(const std::function<long()>& attempt) {
   absl::StatusOr<std::vector<sock_filter>> program = CompileSupervisorFilter();
   EXPECT_TRUE(program.ok()) << program.status();
   if (!program.ok()) return -1;
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) return -2;
-  pid_t pid = fork();
-  if (pid == 0) {
-    int result = -1;
-    if (RestrictSelfWithSeccomp(*program).ok()) {
-      errno = 0;
-      result = attempt() < 0 ? errno : 0;
-    }
-    (void)!write(pipe_fds[1], &result, sizeof(result));
-    _exit(0);
-  }
-  close(pipe_fds[1]);
-  int result = -3;
-  (void)!read(pipe_fds[0], &result, sizeof(result));
-  close(pipe_fds[0]);
-  waitpid(pid, nullptr, 0);
-  return result;
+  test_support::ChildOutcome outcome = test_support::RunInChild([&]() -> std::pair<int, int> {
+    absl::Status restricted = RestrictSelfWithSeccomp(*program);
+    if (!restricted.ok()) return {1, 0};
+    errno = 0;
+    return {0, attempt() < 0 ? errno : 0};
+  });
+  EXPECT_TRUE(outcome.report.has_value()) << "wait status " << outcome.wait_status;
+  if (!outcome.report.has_value() || outcome.report->first != 0) return -1;
+  return outcome.report->second;
 }
 
 TEST(SupervisorSeccompTest, PtraceFailsWithEperm) {

@@ -31,6 +31,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/child_outcome.h"
+
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -61,59 +63,20 @@ constexpr unsigned long kUpperBit = 1UL << 32;
 // 0 for success, else errno: what each operation below returns.
 int Errno(long result) { return result == -1 ? errno : 0; }
 
-struct ChildOutcome {
-  // {stage, value}: stage 0 ran the operation, which returned value; stage 1
-  // and 2 are prctl and seccomp failing with errno value.
-  std::optional<std::pair<int, int>> report;
-  int wait_status = 0;
-};
+using tether::test_support::ChildOutcome;
 
 // Forks a child that, when `program` is given, sets no_new_privs and loads
-// it, then runs `operation` and reports its result through a pipe.
+// it, then runs `operation`. Stages 1 and 2 are prctl and seccomp failing.
 ChildOutcome RunChild(const std::vector<sock_filter>* program, absl::FunctionRef<int()> operation) {
-  ChildOutcome outcome;
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    ADD_FAILURE() << "pipe2: " << std::strerror(errno);
-    return outcome;
-  }
-  UniqueFd read_end(fds[0]);
-  UniqueFd write_end(fds[1]);
-  pid_t pid = fork();
-  if (pid < 0) {
-    ADD_FAILURE() << "fork: " << std::strerror(errno);
-    return outcome;
-  }
-  if (pid == 0) {
-    int report[2] = {0, 0};
+  return tether::test_support::RunInChild([&]() -> std::pair<int, int> {
     if (program != nullptr) {
       struct sock_fprog prog = {static_cast<unsigned short>(program->size()),
                                 const_cast<sock_filter*>(program->data())};
-      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-        report[0] = 1;
-        report[1] = errno;
-      } else if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
-        report[0] = 2;
-        report[1] = errno;
-      }
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return {1, errno};
+      if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return {2, errno};
     }
-    if (report[0] == 0) report[1] = operation();
-    ssize_t written = write(write_end.get(), report, sizeof(report));
-    _exit(written == sizeof(report) ? 0 : 1);
-  }
-  write_end.reset();
-  int report[2];
-  size_t got = 0;
-  while (got < sizeof(report)) {
-    ssize_t n = read(read_end.get(), reinterpret_cast<char*>(report) + got, sizeof(report) - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += n;
-  }
-  while (waitpid(pid, &outcome.wait_status, 0) < 0 && errno == EINTR) {
-  }
-  if (got == sizeof(report)) outcome.report.emplace(report[0], report[1]);
-  return outcome;
+    return {0, operation()};
+  });
 }
 
 // What `operation` returned in a child, or kNotRun with a test failure.
