@@ -21,10 +21,19 @@ SandboxPolicy DefaultPolicy() {
 
 std::vector<std::string> FilterEnvironment(char** environment,
                                            const std::vector<std::string>& allow) {
+  std::vector<std::string> variables;
+  for (char** entry = environment; entry != nullptr && *entry != nullptr; ++entry) {
+    variables.emplace_back(*entry);
+  }
+  return FilterEnvironment(variables, allow);
+}
+
+std::vector<std::string> FilterEnvironment(const std::vector<std::string>& environment,
+                                           const std::vector<std::string>& allow) {
   std::vector<std::string> kept;
   bool have_path = false;
-  for (char** entry = environment; entry != nullptr && *entry != nullptr; ++entry) {
-    absl::string_view var(*entry);
+  for (const std::string& entry : environment) {
+    absl::string_view var(entry);
     size_t equals = var.find('=');
     if (equals == absl::string_view::npos || equals == 0) continue;
     absl::string_view name = var.substr(0, equals);

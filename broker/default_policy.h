@@ -25,6 +25,8 @@ SandboxPolicy DefaultPolicy();
 // pass; PATH gets a safe default when the broker has none.
 std::vector<std::string> FilterEnvironment(char** environment,
                                            const std::vector<std::string>& allow);
+std::vector<std::string> FilterEnvironment(const std::vector<std::string>& environment,
+                                           const std::vector<std::string>& allow);
 
 }  // namespace tether::broker
 

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "broker/host_probe.h"
 #include "broker/policy_options.h"
 #include "broker/run_session.h"
+#include "broker/serve.h"
 #include "policy/policy_file.h"
 #include "policy/workload_seccomp.h"
 
@@ -37,6 +39,8 @@ constexpr char kUsage[] =
     "usage: tether probe\n"
     "       tether policy check FILE\n"
     "       tether policy explain FILE [--gpus all|none|0,2]\n"
+    "       tether serve --socket PATH [--policy FILE] [--allow-uid UID,...]\n"
+    "                    [--report-dir DIR] [--events FILE] [--network MODE]\n"
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
     "                  [--events FILE] [--network isolated|host|auto]\n"
     "                  [--gpus all|none|0,2] [--allow-env NAME]...\n"
@@ -177,6 +181,59 @@ int Policy(const std::vector<std::string>& args) {
   return 0;
 }
 
+// `tether serve`: the broker as a sidecar for stubs started elsewhere.
+int Serve(const std::vector<std::string>& args) {
+  tether::broker::ServeOptions serve;
+  serve.run = DefaultOptions();
+  serve.allowed_uids = {static_cast<uint32_t>(getuid())};
+  std::optional<std::string> policy_path;
+  std::optional<std::string> network;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& flag = args[i];
+    if (i + 1 >= args.size()) {
+      std::fprintf(stderr, "tether serve: %s needs a value\n%s", flag.c_str(), kUsage);
+      return kExitUsage;
+    }
+    const std::string& value = args[++i];
+    if (flag == "--socket") {
+      serve.socket_path = value;
+    } else if (flag == "--policy") {
+      policy_path = value;
+    } else if (flag == "--allow-uid") {
+      absl::StatusOr<std::vector<uint32_t>> uids = tether::broker::ParseUidList(value);
+      if (!uids.ok()) {
+        std::fprintf(stderr, "tether serve: %s\n", std::string(uids.status().message()).c_str());
+        return kExitUsage;
+      }
+      serve.allowed_uids = *uids;
+    } else if (flag == "--report-dir") {
+      serve.report_dir = value;
+    } else if (flag == "--events") {
+      serve.run.events_path = value;
+    } else if (flag == "--network") {
+      network = value;
+    } else {
+      std::fprintf(stderr, "tether serve: unknown flag %s\n%s", flag.c_str(), kUsage);
+      return kExitUsage;
+    }
+  }
+  if (serve.socket_path.empty()) {
+    std::fprintf(stderr, "tether serve: --socket is required\n%s", kUsage);
+    return kExitUsage;
+  }
+  if (policy_path.has_value()) {
+    tether::policy::PolicyFile file;
+    if (int status = LoadPolicy(*policy_path, &file, &serve.run); status != 0) return status;
+  }
+  if (network.has_value() &&
+      !tether::broker::ParseNetworkMode(*network, &serve.run.network_mode)) {
+    std::fprintf(stderr, "tether serve: --network '%s' is not isolated, host or auto\n",
+                 network->c_str());
+    return kExitUsage;
+  }
+  return tether::broker::ServeForever(serve);
+}
+
 // Prints what this host and runtime allow, each with its evidence.
 int Probe(const std::vector<std::string>& args) {
   if (!args.empty()) {
@@ -205,6 +262,7 @@ int main(int argc, char** argv) {
   if (args[0] == "run") return Run(rest);
   if (args[0] == "probe") return Probe(rest);
   if (args[0] == "policy") return Policy(rest);
+  if (args[0] == "serve") return Serve(rest);
   std::fprintf(stderr, "tether: unknown command '%s'\n%s", args[0].c_str(), kUsage);
   return kExitUsage;
 }

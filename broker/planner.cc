@@ -151,24 +151,31 @@ absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
   if (input.network_mode == NetworkMode::kHost) {
     plan.left_out.push_back({"network_namespace", "not_requested",
                              "network mode host: the workload shares the host network", 0});
-  } else if (input.network.ok) {
+  } else if (input.network.ok && HasEffective(hello, CAP_SYS_ADMIN)) {
     PlannedStep join = Enforce("network_namespace", ipc::Action::kJoinNetworkNamespace,
                                absl::StrCat("network mode ", NetworkModeName(input.network_mode),
                                             ": join the broker's namespace with loopback "
                                             "and one veth"));
     join.step.fd_index = kNetworkNamespaceFdIndex;
     plan.steps.push_back(join);
-  } else if (input.network_mode == NetworkMode::kAuto ||
+  } else if (ProbeOutcome why = input.network.ok
+                                   ? ProbeOutcome{false, EPERM,
+                                                  "the stub lacks CAP_SYS_ADMIN to join a network "
+                                                  "namespace"}
+                                   : input.network;
+             input.network_mode == NetworkMode::kAuto ||
              input.enforcement.best_effort(Mechanism::kNetworkNamespace)) {
     plan.left_out.push_back(
         {"network_namespace", "degraded",
          absl::StrCat(input.network_mode == NetworkMode::kAuto ? "auto" : "best effort",
-                      ": fell back to the host network: ", input.network.evidence),
-         input.network.errno_value});
+                      ": fell back to the host network: ", why.evidence),
+         why.errno_value});
   } else {
     return absl::FailedPreconditionError(absl::StrCat(
-        "network_namespace: network mode isolated, but the broker cannot make a network "
-        "namespace: ", input.network.evidence));
+        "network_namespace: network mode isolated, but ",
+        input.network.ok ? "the stub lacks CAP_SYS_ADMIN to join a network namespace"
+                         : absl::StrCat("the broker cannot make a network namespace: ",
+                                        input.network.evidence)));
   }
 
   std::vector<uint32_t> target_groups = Sorted(target.groups);
@@ -205,11 +212,16 @@ absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
   }
 
   // After the identity change, which clears the parent-death signal.
-  PlannedStep pdeath = Enforce("parent_death_signal", ipc::Action::kParentDeathSignal,
-                               "the workload is killed when the broker dies");
-  pdeath.step.signal = SIGKILL;
-  pdeath.step.expected_parent = input.broker_pid;
-  plan.steps.push_back(pdeath);
+  if (input.sidecar) {
+    plan.left_out.push_back({"parent_death_signal", "not_requested",
+                             "sidecar: the stub is not the broker's child", 0});
+  } else {
+    PlannedStep pdeath = Enforce("parent_death_signal", ipc::Action::kParentDeathSignal,
+                                 "the workload is killed when the broker dies");
+    pdeath.step.signal = SIGKILL;
+    pdeath.step.expected_parent = input.broker_pid;
+    plan.steps.push_back(pdeath);
+  }
 
   // After the identity change, so that the workload's own permissions apply.
   PlannedStep chdir_step = Enforce("working_directory", ipc::Action::kChangeDirectory,

@@ -51,6 +51,9 @@ struct PlanInput {
   // The ABI whose rights the policy relies on (truncate 3, ioctl_dev 5,
   // scopes 6); below it, strict refuses and best effort says what is missing.
   int landlock_required_abi = 6;
+  // Sidecar mode: the stub is not the broker's child, so there is no
+  // parent-death signal to arm; the workload's runtime owns its lifetime.
+  bool sidecar = false;
   std::string landlock_missing_rights;  // names, for a kernel below the required ABI
 };
 

@@ -210,8 +210,10 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
   input.target = target_;
   input.broker_pid = getpid();
   input.working_directory = working_directory_;
-  input.argv = options_.argv;
-  input.envp = FilterEnvironment(environ, options_.policy.environment_allow);
+  input.sidecar = sidecar_;
+  input.argv = sidecar_ ? hello.requested_argv : options_.argv;
+  input.envp = sidecar_ ? FilterEnvironment(hello.requested_envp, options_.policy.environment_allow)
+                        : FilterEnvironment(environ, options_.policy.environment_allow);
 
   // Without Landlock (best effort) the fd slot carries a placeholder.
   absl::StatusOr<UniqueFd> ruleset = UniqueFd(open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -224,6 +226,8 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
     if (working_directory_ != "/") rules.read_write.push_back(working_directory_);
     rules.devices = options_.policy.devices;
     rules.write_file = options_.policy.write_file;
+    // A sidecar stub's paths are those of its own root.
+    if (sidecar_ && stub_visible_) rules.root = absl::StrCat("/proc/", child_, "/root");
     ruleset = policy::BuildLandlockRuleset(rules, hello.landlock_abi, policy::MissingPath::kSkip);
   }
   if (!ruleset.ok()) {
@@ -316,6 +320,8 @@ absl::Status RunSession::CollectResults(const Plan& plan) {
 }
 
 absl::Status RunSession::VerifyPosture(const Plan& plan) {
+  // Without the stub's /proc only its own reports stand (stub-attested).
+  if (!stub_visible_) return absl::OkStatus();
   absl::StatusOr<ProcStatus> proc = ReadProcStatus(child_);
   if (!proc.ok()) return proc.status();
   absl::StatusOr<CoreLimit> core = ReadCoreLimit(child_);
@@ -466,12 +472,23 @@ absl::Status RunSession::Handshake() {
     return absl::InvalidArgumentError(absl::StrCat(
         "protocol violation: expected hello, got ", ipc::StubMessageKindName(hello->kind)));
   }
-  // SO_PEERCRED on a socketpair names its creator, the broker itself; the
-  // stub's pid is checked against the forked child instead.
-  absl::StatusOr<ProcStatus> proc = ReadProcStatus(child_);
-  if (!proc.ok()) return proc.status();
-  absl::Status honest = CheckHelloAgainstProc(hello->hello, *proc, child_);
-  if (!honest.ok()) return honest;
+  if (sidecar_) {
+    // The peer pid is in the broker's pid namespace; the Hello's in the
+    // stub's. Equal means the broker sees the stub's /proc.
+    stub_visible_ = hello->hello.pid == child_ && ReadProcStatus(child_).ok();
+    if (hello->hello.requested_argv.empty()) {
+      return absl::InvalidArgumentError("the sidecar stub sent no command to run");
+    }
+    working_directory_ = hello->hello.cwd.empty() ? "/" : hello->hello.cwd;
+  }
+  if (stub_visible_) {
+    // SO_PEERCRED on a socketpair names its creator, the broker itself; the
+    // stub's pid is checked against the forked child instead.
+    absl::StatusOr<ProcStatus> proc = ReadProcStatus(child_);
+    if (!proc.ok()) return proc.status();
+    absl::Status honest = CheckHelloAgainstProc(hello->hello, *proc, child_);
+    if (!honest.ok()) return honest;
+  }
   report_.landlock_abi = hello->hello.landlock_abi;
 
   std::vector<UniqueFd> fds;
@@ -630,6 +647,58 @@ int RunSession::Fail(const absl::Status& status) {
   std::fprintf(stderr, "tether: sandbox set-up failed: %s%s\n",
                std::string(status.message()).c_str(), hint.c_str());
   return kExitSetupFailed;
+}
+
+int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t peer_gid) {
+  sidecar_ = true;
+  socket_ = std::move(socket);
+  child_ = peer_pid;
+  reaped_ = true;  // not the broker's child: never killed or reaped here
+  deadline_ = absl::Now() + options_.handshake_timeout;
+  // Without a policy user, the workload keeps the stub's own identity (a
+  // root stub drops to nobody).
+  absl::StatusOr<TargetIdentity> target =
+      ResolveTargetIdentity(options_.user, peer_uid, peer_gid, {});
+  if (!target.ok()) return Fail(target.status());
+  absl::Status groups = ApplyGroups(options_.group, options_.supplementary_groups, &*target);
+  if (!groups.ok()) return Fail(groups);
+  target_ = *target;
+  report_.target = target_;
+  report_.enforcement = options_.enforcement;
+  if (options_.events_path.has_value()) {
+    absl::StatusOr<OcsfEventLog> events = OcsfEventLog::Open(*options_.events_path);
+    if (events.ok()) events_.emplace(std::move(*events));
+  }
+  absl::Status handshake = Handshake();
+  if (!handshake.ok()) return Fail(handshake);
+  report_.outcome = "running";
+  WriteReport();
+  EmitPostureEvents();
+  // EOF: the stub exec'd (its socket is close-on-exec); ExecFailed: it did not.
+  ipc::ReceivedFrame frame = ipc::ReceiveFrame(socket_.get());
+  ipc::StubMessage message;
+  std::string error;
+  if (frame.ok() && ipc::Decode(frame, &message, &error) &&
+      message.kind == ipc::StubMessage::Kind::kExecFailed) {
+    std::fprintf(stderr, "tether serve: the stub could not execute its command: %s\n",
+                 strerror(message.exec_errno));
+    return message.exec_errno == ENOENT ? kExitNotFound : kExitCannotExecute;
+  }
+  if (events_.has_value()) events_->ProcessLaunch(child_, {}, target_.uid);
+  return 0;
+}
+
+void RunSession::HoldNetworkUntilWorkloadExits() {
+  // Unseen workloads: exiting closes the namespace fd, and the kernel
+  // deletes the pair with the namespace when the workload is gone.
+  if (network_ == nullptr || !stub_visible_) return;
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, child_, 0)));
+  if (pidfd.valid()) {
+    struct pollfd exited = {pidfd.get(), POLLIN, 0};
+    while (poll(&exited, 1, -1) < 0 && errno == EINTR) {
+    }
+  }
+  network_.reset();
 }
 
 int RunSession::Run() {

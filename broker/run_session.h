@@ -58,6 +58,18 @@ class RunSession {
 
   int Run();
 
+  // Sidecar mode (`tether serve`): the stub connected on `socket` from
+  // `peer_pid` as `peer_uid`:`peer_gid`. The same handshake, except that
+  // the command, environment and working directory come from the stub's
+  // Hello, and the broker's /proc checks apply only where it can see the
+  // stub (same pid namespace); elsewhere the report says stub-attested.
+  // Returns 0 once the workload runs, 125 when the stub was refused.
+  int Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t peer_gid);
+
+  // After Serve: keeps the isolated network until the workload exits (where
+  // the broker can see it), then deletes the veth pair.
+  void HoldNetworkUntilWorkloadExits();
+
  private:
   absl::Status StartStub();
   absl::Status Handshake();
@@ -85,6 +97,8 @@ class RunSession {
   bool reaped_ = false;
   int interrupted_by_ = 0;
   bool policy_rejected_ = false;  // the policy contradicts itself: exit 2
+  bool sidecar_ = false;
+  bool stub_visible_ = true;      // /proc/<stub> is the stub's (same pid namespace)
   absl::Time deadline_;
   PostureReport report_;
   std::optional<OcsfEventLog> events_;

@@ -37,6 +37,10 @@ struct Hello {
   landlockAbi @8 :Int32;       # 0 when Landlock is unavailable
   landlockErrno @9 :Int32;     # errno of the ABI query when unavailable
   auditArch @10 :UInt32;       # AUDIT_ARCH_* of the stub
+  # Sidecar mode only: the command the container asked the stub to run, the
+  # stub's environment (the broker filters it) and its working directory.
+  requestedExec @11 :ExecRequest;
+  cwd @12 :Text;
 }
 
 enum Disposition {

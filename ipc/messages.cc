@@ -70,6 +70,14 @@ void EncodeHello(const Hello& hello, wire::Hello::Builder out) {
   out.setLandlockAbi(hello.landlock_abi);
   out.setLandlockErrno(hello.landlock_errno);
   out.setAuditArch(hello.audit_arch);
+  if (!hello.requested_argv.empty()) {
+    auto exec = out.initRequestedExec();
+    auto argv = exec.initArgv(hello.requested_argv.size());
+    for (size_t i = 0; i < hello.requested_argv.size(); ++i) argv.set(i, hello.requested_argv[i]);
+    auto envp = exec.initEnvp(hello.requested_envp.size());
+    for (size_t i = 0; i < hello.requested_envp.size(); ++i) envp.set(i, hello.requested_envp[i]);
+  }
+  if (!hello.cwd.empty()) out.setCwd(hello.cwd);
 }
 
 bool DecodeHello(wire::Hello::Reader in, Hello* out, std::string* error) {
@@ -111,6 +119,27 @@ bool DecodeHello(wire::Hello::Reader in, Hello* out, std::string* error) {
   }
   out->audit_arch = in.getAuditArch();
   if (out->audit_arch == 0) return Fail(error, "hello.auditArch is missing");
+  if (in.hasRequestedExec()) {
+    auto exec = in.getRequestedExec();
+    if (!CopyTextList(exec.getArgv(), "hello.requestedExec.argv", &out->requested_argv, error) ||
+        !CopyTextList(exec.getEnvp(), "hello.requestedExec.envp", &out->requested_envp, error)) {
+      return false;
+    }
+    if (out->requested_argv.empty() || out->requested_argv[0].empty()) {
+      return Fail(error, "hello.requestedExec.argv is empty");
+    }
+    for (const std::string& var : out->requested_envp) {
+      if (var.find('=') == std::string::npos) {
+        return Fail(error, "hello.requestedExec.envp has an entry without '='");
+      }
+    }
+  }
+  if (in.hasCwd()) {
+    out->cwd = in.getCwd();
+    if (out->cwd.empty() || out->cwd[0] != '/' || out->cwd.find('\0') != std::string::npos) {
+      return Fail(error, "hello.cwd must be an absolute path");
+    }
+  }
   return true;
 }
 

@@ -45,6 +45,10 @@ struct Hello {
   int32_t landlock_abi = 0;
   int32_t landlock_errno = 0;
   uint32_t audit_arch = 0;
+  // Sidecar mode: what the stub was started to run; empty in local mode.
+  std::vector<std::string> requested_argv;
+  std::vector<std::string> requested_envp;
+  std::string cwd;
 };
 
 enum class Disposition { kEnforce, kSkipAlreadySatisfied, kBestEffort };

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -85,9 +86,18 @@ absl::Status CheckPath(const std::string& path) {
 }
 
 // Adds one path-beneath rule granting `access` (already masked to the ABI).
-absl::Status AddPathRule(int ruleset_fd, const std::string& path, uint64_t access,
-                         MissingPath missing) {
-  UniqueFd fd(open(path.c_str(), O_PATH | O_CLOEXEC));
+// Opens `path` with O_PATH, inside `root_fd` when it is valid.
+int OpenPath(int root_fd, const std::string& path) {
+  if (root_fd < 0) return open(path.c_str(), O_PATH | O_CLOEXEC);
+  struct open_how how = {};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof(how)));
+}
+
+absl::Status AddPathRule(int ruleset_fd, int root_fd, const std::string& path,
+                         uint64_t access, MissingPath missing) {
+  UniqueFd fd(OpenPath(root_fd, path));
   if (!fd.valid()) {
     int error = errno;
     // ENOTDIR: a component of the path is a file, so the path cannot exist.
@@ -176,6 +186,11 @@ absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int ab
   if (fd < 0) return SyscallError(errno, "landlock_create_ruleset");
   UniqueFd ruleset(static_cast<int>(fd));
 
+  UniqueFd root;
+  if (!rules.root.empty()) {
+    root.reset(open(rules.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root.valid()) return SyscallError(errno, absl::StrCat("open(", rules.root, ", O_PATH)"));
+  }
   const uint64_t handled = attr.handled_access_fs;
   struct Grant {
     const std::vector<std::string>* paths;
@@ -187,7 +202,8 @@ absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int ab
                              Grant{&rules.write_file, LANDLOCK_ACCESS_FS_WRITE_FILE}}) {
     for (const std::string& path : *grant.paths) {
       // Rights the ABI does not handle would make landlock_add_rule fail.
-      absl::Status status = AddPathRule(ruleset.get(), path, grant.access & handled, missing);
+      absl::Status status =
+          AddPathRule(ruleset.get(), root.get(), path, grant.access & handled, missing);
       if (!status.ok()) return status;
     }
   }

@@ -44,6 +44,10 @@ struct LandlockRules {
   // The write-file right alone, added to whatever else the path has: the
   // least a GPU workload needs on /proc to write /proc/<pid>/task/<tid>/comm.
   std::vector<std::string> write_file;
+  // When set (e.g. /proc/<pid>/root of a sidecar stub), paths are resolved
+  // inside that root, symlinks included (openat2 RESOLVE_IN_ROOT), so the
+  // rules name the stub's files, not the broker's.
+  std::string root;
   // Forbids signals and abstract unix socket connections to processes
   // outside the domain. Applied from ABI 6 on; ignored below.
   bool scope_signals_and_abstract_unix = true;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "stub/session.h"
 
@@ -15,7 +16,8 @@ constexpr int kUsageExit = 64;
 int Usage(const char* problem) {
   std::fprintf(stderr,
                "tether-stub: %s\nusage: tether-stub --fd N   (started by the "
-               "tether broker)\n",
+               "tether broker)\n"
+               "       tether-stub --connect PATH -- CMD [ARGS...]   (a broker sidecar)\n",
                problem);
   return kUsageExit;
 }
@@ -23,8 +25,12 @@ int Usage(const char* problem) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Sidecar mode: tether-stub --connect PATH -- CMD [ARGS...]
+  if (argc >= 5 && std::strcmp(argv[1], "--connect") == 0 && std::strcmp(argv[3], "--") == 0) {
+    return tether::stub::RunStubConnected(argv[2], std::vector<std::string>(argv + 4, argv + argc));
+  }
   if (argc != 3 || std::strcmp(argv[1], "--fd") != 0) {
-    return Usage("expected exactly --fd N");
+    return Usage("expected --fd N, or --connect PATH -- CMD [ARGS...]");
   }
   char* end = nullptr;
   long fd = std::strtol(argv[2], &end, 10);

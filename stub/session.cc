@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -123,19 +125,58 @@ int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec) {
   return error == ENOENT ? 127 : 126;
 }
 
+namespace {
+
+// Hello, plan, steps, Ready, Go: the part both modes share.
+int Converse(const ipc::Hello& hello) {
+  constexpr int kSocketFd = 3;
+  if (!SendHello(kSocketFd, hello)) return kSetupFailedExit;
+  std::optional<ReceivedPlan> plan = ReceivePlan(kSocketFd);
+  if (!plan.has_value()) {
+    Complain("the broker refused or closed the connection");
+    return kSetupFailedExit;
+  }
+  if (!RunPlan(kSocketFd, *plan)) return kSetupFailedExit;
+  plan->fds.clear();
+  if (!SendReady(kSocketFd)) return kSetupFailedExit;
+  return AwaitGoAndExec(kSocketFd, plan->plan.exec);
+}
+
+}  // namespace
+
+int RunStubConnected(const std::string& socket_path, const std::vector<std::string>& argv) {
+  struct sockaddr_un address = {};
+  address.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof(address.sun_path)) {
+    Complain("the socket path is too long: " + socket_path);
+    return kSetupFailedExit;
+  }
+  std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    Complain("cannot connect to " + socket_path + ": " + std::strerror(errno));
+    return kSetupFailedExit;
+  }
+  if (!PrepareDescriptors(fd)) {
+    Complain(std::string("cannot prepare descriptors: ") + std::strerror(errno));
+    return kSetupFailedExit;
+  }
+  ipc::Hello hello = CollectSelfFacts();
+  hello.requested_argv = argv;
+  for (char** var = environ; var != nullptr && *var != nullptr; ++var) {
+    hello.requested_envp.emplace_back(*var);
+  }
+  char cwd[4096];
+  if (getcwd(cwd, sizeof(cwd)) != nullptr) hello.cwd = cwd;
+  return Converse(hello);
+}
+
 int RunStub(int socket_fd) {
   if (!PrepareDescriptors(socket_fd)) {
     Complain(std::string("cannot prepare descriptors: ") + std::strerror(errno));
     return kSetupFailedExit;
   }
-  constexpr int kSocketFd = 3;
-  if (!SendHello(kSocketFd, CollectSelfFacts())) return kSetupFailedExit;
-  std::optional<ReceivedPlan> plan = ReceivePlan(kSocketFd);
-  if (!plan.has_value()) return kSetupFailedExit;
-  if (!RunPlan(kSocketFd, *plan)) return kSetupFailedExit;
-  plan->fds.clear();
-  if (!SendReady(kSocketFd)) return kSetupFailedExit;
-  return AwaitGoAndExec(kSocketFd, plan->plan.exec);
+  return Converse(CollectSelfFacts());
 }
 
 }  // namespace tether::stub

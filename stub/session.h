@@ -5,6 +5,7 @@
 // that test stubs can tell lies by composing them differently.
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "ipc/messages.h"
@@ -37,8 +38,12 @@ bool SendReady(int socket_fd);
 // it could not (abort from the broker, EOF, or execve failing).
 int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec);
 
-// The whole protocol as the production stub speaks it.
+// The whole protocol as the production stub speaks it, forked by the broker.
 int RunStub(int socket_fd);
+
+// Sidecar mode: connects to a broker's socket and asks it to run `argv`
+// with this process's environment and working directory.
+int RunStubConnected(const std::string& socket_path, const std::vector<std::string>& argv);
 
 }  // namespace tether::stub
 

@@ -70,8 +70,12 @@ RunResult RunTether(const RunSpec& spec) {
     if (chdir(cwd.c_str()) != 0) _exit(200);
     if (spec.before_exec) spec.before_exec();
     std::vector<std::string> args = spec.wrapper;
-    args.push_back(bins.Bin("tether"));
-    args.insert(args.end(), spec.args.begin(), spec.args.end());
+    if (spec.command.empty()) {
+      args.push_back(bins.Bin("tether"));
+      args.insert(args.end(), spec.args.begin(), spec.args.end());
+    } else {
+      args.insert(args.end(), spec.command.begin(), spec.command.end());
+    }
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);

@@ -36,6 +36,7 @@ const SandboxDir& Binaries();
 
 struct RunSpec {
   std::vector<std::string> wrapper;   // runs tether, e.g. {faultenv, MODE, "--"}
+  std::vector<std::string> command;   // when set, run instead of tether (e.g. a stub)
   std::vector<std::string> args;      // after "tether"
   std::string cwd;                    // default: the binaries' directory
   std::string stdin_text;

@@ -1,0 +1,182 @@
+// Sidecar mode on the real kernel: `tether serve` in its own mount
+// namespace, stubs started by a separate process tree in another mount
+// namespace and as another uid, sharing only the socket directory.
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/sandbox_fixture.h"
+
+namespace tether::testing {
+namespace {
+
+// A private mount namespace with something mounted that the other side
+// does not see, so the two sides really differ.
+void EnterOwnMountNamespace(const std::string& marker_dir) {
+  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      mount("tmpfs", marker_dir.c_str(), "tmpfs", 0, nullptr) != 0) {
+    _exit(210);
+  }
+}
+
+void BecomeUid(uid_t uid) {
+  for (int cap = 0; cap < 64; ++cap) {
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;
+    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+  }
+  if (setgroups(0, nullptr) != 0 || setresgid(uid, uid, uid) != 0 ||
+      setresuid(uid, uid, uid) != 0) {
+    _exit(211);
+  }
+}
+
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = "/tmp/tether-serve-" + std::to_string(getpid());
+    std::filesystem::create_directories(dir_ + "/reports");
+    std::filesystem::create_directories(dir_ + "/broker-only");
+    std::filesystem::create_directories(dir_ + "/stub-only");
+    chmod(dir_.c_str(), 0755);
+    char outside[] = "/var/tmp/tether-serve-XXXXXX";
+    outside_ = mkdtemp(outside);
+    chmod(outside_.c_str(), 0777);
+    socket_ = dir_ + "/broker.sock";
+    server_ = fork();
+    if (server_ == 0) {
+      EnterOwnMountNamespace(dir_ + "/broker-only");
+      int null_fd = open("/dev/null", O_RDWR);
+      dup2(null_fd, 0);
+      std::string log = dir_ + "/serve.log";
+      int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(log_fd, 1);
+      dup2(log_fd, 2);
+      std::string tether = Binaries().Bin("tether");
+      execl(tether.c_str(), tether.c_str(), "serve", "--socket", socket_.c_str(), "--allow-uid",
+            "1000", "--network", "host", "--report-dir", (dir_ + "/reports").c_str(), nullptr);
+      _exit(212);
+    }
+    for (int i = 0; i < 200 && !std::filesystem::exists(socket_); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(std::filesystem::exists(socket_)) << ReadFile(dir_ + "/serve.log");
+  }
+
+  void TearDown() override {
+    if (server_ > 0) {
+      kill(server_, SIGTERM);
+      waitpid(server_, nullptr, 0);
+    }
+    std::filesystem::remove_all(dir_);
+    std::filesystem::remove_all(outside_);
+  }
+
+  // A stub started by its own process tree: own mount namespace, `uid`.
+  RunResult Stub(uid_t uid, std::vector<std::string> command) {
+    RunSpec spec;
+    spec.before_exec = [this, uid] {
+      EnterOwnMountNamespace(dir_ + "/stub-only");
+      BecomeUid(uid);
+    };
+    return RunStub(spec, command);
+  }
+
+  RunResult RunStub(RunSpec& spec, const std::vector<std::string>& command) {
+    spec.command = {Binaries().Bin("tether-stub"), "--connect", socket_, "--"};
+    spec.command.insert(spec.command.end(), command.begin(), command.end());
+    return RunTether(spec);
+  }
+
+  std::string dir_;
+  std::string outside_;
+  std::string socket_;
+  pid_t server_ = -1;
+};
+
+TEST_F(ServeTest, StubInAnotherMountNamespaceAndUidRunsWithTheFullPosture) {
+  RunResult result = Stub(1000, {"./sandbox_probe", "posture", outside_ + "/file"});
+  ASSERT_EQ(result.exit_code, 0) << result.err << ReadFile(dir_ + "/serve.log");
+  EXPECT_EQ(FindLine(result.out, "Uid:"), "\t1000\t1000\t1000\t1000");
+  EXPECT_EQ(FindLine(result.out, "CapBnd:"), "\t0000000000000000");
+  EXPECT_EQ(FindLine(result.out, "CapEff:"), "\t0000000000000000");
+  EXPECT_EQ(FindLine(result.out, "NoNewPrivs:"), "\t1");
+  EXPECT_EQ(FindLine(result.out, "Seccomp:"), "\t2");
+  EXPECT_EQ(FindLine(result.out, "write="), "EACCES");
+}
+
+TEST_F(ServeTest, ReportMarksWhatTheBrokerVerifiedFromProc) {
+  RunResult result = Stub(1000, {"./sandbox_probe", "exit", "0"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::string report;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/reports")) {
+    report = ReadFile(entry.path());
+  }
+  EXPECT_NE(report.find(R"("outcome":"running")"), std::string::npos) << report;
+  EXPECT_NE(report.find(R"("action":"set_resuid","state":"skipped")"), std::string::npos)
+      << report;
+  EXPECT_NE(report.find(R"("mechanism":"no_new_privs","action":"set_no_new_privs","state":"enforced","reason":"set no_new_privs","errno":null,"evidence":"verified")"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find(R"("mechanism":"parent_death_signal","action":"not_planned","state":"not_requested")"),
+            std::string::npos)
+      << report;
+}
+
+TEST_F(ServeTest, StubFromAUidNotAllowedIsRefused) {
+  RunResult result = Stub(2000, {"./sandbox_probe", "exit", "0"});
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_EQ(result.out, "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_NE(ReadFile(dir_ + "/serve.log").find("refused a stub from uid 2000"), std::string::npos);
+}
+
+TEST_F(ServeTest, GarbageFromOneClientDoesNotDisturbTheNext) {
+  pid_t garbage = fork();
+  if (garbage == 0) {
+    BecomeUid(1000);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    struct sockaddr_un address = {};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, socket_.c_str(), sizeof(address.sun_path) - 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) _exit(1);
+    char junk[4096];
+    std::memset(junk, 0xa5, sizeof(junk));
+    (void)!write(fd, junk, sizeof(junk));
+    char byte;
+    _exit(read(fd, &byte, 1) == 0 ? 0 : 2);  // the broker hangs up
+  }
+  int status = 0;
+  waitpid(garbage, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  RunResult honest = Stub(1000, {"./sandbox_probe", "exit", "0"});
+  EXPECT_EQ(honest.exit_code, 0) << honest.err;
+}
+
+TEST_F(ServeTest, SigtermDrainsAndRemovesTheSocket) {
+  kill(server_, SIGTERM);
+  int status = 0;
+  waitpid(server_, &status, 0);
+  server_ = -1;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_FALSE(std::filesystem::exists(socket_));
+}
+
+}  // namespace
+}  // namespace tether::testing
