@@ -16,7 +16,9 @@
 #include "broker/cli.h"
 #include "broker/default_policy.h"
 #include "broker/exit_codes.h"
+#include "absl/strings/numbers.h"
 #include "broker/host_probe.h"
+#include "broker/proc_status.h"
 #include "broker/policy_options.h"
 #include "broker/run_session.h"
 #include "broker/serve.h"
@@ -41,6 +43,7 @@ constexpr char kUsage[] =
     "       tether policy explain FILE [--gpus all|none|0,2]\n"
     "       tether serve --socket PATH [--policy FILE] [--allow-uid UID,...]\n"
     "                    [--report-dir DIR] [--events FILE] [--network MODE]\n"
+    "                    [--token-file F] [--handshake-timeout SECONDS]\n"
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
     "                  [--events FILE] [--network isolated|host|auto]\n"
     "                  [--gpus all|none|0,2] [--allow-env NAME]...\n"
@@ -212,6 +215,23 @@ int Serve(const std::vector<std::string>& args) {
       serve.run.events_path = value;
     } else if (flag == "--network") {
       network = value;
+    } else if (flag == "--token-file") {
+      absl::StatusOr<std::string> token = tether::broker::ReadSmallFile(value);
+      if (!token.ok() || token->empty()) {
+        std::fprintf(stderr, "tether serve: --token-file %s: %s\n", value.c_str(),
+                     token.ok() ? "empty" : std::string(token.status().message()).c_str());
+        return kExitUsage;
+      }
+      while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
+      serve.run.sidecar_token = *token;
+    } else if (flag == "--handshake-timeout") {
+      int seconds = 0;
+      if (!absl::SimpleAtoi(value, &seconds) || seconds <= 0 || seconds > 3600) {
+        std::fprintf(stderr, "tether serve: --handshake-timeout '%s' is not 1 to 3600 seconds\n",
+                     value.c_str());
+        return kExitUsage;
+      }
+      serve.run.handshake_timeout = absl::Seconds(seconds);
     } else {
       std::fprintf(stderr, "tether serve: unknown flag %s\n%s", flag.c_str(), kUsage);
       return kExitUsage;

@@ -78,6 +78,16 @@ absl::Status Errno(absl::string_view call) { return absl::ErrnoToStatus(errno, c
   _exit(kExitSetupFailed);
 }
 
+// Compares without an early exit, so timing says nothing about the token.
+bool TokensEqual(const std::string& expected, const std::string& given) {
+  unsigned char difference = expected.size() != given.size();
+  for (size_t i = 0; i < expected.size(); ++i) {
+    difference |= static_cast<unsigned char>(expected[i]) ^
+                  static_cast<unsigned char>(i < given.size() ? given[i] : 0);
+  }
+  return difference == 0;
+}
+
 // The rights the policy relies on that an older ABI does not enforce.
 std::string LandlockRightsMissingBelow(int abi, int required) {
   const struct {
@@ -476,6 +486,10 @@ absl::Status RunSession::Handshake() {
     // The peer pid is in the broker's pid namespace; the Hello's in the
     // stub's. Equal means the broker sees the stub's /proc.
     stub_visible_ = hello->hello.pid == child_ && ReadProcStatus(child_).ok();
+    if (options_.sidecar_token.has_value() &&
+        !TokensEqual(*options_.sidecar_token, hello->hello.token)) {
+      return absl::PermissionDeniedError("the sidecar stub presented a wrong or no token");
+    }
     if (hello->hello.requested_argv.empty()) {
       return absl::InvalidArgumentError("the sidecar stub sent no command to run");
     }
@@ -629,6 +643,12 @@ int RunSession::Fail(const absl::Status& status) {
     events_->ConfigState("Refused", Severity::kHigh,
                          absl::StrCat("sandbox set-up refused: ", status.message()), "setup",
                          0, "");
+    if (sidecar_) {
+      // A stub elsewhere failed the handshake: possibly hostile.
+      events_->DetectionFinding("sidecar stub dropped",
+                                absl::StrCat("stub pid ", child_, ": ", status.message()),
+                                "sidecar", 0, {});
+    }
   }
   if (interrupted_by_ != 0) {
     std::fprintf(stderr, "tether: %s\n", std::string(status.message()).c_str());

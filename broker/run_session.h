@@ -42,6 +42,7 @@ struct RunOptions {
   std::optional<std::string> working_directory;  // default: the broker's
   std::vector<PlanInput::Limit> rlimits;
   std::vector<std::string> warnings;  // printed once the run starts
+  std::optional<std::string> sidecar_token;  // serve: stubs must present it
   absl::Duration handshake_timeout = absl::Seconds(30);
 };
 

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "broker/exit_codes.h"
+#include "broker/ocsf_events.h"
 #include "ipc/unique_fd.h"
 
 namespace tether::broker {
@@ -115,6 +116,11 @@ int ServeForever(const ServeOptions& options) {
     return kExitSetupFailed;
   }
   Log(absl::StrCat("listening on ", options.socket_path));
+  std::optional<OcsfEventLog> events;
+  if (options.run.events_path.has_value()) {
+    absl::StatusOr<OcsfEventLog> opened = OcsfEventLog::Open(*options.run.events_path);
+    if (opened.ok()) events.emplace(std::move(*opened));
+  }
   std::set<pid_t> handlers;
   bool draining = false;
   while (!draining || !handlers.empty()) {
@@ -145,8 +151,13 @@ int ServeForever(const ServeOptions& options) {
       if (getsockopt(connection.get(), SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0) continue;
       if (std::find(options.allowed_uids.begin(), options.allowed_uids.end(), peer.uid) ==
           options.allowed_uids.end()) {
-        Log(absl::StrCat("refused a stub from uid ", peer.uid, " pid ", peer.pid,
-                         ": not in --allow-uid"));
+        std::string message = absl::StrCat("refused a stub from uid ", peer.uid, " pid ",
+                                           peer.pid, ": not in --allow-uid");
+        Log(message);
+        if (events.has_value()) {
+          events->DetectionFinding("sidecar connection from a uid not allowed", message,
+                                   "sidecar", EACCES, {});
+        }
         continue;
       }
       pid_t handler = fork();

@@ -41,6 +41,7 @@ struct Hello {
   # stub's environment (the broker filters it) and its working directory.
   requestedExec @11 :ExecRequest;
   cwd @12 :Text;
+  token @13 :Text;             # sidecar: the per-sandbox secret, when the broker asks for one
 }
 
 enum Disposition {

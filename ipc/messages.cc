@@ -78,6 +78,7 @@ void EncodeHello(const Hello& hello, wire::Hello::Builder out) {
     for (size_t i = 0; i < hello.requested_envp.size(); ++i) envp.set(i, hello.requested_envp[i]);
   }
   if (!hello.cwd.empty()) out.setCwd(hello.cwd);
+  if (!hello.token.empty()) out.setToken(hello.token);
 }
 
 bool DecodeHello(wire::Hello::Reader in, Hello* out, std::string* error) {
@@ -133,6 +134,10 @@ bool DecodeHello(wire::Hello::Reader in, Hello* out, std::string* error) {
         return Fail(error, "hello.requestedExec.envp has an entry without '='");
       }
     }
+  }
+  if (in.hasToken()) {
+    out->token = in.getToken();
+    if (out->token.size() > 4096) return Fail(error, "hello.token is longer than 4096 bytes");
   }
   if (in.hasCwd()) {
     out->cwd = in.getCwd();

@@ -49,6 +49,7 @@ struct Hello {
   std::vector<std::string> requested_argv;
   std::vector<std::string> requested_envp;
   std::string cwd;
+  std::string token;
 };
 
 enum class Disposition { kEnforce, kSkipAlreadySatisfied, kBestEffort };

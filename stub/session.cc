@@ -144,7 +144,8 @@ int Converse(const ipc::Hello& hello) {
 
 }  // namespace
 
-int RunStubConnected(const std::string& socket_path, const std::vector<std::string>& argv) {
+int RunStubConnected(const std::string& socket_path, const std::string& token,
+                     const std::vector<std::string>& argv) {
   struct sockaddr_un address = {};
   address.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof(address.sun_path)) {
@@ -163,6 +164,7 @@ int RunStubConnected(const std::string& socket_path, const std::vector<std::stri
   }
   ipc::Hello hello = CollectSelfFacts();
   hello.requested_argv = argv;
+  hello.token = token;
   for (char** var = environ; var != nullptr && *var != nullptr; ++var) {
     hello.requested_envp.emplace_back(*var);
   }

@@ -43,7 +43,8 @@ int RunStub(int socket_fd);
 
 // Sidecar mode: connects to a broker's socket and asks it to run `argv`
 // with this process's environment and working directory.
-int RunStubConnected(const std::string& socket_path, const std::vector<std::string>& argv);
+int RunStubConnected(const std::string& socket_path, const std::string& token,
+                     const std::vector<std::string>& argv);
 
 }  // namespace tether::stub
 

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <thread>
 
@@ -49,6 +50,8 @@ void BecomeUid(uid_t uid) {
 
 class ServeTest : public ::testing::Test {
  protected:
+  virtual bool WithToken() const { return false; }
+
   void SetUp() override {
     dir_ = "/tmp/tether-serve-" + std::to_string(getpid());
     std::filesystem::create_directories(dir_ + "/reports");
@@ -69,8 +72,18 @@ class ServeTest : public ::testing::Test {
       dup2(log_fd, 1);
       dup2(log_fd, 2);
       std::string tether = Binaries().Bin("tether");
-      execl(tether.c_str(), tether.c_str(), "serve", "--socket", socket_.c_str(), "--allow-uid",
-            "1000", "--network", "host", "--report-dir", (dir_ + "/reports").c_str(), nullptr);
+      std::vector<std::string> args = {tether, "serve", "--socket", socket_, "--allow-uid", "1000",
+                                       "--network", "host", "--report-dir", dir_ + "/reports",
+                                       "--events", dir_ + "/events.json",
+                                       "--handshake-timeout", "3"};
+      if (WithToken()) {
+        std::ofstream(dir_ + "/token") << "s3cret\n";
+        args.insert(args.end(), {"--token-file", dir_ + "/token"});
+      }
+      std::vector<char*> argv;
+      for (std::string& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
       _exit(212);
     }
     for (int i = 0; i < 200 && !std::filesystem::exists(socket_); ++i) {
@@ -89,17 +102,40 @@ class ServeTest : public ::testing::Test {
   }
 
   // A stub started by its own process tree: own mount namespace, `uid`.
-  RunResult Stub(uid_t uid, std::vector<std::string> command) {
+  RunResult Stub(uid_t uid, std::vector<std::string> command, const std::string& token_file = "") {
     RunSpec spec;
     spec.before_exec = [this, uid] {
       EnterOwnMountNamespace(dir_ + "/stub-only");
       BecomeUid(uid);
     };
-    return RunStub(spec, command);
+    return RunStub(spec, command, token_file);
   }
 
-  RunResult RunStub(RunSpec& spec, const std::vector<std::string>& command) {
-    spec.command = {Binaries().Bin("tether-stub"), "--connect", socket_, "--"};
+  // A raw client as uid 1000 that does `misbehave` on a connected socket
+  // and reports whether the broker then hung up (EOF) within `seconds`.
+  pid_t Hostile(const std::function<void(int)>& misbehave) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      BecomeUid(1000);
+      int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+      int size = 32 << 20;
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+      struct sockaddr_un address = {};
+      address.sun_family = AF_UNIX;
+      std::strncpy(address.sun_path, socket_.c_str(), sizeof(address.sun_path) - 1);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) _exit(1);
+      misbehave(fd);
+      char byte;
+      _exit(read(fd, &byte, 1) <= 0 ? 0 : 2);  // the broker hung up
+    }
+    return pid;
+  }
+
+  RunResult RunStub(RunSpec& spec, const std::vector<std::string>& command,
+                    const std::string& token_file = "") {
+    spec.command = {Binaries().Bin("tether-stub"), "--connect", socket_};
+    if (!token_file.empty()) spec.command.insert(spec.command.end(), {"--token-file", token_file});
+    spec.command.push_back("--");
     spec.command.insert(spec.command.end(), command.begin(), command.end());
     return RunTether(spec);
   }
@@ -169,6 +205,58 @@ TEST_F(ServeTest, GarbageFromOneClientDoesNotDisturbTheNext) {
   EXPECT_EQ(honest.exit_code, 0) << honest.err;
 }
 
+TEST_F(ServeTest, HostileClientsAreDroppedWhileTenHonestStubsSucceed) {
+  std::vector<pid_t> hostile = {
+      // 16 MiB in datagrams, the first far over the message limit.
+      Hostile([](int fd) {
+        std::vector<char> big(16 << 20, 'x');
+        if (send(fd, big.data(), big.size(), 0) < 0) {
+          for (int i = 0; i < 128; ++i) (void)!send(fd, big.data(), 128 << 10, 0);
+        }
+      }),
+      // 1000 fds, in as many messages as SCM_RIGHTS allows.
+      Hostile([](int fd) {
+        std::vector<int> fds(250, STDERR_FILENO);
+        for (int sent = 0; sent < 1000; sent += 250) {
+          char byte = 0;
+          struct iovec iov = {&byte, 1};
+          std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+          struct msghdr msg = {};
+          msg.msg_iov = &iov;
+          msg.msg_iovlen = 1;
+          msg.msg_control = control.data();
+          msg.msg_controllen = control.size();
+          struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+          cmsg->cmsg_level = SOL_SOCKET;
+          cmsg->cmsg_type = SCM_RIGHTS;
+          cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+          std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+          if (sendmsg(fd, &msg, 0) < 0) break;
+        }
+      }),
+      // Nothing at all: dropped at the handshake deadline (3 s here).
+      Hostile([](int) {}),
+  };
+  std::vector<std::thread> honest;
+  std::vector<RunResult> results(10);
+  for (int i = 0; i < 10; ++i) {
+    honest.emplace_back([this, i, &results] {
+      results[i] = Stub(1000, {"./sandbox_probe", "exit", std::to_string(i)});
+    });
+  }
+  for (std::thread& thread : honest) thread.join();
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(results[i].exit_code, i) << results[i].err;
+  for (pid_t pid : hostile) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "a hostile client was not hung up on (status " << status << ")";
+  }
+  std::string events = ReadFile(dir_ + "/events.json");
+  EXPECT_NE(events.find(R"("finding_info":{"title":"sidecar stub dropped")"), std::string::npos)
+      << events;
+}
+
 TEST_F(ServeTest, SigtermDrainsAndRemovesTheSocket) {
   kill(server_, SIGTERM);
   int status = 0;
@@ -176,6 +264,37 @@ TEST_F(ServeTest, SigtermDrainsAndRemovesTheSocket) {
   server_ = -1;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
   EXPECT_FALSE(std::filesystem::exists(socket_));
+}
+
+}  // namespace
+}  // namespace tether::testing
+
+namespace tether::testing {
+namespace {
+
+class ServeWithTokenTest : public ServeTest {
+ protected:
+  bool WithToken() const override { return true; }
+};
+
+TEST_F(ServeWithTokenTest, StubWithTheRightTokenRuns) {
+  std::ofstream(dir_ + "/stub-token") << "s3cret\n";
+  chmod((dir_ + "/stub-token").c_str(), 0644);
+  RunResult result = Stub(1000, {"./sandbox_probe", "exit", "0"}, dir_ + "/stub-token");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+}
+
+TEST_F(ServeWithTokenTest, StubWithAWrongTokenIsRefused) {
+  std::ofstream(dir_ + "/stub-token") << "guess\n";
+  chmod((dir_ + "/stub-token").c_str(), 0644);
+  RunResult result = Stub(1000, {"./sandbox_probe", "exit", "0"}, dir_ + "/stub-token");
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_EQ(result.out, "");
+}
+
+TEST_F(ServeWithTokenTest, StubWithoutATokenIsRefused) {
+  RunResult result = Stub(1000, {"./sandbox_probe", "exit", "0"});
+  EXPECT_EQ(result.exit_code, 125);
 }
 
 }  // namespace
