@@ -58,6 +58,14 @@ int main(int argc, char** argv) {
   user.hello.gids = {1000, 1000, 1000};
   user.hello.caps = {};
   WriteMessage(stub_dir, "hello_predropped", user, 0);
+  // The serve-mode greeting: a Hello carrying the command, environment,
+  // working directory and token of a sidecar stub.
+  StubMessage sidecar = hello;
+  sidecar.hello.requested_argv = {"/workload", "--flag", "value"};
+  sidecar.hello.requested_envp = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8"};
+  sidecar.hello.cwd = "/srv";
+  sidecar.hello.token = "s3cret";
+  WriteMessage(stub_dir, "hello_sidecar", sidecar, 0);
   StubMessage no_landlock = hello;
   no_landlock.hello.landlock_abi = 0;
   no_landlock.hello.landlock_errno = 38;
