@@ -51,6 +51,9 @@ void BecomeUid(uid_t uid) {
 class ServeTest : public ::testing::Test {
  protected:
   virtual bool WithToken() const { return false; }
+  virtual std::vector<std::string> ServerFlags() const {
+    return {"--allow-uid", "1000", "--network", "host"};
+  }
 
   void SetUp() override {
     dir_ = "/tmp/tether-serve-" + std::to_string(getpid());
@@ -72,10 +75,12 @@ class ServeTest : public ::testing::Test {
       dup2(log_fd, 1);
       dup2(log_fd, 2);
       std::string tether = Binaries().Bin("tether");
-      std::vector<std::string> args = {tether, "serve", "--socket", socket_, "--allow-uid", "1000",
-                                       "--network", "host", "--report-dir", dir_ + "/reports",
+      std::vector<std::string> args = {tether, "serve", "--socket", socket_,
+                                       "--report-dir", dir_ + "/reports",
                                        "--events", dir_ + "/events.json",
                                        "--handshake-timeout", "3"};
+      std::vector<std::string> flags = ServerFlags();
+      args.insert(args.end(), flags.begin(), flags.end());
       if (WithToken()) {
         std::ofstream(dir_ + "/token") << "s3cret\n";
         args.insert(args.end(), {"--token-file", dir_ + "/token"});
@@ -295,6 +300,74 @@ TEST_F(ServeWithTokenTest, StubWithAWrongTokenIsRefused) {
 TEST_F(ServeWithTokenTest, StubWithoutATokenIsRefused) {
   RunResult result = Stub(1000, {"./sandbox_probe", "exit", "0"});
   EXPECT_EQ(result.exit_code, 125);
+}
+
+}  // namespace
+}  // namespace tether::testing
+
+namespace tether::testing {
+namespace {
+
+// A root stub (as a container entrypoint would start) and the default
+// isolated network: the namespace reaches the stub as an fd and it joins.
+class ServeIsolatedTest : public ServeTest {
+ protected:
+  std::vector<std::string> ServerFlags() const override { return {"--allow-uid", "0"}; }
+
+  RunResult RootStub(std::vector<std::string> command, bool own_pid_namespace) {
+    RunSpec spec;
+    spec.before_exec = [this, own_pid_namespace] {
+      EnterOwnMountNamespace(dir_ + "/stub-only");
+      if (own_pid_namespace) {
+        // The stub becomes pid 1 of a new pid namespace: the broker cannot
+        // match it with what it sees in /proc.
+        if (unshare(CLONE_NEWPID) != 0) _exit(213);
+        pid_t child = fork();
+        if (child > 0) {
+          int status = 0;
+          waitpid(child, &status, 0);
+          _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        }
+      }
+    };
+    return RunStub(spec, command);
+  }
+
+  std::string OnlyReport() {
+    std::string report;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/reports")) {
+      report = ReadFile(entry.path());
+    }
+    return report;
+  }
+};
+
+TEST_F(ServeIsolatedTest, RootStubJoinsTheBrokersNetworkNamespaceAndDrops) {
+  RunResult result = RootStub({"./sandbox_probe", "interfaces"}, false);
+  ASSERT_EQ(result.exit_code, 0) << result.err << ReadFile(dir_ + "/serve.log");
+  EXPECT_NE(result.out.find("interface=eth0"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("interface=lo"), std::string::npos) << result.out;
+  std::string report = OnlyReport();
+  EXPECT_NE(report.find(R"("action":"join_network_namespace","state":"enforced")"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find(R"("target":{"uid":65534)"), std::string::npos) << report;
+}
+
+TEST_F(ServeIsolatedTest, StubInAnotherPidNamespaceIsStubAttestedNeverVerified) {
+  RunResult result = RootStub({"./sandbox_probe", "exit", "0"}, true);
+  ASSERT_EQ(result.exit_code, 0) << result.err << ReadFile(dir_ + "/serve.log");
+  std::string report = OnlyReport();
+  EXPECT_NE(report.find(R"("evidence":"stub-attested")"), std::string::npos) << report;
+  // Only the broker's own filter, read from its own /proc, is verified.
+  size_t verified = report.find(R"("evidence":"verified")");
+  ASSERT_NE(verified, std::string::npos) << report;
+  EXPECT_EQ(report.find(R"("evidence":"verified")", verified + 1), std::string::npos) << report;
+  EXPECT_NE(report.rfind(R"("mechanism":"supervisor_seccomp")", verified), std::string::npos);
+  EXPECT_EQ(report.find(R"("mechanism":")", report.rfind(R"("mechanism":"supervisor_seccomp")",
+                                                         verified) + 1),
+            std::string::npos)
+      << "the verified record is the supervisor's, the last one";
 }
 
 }  // namespace
