@@ -102,6 +102,25 @@ std::string LandlockRightsMissingBelow(int abi, int required) {
   return absl::StrJoin(missing, ", ");
 }
 
+}  // namespace
+
+absl::Status PrepareOnce(RunOptions* options) {
+  policy::WorkloadSeccompOptions seccomp_options;
+  seccomp_options.extra_denied_syscalls = options->policy.extra_denied_syscalls;
+  seccomp_options.allowed_socket_families = options->policy.allowed_socket_families;
+  absl::StatusOr<std::vector<struct sock_filter>> program =
+      policy::CompileWorkloadFilter(seccomp_options);
+  if (!program.ok()) {
+    return absl::Status(program.status().code(),
+                        absl::StrCat("workload_seccomp: ", program.status().message()));
+  }
+  options->compiled_seccomp = *program;
+  CachedHostFacts(*program);
+  return absl::OkStatus();
+}
+
+namespace {
+
 absl::StatusOr<std::string> CurrentDirectory() {
   char buffer[PATH_MAX];
   if (getcwd(buffer, sizeof(buffer)) == nullptr) return Errno("getcwd");
@@ -247,8 +266,10 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
   policy::WorkloadSeccompOptions seccomp_options;
   seccomp_options.extra_denied_syscalls = options_.policy.extra_denied_syscalls;
   seccomp_options.allowed_socket_families = options_.policy.allowed_socket_families;
+  // `tether serve` compiles its policy's program once, before forking.
   absl::StatusOr<std::vector<struct sock_filter>> program =
-      policy::CompileWorkloadFilter(seccomp_options);
+      options_.compiled_seccomp.has_value() ? *options_.compiled_seccomp
+                                            : policy::CompileWorkloadFilter(seccomp_options);
   if (!program.ok()) {
     return absl::Status(program.status().code(),
                         absl::StrCat("workload_seccomp: ", program.status().message()));

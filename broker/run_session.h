@@ -3,6 +3,8 @@
 
 #include <sys/types.h>
 
+#include <linux/filter.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,8 +45,14 @@ struct RunOptions {
   std::vector<PlanInput::Limit> rlimits;
   std::vector<std::string> warnings;  // printed once the run starts
   std::optional<std::string> sidecar_token;  // serve: stubs must present it
+  // Set by PrepareOnce: the policy's workload filter, compiled once.
+  std::optional<std::vector<struct sock_filter>> compiled_seccomp;
   absl::Duration handshake_timeout = absl::Seconds(30);
 };
+
+// For a long-lived broker: compiles the policy's workload filter and runs
+// the host probes once, so that every session forked afterwards reuses them.
+absl::Status PrepareOnce(RunOptions* options);
 
 // One `tether run`: forks the stub over a socketpair, checks its Hello
 // against /proc, plans, sends the plan with its fds, collects every step

@@ -104,7 +104,14 @@ absl::StatusOr<std::vector<uint32_t>> ParseUidList(absl::string_view text) {
   return uids;
 }
 
-int ServeForever(const ServeOptions& options) {
+int ServeForever(const ServeOptions& given) {
+  // Probes and the seccomp program once, inherited by every handler.
+  ServeOptions options = given;
+  absl::Status prepared = PrepareOnce(&options.run);
+  if (!prepared.ok()) {
+    Log(std::string(prepared.message()));
+    return kExitSetupFailed;
+  }
   sigset_t signals;
   sigemptyset(&signals);
   for (int signo : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&signals, signo);

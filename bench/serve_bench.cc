@@ -1,0 +1,161 @@
+// Launch throughput and latency with 1, 8 and 64 concurrent launches, for
+// sidecar stubs against `tether serve`, for `tether run`, and for
+// `bwrap --unshare-all`, in one run. Prints launches per second and p50/p99
+// latency per launcher and concurrency.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int RunOnce(const std::vector<std::string>& args, const std::string& cwd) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null_fd = open("/dev/null", O_RDWR);
+    dup2(null_fd, 0);
+    dup2(null_fd, 1);
+    dup2(null_fd, 2);
+    if (chdir(cwd.c_str()) != 0) _exit(120);
+    std::vector<char*> argv;
+    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(121);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+double Percentile(std::vector<double> values, double p) {
+  std::sort(values.begin(), values.end());
+  return values[static_cast<size_t>(p * (values.size() - 1) + 0.5)];
+}
+
+struct Result {
+  double per_second = 0;
+  double p50 = 0;
+  double p99 = 0;
+  int failures = 0;
+};
+
+Result Measure(const std::vector<std::string>& command, const std::string& cwd, int concurrency,
+               int launches) {
+  std::vector<double> millis;
+  std::mutex lock;
+  int failures = 0;
+  auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < concurrency; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < launches; i += concurrency) {
+        auto begin = Clock::now();
+        int status = RunOnce(command, cwd);
+        double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - begin).count();
+        std::lock_guard<std::mutex> guard(lock);
+        if (status == 0) {
+          millis.push_back(elapsed);
+        } else {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  Result result;
+  result.failures = failures;
+  if (!millis.empty()) {
+    result.per_second = millis.size() / seconds;
+    result.p50 = Percentile(millis, 0.5);
+    result.p99 = Percentile(millis, 0.99);
+  }
+  return result;
+}
+
+std::string Runfile(const char* argv0, const std::string& relative) {
+  const char* dir = std::getenv("RUNFILES_DIR");
+  std::string base = dir != nullptr ? dir : std::string(argv0) + ".runfiles";
+  return base + "/tether/" + relative;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string tether;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--tether") == 0) tether = argv[i + 1];
+  }
+  if (tether.empty()) {
+    std::fprintf(stderr, "usage: serve_bench --tether PATH (tether-stub beside it)\n");
+    return 64;
+  }
+  std::string stub = tether.substr(0, tether.rfind('/') + 1) + "tether-stub";
+  char pattern[] = "/tmp/tether-serve-bench-XXXXXX";
+  std::string dir = mkdtemp(pattern);
+  chmod(dir.c_str(), 0755);
+  std::string static_true = dir + "/static_true";
+  std::filesystem::copy_file(Runfile(argv[0], "bench/static_true"), static_true);
+  chmod(static_true.c_str(), 0755);
+  std::string socket = dir + "/broker.sock";
+
+  pid_t server = fork();
+  if (server == 0) {
+    int null_fd = open("/dev/null", O_RDWR);
+    dup2(null_fd, 1);
+    dup2(null_fd, 2);
+    execl(tether.c_str(), tether.c_str(), "serve", "--socket", socket.c_str(), "--allow-uid",
+          "0", nullptr);
+    _exit(121);
+  }
+  for (int i = 0; i < 500 && !std::filesystem::exists(socket); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+
+  struct Launcher {
+    const char* name;
+    std::vector<std::string> command;
+  } launchers[] = {
+      {"tether serve + stub", {stub, "--connect", socket, "--", static_true}},
+      {"tether run", {tether, "run", "--", static_true}},
+      {"bwrap --unshare-all",
+       {"/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev",
+        "/dev", "--proc", "/proc", "--", static_true}},
+  };
+  std::printf("| launcher | concurrent | launches | per second | p50 ms | p99 ms |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: |\n");
+  int failed = 0;
+  for (int concurrency : {1, 8, 64}) {
+    int launches = std::max(64, concurrency * 4);
+    for (const Launcher& launcher : launchers) {
+      Result result = Measure(launcher.command, dir, concurrency, launches);
+      failed += result.failures;
+      std::printf("| %s | %d | %d | %.1f | %.2f | %.2f |%s\n", launcher.name, concurrency,
+                  launches - result.failures, result.per_second, result.p50, result.p99,
+                  result.failures ? " (some failed)" : "");
+      std::fflush(stdout);
+    }
+  }
+  kill(server, SIGTERM);
+  waitpid(server, nullptr, 0);
+  // Keepers of the last isolated networks may still be tearing down.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::filesystem::remove_all(dir);
+  return failed == 0 ? 0 : 1;
+}
