@@ -43,7 +43,7 @@ constexpr char kUsage[] =
     "       tether policy explain FILE [--gpus all|none|0,2]\n"
     "       tether serve --socket PATH [--policy FILE] [--allow-uid UID,...]\n"
     "                    [--report-dir DIR] [--events FILE] [--network MODE]\n"
-    "                    [--token-file F] [--handshake-timeout SECONDS]\n"
+    "                    [--token-file F] [--handshake-timeout SECONDS] [--pool N]\n"
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
     "                  [--events FILE] [--network isolated|host|auto]\n"
     "                  [--gpus all|none|0,2] [--allow-env NAME]...\n"
@@ -224,6 +224,11 @@ int Serve(const std::vector<std::string>& args) {
       }
       while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
       serve.run.sidecar_token = *token;
+    } else if (flag == "--pool") {
+      if (!absl::SimpleAtoi(value, &serve.pool) || serve.pool < 1 || serve.pool > 256) {
+        std::fprintf(stderr, "tether serve: --pool '%s' is not 1 to 256\n", value.c_str());
+        return kExitUsage;
+      }
     } else if (flag == "--handshake-timeout") {
       int seconds = 0;
       if (!absl::SimpleAtoi(value, &seconds) || seconds <= 0 || seconds > 3600) {

@@ -282,7 +282,9 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
   input.network_mode = options_.network_mode;
   input.rlimits = options_.rlimits;
   input.landlock_missing_rights = LandlockRightsMissingBelow(hello.landlock_abi, 6);
-  if (options_.network_mode != NetworkMode::kHost) input.network = PrepareNetwork(facts);
+  if (options_.network_mode != NetworkMode::kHost) {
+    input.network = warm_network_.has_value() ? *warm_network_ : PrepareNetwork(facts);
+  }
   absl::StatusOr<Plan> plan = BuildPlan(input);
   if (!plan.ok()) return plan.status();
   absl::StatusOr<UniqueFd> sealed = policy::SealProgram(*program);
@@ -727,6 +729,13 @@ int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t pee
   }
   if (events_.has_value()) events_->ProcessLaunch(child_, {}, target_.uid);
   return 0;
+}
+
+void RunSession::WarmUp() {
+  if (options_.network_mode == NetworkMode::kHost || !options_.compiled_seccomp.has_value()) {
+    return;
+  }
+  warm_network_ = PrepareNetwork(CachedHostFacts(*options_.compiled_seccomp));
 }
 
 void RunSession::HoldNetworkUntilWorkloadExits() {

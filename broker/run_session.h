@@ -75,6 +75,11 @@ class RunSession {
   // Returns 0 once the workload runs, 125 when the stub was refused.
   int Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t peer_gid);
 
+  // For a pool of waiting sessions: makes the isolated network now, before
+  // any stub connects, so that a launch does not wait for netlink.
+  void WarmUp();
+  void SetReportPath(std::string path) { options_.report_path = std::move(path); }
+
   // After Serve: keeps the isolated network until the workload exits (where
   // the broker can see it), then deletes the veth pair.
   void HoldNetworkUntilWorkloadExits();
@@ -114,6 +119,7 @@ class RunSession {
   // Destroyed with the session: the veth pair goes on every exit path, and
   // if the broker is killed the kernel removes it with the namespace.
   std::unique_ptr<IsolatedNetwork> network_;
+  std::optional<ProbeOutcome> warm_network_;  // what WarmUp made of the network
   std::vector<ipc::StepResult> results_;
   std::vector<MechanismRecord> records_after_plan_;  // e.g. the GPU grant
 };

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,16 +65,51 @@ absl::StatusOr<UniqueFd> Listen(const ServeOptions& options) {
   return listener;
 }
 
-// Runs in the forked handler: one stub, one session.
-[[noreturn]] void Handle(const ServeOptions& options, UniqueFd connection,
-                         const struct ucred& peer) {
+// A pool worker: warms its network, takes the first allowed stub, tells the
+// server (so that it starts a replacement), and serves it.
+[[noreturn]] void Work(const ServeOptions& options, int listener, int taken_pipe) {
   int status;
   {
-    RunOptions run = options.run;
-    if (options.report_dir.has_value()) {
-      run.report_path = absl::StrCat(*options.report_dir, "/", peer.pid, ".json");
+    RunSession session(options.run);
+    session.WarmUp();
+    std::optional<OcsfEventLog> events;
+    if (options.run.events_path.has_value()) {
+      absl::StatusOr<OcsfEventLog> opened = OcsfEventLog::Open(*options.run.events_path);
+      if (opened.ok()) events.emplace(std::move(*opened));
     }
-    RunSession session(std::move(run));
+    UniqueFd connection;
+    struct ucred peer = {};
+    while (true) {
+      connection.reset(accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+      if (!connection.valid()) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        _exit(kExitSetupFailed);  // the listener is gone: the server drains
+      }
+      socklen_t size = sizeof(peer);
+      if (getsockopt(connection.get(), SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0) {
+        connection.reset();
+        continue;
+      }
+      if (std::find(options.allowed_uids.begin(), options.allowed_uids.end(), peer.uid) !=
+          options.allowed_uids.end()) {
+        break;
+      }
+      std::string message = absl::StrCat("refused a stub from uid ", peer.uid, " pid ",
+                                         peer.pid, ": not in --allow-uid");
+      Log(message);
+      if (events.has_value()) {
+        events->DetectionFinding("sidecar connection from a uid not allowed", message,
+                                 "sidecar", EACCES, {});
+      }
+      connection.reset();  // hang up now, not at the next accept
+    }
+    close(listener);
+    pid_t self = getpid();
+    (void)!write(taken_pipe, &self, sizeof(self));
+    close(taken_pipe);
+    if (options.report_dir.has_value()) {
+      session.SetReportPath(absl::StrCat(*options.report_dir, "/", peer.pid, ".json"));
+    }
     status = session.Serve(std::move(connection), peer.pid, peer.uid, peer.gid);
     Log(absl::StrCat("stub pid ", peer.pid, " uid ", peer.uid,
                      status == 0 ? ": workload running" : ": refused"));
@@ -123,60 +159,68 @@ int ServeForever(const ServeOptions& given) {
     return kExitSetupFailed;
   }
   Log(absl::StrCat("listening on ", options.socket_path));
-  std::optional<OcsfEventLog> events;
-  if (options.run.events_path.has_value()) {
-    absl::StatusOr<OcsfEventLog> opened = OcsfEventLog::Open(*options.run.events_path);
-    if (opened.ok()) events.emplace(std::move(*opened));
+  int taken[2];
+  if (pipe2(taken, O_CLOEXEC) != 0) {
+    Log(absl::StrCat("pipe2: ", strerror(errno)));
+    return kExitSetupFailed;
   }
-  std::set<pid_t> handlers;
+  UniqueFd taken_read(taken[0]);
+  UniqueFd taken_write(taken[1]);
+  std::set<pid_t> idle;
+  std::set<pid_t> busy;
+  std::set<pid_t> alive;  // a worker may exit before its "taken" is read
+  auto spawn = [&] {
+    pid_t worker = fork();
+    if (worker == 0) {
+      signal_fd.reset();
+      taken_read.reset();
+      sigset_t empty;
+      sigemptyset(&empty);
+      sigprocmask(SIG_SETMASK, &empty, nullptr);
+      Work(options, listener->get(), taken_write.get());
+    }
+    if (worker > 0) {
+      idle.insert(worker);
+      alive.insert(worker);
+    }
+  };
+  int pool = std::max(1, options.pool);
+  for (int i = 0; i < pool; ++i) spawn();
   bool draining = false;
-  while (!draining || !handlers.empty()) {
-    struct pollfd fds[2] = {{signal_fd.get(), POLLIN, 0},
-                            {draining ? -1 : listener->get(), POLLIN, 0}};
+  while (!draining || !busy.empty()) {
+    struct pollfd fds[2] = {{signal_fd.get(), POLLIN, 0}, {taken_read.get(), POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       Log(absl::StrCat("poll: ", strerror(errno)));
       break;
     }
+    if (fds[1].revents & POLLIN) {
+      pid_t worker;
+      if (read(taken_read.get(), &worker, sizeof(worker)) == sizeof(worker)) {
+        // Replaced once: here, or already when it was reaped while idle.
+        bool was_idle = idle.erase(worker) > 0;
+        if (alive.count(worker)) busy.insert(worker);
+        if (was_idle && !draining) spawn();
+      }
+    }
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo info;
       while (read(signal_fd.get(), &info, sizeof(info)) == sizeof(info)) {
-        if (info.ssi_signo == SIGCHLD) continue;
-        if (!draining) Log("draining: no new stubs; handshakes under way finish");
+        if (info.ssi_signo == SIGCHLD || draining) continue;
+        Log("draining: no new stubs; handshakes under way finish");
         draining = true;
         listener->reset();
         unlink(options.socket_path.c_str());
+        // Idle workers hold only warm networks, which go with them.
+        for (pid_t worker : idle) kill(worker, SIGTERM);
       }
       pid_t done;
-      while ((done = waitpid(-1, nullptr, WNOHANG)) > 0) handlers.erase(done);
-    }
-    if (!draining && (fds[1].revents & POLLIN)) {
-      UniqueFd connection(accept4(listener->get(), nullptr, nullptr, SOCK_CLOEXEC));
-      if (!connection.valid()) continue;
-      struct ucred peer = {};
-      socklen_t size = sizeof(peer);
-      if (getsockopt(connection.get(), SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0) continue;
-      if (std::find(options.allowed_uids.begin(), options.allowed_uids.end(), peer.uid) ==
-          options.allowed_uids.end()) {
-        std::string message = absl::StrCat("refused a stub from uid ", peer.uid, " pid ",
-                                           peer.pid, ": not in --allow-uid");
-        Log(message);
-        if (events.has_value()) {
-          events->DetectionFinding("sidecar connection from a uid not allowed", message,
-                                   "sidecar", EACCES, {});
-        }
-        continue;
+      while ((done = waitpid(-1, nullptr, WNOHANG)) > 0) {
+        alive.erase(done);
+        busy.erase(done);
+        // A worker that died while waiting is replaced, keeping the pool full.
+        if (idle.erase(done) && !draining) spawn();
       }
-      pid_t handler = fork();
-      if (handler == 0) {
-        listener->reset();
-        signal_fd.reset();
-        sigset_t empty;
-        sigemptyset(&empty);
-        sigprocmask(SIG_SETMASK, &empty, nullptr);
-        Handle(options, std::move(connection), peer);
-      }
-      if (handler > 0) handlers.insert(handler);
     }
   }
   if (!draining) unlink(options.socket_path.c_str());

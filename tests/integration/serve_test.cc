@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <sstream>
 #include <fstream>
 #include <thread>
 
@@ -341,6 +342,32 @@ class ServeIsolatedTest : public ServeTest {
     return report;
   }
 };
+
+// The warm pool: before any stub connects, the server's waiting workers
+// (its children) each hold a ready network with its veth pair.
+TEST_F(ServeIsolatedTest, WaitingWorkersHoldWarmNetworksBeforeAnyStubConnects) {
+  auto warm = [this] {
+    int count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/sys/class/net")) {
+      std::string name = entry.path().filename();
+      if (name.rfind("tth", 0) != 0) continue;
+      std::string stat = ReadFile("/proc/" + name.substr(3) + "/stat");
+      size_t paren = stat.rfind(')');
+      if (paren == std::string::npos) continue;
+      std::istringstream fields(stat.substr(paren + 2));
+      std::string state;
+      pid_t parent = 0;
+      fields >> state >> parent;
+      count += parent == server_;
+    }
+    return count;
+  };
+  int seen = 0;
+  for (int i = 0; i < 100 && (seen = warm()) < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(seen, 4) << "the default pool is 4 workers, each with its network";
+}
 
 TEST_F(ServeIsolatedTest, RootStubJoinsTheBrokersNetworkNamespaceAndDrops) {
   RunResult result = RootStub({"./sandbox_probe", "interfaces"}, false);
