@@ -16,7 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "bench/launch.h"
+
 namespace {
+
+using tether::bench::Percentile;
+using tether::bench::RunOnce;
+using tether::bench::Runfile;
 
 struct Candidate {
   std::string name;
@@ -24,38 +30,6 @@ struct Candidate {
   std::vector<double> millis;
   bool failed = false;
 };
-
-// Returns the exit status, or -1 when the command could not start.
-int RunOnce(const std::vector<std::string>& args, const std::string& cwd) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int null_fd = open("/dev/null", O_RDWR);
-    dup2(null_fd, 0);
-    dup2(null_fd, 1);
-    dup2(null_fd, 2);
-    if (chdir(cwd.c_str()) != 0) _exit(120);
-    std::vector<char*> argv;
-    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(121);
-  }
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-double Percentile(std::vector<double> values, double p) {
-  std::sort(values.begin(), values.end());
-  size_t index = static_cast<size_t>(p * (values.size() - 1) + 0.5);
-  return values[index];
-}
-
-std::string Runfile(const char* argv0, const std::string& relative) {
-  const char* dir = std::getenv("RUNFILES_DIR");
-  std::string base = dir != nullptr ? dir : std::string(argv0) + ".runfiles";
-  return base + "/tether/" + relative;
-}
 
 }  // namespace
 
