@@ -33,6 +33,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "ipc/fd_passing.h"
 
 namespace tether::broker {
 namespace {
@@ -301,23 +302,8 @@ const char* ChildCallName(int32_t call) {
   } else if (bind(fds[1], reinterpret_cast<struct sockaddr*>(&local), sizeof(local)) != 0) {
     report = {kBind, errno};
   }
-  struct iovec iov = {&report, sizeof(report)};
-  struct msghdr message = {};
-  message.msg_iov = &iov;
-  message.msg_iovlen = 1;
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(fds))] = {};
-  if (report.call == kOk) {
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&message);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(fds));
-    memcpy(CMSG_DATA(cmsg), fds, sizeof(fds));
-  }
   // If this fails the parent reads EOF and says the child did not report.
-  while (sendmsg(socket_fd, &message, MSG_NOSIGNAL) < 0 && errno == EINTR) {
-  }
+  ipc::SendWithFds(socket_fd, &report, sizeof(report), fds, report.call == kOk ? 2 : 0);
   _exit(0);
 }
 
@@ -327,62 +313,39 @@ std::string DescribeWaitStatus(int status) {
   return absl::StrCat("wait status ", status);
 }
 
-// Receives the child's report. Every fd that arrives is owned at once, so
-// that none leaks whatever else is wrong with the message.
+// Receives the child's report and reaps the child. The fds that arrive are
+// owned from the start, so none leaks whatever else is wrong with the report.
 absl::Status ReceiveChildReport(int socket_fd, pid_t child, UniqueFd* netns_fd,
                                 UniqueFd* route_fd) {
   ChildReport report = {};
-  struct iovec iov = {&report, sizeof(report)};
-  struct msghdr message = {};
-  message.msg_iov = &iov;
-  message.msg_iovlen = 1;
-  alignas(struct cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
-  message.msg_control = control;
-  message.msg_controllen = sizeof(control);
-  ssize_t received;
-  do {
-    received = recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC);
-  } while (received < 0 && errno == EINTR);
-  const int recv_errno = errno;
-
-  std::vector<UniqueFd> fds;
-  if (received >= 0) {
-    for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&message); cmsg != nullptr;
-         cmsg = CMSG_NXTHDR(&message, cmsg)) {
-      if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-      const size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
-        fds.emplace_back(fd);
-      }
-    }
-  }
-
+  ipc::Datagram datagram = ipc::ReceiveWithFds(socket_fd, &report, sizeof(report));
   int wait_status = 0;
   while (waitpid(child, &wait_status, 0) < 0 && errno == EINTR) {
   }
 
-  if (received < 0) return ErrnoError("recvmsg from the namespace child", recv_errno);
-  if (received == 0) {
+  if (datagram.size < 0) {
+    return ErrnoError("recvmsg from the namespace child", datagram.errno_value);
+  }
+  if (datagram.size == 0) {
     return absl::InternalError(absl::StrCat("the namespace child ",
                                             DescribeWaitStatus(wait_status),
                                             " without reporting"));
   }
-  if (received != sizeof(report) || (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
-    return absl::InternalError(
-        absl::StrCat("the namespace child's report is malformed (", received, " bytes)"));
+  if (datagram.size != sizeof(report) ||
+      (datagram.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+    return absl::InternalError(absl::StrCat("the namespace child's report is malformed (",
+                                            datagram.size, " bytes)"));
   }
   if (report.call != kOk) {
     return ErrnoError(absl::StrCat(ChildCallName(report.call), " in the namespace child"),
                       report.error);
   }
-  if (fds.size() != 2) {
+  if (datagram.fds.size() != 2) {
     return absl::InternalError(
-        absl::StrCat("the namespace child sent ", fds.size(), " fds instead of 2"));
+        absl::StrCat("the namespace child sent ", datagram.fds.size(), " fds instead of 2"));
   }
-  *netns_fd = std::move(fds[0]);
-  *route_fd = std::move(fds[1]);
+  *netns_fd = std::move(datagram.fds[0]);
+  *route_fd = std::move(datagram.fds[1]);
   return absl::OkStatus();
 }
 

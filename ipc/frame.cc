@@ -9,6 +9,7 @@
 
 #include <kj/exception.h>
 
+#include "ipc/fd_passing.h"
 #include "ipc/limits.h"
 
 namespace tether::ipc {
@@ -38,25 +39,8 @@ SendResult SendFrame(int socket_fd, capnp::MessageBuilder& message,
     result.error = FrameError::kTooLarge;
     return result;
   }
-  struct iovec iov = {const_cast<kj::byte*>(bytes.begin()), bytes.size()};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
-  if (!fds.empty()) {
-    std::memset(control, 0, sizeof(control));
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
-  }
-  ssize_t sent;
-  do {
-    sent = sendmsg(socket_fd, &msg, MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
+  const ssize_t sent =
+      SendWithFds(socket_fd, bytes.begin(), bytes.size(), fds.data(), fds.size());
   if (sent < 0) {
     result.error = errno == EPIPE ? FrameError::kClosed : FrameError::kSystem;
     result.errno_value = errno;
@@ -72,34 +56,15 @@ ReceivedFrame ReceiveFrame(int socket_fd) {
   // One word more than the limit so that an oversized datagram is detected
   // by MSG_TRUNC rather than silently cut to a valid-looking prefix.
   frame.words_ = kj::heapArray<capnp::word>(kMaxMessageBytes / sizeof(capnp::word) + 1);
-  struct iovec iov = {frame.words_.begin(), frame.words_.size() * sizeof(capnp::word)};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  // Room for more fds than allowed, so excess is seen (and closed) rather
-  // than dropped by MSG_CTRUNC alone.
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage * 4)];
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t received;
-  do {
-    received = recvmsg(socket_fd, &msg, MSG_CMSG_CLOEXEC);
-  } while (received < 0 && errno == EINTR);
-  if (received < 0) {
-    frame.error = (errno == ECONNRESET) ? FrameError::kClosed : FrameError::kSystem;
-    frame.errno_value = errno;
+  Datagram datagram = ReceiveWithFds(socket_fd, frame.words_.begin(),
+                                     frame.words_.size() * sizeof(capnp::word));
+  if (datagram.size < 0) {
+    frame.error = (datagram.errno_value == ECONNRESET) ? FrameError::kClosed : FrameError::kSystem;
+    frame.errno_value = datagram.errno_value;
     return frame;
   }
-  for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr;
-       cmsg = CMSG_NXTHDR(&msg, cmsg)) {
-    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
-      frame.fds.emplace_back(fd);
-    }
-  }
+  frame.fds = std::move(datagram.fds);
+  const size_t received = static_cast<size_t>(datagram.size);
   auto fail = [&frame](FrameError error) {
     frame.error = error;
     frame.fds.clear();
@@ -107,8 +72,8 @@ ReceivedFrame ReceiveFrame(int socket_fd) {
     return std::move(frame);
   };
   if (received == 0 && frame.fds.empty()) return fail(FrameError::kClosed);
-  if (msg.msg_flags & MSG_TRUNC) return fail(FrameError::kTooLarge);
-  if ((msg.msg_flags & MSG_CTRUNC) || frame.fds.size() > kMaxFdsPerMessage) {
+  if (datagram.msg_flags & MSG_TRUNC) return fail(FrameError::kTooLarge);
+  if ((datagram.msg_flags & MSG_CTRUNC) || frame.fds.size() > kMaxFdsPerMessage) {
     return fail(FrameError::kTooManyFds);
   }
   frame.Finish(received);

@@ -7,6 +7,7 @@
 #include <capnp/message.h>
 #include <gtest/gtest.h>
 
+#include "ipc/fd_passing.h"
 #include "ipc/handshake.capnp.h"
 #include "ipc/limits.h"
 
@@ -24,21 +25,8 @@ class FrameTest : public ::testing::Test {
 
   // Sends raw bytes and fds, bypassing SendFrame's own checks, like a hostile peer.
   void SendRaw(const void* data, size_t size, const std::vector<int>& fds = {}) {
-    struct iovec iov = {const_cast<void*>(data), size};
-    struct msghdr msg = {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
-    if (!fds.empty()) {
-      msg.msg_control = control.data();
-      msg.msg_controllen = control.size();
-      struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-      cmsg->cmsg_level = SOL_SOCKET;
-      cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-      memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
-    }
-    ASSERT_EQ(sendmsg(sender_.get(), &msg, 0), static_cast<ssize_t>(size));
+    ASSERT_EQ(SendWithFds(sender_.get(), data, size, fds.data(), fds.size()),
+              static_cast<ssize_t>(size));
   }
 
   static int CountOpenFds() {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <vector>
 
+#include "ipc/fd_passing.h"
 #include "ipc/frame.h"
 #include "ipc/limits.h"
 #include "ipc/messages.h"
@@ -41,23 +42,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return 0;
   size_t fd_count = data[0] % (tether::ipc::kMaxFdsPerMessage * 2 + 1);
   std::vector<int> fds(fd_count, STDERR_FILENO);
-  struct iovec iov = {const_cast<uint8_t*>(data + 1), size - 1};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  std::vector<char> control(CMSG_SPACE(sizeof(int) * (fd_count ? fd_count : 1)));
-  if (fd_count > 0) {
-    msg.msg_control = control.data();
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
-    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fd_count);
-  }
   int sndbuf = 1 << 20;
   setsockopt(pair[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-  if (sendmsg(pair[0], &msg, MSG_DONTWAIT) >= 0) {
+  if (tether::ipc::SendWithFds(pair[0], data + 1, size - 1, fds.data(), fd_count,
+                               MSG_DONTWAIT) >= 0) {
     tether::ipc::ReceivedFrame frame = tether::ipc::ReceiveFrame(pair[1]);
     if (!frame.ok()) {
       Check(frame.fds.empty(), "a rejected frame keeps no fds");

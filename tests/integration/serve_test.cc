@@ -24,6 +24,7 @@
 
 #include <gtest/gtest.h>
 
+#include "ipc/fd_passing.h"
 #include "tests/integration/sandbox_fixture.h"
 
 namespace tether::testing {
@@ -224,20 +225,8 @@ TEST_F(ServeTest, HostileClientsAreDroppedWhileTenHonestStubsSucceed) {
       Hostile([](int fd) {
         std::vector<int> fds(250, STDERR_FILENO);
         for (int sent = 0; sent < 1000; sent += 250) {
-          char byte = 0;
-          struct iovec iov = {&byte, 1};
-          std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
-          struct msghdr msg = {};
-          msg.msg_iov = &iov;
-          msg.msg_iovlen = 1;
-          msg.msg_control = control.data();
-          msg.msg_controllen = control.size();
-          struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-          cmsg->cmsg_level = SOL_SOCKET;
-          cmsg->cmsg_type = SCM_RIGHTS;
-          cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-          std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
-          if (sendmsg(fd, &msg, 0) < 0) break;
+          const char byte = 0;
+          if (ipc::SendWithFds(fd, &byte, 1, fds.data(), fds.size()) < 0) break;
         }
       }),
       // Nothing at all: dropped at the handshake deadline (3 s here).
