@@ -11,27 +11,12 @@
 
 #include <gtest/gtest.h>
 
+#include "ipc/socket_pair_test_base.h"
+
 namespace tether::ipc {
 namespace {
 
-class FdPassingTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    int pair[2];
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
-    sender_.reset(pair[0]);
-    receiver_.reset(pair[1]);
-  }
-
-  static int CountOpenFds() {
-    int count = 0;
-    for (int fd = 0; fd < 1024; ++fd) count += fcntl(fd, F_GETFD) >= 0;
-    return count;
-  }
-
-  UniqueFd sender_;
-  UniqueFd receiver_;
-};
+using FdPassingTest = SocketPairTest;
 
 TEST_F(FdPassingTest, DeliversBytesAndFdsInOneDatagram) {
   const int fds[] = {STDIN_FILENO, STDERR_FILENO};

@@ -10,33 +10,18 @@
 #include "ipc/fd_passing.h"
 #include "ipc/handshake.capnp.h"
 #include "ipc/limits.h"
+#include "ipc/socket_pair_test_base.h"
 
 namespace tether::ipc {
 namespace {
 
-class FrameTest : public ::testing::Test {
+class FrameTest : public SocketPairTest {
  protected:
-  void SetUp() override {
-    int pair[2];
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
-    sender_.reset(pair[0]);
-    receiver_.reset(pair[1]);
-  }
-
   // Sends raw bytes and fds, bypassing SendFrame's own checks, like a hostile peer.
   void SendRaw(const void* data, size_t size, const std::vector<int>& fds = {}) {
     ASSERT_EQ(SendWithFds(sender_.get(), data, size, fds.data(), fds.size()),
               static_cast<ssize_t>(size));
   }
-
-  static int CountOpenFds() {
-    int count = 0;
-    for (int fd = 0; fd < 1024; ++fd) count += fcntl(fd, F_GETFD) >= 0;
-    return count;
-  }
-
-  UniqueFd sender_;
-  UniqueFd receiver_;
 };
 
 TEST_F(FrameTest, RoundTripsMessageWithFds) {

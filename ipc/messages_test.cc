@@ -6,19 +6,13 @@
 #include <gtest/gtest.h>
 
 #include "ipc/handshake.capnp.h"
+#include "ipc/socket_pair_test_base.h"
 
 namespace tether::ipc {
 namespace {
 
-class MessagesTest : public ::testing::Test {
+class MessagesTest : public SocketPairTest {
  protected:
-  void SetUp() override {
-    int pair[2];
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
-    sender_.reset(pair[0]);
-    receiver_.reset(pair[1]);
-  }
-
   ReceivedFrame Transfer(capnp::MessageBuilder& builder, const std::vector<int>& fds = {}) {
     EXPECT_TRUE(SendFrame(sender_.get(), builder, fds).ok());
     return ReceiveFrame(receiver_.get());
@@ -32,9 +26,6 @@ class MessagesTest : public ::testing::Test {
     ReceivedFrame frame = Transfer(builder, fds);
     return Decode(frame, out, error);
   }
-
-  UniqueFd sender_;
-  UniqueFd receiver_;
 };
 
 Hello ValidHello() {
