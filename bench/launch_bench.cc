@@ -2,12 +2,9 @@
 // `bwrap --unshare-all`, interleaved in one run, and prints a table of
 // medians and ratios against the plain launch.
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>

@@ -1,7 +1,6 @@
 #include "ipc/frame.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <algorithm>

@@ -18,8 +18,8 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
-#include <sstream>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
