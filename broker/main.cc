@@ -44,6 +44,7 @@ constexpr char kUsage[] =
     "       tether serve --socket PATH [--policy FILE] [--allow-uid UID,...]\n"
     "                    [--report-dir DIR] [--events FILE] [--network MODE]\n"
     "                    [--token-file F] [--handshake-timeout SECONDS] [--pool N]\n"
+    "                    [--max-sessions N] [--max-pending-per-uid N]\n"
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
     "                  [--events FILE] [--network isolated|host|auto]\n"
     "                  [--gpus all|none|0,2] [--allow-env NAME]...\n"
@@ -51,15 +52,6 @@ constexpr char kUsage[] =
     "LIST: all, or a comma list of network_namespace, bounding_set,\n"
     "supervisor_seccomp, workload_seccomp, landlock, privilege_drop;\n"
     "TETHER_BEST_EFFORT in the environment widens the same way.\n";
-
-// The stub ships beside the broker binary unless --stub says otherwise.
-std::string DefaultStubPath() {
-  char self[PATH_MAX];
-  ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (length <= 0) return "tether-stub";
-  std::string path(self, length);
-  return path.substr(0, path.rfind('/') + 1) + "tether-stub";
-}
 
 int BadPolicy(const std::string& path, absl::string_view message) {
   std::fprintf(stderr, "tether: bad policy: %s: %s\n", path.c_str(),
@@ -141,7 +133,7 @@ int Run(const std::vector<std::string>& args) {
   for (const std::string& name : line->allow_env) {
     options.policy.environment_allow.push_back(name);
   }
-  options.stub_path = line->stub_path.value_or(DefaultStubPath());
+  options.stub_path = line->stub_path.value_or("");
   options.report_path = line->report_path;
   options.events_path = line->events_path;
   options.argv = line->argv;
@@ -227,6 +219,20 @@ int Serve(const std::vector<std::string>& args) {
     } else if (flag == "--pool") {
       if (!absl::SimpleAtoi(value, &serve.pool) || serve.pool < 1 || serve.pool > 256) {
         std::fprintf(stderr, "tether serve: --pool '%s' is not 1 to 256\n", value.c_str());
+        return kExitUsage;
+      }
+    } else if (flag == "--max-sessions") {
+      if (!absl::SimpleAtoi(value, &serve.max_sessions) || serve.max_sessions < 1 ||
+          serve.max_sessions > 4096) {
+        std::fprintf(stderr, "tether serve: --max-sessions '%s' is not 1 to 4096\n",
+                     value.c_str());
+        return kExitUsage;
+      }
+    } else if (flag == "--max-pending-per-uid") {
+      if (!absl::SimpleAtoi(value, &serve.max_pending_per_uid) ||
+          serve.max_pending_per_uid < 1 || serve.max_pending_per_uid > 4096) {
+        std::fprintf(stderr, "tether serve: --max-pending-per-uid '%s' is not 1 to 4096\n",
+                     value.c_str());
         return kExitUsage;
       }
     } else if (flag == "--handshake-timeout") {

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "broker/json_writer.h"
+#include "broker/output_file.h"
 
 namespace tether::broker {
 namespace {
@@ -79,9 +80,15 @@ void Unmapped(JsonWriter& json, const std::string& mechanism, int errno_value,
 }  // namespace
 
 absl::StatusOr<OcsfEventLog> OcsfEventLog::Open(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrCat("open(", path, ")"));
-  return OcsfEventLog(std::move(fd));
+  absl::StatusOr<UniqueFd> fd = OpenOutputFile(path, OutputMode::kAppend);
+  if (!fd.ok()) return fd.status();
+  return OcsfEventLog(std::move(*fd));
+}
+
+absl::StatusOr<OcsfEventLog> OcsfEventLog::Share(int fd) {
+  UniqueFd copy(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!copy.valid()) return absl::ErrnoToStatus(errno, "fcntl(event log, F_DUPFD_CLOEXEC)");
+  return OcsfEventLog(std::move(copy));
 }
 
 void OcsfEventLog::Write(const std::string& line) {

@@ -26,7 +26,12 @@ enum class Severity { kInformational = 1, kLow = 2, kMedium = 3, kHigh = 4 };
 // plus the mechanism and errno in `unmapped`.
 class OcsfEventLog {
  public:
+  // Opens (or creates, mode 0600) `path` for appending; a symlink or a file
+  // linked or owned elsewhere is an error (broker/output_file.h).
   static absl::StatusOr<OcsfEventLog> Open(const std::string& path);
+  // Another writer on an already open log (serve: one log, many sessions).
+  static absl::StatusOr<OcsfEventLog> Share(int fd);
+  int fd() const { return fd_.get(); }
   OcsfEventLog(OcsfEventLog&&) = default;
 
   // A configuration state change: "Validated", "Created" or "Degraded".

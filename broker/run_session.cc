@@ -17,7 +17,6 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include <capnp/message.h>
 
@@ -27,8 +26,12 @@
 #include "absl/strings/str_join.h"
 #include "broker/exit_codes.h"
 #include "broker/host_probe.h"
+#include "broker/output_file.h"
+#include "broker/peer_process.h"
 #include "broker/proc_status.h"
+#include "broker/stub_binary.h"
 #include "broker/verifier.h"
+#include "broker/working_directory.h"
 #include "ipc/frame.h"
 #include "policy/landlock_ruleset.h"
 #include "policy/supervisor_seccomp.h"
@@ -51,9 +54,9 @@ sigset_t ForwardedSignalSet() {
 
 absl::Status Errno(absl::string_view call) { return absl::ErrnoToStatus(errno, call); }
 
-// Runs in the forked child: only async-signal-safe calls until execve.
-[[noreturn]] void ExecStub(const std::string& stub_path, int stub_socket,
-                           pid_t broker_pid) {
+// Runs in the forked child: only async-signal-safe calls until execveat.
+// The stub is executed from the fd that was checked (stub_binary.h).
+[[noreturn]] void ExecStub(int stub_binary, int stub_socket, pid_t broker_pid) {
   sigset_t empty;
   sigemptyset(&empty);
   for (int signo : kForwardedSignals) signal(signo, SIG_DFL);
@@ -62,17 +65,20 @@ absl::Status Errno(absl::string_view call) { return absl::ErrnoToStatus(errno, c
   // after its identity change, which clears it.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (getppid() != broker_pid) _exit(kExitSetupFailed);
-  if (stub_socket == kStubSocketFd) {
-    fcntl(kStubSocketFd, F_SETFD, 0);
-  } else if (dup2(stub_socket, kStubSocketFd) < 0) {
+  // Both fds move above the ones they will become, so neither overwrites
+  // the other; the binary's fd stays close-on-exec.
+  int socket_copy = fcntl(stub_socket, F_DUPFD_CLOEXEC, kStubSocketFd + 2);
+  int binary = fcntl(stub_binary, F_DUPFD_CLOEXEC, kStubSocketFd + 2);
+  if (socket_copy < 0 || binary < 0 || dup2(socket_copy, kStubSocketFd) < 0 ||
+      dup3(binary, kStubSocketFd + 1, O_CLOEXEC) < 0) {
     _exit(kExitSetupFailed);
   }
-  syscall(SYS_close_range, kStubSocketFd + 1, ~0U, 0);
+  syscall(SYS_close_range, kStubSocketFd + 2, ~0U, 0);
   char fd_text[] = "3";
   char* argv[] = {const_cast<char*>("tether-stub"), const_cast<char*>("--fd"), fd_text,
                   nullptr};
   char* envp[] = {nullptr};
-  execve(stub_path.c_str(), argv, envp);
+  syscall(SYS_execveat, kStubSocketFd + 1, "", argv, envp, AT_EMPTY_PATH);
   static const char kMessage[] = "tether: cannot execute the stub\n";
   (void)!write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
   _exit(kExitSetupFailed);
@@ -167,7 +173,8 @@ absl::Status RunSession::StartStub() {
   pid_t broker_pid = getpid();
   child_ = fork();
   if (child_ < 0) return Errno("fork");
-  if (child_ == 0) ExecStub(options_.stub_path, stub_end.get(), broker_pid);
+  if (child_ == 0) ExecStub(stub_binary_.get(), stub_end.get(), broker_pid);
+  stub_binary_.reset();
   pidfd_.reset(static_cast<int>(syscall(SYS_pidfd_open, child_, 0)));
   if (!pidfd_.valid()) return Errno("pidfd_open");
   return absl::OkStatus();
@@ -232,6 +239,38 @@ absl::Status RunSession::Send(const ipc::BrokerMessage& message,
   return absl::OkStatus();
 }
 
+// The working directory is writable unless it is the root, a system
+// directory, a home directory or an ancestor of one: then it stays
+// read-only (the root not even that), with a warning and a report record.
+void RunSession::GrantWorkingDirectory(policy::LandlockRules* rules) {
+  std::vector<std::string> homes = HomeDirectories();
+  if (sidecar_) {
+    // The stub's own HOME names a home of its root.
+    for (const std::string& variable : requested_envp_) {
+      if (absl::StartsWith(variable, "HOME=")) homes.push_back(NormalizeLexically(variable.substr(5)));
+    }
+  }
+  WorkingDirectoryAccess access =
+      DecideWorkingDirectoryAccess(working_directory_, homes, options_.policy.read_write);
+  if (access.writable) {
+    rules->read_write.push_back(working_directory_);
+    return;
+  }
+  if (working_directory_ != "/") rules->read_only.push_back(working_directory_);
+  std::string why = absl::StrCat("the working directory ", working_directory_, " is ",
+                                 access.why_read_only, ": it stays ",
+                                 working_directory_ == "/" ? "as the policy says" : "read-only",
+                                 " (list it under filesystem.read_write to make it writable)");
+  std::fprintf(stderr, "%s: warning: %s\n", sidecar_ ? "tether serve" : "tether", why.c_str());
+  MechanismRecord record;
+  record.mechanism = "landlock";
+  record.action = "working_directory_not_writable";
+  record.state = MechanismState::kEnforced;
+  record.reason = why;
+  record.evidence = Evidence::kStubAttested;  // through the Landlock ruleset
+  records_after_plan_.push_back(record);
+}
+
 absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
                                           std::vector<UniqueFd>* fds) {
   PlanInput input;
@@ -250,9 +289,7 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
     policy::LandlockRules rules;
     rules.read_only = options_.policy.read_only;
     rules.read_write = options_.policy.read_write;
-    // The working directory is writable, unless it is the root: that would
-    // make the whole filesystem writable.
-    if (working_directory_ != "/") rules.read_write.push_back(working_directory_);
+    GrantWorkingDirectory(&rules);
     rules.devices = options_.policy.devices;
     rules.write_file = options_.policy.write_file;
     // A sidecar stub's paths are those of its own root.
@@ -506,17 +543,24 @@ absl::Status RunSession::Handshake() {
         "protocol violation: expected hello, got ", ipc::StubMessageKindName(hello->kind)));
   }
   if (sidecar_) {
-    // The peer pid is in the broker's pid namespace; the Hello's in the
-    // stub's. Equal means the broker sees the stub's /proc.
-    stub_visible_ = hello->hello.pid == child_ && ReadProcStatus(child_).ok();
+    // Whether the broker sees the stub's /proc was decided by the kernel
+    // before the Hello (Serve); a visible stub that names another pid lies.
     if (options_.sidecar_token.has_value() &&
         !TokensEqual(*options_.sidecar_token, hello->hello.token)) {
       return absl::PermissionDeniedError("the sidecar stub presented a wrong or no token");
     }
+    if (stub_visible_ && hello->hello.pid != child_) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "the sidecar stub lied in its Hello: it claims pid ", hello->hello.pid,
+          " but shares the broker's pid namespace as pid ", child_));
+    }
     if (hello->hello.requested_argv.empty()) {
       return absl::InvalidArgumentError("the sidecar stub sent no command to run");
     }
-    working_directory_ = hello->hello.cwd.empty() ? "/" : hello->hello.cwd;
+    // The stub's path names a directory of its own root: normalised here,
+    // resolved by the kernel when the stub enters it.
+    working_directory_ = NormalizeLexically(hello->hello.cwd.empty() ? "/" : hello->hello.cwd);
+    requested_envp_ = hello->hello.requested_envp;
   }
   if (stub_visible_) {
     // SO_PEERCRED on a socketpair names its creator, the broker itself; the
@@ -610,13 +654,38 @@ int RunSession::Supervise() {
   }
 }
 
+// Opened before anything runs, so that a bad --report or --events is a
+// usage error, and never through a planted link (output_file.h).
+absl::Status RunSession::OpenOutputs() {
+  if (options_.report_path.has_value() && !report_fd_.valid()) {
+    absl::StatusOr<UniqueFd> report = OpenOutputFile(*options_.report_path, OutputMode::kTruncate);
+    if (!report.ok()) {
+      return absl::Status(report.status().code(),
+                          absl::StrCat("--report: ", report.status().message()));
+    }
+    SetReportFile(std::move(*report), *options_.report_path);
+  }
+  if (options_.events_fd >= 0) {
+    absl::StatusOr<OcsfEventLog> events = OcsfEventLog::Share(options_.events_fd);
+    if (!events.ok()) return events.status();
+    events_.emplace(std::move(*events));
+  } else if (options_.events_path.has_value()) {
+    absl::StatusOr<OcsfEventLog> events = OcsfEventLog::Open(*options_.events_path);
+    if (!events.ok()) {
+      return absl::Status(events.status().code(),
+                          absl::StrCat("--events: ", events.status().message()));
+    }
+    events_.emplace(std::move(*events));
+  }
+  return absl::OkStatus();
+}
+
 void RunSession::WriteReport() {
-  if (!options_.report_path.has_value()) return;
-  std::ofstream out(*options_.report_path, std::ios::trunc);
-  out << report_.ToJson();
-  if (!out) {
-    std::fprintf(stderr, "tether: cannot write the report to %s\n",
-                 options_.report_path->c_str());
+  if (!report_fd_.valid()) return;
+  absl::Status written = ReplaceContent(report_fd_.get(), report_.ToJson(), report_display_);
+  if (!written.ok()) {
+    std::fprintf(stderr, "tether: cannot write the report: %s\n",
+                 std::string(written.message()).c_str());
   }
 }
 
@@ -696,6 +765,7 @@ int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t pee
   sidecar_ = true;
   socket_ = std::move(socket);
   child_ = peer_pid;
+  stub_visible_ = PeerSharesPidNamespace(socket_.get(), peer_pid);
   reaped_ = true;  // not the broker's child: never killed or reaped here
   deadline_ = absl::Now() + options_.handshake_timeout;
   // Without a policy user, the workload keeps the stub's own identity (a
@@ -708,10 +778,8 @@ int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t pee
   target_ = *target;
   report_.target = target_;
   report_.enforcement = options_.enforcement;
-  if (options_.events_path.has_value()) {
-    absl::StatusOr<OcsfEventLog> events = OcsfEventLog::Open(*options_.events_path);
-    if (events.ok()) events_.emplace(std::move(*events));
-  }
+  absl::Status outputs = OpenOutputs();
+  if (!outputs.ok()) return Fail(outputs);
   absl::Status handshake = Handshake();
   if (!handshake.ok()) return Fail(handshake);
   report_.outcome = "running";
@@ -755,7 +823,10 @@ int RunSession::Run() {
   deadline_ = absl::Now() + options_.handshake_timeout;
   absl::StatusOr<std::string> cwd = CurrentDirectory();
   if (!cwd.ok()) return Fail(cwd.status());
-  working_directory_ = options_.working_directory.value_or(*cwd);
+  absl::StatusOr<std::string> canonical =
+      CanonicalDirectory(options_.working_directory.value_or(*cwd));
+  if (!canonical.ok()) return Fail(canonical.status());
+  working_directory_ = *canonical;
   absl::StatusOr<TargetIdentity> target =
       ResolveTargetIdentity(options_.user, getuid(), getgid(), CurrentGroups());
   if (!target.ok()) {
@@ -771,18 +842,20 @@ int RunSession::Run() {
   target_ = *target;
   report_.target = target_;
   report_.enforcement = options_.enforcement;
-  if (options_.events_path.has_value()) {
-    absl::StatusOr<OcsfEventLog> events = OcsfEventLog::Open(*options_.events_path);
-    if (!events.ok()) {
-      std::fprintf(stderr, "tether: --events: %s\n",
-                   std::string(events.status().message()).c_str());
-      return kExitUsage;
-    }
-    events_.emplace(std::move(*events));
+  absl::Status outputs = OpenOutputs();
+  if (!outputs.ok()) {
+    std::fprintf(stderr, "tether: %s\n", std::string(outputs.message()).c_str());
+    return kExitUsage;
   }
   for (const std::string& warning : options_.warnings) {
     std::fprintf(stderr, "tether: warning: %s\n", warning.c_str());
   }
+  absl::StatusOr<std::string> stub_path =
+      options_.stub_path.empty() ? StubBesideBroker() : options_.stub_path;
+  absl::StatusOr<UniqueFd> stub_binary =
+      stub_path.ok() ? OpenTrustedStub(*stub_path) : absl::StatusOr<UniqueFd>(stub_path.status());
+  if (!stub_binary.ok()) return Fail(stub_binary.status());
+  stub_binary_ = std::move(*stub_binary);
   absl::Status gpus = GrantGpus();
   if (!gpus.ok() && policy_rejected_) {
     std::fprintf(stderr, "tether: bad policy: %s\n", std::string(gpus.message()).c_str());

@@ -21,15 +21,17 @@
 #include "broker/planner.h"
 #include "broker/posture_report.h"
 #include "ipc/messages.h"
+#include "policy/landlock_ruleset.h"
 #include "ipc/unique_fd.h"
 
 namespace tether::broker {
 
 struct RunOptions {
-  std::string stub_path;
+  std::string stub_path;  // empty: tether-stub beside the broker
   std::optional<std::string> user;
   std::optional<std::string> report_path;
   std::optional<std::string> events_path;   // OCSF events, one JSON object per line
+  int events_fd = -1;  // serve: the server's open event log, shared by every session
   std::vector<std::string> argv;
   SandboxPolicy policy;
   Enforcement enforcement;
@@ -78,7 +80,11 @@ class RunSession {
   // For a pool of waiting sessions: makes the isolated network now, before
   // any stub connects, so that a launch does not wait for netlink.
   void WarmUp();
-  void SetReportPath(std::string path) { options_.report_path = std::move(path); }
+  // Serve: the report goes to this already opened file (see output_file.h).
+  void SetReportFile(UniqueFd fd, std::string display) {
+    report_fd_ = std::move(fd);
+    report_display_ = std::move(display);
+  }
 
   // After Serve: keeps the isolated network until the workload exits (where
   // the broker can see it), then deletes the veth pair.
@@ -92,18 +98,22 @@ class RunSession {
   absl::StatusOr<Plan> MakePlan(const ipc::Hello& hello, std::vector<UniqueFd>* fds);
   absl::Status CollectResults(const Plan& plan);
   absl::Status VerifyPosture(const Plan& plan);
+  void GrantWorkingDirectory(policy::LandlockRules* rules);
   absl::Status RestrictSupervisor();
   absl::Status GrantGpus();
   ProbeOutcome PrepareNetwork(const HostFacts& facts);
   int Supervise();
   void KillAndReapStub();
+  absl::Status OpenOutputs();
   void WriteReport();
   void EmitPostureEvents();
   int Fail(const absl::Status& status);
 
   RunOptions options_;
   TargetIdentity target_;
-  std::string working_directory_;
+  std::string working_directory_;  // canonical (local) or normalised (sidecar)
+  std::vector<std::string> requested_envp_;  // a sidecar stub's environment
+  UniqueFd stub_binary_;  // the checked stub, executed from this fd
   UniqueFd socket_;
   UniqueFd signal_fd_;
   UniqueFd pidfd_;
@@ -115,6 +125,8 @@ class RunSession {
   bool stub_visible_ = true;      // /proc/<stub> is the stub's (same pid namespace)
   absl::Time deadline_;
   PostureReport report_;
+  UniqueFd report_fd_;
+  std::string report_display_;
   std::optional<OcsfEventLog> events_;
   // Destroyed with the session: the veth pair goes on every exit path, and
   // if the broker is killed the kernel removes it with the namespace.

@@ -14,13 +14,15 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <set>
+#include <map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "broker/exit_codes.h"
 #include "broker/ocsf_events.h"
+#include "broker/output_file.h"
+#include "ipc/fd_passing.h"
 #include "ipc/unique_fd.h"
 
 namespace tether::broker {
@@ -45,85 +47,300 @@ absl::StatusOr<UniqueFd> Listen(const ServeOptions& options) {
     }
     unlink(options.socket_path.c_str());
   }
-  UniqueFd listener(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  UniqueFd listener(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!listener.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");
-  // Created owner-only; opened to others only when other uids are allowed,
-  // and even then SO_PEERCRED decides who is served.
-  mode_t old_umask = umask(0177);
+  // The mode is decided at bind time by the umask: owner-only, or 0666 when
+  // other uids are allowed (SO_PEERCRED still decides who is served). A
+  // chmod(path) afterwards would follow whatever the path then names.
+  bool others = std::any_of(options.allowed_uids.begin(), options.allowed_uids.end(),
+                            [](uint32_t uid) { return uid != getuid(); });
+  mode_t old_umask = umask(others ? 0111 : 0177);
   int bound = bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address));
   int bind_errno = errno;
   umask(old_umask);
   if (bound != 0) {
     return absl::ErrnoToStatus(bind_errno, absl::StrCat("bind(", options.socket_path, ")"));
   }
-  bool others = std::any_of(options.allowed_uids.begin(), options.allowed_uids.end(),
-                            [](uint32_t uid) { return uid != getuid(); });
-  if (others && chmod(options.socket_path.c_str(), 0666) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("chmod(", options.socket_path, ")"));
-  }
-  if (listen(listener.get(), 64) != 0) return absl::ErrnoToStatus(errno, "listen");
+  if (listen(listener.get(), 128) != 0) return absl::ErrnoToStatus(errno, "listen");
   return listener;
 }
 
-// A pool worker: warms its network, takes the first allowed stub, tells the
-// server (so that it starts a replacement), and serves it.
-[[noreturn]] void Work(const ServeOptions& options, int listener, int taken_pipe) {
-  int status;
-  {
-    RunSession session(options.run);
-    session.WarmUp();
-    std::optional<OcsfEventLog> events;
-    if (options.run.events_path.has_value()) {
-      absl::StatusOr<OcsfEventLog> opened = OcsfEventLog::Open(*options.run.events_path);
-      if (opened.ok()) events.emplace(std::move(*opened));
+// What the server tells a worker along with the connection's fd.
+struct Handover {
+  pid_t pid;  // the peer's pid in the broker's pid namespace (0: not visible)
+  uid_t uid;
+  gid_t gid;
+};
+
+// A worker's one-byte word to the server: the handshake is over and the
+// workload runs (the worker now only holds its network until it exits).
+constexpr char kWorkloadRunning = 'R';
+
+// A pool worker: warms its network, waits for the one connection the
+// server hands it, serves that stub, and holds its network until the
+// workload exits.
+[[noreturn]] void Work(const ServeOptions& options, int control, int report_dir) {
+  RunSession session(options.run);
+  session.WarmUp();
+  Handover handover = {};
+  ipc::Datagram received = ipc::ReceiveWithFds(control, &handover, sizeof(handover));
+  if (received.size != sizeof(handover) || received.fds.size() != 1) {
+    _exit(0);  // the server drained or went away before handing a stub over
+  }
+  UniqueFd connection = std::move(received.fds[0]);
+  if (report_dir >= 0) {
+    absl::StatusOr<std::string> name = UnpredictableReportName(handover.pid);
+    absl::StatusOr<UniqueFd> report =
+        name.ok() ? OpenOutputFileAt(report_dir, *name, OutputMode::kTruncate,
+                                     absl::StrCat(*options.report_dir, "/", *name))
+                  : absl::StatusOr<UniqueFd>(name.status());
+    if (!report.ok()) {
+      Log(absl::StrCat("stub pid ", handover.pid, ": no report: ", report.status().message()));
+    } else {
+      session.SetReportFile(std::move(*report), absl::StrCat(*options.report_dir, "/", *name));
     }
-    UniqueFd connection;
-    struct ucred peer = {};
-    while (true) {
-      connection.reset(accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
-      if (!connection.valid()) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        _exit(kExitSetupFailed);  // the listener is gone: the server drains
-      }
-      socklen_t size = sizeof(peer);
-      if (getsockopt(connection.get(), SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0) {
-        connection.reset();
-        continue;
-      }
-      if (std::find(options.allowed_uids.begin(), options.allowed_uids.end(), peer.uid) !=
-          options.allowed_uids.end()) {
-        break;
-      }
-      std::string message = absl::StrCat("refused a stub from uid ", peer.uid, " pid ",
-                                         peer.pid, ": not in --allow-uid");
-      Log(message);
-      if (events.has_value()) {
-        events->DetectionFinding("sidecar connection from a uid not allowed", message,
-                                 "sidecar", EACCES, {});
-      }
-      connection.reset();  // hang up now, not at the next accept
+  }
+  int status = session.Serve(std::move(connection), handover.pid, handover.uid, handover.gid);
+  Log(absl::StrCat("stub pid ", handover.pid, " uid ", handover.uid,
+                   status == 0 ? ": workload running" : ": refused"));
+  if (status != 0) _exit(status);  // a refused stub's network goes with the worker
+  (void)!write(control, &kWorkloadRunning, 1);
+  session.HoldNetworkUntilWorkloadExits();
+  _exit(0);
+}
+
+class Server {
+ public:
+  Server(const ServeOptions& options, UniqueFd listener, UniqueFd report_dir,
+         std::optional<OcsfEventLog> events)
+      : options_(options),
+        listener_(std::move(listener)),
+        report_dir_(std::move(report_dir)),
+        events_(std::move(events)) {
+    if (events_.has_value()) options_.run.events_fd = events_->fd();
+  }
+
+  int Loop();
+
+ private:
+  struct Worker {
+    UniqueFd control;     // the server's end of its socketpair
+    bool busy = false;    // holds a stub (handshake or running workload)
+    bool pending = false; // its stub's handshake is under way
+    uid_t uid = 0;
+  };
+
+  bool Spawn();
+  void TopUpPool();
+  void AcceptAll();
+  void Admit(UniqueFd connection);
+  void Refuse(const std::string& why, const struct ucred& peer, int errno_value);
+  void HandshakeOver(pid_t pid);
+  void Reap();
+  void Drain();
+  int Idle() const;
+  int Live() const;
+  int PendingTotal() const;
+
+  ServeOptions options_;
+  UniqueFd listener_;
+  UniqueFd report_dir_;
+  std::optional<OcsfEventLog> events_;
+  UniqueFd signal_fd_;
+  std::map<pid_t, Worker> workers_;
+  std::map<uid_t, int> pending_by_uid_;
+  bool draining_ = false;
+};
+
+int Server::Idle() const {
+  return static_cast<int>(std::count_if(workers_.begin(), workers_.end(),
+                                        [](const auto& entry) { return !entry.second.busy; }));
+}
+
+int Server::Live() const { return static_cast<int>(workers_.size()) - Idle(); }
+
+int Server::PendingTotal() const {
+  int total = 0;
+  for (const auto& [uid, count] : pending_by_uid_) total += count;
+  return total;
+}
+
+bool Server::Spawn() {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    Log(absl::StrCat("socketpair: ", strerror(errno)));
+    return false;
+  }
+  UniqueFd server_end(pair[0]);
+  UniqueFd worker_end(pair[1]);
+  pid_t pid = fork();
+  if (pid < 0) {
+    Log(absl::StrCat("fork: ", strerror(errno)));
+    return false;
+  }
+  if (pid == 0) {
+    // The worker keeps only its own channel, the report directory and the
+    // event log: never the listener or another worker's channel.
+    signal_fd_.reset();
+    listener_.reset();
+    server_end.reset();
+    for (auto& [other, worker] : workers_) worker.control.reset();
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, nullptr);
+    Work(options_, worker_end.get(), report_dir_.get());
+  }
+  workers_[pid].control = std::move(server_end);
+  return true;
+}
+
+void Server::TopUpPool() {
+  int pool = std::max(1, options_.pool);
+  while (!draining_ && Idle() < pool && Spawn()) {
+  }
+}
+
+void Server::Refuse(const std::string& why, const struct ucred& peer, int errno_value) {
+  std::string message =
+      absl::StrCat("refused a stub from uid ", peer.uid, " pid ", peer.pid, ": ", why);
+  Log(message);
+  if (events_.has_value()) {
+    events_->DetectionFinding("sidecar connection refused", message, "sidecar", errno_value, {});
+  }
+}
+
+void Server::Admit(UniqueFd connection) {
+  struct ucred peer = {};
+  socklen_t size = sizeof(peer);
+  if (getsockopt(connection.get(), SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0) return;
+  if (std::find(options_.allowed_uids.begin(), options_.allowed_uids.end(), peer.uid) ==
+      options_.allowed_uids.end()) {
+    return Refuse("not in --allow-uid", peer, EACCES);
+  }
+  if (Live() >= options_.max_sessions) {
+    return Refuse(absl::StrCat("--max-sessions ", options_.max_sessions, " reached"), peer,
+                  EAGAIN);
+  }
+  if (pending_by_uid_[peer.uid] >= options_.max_pending_per_uid) {
+    return Refuse(absl::StrCat("--max-pending-per-uid ", options_.max_pending_per_uid,
+                               " handshakes of this uid already under way"),
+                  peer, EAGAIN);
+  }
+  Handover handover = {peer.pid, peer.uid, peer.gid};
+  int fd = connection.get();
+  // A warm worker if there is one; else a fresh one, which warms first.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto idle = std::find_if(workers_.begin(), workers_.end(),
+                             [](const auto& entry) { return !entry.second.busy; });
+    if (idle == workers_.end()) {
+      if (!Spawn()) break;
+      continue;
     }
-    close(listener);
-    pid_t self = getpid();
-    (void)!write(taken_pipe, &self, sizeof(self));
-    close(taken_pipe);
-    if (options.report_dir.has_value()) {
-      session.SetReportPath(absl::StrCat(*options.report_dir, "/", peer.pid, ".json"));
+    Worker& worker = idle->second;
+    if (ipc::SendWithFds(worker.control.get(), &handover, sizeof(handover), &fd, 1) < 0) {
+      // It died while idle; SIGCHLD reaps it. Try another.
+      worker.busy = true;
+      kill(idle->first, SIGKILL);
+      continue;
     }
-    status = session.Serve(std::move(connection), peer.pid, peer.uid, peer.gid);
-    Log(absl::StrCat("stub pid ", peer.pid, " uid ", peer.uid,
-                     status == 0 ? ": workload running" : ": refused"));
-    if (status == 0) {
-      // The handshake is over, so the server may drain; a keeper holds the
-      // network until the workload exits and owns it from now on.
-      if (fork() == 0) {
-        session.HoldNetworkUntilWorkloadExits();
-        _exit(0);
+    worker.busy = true;
+    worker.pending = true;
+    worker.uid = peer.uid;
+    ++pending_by_uid_[peer.uid];
+    return;
+  }
+  Refuse("no worker could take it", peer, EAGAIN);
+}
+
+void Server::AcceptAll() {
+  while (listener_.valid()) {
+    UniqueFd connection(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!connection.valid()) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) Log(absl::StrCat("accept: ", strerror(errno)));
+      return;
+    }
+    Admit(std::move(connection));  // a refused connection is closed here, at once
+  }
+  TopUpPool();
+}
+
+void Server::HandshakeOver(pid_t pid) {
+  auto found = workers_.find(pid);
+  if (found == workers_.end() || !found->second.pending) return;
+  found->second.pending = false;
+  --pending_by_uid_[found->second.uid];
+}
+
+void Server::Reap() {
+  pid_t done;
+  while ((done = waitpid(-1, nullptr, WNOHANG)) > 0) {
+    HandshakeOver(done);
+    workers_.erase(done);
+  }
+  // A worker that died while waiting is replaced, keeping the pool full.
+  TopUpPool();
+}
+
+void Server::Drain() {
+  Log("draining: no new stubs; handshakes under way finish");
+  draining_ = true;
+  listener_.reset();
+  unlink(options_.socket_path.c_str());
+  // Idle workers hold only warm networks, which go with them.
+  for (const auto& [pid, worker] : workers_) {
+    if (!worker.busy) kill(pid, SIGTERM);
+  }
+}
+
+int Server::Loop() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int signo : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&signals, signo);
+  sigprocmask(SIG_BLOCK, &signals, nullptr);
+  signal_fd_.reset(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signal_fd_.valid()) {
+    Log(absl::StrCat("signalfd: ", strerror(errno)));
+    return kExitSetupFailed;
+  }
+  Log(absl::StrCat("listening on ", options_.socket_path));
+  TopUpPool();
+  while (!draining_ || PendingTotal() > 0) {
+    std::vector<struct pollfd> fds = {{signal_fd_.get(), POLLIN, 0},
+                                      {listener_.valid() ? listener_.get() : -1, POLLIN, 0}};
+    std::vector<pid_t> pending;
+    for (const auto& [pid, worker] : workers_) {
+      if (!worker.pending) continue;
+      fds.push_back({worker.control.get(), POLLIN, 0});
+      pending.push_back(pid);
+    }
+    if (poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      Log(absl::StrCat("poll: ", strerror(errno)));
+      break;
+    }
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (fds[i + 2].revents == 0) continue;
+      char word = 0;
+      // The word, or EOF: the worker exited, which SIGCHLD also says.
+      if (read(fds[i + 2].fd, &word, 1) == 1 && word == kWorkloadRunning) {
+        HandshakeOver(pending[i]);
       }
-      _exit(0);
     }
-  }  // a refused stub's network is deleted here
-  _exit(status);
+    if (fds[0].revents & POLLIN) {
+      struct signalfd_siginfo info;
+      bool stop = false;
+      while (read(signal_fd_.get(), &info, sizeof(info)) == sizeof(info)) {
+        if (info.ssi_signo != SIGCHLD) stop = true;
+      }
+      if (stop && !draining_) Drain();
+      Reap();
+    }
+    if (fds[1].revents & POLLIN) AcceptAll();
+  }
+  if (!draining_) unlink(options_.socket_path.c_str());
+  Log("stopped");
+  return 0;
 }
 
 }  // namespace
@@ -141,91 +358,38 @@ absl::StatusOr<std::vector<uint32_t>> ParseUidList(absl::string_view text) {
 }
 
 int ServeForever(const ServeOptions& given) {
-  // Probes and the seccomp program once, inherited by every handler.
   ServeOptions options = given;
+  UniqueFd report_dir;
+  if (options.report_dir.has_value()) {
+    absl::StatusOr<UniqueFd> opened = OpenPrivateDirectory(*options.report_dir);
+    if (!opened.ok()) {
+      Log(absl::StrCat("--report-dir: ", opened.status().message()));
+      return kExitUsage;
+    }
+    report_dir = std::move(*opened);
+  }
+  std::optional<OcsfEventLog> events;
+  if (options.run.events_path.has_value()) {
+    absl::StatusOr<OcsfEventLog> opened = OcsfEventLog::Open(*options.run.events_path);
+    if (!opened.ok()) {
+      Log(absl::StrCat("--events: ", opened.status().message()));
+      return kExitUsage;
+    }
+    events.emplace(std::move(*opened));
+  }
+  // Probes and the seccomp program once, inherited by every worker.
   absl::Status prepared = PrepareOnce(&options.run);
   if (!prepared.ok()) {
     Log(std::string(prepared.message()));
     return kExitSetupFailed;
   }
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int signo : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&signals, signo);
-  sigprocmask(SIG_BLOCK, &signals, nullptr);
-  UniqueFd signal_fd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
   absl::StatusOr<UniqueFd> listener = Listen(options);
   if (!listener.ok()) {
     Log(std::string(listener.status().message()));
     return kExitSetupFailed;
   }
-  Log(absl::StrCat("listening on ", options.socket_path));
-  int taken[2];
-  if (pipe2(taken, O_CLOEXEC) != 0) {
-    Log(absl::StrCat("pipe2: ", strerror(errno)));
-    return kExitSetupFailed;
-  }
-  UniqueFd taken_read(taken[0]);
-  UniqueFd taken_write(taken[1]);
-  std::set<pid_t> idle;
-  std::set<pid_t> busy;
-  std::set<pid_t> alive;  // a worker may exit before its "taken" is read
-  auto spawn = [&] {
-    pid_t worker = fork();
-    if (worker == 0) {
-      signal_fd.reset();
-      taken_read.reset();
-      sigset_t empty;
-      sigemptyset(&empty);
-      sigprocmask(SIG_SETMASK, &empty, nullptr);
-      Work(options, listener->get(), taken_write.get());
-    }
-    if (worker > 0) {
-      idle.insert(worker);
-      alive.insert(worker);
-    }
-  };
-  int pool = std::max(1, options.pool);
-  for (int i = 0; i < pool; ++i) spawn();
-  bool draining = false;
-  while (!draining || !busy.empty()) {
-    struct pollfd fds[2] = {{signal_fd.get(), POLLIN, 0}, {taken_read.get(), POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      Log(absl::StrCat("poll: ", strerror(errno)));
-      break;
-    }
-    if (fds[1].revents & POLLIN) {
-      pid_t worker;
-      if (read(taken_read.get(), &worker, sizeof(worker)) == sizeof(worker)) {
-        // Replaced once: here, or already when it was reaped while idle.
-        bool was_idle = idle.erase(worker) > 0;
-        if (alive.count(worker)) busy.insert(worker);
-        if (was_idle && !draining) spawn();
-      }
-    }
-    if (fds[0].revents & POLLIN) {
-      struct signalfd_siginfo info;
-      while (read(signal_fd.get(), &info, sizeof(info)) == sizeof(info)) {
-        if (info.ssi_signo == SIGCHLD || draining) continue;
-        Log("draining: no new stubs; handshakes under way finish");
-        draining = true;
-        listener->reset();
-        unlink(options.socket_path.c_str());
-        // Idle workers hold only warm networks, which go with them.
-        for (pid_t worker : idle) kill(worker, SIGTERM);
-      }
-      pid_t done;
-      while ((done = waitpid(-1, nullptr, WNOHANG)) > 0) {
-        alive.erase(done);
-        busy.erase(done);
-        // A worker that died while waiting is replaced, keeping the pool full.
-        if (idle.erase(done) && !draining) spawn();
-      }
-    }
-  }
-  if (!draining) unlink(options.socket_path.c_str());
-  Log("stopped");
-  return 0;
+  Server server(options, std::move(*listener), std::move(report_dir), std::move(events));
+  return server.Loop();
 }
 
 }  // namespace tether::broker

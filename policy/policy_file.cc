@@ -252,7 +252,7 @@ absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
     std::vector<std::string> families = Strings(reader.getSeccomp().getAllowSocketFamilies());
     for (size_t i = 0; i < families.size(); ++i) {
       std::string where = absl::StrCat("$.seccomp.allow_socket_families[", i, "]");
-      absl::StatusOr<int> family = ParseRestrictedSocketFamily(families[i]);
+      absl::StatusOr<int> family = ParseSocketFamily(families[i]);
       if (!family.ok()) return PathError(where, family.status().message());
       if (std::find(file.allow_socket_families.begin(), file.allow_socket_families.end(),
                     *family) != file.allow_socket_families.end()) {

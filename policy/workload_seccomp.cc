@@ -8,6 +8,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+
+#include <bitset>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,8 +54,8 @@ enum class When {
   kPersonalityChange,
   // ioctl TIOCSTI and TIOCLINUX, which inject input into a terminal.
   kTerminalInjection,
-  // socket and socketpair of AF_PACKET, AF_VSOCK, AF_BLUETOOTH, or netlink
-  // other than NETLINK_ROUTE.
+  // socket and socketpair of any family but AF_UNIX, AF_INET, AF_INET6 and
+  // netlink's NETLINK_ROUTE, unless the policy allows it.
   kRestrictedFamily,
 };
 
@@ -124,8 +126,11 @@ constexpr DefaultDenial kDefaultDenials[] = {
     // Execution domains change address space layout (ADDR_NO_RANDOMIZE).
     {"personality", EPERM, When::kPersonalityChange},
     {"ioctl", EPERM, When::kTerminalInjection},
-    {"socket", EPERM, When::kRestrictedFamily},
-    {"socketpair", EPERM, When::kRestrictedFamily},
+    // An allow-list: every family the kernel has or will have is attack
+    // surface (AF_XDP, AF_ALG, TIPC, RDS, CAN, KEY, SMC, KCM...). The errno
+    // is the kernel's own for a family it lacks, which programs handle.
+    {"socket", EAFNOSUPPORT, When::kRestrictedFamily},
+    {"socketpair", EAFNOSUPPORT, When::kRestrictedFamily},
 };
 
 // One rule's comparisons, all of which must hold; no comparisons matches
@@ -144,6 +149,40 @@ struct scmp_arg_cmp MaskedEquals(unsigned arg, scmp_datum_t mask, scmp_datum_t v
 // register is ignored by it and must be ignored here too: comparing all 64
 // bits would let 0x1'00000011 pass as "not AF_PACKET".
 constexpr scmp_datum_t kLow32 = 0xffffffff;
+
+// Every address family number the kernel has used lies below this.
+constexpr int kFamilySpace = 64;
+
+// Allowed whatever the policy says: local IPC and IP networking.
+bool AlwaysAllowedFamily(int family) {
+  return family == AF_UNIX || family == AF_INET || family == AF_INET6;
+}
+
+struct FamilyBlock {
+  int first;
+  int size;  // a power of two; `first` is a multiple of it
+};
+
+// The fewest aligned power-of-two blocks that cover exactly the set bits.
+std::vector<FamilyBlock> AlignedBlocks(const std::bitset<kFamilySpace>& set) {
+  std::vector<FamilyBlock> blocks;
+  for (int first = 0; first < kFamilySpace;) {
+    if (!set[first]) {
+      ++first;
+      continue;
+    }
+    int size = 1;
+    while (first % (size * 2) == 0 && first + size * 2 <= kFamilySpace) {
+      bool whole = true;
+      for (int family = first + size; family < first + size * 2; ++family) whole &= set[family];
+      if (!whole) break;
+      size *= 2;
+    }
+    blocks.push_back({first, size});
+    first += size;
+  }
+  return blocks;
+}
 
 // s390 passes clone's stack first and its flags second.
 unsigned CloneFlagsArgument() {
@@ -186,10 +225,18 @@ std::vector<Comparisons> Rules(When when, const std::vector<int>& allowed_famili
         rules.push_back({MaskedEquals(1, kLow32, request)});
       }
       break;
-    case When::kRestrictedFamily:
-      for (int family : {AF_PACKET, AF_VSOCK, AF_BLUETOOTH}) {
-        if (!allowed(family)) rules.push_back({MaskedEquals(0, kLow32, family)});
+    case When::kRestrictedFamily: {
+      // Families below kFamilySpace are denied in aligned blocks (one masked
+      // comparison each); anything from there up, including values with
+      // upper register bits set, by one unsigned comparison of all 64 bits.
+      std::bitset<kFamilySpace> denied;
+      for (int family = 0; family < kFamilySpace; ++family) {
+        denied[family] = !allowed(family) && !AlwaysAllowedFamily(family) && family != AF_NETLINK;
       }
+      for (const FamilyBlock& block : AlignedBlocks(denied)) {
+        rules.push_back({MaskedEquals(0, kLow32 & ~scmp_datum_t{block.size - 1}, block.first)});
+      }
+      rules.push_back({Compare(0, SCMP_CMP_GE, kFamilySpace)});
       // All 64 bits of the protocol are compared: stray upper bits can only
       // deny a route socket, never allow another protocol.
       if (!allowed(AF_NETLINK)) {
@@ -197,6 +244,7 @@ std::vector<Comparisons> Rules(When when, const std::vector<int>& allowed_famili
             {MaskedEquals(0, kLow32, AF_NETLINK), Compare(2, SCMP_CMP_NE, NETLINK_ROUTE)});
       }
       break;
+    }
   }
   return rules;
 }
@@ -393,16 +441,28 @@ absl::StatusOr<std::vector<struct sock_filter>> ExportBpf(void* ctx) {
   return ReadProgram(memfd->get(), st.st_size, "seccomp export memfd");
 }
 
-absl::StatusOr<int> ParseRestrictedSocketFamily(absl::string_view name) {
-  const std::pair<const char*, int> kFamilies[] = {
-      {"AF_PACKET", AF_PACKET}, {"AF_VSOCK", AF_VSOCK}, {"AF_BLUETOOTH", AF_BLUETOOTH},
-      {"AF_NETLINK", AF_NETLINK}};
+absl::StatusOr<int> ParseSocketFamily(absl::string_view name) {
+  // Numbers from linux/socket.h, so that families newer than the build's
+  // libc headers can still be named.
+  constexpr std::pair<const char*, int> kFamilies[] = {
+      {"AF_UNIX", 1},        {"AF_LOCAL", 1},      {"AF_INET", 2},       {"AF_AX25", 3},
+      {"AF_IPX", 4},         {"AF_APPLETALK", 5},  {"AF_NETROM", 6},     {"AF_BRIDGE", 7},
+      {"AF_ATMPVC", 8},      {"AF_X25", 9},        {"AF_INET6", 10},     {"AF_ROSE", 11},
+      {"AF_DECnet", 12},     {"AF_NETBEUI", 13},   {"AF_SECURITY", 14},  {"AF_KEY", 15},
+      {"AF_NETLINK", 16},    {"AF_PACKET", 17},    {"AF_ASH", 18},       {"AF_ECONET", 19},
+      {"AF_ATMSVC", 20},     {"AF_RDS", 21},       {"AF_SNA", 22},       {"AF_IRDA", 23},
+      {"AF_PPPOX", 24},      {"AF_WANPIPE", 25},   {"AF_LLC", 26},       {"AF_IB", 27},
+      {"AF_MPLS", 28},       {"AF_CAN", 29},       {"AF_TIPC", 30},      {"AF_BLUETOOTH", 31},
+      {"AF_IUCV", 32},       {"AF_RXRPC", 33},     {"AF_ISDN", 34},      {"AF_PHONET", 35},
+      {"AF_IEEE802154", 36}, {"AF_CAIF", 37},      {"AF_ALG", 38},       {"AF_NFC", 39},
+      {"AF_VSOCK", 40},      {"AF_KCM", 41},       {"AF_QIPCRTR", 42},   {"AF_SMC", 43},
+      {"AF_XDP", 44},        {"AF_MCTP", 45},
+  };
   for (const auto& [family_name, family] : kFamilies) {
     if (name == family_name) return family;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "'", name, "' is not a family the default filter restricts (AF_PACKET, AF_VSOCK, "
-      "AF_BLUETOOTH, AF_NETLINK)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("'", name, "' is not an address family (AF_PACKET, AF_VSOCK, AF_XDP, ...)"));
 }
 
 absl::StatusOr<UniqueFd> SealProgram(const std::vector<struct sock_filter>& program) {

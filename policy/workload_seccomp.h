@@ -20,15 +20,15 @@ struct WorkloadSeccompOptions {
   // stays ENOSYS); naming one the defaults restrict by argument (clone,
   // ioctl, personality, socket, socketpair) denies it for every argument.
   std::vector<std::string> extra_denied_syscalls;
-  // Socket families the defaults deny that this workload may use anyway:
-  // AF_PACKET, AF_VSOCK, AF_BLUETOOTH, or AF_NETLINK (every protocol, not
-  // only NETLINK_ROUTE).
+  // Socket families this workload may use beyond the defaults (AF_UNIX,
+  // AF_INET, AF_INET6 and netlink's NETLINK_ROUTE): any family number;
+  // AF_NETLINK allows every netlink protocol.
   std::vector<int> allowed_socket_families;
 };
 
-// Parses "AF_PACKET", "AF_VSOCK", "AF_BLUETOOTH" or "AF_NETLINK": the
-// families the default filter restricts. Anything else is an error.
-absl::StatusOr<int> ParseRestrictedSocketFamily(absl::string_view name);
+// Parses an address family name ("AF_XDP", "AF_PACKET", ...) into its
+// number; a name that is no family is an error.
+absl::StatusOr<int> ParseSocketFamily(absl::string_view name);
 
 // Compiles the workload filter for the native architecture with libseccomp
 // and returns the classic BPF program (at most ipc::kMaxSeccompInstructions

@@ -17,34 +17,55 @@ int Usage(const char* problem) {
   std::fprintf(stderr,
                "tether-stub: %s\nusage: tether-stub --fd N   (started by the "
                "tether broker)\n"
-               "       tether-stub --connect PATH [--token-file F] -- CMD [ARGS...]\n",
+               "       tether-stub --connect PATH [--token-file F] [--broker-uid UID]"
+               " -- CMD [ARGS...]\n",
                problem);
   return kUsageExit;
+}
+
+bool ReadToken(const char* path, std::string* token) {
+  std::FILE* file = std::fopen(path, "re");
+  if (file == nullptr) return false;
+  char buffer[4097] = {};
+  size_t n = std::fread(buffer, 1, sizeof(buffer) - 1, file);
+  std::fclose(file);
+  token->assign(buffer, n);
+  while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
+  return true;
+}
+
+// Sidecar mode: --connect PATH [--token-file F] [--broker-uid UID] -- CMD...
+int Connect(int argc, char** argv) {
+  tether::stub::ConnectOptions options;
+  options.socket_path = argv[2];
+  int next = 3;
+  for (; next + 1 < argc && std::strcmp(argv[next], "--") != 0; next += 2) {
+    const char* flag = argv[next];
+    const char* value = argv[next + 1];
+    if (std::strcmp(flag, "--token-file") == 0) {
+      if (!ReadToken(value, &options.token)) return Usage("cannot read the --token-file");
+    } else if (std::strcmp(flag, "--broker-uid") == 0) {
+      char* end = nullptr;
+      unsigned long uid = std::strtoul(value, &end, 10);
+      if (*value < '0' || *value > '9' || *end != '\0' || uid > 0xfffffffeUL) {
+        return Usage("--broker-uid needs a uid");
+      }
+      options.broker_uid = static_cast<uid_t>(uid);
+    } else {
+      return Usage("expected --connect PATH [--token-file F] [--broker-uid UID] -- CMD...");
+    }
+  }
+  if (next >= argc || std::strcmp(argv[next], "--") != 0 || next + 1 >= argc) {
+    return Usage("expected --connect PATH [--token-file F] [--broker-uid UID] -- CMD...");
+  }
+  options.argv.assign(argv + next + 1, argv + argc);
+  return tether::stub::RunStubConnected(options);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Sidecar mode: tether-stub --connect PATH [--token-file F] -- CMD [ARGS...]
-  if (argc >= 5 && std::strcmp(argv[1], "--connect") == 0) {
-    int next = 3;
-    std::string token;
-    if (std::strcmp(argv[next], "--token-file") == 0 && argc >= 7) {
-      std::FILE* file = std::fopen(argv[next + 1], "re");
-      if (file == nullptr) return Usage("cannot read the --token-file");
-      char buffer[4097] = {};
-      size_t n = std::fread(buffer, 1, sizeof(buffer) - 1, file);
-      std::fclose(file);
-      token.assign(buffer, n);
-      while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-      next += 2;
-    }
-    if (next >= argc || std::strcmp(argv[next], "--") != 0 || next + 1 >= argc) {
-      return Usage("expected --connect PATH [--token-file F] -- CMD [ARGS...]");
-    }
-    return tether::stub::RunStubConnected(argv[2], token,
-                                          std::vector<std::string>(argv + next + 1, argv + argc));
-  }
+  if (argc >= 3 && std::strcmp(argv[1], "--connect") == 0) return Connect(argc, argv);
   if (argc != 3 || std::strcmp(argv[1], "--fd") != 0) {
     return Usage("expected --fd N, or --connect PATH -- CMD [ARGS...]");
   }

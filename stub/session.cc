@@ -144,18 +144,31 @@ int Converse(const ipc::Hello& hello) {
 
 }  // namespace
 
-int RunStubConnected(const std::string& socket_path, const std::string& token,
-                     const std::vector<std::string>& argv) {
+int RunStubConnected(const ConnectOptions& options) {
   struct sockaddr_un address = {};
   address.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof(address.sun_path)) {
-    Complain("the socket path is too long: " + socket_path);
+  if (options.socket_path.size() >= sizeof(address.sun_path)) {
+    Complain("the socket path is too long: " + options.socket_path);
     return kSetupFailedExit;
   }
-  std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  std::memcpy(address.sun_path, options.socket_path.c_str(), options.socket_path.size() + 1);
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    Complain("cannot connect to " + socket_path + ": " + std::strerror(errno));
+    Complain("cannot connect to " + options.socket_path + ": " + std::strerror(errno));
+    return kSetupFailedExit;
+  }
+  // The kernel's word on who bound the socket, before a byte is sent.
+  struct ucred server = {};
+  socklen_t size = sizeof(server);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &server, &size) != 0) {
+    Complain(std::string("SO_PEERCRED on ") + options.socket_path + ": " + std::strerror(errno));
+    return kSetupFailedExit;
+  }
+  if (server.uid != options.broker_uid) {
+    Complain("refusing " + options.socket_path + ": it is served by uid " +
+             std::to_string(server.uid) + ", not by the broker's uid " +
+             std::to_string(options.broker_uid) +
+             " (name another with --broker-uid); nothing was sent");
     return kSetupFailedExit;
   }
   if (!PrepareDescriptors(fd)) {
@@ -163,8 +176,8 @@ int RunStubConnected(const std::string& socket_path, const std::string& token,
     return kSetupFailedExit;
   }
   ipc::Hello hello = CollectSelfFacts();
-  hello.requested_argv = argv;
-  hello.token = token;
+  hello.requested_argv = options.argv;
+  hello.token = options.token;
   for (char** var = environ; var != nullptr && *var != nullptr; ++var) {
     hello.requested_envp.emplace_back(*var);
   }

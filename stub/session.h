@@ -4,6 +4,8 @@
 // The stub's side of the handshake, in the pieces the protocol names, so
 // that test stubs can tell lies by composing them differently.
 
+#include <sys/types.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,10 +43,19 @@ int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec);
 // The whole protocol as the production stub speaks it, forked by the broker.
 int RunStub(int socket_fd);
 
+struct ConnectOptions {
+  std::string socket_path;
+  std::string token;
+  uid_t broker_uid = 0;  // whoever answers on the socket must run as this uid
+  std::vector<std::string> argv;
+};
+
 // Sidecar mode: connects to a broker's socket and asks it to run `argv`
-// with this process's environment and working directory.
-int RunStubConnected(const std::string& socket_path, const std::string& token,
-                     const std::vector<std::string>& argv);
+// with this process's environment and working directory. Nothing, the
+// token least of all, is sent before SO_PEERCRED shows that the socket is
+// served by `broker_uid`: whoever could replace the socket could otherwise
+// take the token and answer with an empty plan.
+int RunStubConnected(const ConnectOptions& options);
 
 }  // namespace tether::stub
 

@@ -12,12 +12,14 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <regex>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -26,6 +28,7 @@
 
 #include "ipc/fd_passing.h"
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace tether::testing {
 namespace {
@@ -53,8 +56,10 @@ void BecomeUid(uid_t uid) {
 class ServeTest : public ::testing::Test {
  protected:
   virtual bool WithToken() const { return false; }
+  // Ten stubs of one uid at once in some tests: more handshakes under way
+  // than the default per-uid cap (ServeLimitsTest tests that cap).
   virtual std::vector<std::string> ServerFlags() const {
-    return {"--allow-uid", "1000", "--network", "host"};
+    return {"--allow-uid", "1000", "--network", "host", "--max-pending-per-uid", "16"};
   }
 
   void SetUp() override {
@@ -252,6 +257,123 @@ TEST_F(ServeTest, HostileClientsAreDroppedWhileTenHonestStubsSucceed) {
       << events;
 }
 
+TEST_F(ServeTest, ReportNamesCarryAPartTheClientCannotPredict) {
+  RunResult result = Stub(1000, {"./sandbox_probe", "exit", "0"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/reports")) {
+    names.push_back(entry.path().filename());
+  }
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_TRUE(std::regex_match(names[0], std::regex("[0-9]+-[0-9a-f]{16}\\.json"))) << names[0];
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/reports/" + names[0]).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600);
+}
+
+// The old deployment put reports in the socket directory, which clients
+// share: a client planted <its pid>.json -> /etc/anything and the root broker
+// wrote through it. A directory another uid can write is now refused.
+TEST_F(ServeTest, ReportDirectoryOthersCanWriteRefusesToStart) {
+  ScopedTempDir shared;
+  for (auto [mode, owner] : {std::pair<mode_t, uid_t>{01777, 0}, {0770, 0}, {0755, 1000}}) {
+    ASSERT_EQ(chmod(shared.path().c_str(), mode), 0);
+    ASSERT_EQ(chown(shared.path().c_str(), owner, 0), 0);
+    RunSpec spec;
+    spec.args = {"serve", "--socket", shared.Child("other.sock"), "--report-dir", shared.path()};
+    spec.timeout_seconds = 10;
+    RunResult result = RunTether(spec);
+    EXPECT_EQ(result.exit_code, 64) << result.err;
+    EXPECT_NE(result.err.find("--report-dir: " + shared.path()), std::string::npos) << result.err;
+    EXPECT_FALSE(std::filesystem::exists(shared.Child("other.sock")));
+  }
+}
+
+// An impostor (any uid that could replace the socket) listens where the
+// stub expects the broker: the stub must send it nothing, the token least.
+TEST_F(ServeTest, StubSendsNothingToAServerOfAnotherUid) {
+  ScopedTempDir shared;
+  ASSERT_EQ(chmod(shared.path().c_str(), 0777), 0);
+  std::string impostor_socket = shared.Child("broker.sock");
+  std::string token = shared.Child("token");
+  std::ofstream(token) << "s3cret\n";
+  ASSERT_EQ(chmod(token.c_str(), 0644), 0);
+  int listening[2], received[2];
+  ASSERT_EQ(pipe(listening), 0);
+  ASSERT_EQ(pipe(received), 0);
+  pid_t impostor = fork();
+  if (impostor == 0) {
+    BecomeUid(1000);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    struct sockaddr_un address = {};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, impostor_socket.c_str(), sizeof(address.sun_path) - 1);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        listen(fd, 1) != 0) {
+      _exit(1);
+    }
+    (void)!write(listening[1], "L", 1);
+    int connection = accept(fd, nullptr, nullptr);
+    char buffer[65536];
+    int got = static_cast<int>(recv(connection, buffer, sizeof(buffer), 0));
+    (void)!write(received[1], &got, sizeof(got));
+    _exit(0);
+  }
+  close(listening[1]);
+  close(received[1]);
+  char ready;
+  ASSERT_EQ(read(listening[0], &ready, 1), 1);
+  RunSpec spec;
+  spec.before_exec = [] { BecomeUid(1000); };
+  spec.command = {Binaries().Bin("tether-stub"), "--connect", impostor_socket, "--token-file",
+                  token, "--", "./sandbox_probe", "exit", "0"};
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_NE(result.err.find("served by uid 1000, not by the broker's uid 0"), std::string::npos)
+      << result.err;
+  int got = -2;
+  ASSERT_EQ(read(received[0], &got, sizeof(got)), static_cast<ssize_t>(sizeof(got)));
+  EXPECT_EQ(got, 0) << "the impostor received " << got << " bytes";
+  waitpid(impostor, nullptr, 0);
+  close(listening[0]);
+  close(received[0]);
+}
+
+TEST_F(ServeTest, StubAcceptsTheBrokerUidItIsTold) {
+  RunSpec spec;
+  spec.before_exec = [this] {
+    EnterOwnMountNamespace(dir_ + "/stub-only");
+    BecomeUid(1000);
+  };
+  spec.command = {Binaries().Bin("tether-stub"), "--connect", socket_, "--broker-uid", "0",
+                  "--", "./sandbox_probe", "exit", "3"};
+  EXPECT_EQ(RunTether(spec).exit_code, 3);
+  spec.command[4] = "1000";
+  RunResult refused = RunTether(spec);
+  EXPECT_EQ(refused.exit_code, 125);
+  EXPECT_NE(refused.err.find("served by uid 0, not by the broker's uid 1000"), std::string::npos)
+      << refused.err;
+}
+
+// A stub in the broker's own pid namespace claims another pid, hoping to be
+// served as "not visible" and skip the checks against its /proc.
+TEST_F(ServeTest, StubThatLiesAboutItsPidIsRefused) {
+  RunSpec spec;
+  spec.before_exec = [this] {
+    EnterOwnMountNamespace(dir_ + "/stub-only");
+    BecomeUid(1000);
+  };
+  spec.command = {Binaries().Bin("lying_stub"), "--connect", socket_, "--", "./sandbox_probe",
+                  "exit", "0"};
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_EQ(result.out, "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_NE(ReadFile(dir_ + "/serve.log").find("lied in its Hello: it claims pid"),
+            std::string::npos)
+      << ReadFile(dir_ + "/serve.log");
+}
+
 TEST_F(ServeTest, SigtermDrainsAndRemovesTheSocket) {
   kill(server_, SIGTERM);
   int status = 0;
@@ -384,6 +506,106 @@ TEST_F(ServeIsolatedTest, StubInAnotherPidNamespaceIsStubAttestedNeverVerified) 
                                                          verified) + 1),
             std::string::npos)
       << "the verified record is the supervisor's, the last one";
+}
+
+}  // namespace
+}  // namespace tether::testing
+
+namespace tether::testing {
+namespace {
+
+// The default caps: 4 handshakes in progress per uid, 64 live sessions.
+class ServeLimitsTest : public ServeTest {
+ protected:
+  std::vector<std::string> ServerFlags() const override {
+    return {"--allow-uid", "1000,2000", "--network", "host", "--pool", "2"};
+  }
+
+  // The server's children: its workers (idle, in a handshake, or holding a
+  // running workload).
+  int Workers() const {
+    int count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      std::string stat = ReadFile(entry.path().string() + "/stat");
+      size_t paren = stat.rfind(')');
+      if (paren == std::string::npos) continue;
+      std::istringstream fields(stat.substr(paren + 2));
+      std::string state;
+      pid_t parent = 0;
+      fields >> state >> parent;
+      count += parent == server_ && state != "Z";
+    }
+    return count;
+  }
+};
+
+// Before: every connection a worker took started a replacement before any
+// check, so idle connections multiplied workers and network namespaces.
+TEST_F(ServeLimitsTest, HundredIdleConnectionsLeaveTheWorkerCountBounded) {
+  constexpr int kConnections = 100;
+  int report[2];
+  ASSERT_EQ(pipe(report), 0);
+  pid_t flooder = fork();
+  if (flooder == 0) {
+    BecomeUid(1000);
+    std::vector<int> fds;
+    for (int i = 0; i < kConnections; ++i) {
+      int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+      struct sockaddr_un address = {};
+      address.sun_family = AF_UNIX;
+      std::strncpy(address.sun_path, socket_.c_str(), sizeof(address.sun_path) - 1);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) _exit(1);
+      fds.push_back(fd);
+    }
+    // Counts the connections the broker hung up on within two seconds,
+    // sending nothing on any of them.
+    std::vector<bool> hung_up(fds.size(), false);
+    int count = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (std::chrono::steady_clock::now() < deadline && count < kConnections) {
+      std::vector<struct pollfd> polled;
+      for (size_t i = 0; i < fds.size(); ++i) {
+        polled.push_back({hung_up[i] ? -1 : fds[i], POLLIN, 0});
+      }
+      if (poll(polled.data(), polled.size(), 100) <= 0) continue;
+      for (size_t i = 0; i < fds.size(); ++i) {
+        if (polled[i].revents != 0 && !hung_up[i]) {
+          hung_up[i] = true;
+          ++count;
+        }
+      }
+    }
+    (void)!write(report[1], &count, sizeof(count));
+    pause();  // holds the rest open until killed
+    _exit(0);
+  }
+  close(report[1]);
+  int hung_up = -1;
+  ASSERT_EQ(read(report[0], &hung_up, sizeof(hung_up)), static_cast<ssize_t>(sizeof(hung_up)));
+  close(report[0]);
+  int workers = Workers();
+  // Another tenant still gets in while the flood holds its four slots.
+  RunResult other = Stub(2000, {"./sandbox_probe", "exit", "7"});
+  kill(flooder, SIGKILL);
+  waitpid(flooder, nullptr, 0);
+  EXPECT_GE(hung_up, kConnections - 4) << "connections over the per-uid cap are refused at once";
+  EXPECT_LE(workers, 2 + 4) << "the pool of 2 plus at most 4 handshakes of uid 1000";
+  EXPECT_EQ(other.exit_code, 7) << other.err << ReadFile(dir_ + "/serve.log");
+  std::string events = ReadFile(dir_ + "/events.json");
+  EXPECT_NE(events.find(R"("title":"sidecar connection refused")"), std::string::npos);
+  EXPECT_NE(events.find("--max-pending-per-uid 4"), std::string::npos);
+}
+
+TEST_F(ServeLimitsTest, FlagsOutOfRangeAreUsageErrors) {
+  for (const char* flag : {"--max-sessions", "--max-pending-per-uid"}) {
+    for (const char* value : {"0", "-1", "x", "5000"}) {
+      RunSpec spec;
+      spec.args = {"serve", "--socket", dir_ + "/unused.sock", flag, value};
+      RunResult result = RunTether(spec);
+      EXPECT_EQ(result.exit_code, 64) << flag << " " << value;
+      EXPECT_NE(result.err.find(flag), std::string::npos) << result.err;
+    }
+  }
 }
 
 }  // namespace

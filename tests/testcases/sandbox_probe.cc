@@ -162,6 +162,12 @@ int main(int argc, char** argv) {
     PrintErrno("read", fd >= 0 ? 0 : -1);
     return 0;
   }
+  if (command == "socket" && argc == 4) {
+    // socket(FAMILY, TYPE, 0) with both as numbers.
+    int fd = socket(std::atoi(argv[2]), std::atoi(argv[3]) | SOCK_CLOEXEC, 0);
+    PrintErrno("socket", fd >= 0 ? 0 : -1);
+    return 0;
+  }
   if (command == "mount") {
     PrintErrno("mount", mount("tmpfs", "/tmp", "tmpfs", 0, nullptr));
     return 0;

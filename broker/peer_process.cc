@@ -1,0 +1,64 @@
+#include "broker/peer_process.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "ipc/unique_fd.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77  // Linux 6.5
+#endif
+
+namespace tether::broker {
+namespace {
+
+UniqueFd PeerPidfd(int socket_fd, pid_t peer_pid) {
+  int pidfd = -1;
+  socklen_t size = sizeof(pidfd);
+  if (getsockopt(socket_fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &size) == 0 && pidfd >= 0) {
+    return UniqueFd(pidfd);
+  }
+  // Older kernels: the pid is pinned from here on, and the check below shows
+  // that it still is the peer's.
+  return UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, peer_pid, 0)));
+}
+
+// The pid a pidfd names in the reader's pid namespace (fdinfo "Pid:"): -1
+// once the process is gone, 0 when it is not visible from here.
+pid_t PidOfPidfd(int pidfd) {
+  std::ifstream fdinfo("/proc/self/fdinfo/" + std::to_string(pidfd));
+  std::string key;
+  while (fdinfo >> key) {
+    if (key == "Pid:") {
+      long pid = 0;
+      fdinfo >> pid;
+      return static_cast<pid_t>(pid);
+    }
+    fdinfo.ignore(4096, '\n');
+  }
+  return -1;
+}
+
+bool SameFile(const std::string& a, const std::string& b) {
+  struct stat first, second;
+  return stat(a.c_str(), &first) == 0 && stat(b.c_str(), &second) == 0 &&
+         first.st_dev == second.st_dev && first.st_ino == second.st_ino;
+}
+
+}  // namespace
+
+bool PeerSharesPidNamespace(int socket_fd, pid_t peer_pid) {
+  if (peer_pid <= 0) return false;
+  UniqueFd pidfd = PeerPidfd(socket_fd, peer_pid);
+  if (!pidfd.valid() || PidOfPidfd(pidfd.get()) != peer_pid) return false;
+  bool same = SameFile("/proc/" + std::to_string(peer_pid) + "/ns/pid", "/proc/self/ns/pid");
+  return same && PidOfPidfd(pidfd.get()) == peer_pid;
+}
+
+}  // namespace tether::broker

@@ -1,0 +1,106 @@
+#include "broker/working_directory.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "ipc/unique_fd.h"
+
+namespace tether::broker {
+namespace {
+
+// Never made writable implicitly, nor anything below them.
+constexpr const char* kSystemTrees[] = {"/etc", "/usr",  "/boot", "/dev",  "/proc",
+                                        "/sys", "/bin",  "/sbin", "/lib",  "/lib32",
+                                        "/lib64", "/libx32"};
+// Never made writable implicitly themselves (their subdirectories may be
+// a project's).
+constexpr const char* kSystemDirectories[] = {"/var", "/run", "/root", "/home", "/opt",
+                                              "/srv", "/mnt", "/media"};
+
+bool IsUnder(const std::string& path, const std::string& tree) {
+  return path == tree || absl::StartsWith(path, tree + "/");
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> CanonicalDirectory(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("the working directory: open(", path, ")"));
+  }
+  char resolved[PATH_MAX];
+  std::string link = absl::StrCat("/proc/self/fd/", fd.get());
+  ssize_t length = readlink(link.c_str(), resolved, sizeof(resolved) - 1);
+  if (length <= 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("the working directory: readlink(", link, ")"));
+  }
+  std::string canonical(resolved, length);
+  if (canonical.empty() || canonical[0] != '/') {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the working directory ", path, " is outside the broker's root (", canonical, ")"));
+  }
+  return canonical;
+}
+
+std::string NormalizeLexically(const std::string& path) {
+  std::vector<std::string> parts;
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    if (part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.emplace_back(part);
+  }
+  return "/" + absl::StrJoin(parts, "/");
+}
+
+std::vector<std::string> HomeDirectories() {
+  std::vector<std::string> homes;
+  auto add = [&homes](const char* home) {
+    if (home == nullptr || home[0] != '/') return;
+    char resolved[PATH_MAX];
+    homes.push_back(realpath(home, resolved) != nullptr ? std::string(resolved)
+                                                        : NormalizeLexically(home));
+  };
+  setpwent();
+  while (struct passwd* entry = getpwent()) add(entry->pw_dir);
+  endpwent();
+  add(std::getenv("HOME"));
+  return homes;
+}
+
+WorkingDirectoryAccess DecideWorkingDirectoryAccess(
+    const std::string& canonical, const std::vector<std::string>& home_directories,
+    const std::vector<std::string>& policy_read_write) {
+  for (const std::string& listed : policy_read_write) {
+    if (NormalizeLexically(listed) == canonical) return {};
+  }
+  if (canonical == "/") return {false, "the root directory"};
+  for (const char* tree : kSystemTrees) {
+    if (IsUnder(canonical, tree)) return {false, absl::StrCat("under the system directory ", tree)};
+  }
+  for (const char* directory : kSystemDirectories) {
+    if (canonical == directory) return {false, "a system directory"};
+  }
+  for (const std::string& home : home_directories) {
+    if (home == "/") continue;  // the root is decided above
+    if (canonical == home) return {false, "a home directory"};
+    if (absl::StartsWith(home, canonical + "/")) {
+      return {false, absl::StrCat("an ancestor of the home directory ", home)};
+    }
+  }
+  return {};
+}
+
+}  // namespace tether::broker
