@@ -234,7 +234,9 @@ std::vector<Comparisons> Rules(When when, const std::vector<int>& allowed_famili
         denied[family] = !allowed(family) && !AlwaysAllowedFamily(family) && family != AF_NETLINK;
       }
       for (const FamilyBlock& block : AlignedBlocks(denied)) {
-        rules.push_back({MaskedEquals(0, kLow32 & ~scmp_datum_t{block.size - 1}, block.first)});
+        scmp_datum_t size = static_cast<scmp_datum_t>(block.size);
+        rules.push_back(
+            {MaskedEquals(0, kLow32 & ~(size - 1), static_cast<scmp_datum_t>(block.first))});
       }
       rules.push_back({Compare(0, SCMP_CMP_GE, kFamilySpace)});
       // All 64 bits of the protocol are compared: stray upper bits can only
