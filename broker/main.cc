@@ -2,6 +2,8 @@
 // `tether probe` says what this host allows; `tether policy` checks and
 // explains policy files.
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/landlock.h>
 #include <sys/syscall.h>
@@ -284,6 +286,11 @@ int Probe(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed standard fd would be reused by the next open, and the stub or
+  // the workload would then write its output into that file.
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd) return 125;
+  }
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);

@@ -45,26 +45,24 @@ absl::StatusOr<UniqueFd> OpenOutputFileAt(int directory_fd, const std::string& n
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(display, " does not name a file"));
   }
-  int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
-              (mode == OutputMode::kAppend ? O_APPEND : 0);
-  UniqueFd fd(openat(directory_fd, name.c_str(), flags | O_CREAT | O_EXCL, 0600));
+  int flags = O_WRONLY | O_CLOEXEC | O_NOCTTY | (mode == OutputMode::kAppend ? O_APPEND : 0);
+  UniqueFd fd(openat(directory_fd, name.c_str(), flags | O_NOFOLLOW | O_CREAT | O_EXCL, 0600));
   if (fd.valid()) return fd;
   if (errno != EEXIST) return Errno(errno, absl::StrCat("open(", display, ")"));
-  // O_NONBLOCK: a planted FIFO must not hang the broker before the check.
-  fd.reset(openat(directory_fd, name.c_str(), flags | O_NONBLOCK));
-  if (!fd.valid()) {
-    if (errno == ELOOP) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(display, " is a symbolic link: refusing to follow it"));
-    }
-    return Errno(errno, absl::StrCat("open(", display, ")"));
+  // An existing name is looked at without opening it (a planted device or
+  // FIFO would act on open), and only then reopened for writing: through
+  // /proc/self/fd, the very inode that was checked.
+  UniqueFd path(openat(directory_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!path.valid()) return Errno(errno, absl::StrCat("open(", display, ")"));
+  struct stat st;
+  if (fstat(path.get(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(display, " is a symbolic link: refusing to follow it"));
   }
-  absl::Status checked = CheckExistingFile(fd.get(), display);
+  absl::Status checked = CheckExistingFile(path.get(), display);
   if (!checked.ok()) return checked;
-  int status_flags = fcntl(fd.get(), F_GETFL);
-  if (status_flags < 0 || fcntl(fd.get(), F_SETFL, status_flags & ~O_NONBLOCK) != 0) {
-    return Errno(errno, absl::StrCat("fcntl(", display, ", F_SETFL)"));
-  }
+  fd.reset(open(absl::StrCat("/proc/self/fd/", path.get()).c_str(), flags));
+  if (!fd.valid()) return Errno(errno, absl::StrCat("reopen(", display, ")"));
   return fd;
 }
 
@@ -79,7 +77,8 @@ absl::StatusOr<UniqueFd> OpenOutputFile(const std::string& path, OutputMode mode
 }
 
 absl::StatusOr<UniqueFd> OpenPrivateDirectory(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  // The directory itself must not be a link to somewhere else.
+  UniqueFd fd(open(path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) return Errno(errno, absl::StrCat("open(", path, ")"));
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return Errno(errno, absl::StrCat("fstat(", path, ")"));

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -18,15 +17,16 @@
 namespace tether::broker {
 namespace {
 
-UniqueFd PeerPidfd(int socket_fd, pid_t peer_pid) {
+// The connecting process itself, pinned by the kernel at connect time. Older
+// kernels have no such handle: a pid_open of SO_PEERCRED's pid could name
+// whoever recycled that pid since, so there the stub is never "visible".
+UniqueFd PeerPidfd(int socket_fd) {
   int pidfd = -1;
   socklen_t size = sizeof(pidfd);
   if (getsockopt(socket_fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &size) == 0 && pidfd >= 0) {
     return UniqueFd(pidfd);
   }
-  // Older kernels: the pid is pinned from here on, and the check below shows
-  // that it still is the peer's.
-  return UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, peer_pid, 0)));
+  return UniqueFd();
 }
 
 // The pid a pidfd names in the reader's pid namespace (fdinfo "Pid:"): -1
@@ -55,7 +55,7 @@ bool SameFile(const std::string& a, const std::string& b) {
 
 bool PeerSharesPidNamespace(int socket_fd, pid_t peer_pid) {
   if (peer_pid <= 0) return false;
-  UniqueFd pidfd = PeerPidfd(socket_fd, peer_pid);
+  UniqueFd pidfd = PeerPidfd(socket_fd);
   if (!pidfd.valid() || PidOfPidfd(pidfd.get()) != peer_pid) return false;
   bool same = SameFile("/proc/" + std::to_string(peer_pid) + "/ns/pid", "/proc/self/ns/pid");
   return same && PidOfPidfd(pidfd.get()) == peer_pid;

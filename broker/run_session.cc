@@ -250,8 +250,11 @@ void RunSession::GrantWorkingDirectory(policy::LandlockRules* rules) {
       if (absl::StartsWith(variable, "HOME=")) homes.push_back(NormalizeLexically(variable.substr(5)));
     }
   }
+  // A sidecar stub's path lives in its own root: decided by name only.
   WorkingDirectoryAccess access =
-      DecideWorkingDirectoryAccess(working_directory_, homes, options_.policy.read_write);
+      sidecar_ ? DecideWorkingDirectoryAccess(working_directory_, homes, options_.policy.read_write)
+               : DecideWorkingDirectoryAccessOnDisk(working_directory_, homes,
+                                                    options_.policy.read_write);
   if (access.writable) {
     rules->read_write.push_back(working_directory_);
     return;
@@ -542,6 +545,7 @@ absl::Status RunSession::Handshake() {
     return absl::InvalidArgumentError(absl::StrCat(
         "protocol violation: expected hello, got ", ipc::StubMessageKindName(hello->kind)));
   }
+  hello_received_ = true;
   if (sidecar_) {
     // Whether the broker sees the stub's /proc was decided by the kernel
     // before the Hello (Serve); a visible stub that names another pid lies.
@@ -663,7 +667,8 @@ absl::Status RunSession::OpenOutputs() {
       return absl::Status(report.status().code(),
                           absl::StrCat("--report: ", report.status().message()));
     }
-    SetReportFile(std::move(*report), *options_.report_path);
+    report_fd_ = std::move(*report);
+    report_display_ = *options_.report_path;
   }
   if (options_.events_fd >= 0) {
     absl::StatusOr<OcsfEventLog> events = OcsfEventLog::Share(options_.events_fd);
@@ -681,6 +686,20 @@ absl::Status RunSession::OpenOutputs() {
 }
 
 void RunSession::WriteReport() {
+  if (!report_fd_.valid() && report_dir_fd_ >= 0 && hello_received_) {
+    absl::StatusOr<std::string> name = UnpredictableReportName(child_);
+    std::string display = absl::StrCat(report_dir_display_, "/", name.ok() ? *name : "?");
+    absl::StatusOr<UniqueFd> report =
+        name.ok() ? OpenOutputFileAt(report_dir_fd_, *name, OutputMode::kTruncate, display)
+                  : absl::StatusOr<UniqueFd>(name.status());
+    if (!report.ok()) {
+      std::fprintf(stderr, "tether: no report for stub pid %d: %s\n", child_,
+                   std::string(report.status().message()).c_str());
+      return;
+    }
+    report_fd_ = std::move(*report);
+    report_display_ = display;
+  }
   if (!report_fd_.valid()) return;
   absl::Status written = ReplaceContent(report_fd_.get(), report_.ToJson(), report_display_);
   if (!written.ok()) {
@@ -785,15 +804,23 @@ int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t pee
   report_.outcome = "running";
   WriteReport();
   EmitPostureEvents();
-  // EOF: the stub exec'd (its socket is close-on-exec); ExecFailed: it did not.
-  ipc::ReceivedFrame frame = ipc::ReceiveFrame(socket_.get());
-  ipc::StubMessage message;
-  std::string error;
-  if (frame.ok() && ipc::Decode(frame, &message, &error) &&
-      message.kind == ipc::StubMessage::Kind::kExecFailed) {
-    std::fprintf(stderr, "tether serve: the stub could not execute its command: %s\n",
-                 strerror(message.exec_errno));
-    return message.exec_errno == ENOENT ? kExitNotFound : kExitCannotExecute;
+  // EOF: the stub exec'd (its socket is close-on-exec); ExecFailed: it did
+  // not. A stub that says neither is taken as running once the deadline
+  // passes, so that it cannot hold a handshake slot (or a drain) forever.
+  struct pollfd answered = {socket_.get(), POLLIN, 0};
+  int64_t wait_ms = std::max<int64_t>(1000, absl::ToInt64Milliseconds(deadline_ - absl::Now()));
+  while (poll(&answered, 1, static_cast<int>(wait_ms)) < 0 && errno == EINTR) {
+  }
+  if (answered.revents != 0) {
+    ipc::ReceivedFrame frame = ipc::ReceiveFrame(socket_.get());
+    ipc::StubMessage message;
+    std::string error;
+    if (frame.ok() && ipc::Decode(frame, &message, &error) &&
+        message.kind == ipc::StubMessage::Kind::kExecFailed) {
+      std::fprintf(stderr, "tether serve: the stub could not execute its command: %s\n",
+                   strerror(message.exec_errno));
+      return message.exec_errno == ENOENT ? kExitNotFound : kExitCannotExecute;
+    }
   }
   if (events_.has_value()) events_->ProcessLaunch(child_, {}, target_.uid);
   return 0;

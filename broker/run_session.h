@@ -80,10 +80,12 @@ class RunSession {
   // For a pool of waiting sessions: makes the isolated network now, before
   // any stub connects, so that a launch does not wait for netlink.
   void WarmUp();
-  // Serve: the report goes to this already opened file (see output_file.h).
-  void SetReportFile(UniqueFd fd, std::string display) {
-    report_fd_ = std::move(fd);
-    report_display_ = std::move(display);
+  // Serve: the report goes to <pid>-<random>.json in this directory (an fd
+  // the server checked, see output_file.h), made only once the stub sent a
+  // Hello: connections that say nothing leave no file behind.
+  void SetReportDirectory(int directory_fd, std::string display) {
+    report_dir_fd_ = directory_fd;
+    report_dir_display_ = std::move(display);
   }
 
   // After Serve: keeps the isolated network until the workload exits (where
@@ -127,6 +129,9 @@ class RunSession {
   PostureReport report_;
   UniqueFd report_fd_;
   std::string report_display_;
+  int report_dir_fd_ = -1;  // serve: borrowed from the server
+  std::string report_dir_display_;
+  bool hello_received_ = false;
   std::optional<OcsfEventLog> events_;
   // Destroyed with the session: the veth pair goes on every exit path, and
   // if the broker is killed the kernel removes it with the namespace.

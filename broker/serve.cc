@@ -19,6 +19,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "broker/exit_codes.h"
 #include "broker/ocsf_events.h"
 #include "broker/output_file.h"
@@ -88,18 +90,7 @@ constexpr char kWorkloadRunning = 'R';
     _exit(0);  // the server drained or went away before handing a stub over
   }
   UniqueFd connection = std::move(received.fds[0]);
-  if (report_dir >= 0) {
-    absl::StatusOr<std::string> name = UnpredictableReportName(handover.pid);
-    absl::StatusOr<UniqueFd> report =
-        name.ok() ? OpenOutputFileAt(report_dir, *name, OutputMode::kTruncate,
-                                     absl::StrCat(*options.report_dir, "/", *name))
-                  : absl::StatusOr<UniqueFd>(name.status());
-    if (!report.ok()) {
-      Log(absl::StrCat("stub pid ", handover.pid, ": no report: ", report.status().message()));
-    } else {
-      session.SetReportFile(std::move(*report), absl::StrCat(*options.report_dir, "/", *name));
-    }
-  }
+  if (report_dir >= 0) session.SetReportDirectory(report_dir, *options.report_dir);
   int status = session.Serve(std::move(connection), handover.pid, handover.uid, handover.gid);
   Log(absl::StrCat("stub pid ", handover.pid, " uid ", handover.uid,
                    status == 0 ? ": workload running" : ": refused"));
@@ -130,11 +121,12 @@ class Server {
     uid_t uid = 0;
   };
 
-  bool Spawn();
+  pid_t Spawn(int also_close = -1);
   void TopUpPool();
   void AcceptAll();
   void Admit(UniqueFd connection);
   void Refuse(const std::string& why, const struct ucred& peer, int errno_value);
+  pid_t IdleWorker() const;
   void HandshakeOver(pid_t pid);
   void Reap();
   void Drain();
@@ -149,6 +141,14 @@ class Server {
   UniqueFd signal_fd_;
   std::map<pid_t, Worker> workers_;
   std::map<uid_t, int> pending_by_uid_;
+  // Refusals are logged and become events at a bounded rate per uid, so
+  // that a uid looping connect/close cannot fill the disk.
+  struct RefusalBudget {
+    absl::Time window_start;
+    int in_window = 0;
+    int suppressed = 0;
+  };
+  std::map<uid_t, RefusalBudget> refusals_;
   bool draining_ = false;
 };
 
@@ -165,22 +165,24 @@ int Server::PendingTotal() const {
   return total;
 }
 
-bool Server::Spawn() {
+pid_t Server::Spawn(int also_close) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
     Log(absl::StrCat("socketpair: ", strerror(errno)));
-    return false;
+    return -1;
   }
   UniqueFd server_end(pair[0]);
   UniqueFd worker_end(pair[1]);
   pid_t pid = fork();
   if (pid < 0) {
     Log(absl::StrCat("fork: ", strerror(errno)));
-    return false;
+    return -1;
   }
   if (pid == 0) {
     // The worker keeps only its own channel, the report directory and the
-    // event log: never the listener or another worker's channel.
+    // event log: never the listener, another worker's channel, or a
+    // connection the server is about to hand to some worker.
+    if (also_close >= 0) close(also_close);
     signal_fd_.reset();
     listener_.reset();
     server_end.reset();
@@ -191,18 +193,43 @@ bool Server::Spawn() {
     Work(options_, worker_end.get(), report_dir_.get());
   }
   workers_[pid].control = std::move(server_end);
-  return true;
+  return pid;
+}
+
+pid_t Server::IdleWorker() const {
+  for (const auto& [pid, worker] : workers_) {
+    if (!worker.busy) return pid;
+  }
+  return -1;
 }
 
 void Server::TopUpPool() {
   int pool = std::max(1, options_.pool);
-  while (!draining_ && Idle() < pool && Spawn()) {
+  while (!draining_ && Idle() < pool && Spawn() > 0) {
   }
 }
 
 void Server::Refuse(const std::string& why, const struct ucred& peer, int errno_value) {
+  constexpr int kRefusalsReportedPerSecond = 10;
+  if (refusals_.size() > 4096) refusals_.clear();  // bounded, whatever the uids
+  RefusalBudget& budget = refusals_[peer.uid];
+  absl::Time now = absl::Now();
+  if (now - budget.window_start >= absl::Seconds(1)) {
+    budget.window_start = now;
+    budget.in_window = 0;
+  }
+  if (budget.in_window >= kRefusalsReportedPerSecond) {
+    ++budget.suppressed;
+    return;
+  }
+  ++budget.in_window;
   std::string message =
-      absl::StrCat("refused a stub from uid ", peer.uid, " pid ", peer.pid, ": ", why);
+      absl::StrCat("refused a stub from uid ", peer.uid, " pid ", peer.pid, ": ", why,
+                   budget.suppressed > 0
+                       ? absl::StrCat(" (and ", budget.suppressed,
+                                      " more of this uid before, not reported one by one)")
+                       : "");
+  budget.suppressed = 0;
   Log(message);
   if (events_.has_value()) {
     events_->DetectionFinding("sidecar connection refused", message, "sidecar", errno_value, {});
@@ -230,17 +257,14 @@ void Server::Admit(UniqueFd connection) {
   int fd = connection.get();
   // A warm worker if there is one; else a fresh one, which warms first.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    auto idle = std::find_if(workers_.begin(), workers_.end(),
-                             [](const auto& entry) { return !entry.second.busy; });
-    if (idle == workers_.end()) {
-      if (!Spawn()) break;
-      continue;
-    }
-    Worker& worker = idle->second;
+    pid_t pid = IdleWorker();
+    if (pid < 0) pid = Spawn(fd);
+    if (pid < 0) break;
+    Worker& worker = workers_[pid];
     if (ipc::SendWithFds(worker.control.get(), &handover, sizeof(handover), &fd, 1) < 0) {
       // It died while idle; SIGCHLD reaps it. Try another.
       worker.busy = true;
-      kill(idle->first, SIGKILL);
+      kill(pid, SIGKILL);
       continue;
     }
     worker.busy = true;
@@ -253,7 +277,9 @@ void Server::Admit(UniqueFd connection) {
 }
 
 void Server::AcceptAll() {
-  while (listener_.valid()) {
+  // A bounded batch, so that a flood cannot starve the workers' words and
+  // SIGCHLD; the rest wait in the backlog for the next turn.
+  for (int batch = 0; batch < 64 && listener_.valid(); ++batch) {
     UniqueFd connection(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!connection.valid()) {
       if (errno == EINTR || errno == ECONNABORTED) continue;

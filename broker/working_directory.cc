@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -99,8 +100,43 @@ WorkingDirectoryAccess DecideWorkingDirectoryAccess(
     if (absl::StartsWith(home, canonical + "/")) {
       return {false, absl::StrCat("an ancestor of the home directory ", home)};
     }
+    // ~/.ssh, ~/.config, ~/.local/bin: what the user's own programs trust.
+    if (absl::StartsWith(canonical, home + "/.")) {
+      return {false, absl::StrCat("a hidden directory of the home ", home)};
+    }
   }
   return {};
+}
+
+WorkingDirectoryAccess DecideWorkingDirectoryAccessOnDisk(
+    const std::string& canonical, const std::vector<std::string>& home_directories,
+    const std::vector<std::string>& policy_read_write) {
+  WorkingDirectoryAccess by_name =
+      DecideWorkingDirectoryAccess(canonical, home_directories, policy_read_write);
+  if (!by_name.writable) return by_name;
+  for (const std::string& listed : policy_read_write) {
+    if (NormalizeLexically(listed) == canonical) return by_name;
+  }
+  // Landlock grants the inode, not the name: a bind mount of the root or of
+  // a home elsewhere is still the root or that home.
+  struct stat here;
+  if (stat(canonical.c_str(), &here) != 0) return by_name;
+  auto same = [&here](const std::string& path) {
+    struct stat there;
+    return stat(path.c_str(), &there) == 0 && there.st_dev == here.st_dev &&
+           there.st_ino == here.st_ino;
+  };
+  if (same("/")) return {false, "the root directory, mounted elsewhere"};
+  for (const char* directory : kSystemDirectories) {
+    if (same(directory)) return {false, absl::StrCat("the system directory ", directory, ", mounted elsewhere")};
+  }
+  for (const char* tree : kSystemTrees) {
+    if (same(tree)) return {false, absl::StrCat("the system directory ", tree, ", mounted elsewhere")};
+  }
+  for (const std::string& home : home_directories) {
+    if (same(home)) return {false, absl::StrCat("the home directory ", home, ", mounted elsewhere")};
+  }
+  return by_name;
 }
 
 }  // namespace tether::broker

@@ -35,6 +35,13 @@ WorkingDirectoryAccess DecideWorkingDirectoryAccess(
     const std::string& canonical, const std::vector<std::string>& home_directories,
     const std::vector<std::string>& policy_read_write);
 
+// The same, and then by inode: the root, a system directory or a home
+// reached through a bind mount under another name is refused too. For the
+// broker's own filesystem (local mode).
+WorkingDirectoryAccess DecideWorkingDirectoryAccessOnDisk(
+    const std::string& canonical, const std::vector<std::string>& home_directories,
+    const std::vector<std::string>& policy_read_write);
+
 }  // namespace tether::broker
 
 #endif  // TETHER_BROKER_WORKING_DIRECTORY_H_

@@ -1,5 +1,7 @@
 #include "broker/working_directory.h"
 
+#include <sched.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -34,6 +36,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"OwnHome", "/home/alice", false}, Case{"RootsHome", "/root", false},
                       Case{"AncestorOfAHome", "/var/lib", false},
                       Case{"ProjectInAHome", "/home/alice/src/project", true},
+                      Case{"HiddenDirectoryOfAHome", "/home/alice/.ssh", false},
+                      Case{"UnderAHiddenDirectoryOfAHome", "/home/alice/.local/bin", false},
                       Case{"ScratchUnderVar", "/var/tmp/build", true},
                       Case{"ProjectInTmp", "/tmp/work", true}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
@@ -41,6 +45,25 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(WorkingDirectoryAccess, PolicyListingTheDirectoryReadWriteWins) {
   EXPECT_TRUE(DecideWorkingDirectoryAccess("/home/alice", {"/home/alice"}, {"/home/alice/"})
                   .writable);
+}
+
+// A bind mount of a home under another name is the same inode.
+TEST(WorkingDirectoryAccess, HomeBoundUnderAnotherNameIsStillAHome) {
+  testing::ScopedTempDir dir;
+  std::string home = dir.Child("home");
+  std::string elsewhere = dir.Child("workspace");
+  std::filesystem::create_directory(home);
+  std::filesystem::create_directory(elsewhere);
+  // In a mount namespace of the test's own, so that nothing leaks out.
+  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      mount(home.c_str(), elsewhere.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    GTEST_SKIP() << "bind mounts need CAP_SYS_ADMIN";
+  }
+  WorkingDirectoryAccess access = DecideWorkingDirectoryAccessOnDisk(elsewhere, {home}, {});
+  umount2(elsewhere.c_str(), MNT_DETACH);
+  EXPECT_FALSE(access.writable);
+  EXPECT_NE(access.why_read_only.find("mounted elsewhere"), std::string::npos);
+  EXPECT_TRUE(DecideWorkingDirectoryAccessOnDisk(elsewhere, {home}, {}).writable);
 }
 
 TEST(NormalizeLexically, DotsAndSlashesCannotDisguiseTheRoot) {

@@ -82,6 +82,15 @@ constexpr DefaultDenial kDefaultDenials[] = {
     {"ptrace", EPERM, When::kAlways},
     {"process_vm_readv", EPERM, When::kAlways},
     {"process_vm_writev", EPERM, When::kAlways},
+    // Another process's fds (a socket of any family, a file outside
+    // Landlock) or its memory advice; only ptrace-style access stops these,
+    // which is gone where Landlock is degraded.
+    {"pidfd_getfd", EPERM, When::kAlways},
+    {"process_madvise", EPERM, When::kAlways},
+    // Architectures that multiplex socket calls pass the arguments in
+    // memory, where no rule can see the family: libcs fall back to the
+    // direct calls, which are filtered.
+    {"socketcall", ENOSYS, When::kAlways},
     // The kernel itself and its large attack surfaces.
     {"kexec_load", EPERM, When::kAlways},
     {"kexec_file_load", EPERM, When::kAlways},
@@ -149,6 +158,9 @@ struct scmp_arg_cmp MaskedEquals(unsigned arg, scmp_datum_t mask, scmp_datum_t v
 // register is ignored by it and must be ignored here too: comparing all 64
 // bits would let 0x1'00000011 pass as "not AF_PACKET".
 constexpr scmp_datum_t kLow32 = 0xffffffff;
+
+// SOCK_TYPE_MASK: the socket type inside socket()'s type argument.
+constexpr scmp_datum_t kSocketTypeMask = 0xf;
 
 // Every address family number the kernel has used lies below this.
 constexpr int kFamilySpace = 64;
@@ -239,6 +251,11 @@ std::vector<Comparisons> Rules(When when, const std::vector<int>& allowed_famili
             {MaskedEquals(0, kLow32 & ~(size - 1), static_cast<scmp_datum_t>(block.first))});
       }
       rules.push_back({Compare(0, SCMP_CMP_GE, kFamilySpace)});
+      // The kernel still turns (AF_INET, SOCK_PACKET) into an AF_PACKET
+      // socket; the type's low bits are the type, the rest are flags.
+      if (!allowed(AF_PACKET)) {
+        rules.push_back({MaskedEquals(0, kLow32, AF_INET), MaskedEquals(1, kSocketTypeMask, 10)});
+      }
       // All 64 bits of the protocol are compared: stray upper bits can only
       // deny a route socket, never allow another protocol.
       if (!allowed(AF_NETLINK)) {

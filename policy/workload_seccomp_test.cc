@@ -14,6 +14,7 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -255,7 +256,7 @@ TEST(WorkloadSeccompTest, EverySyscallDeniedOutrightFailsWithEperm) {
   for (const char* name :
        {"mount", "umount2", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
         "mount_setattr", "pivot_root", "chroot", "ptrace", "process_vm_readv",
-        "process_vm_writev", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+        "process_vm_writev", "pidfd_getfd", "process_madvise", "kexec_load", "kexec_file_load", "init_module", "finit_module",
         "delete_module", "bpf", "perf_event_open", "userfaultfd", "add_key", "request_key",
         "keyctl", "unshare", "setns", "io_uring_setup", "io_uring_enter", "io_uring_register",
         "open_by_handle_at", "name_to_handle_at", "swapon", "swapoff", "reboot", "acct",
@@ -339,6 +340,25 @@ TEST(WorkloadSeccompTest, XdpSocketIsStoppedByTheFilterNotTheKernel) {
 
 // The kernel reads the family as an int; a register with upper bits set is
 // denied outright rather than compared by its low half only.
+// The kernel's old spelling of a packet socket, reached through the
+// allowed AF_INET family.
+TEST(WorkloadSeccompTest, InetSockPacketIsDeniedAsThePacketFamilyItIs) {
+  auto create = [] {
+    int fd = socket(AF_INET, 10 /* SOCK_PACKET */ | SOCK_CLOEXEC, htons(3 /* ETH_P_ALL */));
+    if (fd < 0) return errno;
+    close(fd);
+    return 0;
+  };
+  // Unfiltered, the kernel's packet code answers: a socket, or EPERM
+  // without CAP_NET_RAW in the initial network namespace.
+  int unfiltered = Unfiltered(create);
+  ASSERT_NE(unfiltered, EAFNOSUPPORT);
+  EXPECT_EQ(UnderDefaultFilter(create), EAFNOSUPPORT);
+  WorkloadSeccompOptions options;
+  options.allowed_socket_families = {AF_PACKET};
+  EXPECT_EQ(UnderFilter(options, create), unfiltered);
+}
+
 TEST(WorkloadSeccompTest, AllowedFamilyWithUpperBitsSetIsDenied) {
   auto create = [] {
     long fd = syscall(SYS_socket, kUpperBit | AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -1,6 +1,9 @@
 // tether-stub: the unprivileged side. It reports what it sees, performs the
 // broker's plan step by step and execs the workload. It decides nothing.
 
+#include <errno.h>
+#include <fcntl.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -65,6 +68,11 @@ int Connect(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed standard fd would be reused by the next open, and the workload
+  // would then write its output into that file.
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd) return 125;
+  }
   if (argc >= 3 && std::strcmp(argv[1], "--connect") == 0) return Connect(argc, argv);
   if (argc != 3 || std::strcmp(argv[1], "--fd") != 0) {
     return Usage("expected --fd N, or --connect PATH -- CMD [ARGS...]");
