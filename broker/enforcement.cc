@@ -6,18 +6,6 @@
 
 namespace tether::broker {
 
-const char* MechanismName(Mechanism mechanism) {
-  switch (mechanism) {
-    case Mechanism::kNetworkNamespace: return "network_namespace";
-    case Mechanism::kBoundingSet: return "bounding_set";
-    case Mechanism::kSupervisorSeccomp: return "supervisor_seccomp";
-    case Mechanism::kWorkloadSeccomp: return "workload_seccomp";
-    case Mechanism::kLandlock: return "landlock";
-    case Mechanism::kPrivilegeDrop: return "privilege_drop";
-  }
-  return "unknown";
-}
-
 const char* EnforcementModeName(EnforcementMode mode) {
   return mode == EnforcementMode::kStrict ? "strict" : "best_effort";
 }
@@ -33,32 +21,26 @@ bool ParseEnforcementMode(absl::string_view text, EnforcementMode* mode) {
   return true;
 }
 
-bool ParseMechanism(absl::string_view text, Mechanism* mechanism) {
-  for (Mechanism candidate : kAllMechanisms) {
-    if (text == MechanismName(candidate)) {
-      *mechanism = candidate;
-      return true;
-    }
-  }
-  return false;
-}
-
 EnforcementMode Enforcement::mode(Mechanism mechanism) const {
+  if (!InfoOf(mechanism).relaxable) return EnforcementMode::kStrict;
   return settings_[static_cast<size_t>(mechanism)].mode;
 }
 
 const std::string& Enforcement::source(Mechanism mechanism) const {
+  static const std::string kDefault = "default";
+  if (!InfoOf(mechanism).relaxable) return kDefault;
   return settings_[static_cast<size_t>(mechanism)].source;
 }
 
 void Enforcement::Set(Mechanism mechanism, EnforcementMode mode, std::string source) {
+  if (!InfoOf(mechanism).relaxable) return;
   settings_[static_cast<size_t>(mechanism)] = {mode, std::move(source)};
 }
 
 absl::Status Enforcement::WidenFromList(absl::string_view list, absl::string_view source) {
   list = absl::StripAsciiWhitespace(list);
   if (list == "all") {
-    for (Mechanism mechanism : kAllMechanisms) {
+    for (Mechanism mechanism : kRelaxableMechanisms) {
       Set(mechanism, EnforcementMode::kBestEffort, std::string(source));
     }
     return absl::OkStatus();
@@ -67,7 +49,7 @@ absl::Status Enforcement::WidenFromList(absl::string_view list, absl::string_vie
   for (absl::string_view name : absl::StrSplit(list, ',')) {
     name = absl::StripAsciiWhitespace(name);
     Mechanism mechanism;
-    if (!ParseMechanism(name, &mechanism)) {
+    if (!ParseRelaxableMechanism(name, &mechanism)) {
       return absl::InvalidArgumentError(absl::StrCat(
           source, ": '", name,
           "' is not a mechanism (network_namespace, bounding_set, supervisor_seccomp, "

@@ -6,23 +6,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "broker/mechanism.h"
 
 namespace tether::broker {
-
-// The mechanisms whose enforcement a policy can relax.
-enum class Mechanism {
-  kNetworkNamespace,
-  kBoundingSet,
-  kSupervisorSeccomp,
-  kWorkloadSeccomp,
-  kLandlock,
-  kPrivilegeDrop,
-};
-inline constexpr std::array<Mechanism, 6> kAllMechanisms = {
-    Mechanism::kNetworkNamespace, Mechanism::kBoundingSet,  Mechanism::kSupervisorSeccomp,
-    Mechanism::kWorkloadSeccomp,  Mechanism::kLandlock,     Mechanism::kPrivilegeDrop};
-
-const char* MechanismName(Mechanism mechanism);
 
 enum class EnforcementMode { kStrict, kBestEffort };
 const char* EnforcementModeName(EnforcementMode mode);
@@ -31,6 +17,7 @@ const char* EnforcementModeName(EnforcementMode mode);
 // "policy", "env:TETHER_BEST_EFFORT" or "flag:--best-effort".
 class Enforcement {
  public:
+  // Mechanisms that are not relaxable are always strict.
   EnforcementMode mode(Mechanism mechanism) const;
   bool best_effort(Mechanism mechanism) const {
     return mode(mechanism) == EnforcementMode::kBestEffort;
@@ -47,12 +34,11 @@ class Enforcement {
     EnforcementMode mode = EnforcementMode::kStrict;
     std::string source = "default";
   };
-  std::array<Setting, kAllMechanisms.size()> settings_;
+  std::array<Setting, kRelaxableMechanisms.size()> settings_;
 };
 
 // Parses "strict" or "best_effort".
 bool ParseEnforcementMode(absl::string_view text, EnforcementMode* mode);
-bool ParseMechanism(absl::string_view text, Mechanism* mechanism);
 
 }  // namespace tether::broker
 

@@ -6,16 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "broker/probe_result.h"
 #include "broker/proc_status.h"
 
 namespace tether::broker {
-
-// The outcome of trying one thing for real in a throwaway child.
-struct ProbeResult {
-  bool ok = false;
-  int errno_value = 0;
-  std::string evidence;  // what was tried, and what the kernel said
-};
 
 struct RuntimeGuess {
   std::string name;  // "gvisor", "container", "vm" or "bare-host"

@@ -63,10 +63,10 @@ void Begin(JsonWriter& json, const ClassInfo& info, int activity_id,
   json.EndObject();
 }
 
-void Unmapped(JsonWriter& json, const std::string& mechanism, int errno_value,
+void Unmapped(JsonWriter& json, Mechanism mechanism, int errno_value,
               const std::string& evidence) {
   json.Key("unmapped").BeginObject();
-  json.Key("mechanism").String(mechanism);
+  json.Key("mechanism").String(MechanismName(mechanism));
   if (errno_value != 0) {
     json.Key("errno").Int(errno_value);
     json.Key("errno_name").String(strerror(errno_value));
@@ -98,7 +98,7 @@ void OcsfEventLog::Write(const std::string& line) {
 }
 
 void OcsfEventLog::ConfigState(const std::string& state, Severity severity,
-                               const std::string& message, const std::string& mechanism,
+                               const std::string& message, Mechanism mechanism,
                                int errno_value, const std::string& evidence) {
   JsonWriter json;
   Begin(json, kConfig, 99, state, severity, message);
@@ -108,17 +108,18 @@ void OcsfEventLog::ConfigState(const std::string& state, Severity severity,
 }
 
 void OcsfEventLog::DetectionFinding(const std::string& title, const std::string& message,
-                                    const std::string& mechanism, int errno_value,
-                                    const std::vector<std::string>& still_enforced) {
+                                    Mechanism mechanism, int errno_value,
+                                    const std::vector<Mechanism>& still_enforced) {
   JsonWriter json;
   Begin(json, kFinding, 1, "Create", Severity::kHigh, message);
   json.Key("finding_info").BeginObject();
   json.Key("title").String(title);
-  json.Key("uid").String(absl::StrCat("tether-", mechanism, "-", getpid()));
-  json.Key("desc").String(still_enforced.empty()
-                              ? std::string("the workload relies on nothing else")
-                              : absl::StrCat("the workload still relies on: ",
-                                             absl::StrJoin(still_enforced, ", ")));
+  json.Key("uid").String(absl::StrCat("tether-", MechanismName(mechanism), "-", getpid()));
+  std::vector<const char*> names;
+  for (Mechanism enforced : still_enforced) names.push_back(MechanismName(enforced));
+  json.Key("desc").String(names.empty() ? std::string("the workload relies on nothing else")
+                                        : absl::StrCat("the workload still relies on: ",
+                                                       absl::StrJoin(names, ", ")));
   json.EndObject();
   Unmapped(json, mechanism, errno_value, "");
   json.EndObject();
@@ -135,7 +136,7 @@ void OcsfEventLog::ProcessLaunch(pid_t pid, const std::vector<std::string>& argv
   json.Key("cmd_line").String(absl::StrJoin(argv, " "));
   json.Key("user").BeginObject().Key("uid").String(absl::StrCat(uid)).EndObject();
   json.EndObject();
-  Unmapped(json, "process", 0, "");
+  Unmapped(json, Mechanism::kProcess, 0, "");
   json.EndObject();
   Write(json.str());
 }
@@ -146,7 +147,7 @@ void OcsfEventLog::ProcessExit(pid_t pid, int exit_code) {
         absl::StrCat("sandboxed workload exited with status ", exit_code));
   json.Key("process").BeginObject().Key("pid").Int(pid).EndObject();
   json.Key("exit_code").Int(exit_code);
-  Unmapped(json, "process", 0, "");
+  Unmapped(json, Mechanism::kProcess, 0, "");
   json.EndObject();
   Write(json.str());
 }

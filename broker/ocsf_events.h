@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "broker/mechanism.h"
 #include "ipc/unique_fd.h"
 
 namespace tether::broker {
@@ -36,12 +37,11 @@ class OcsfEventLog {
 
   // A configuration state change: "Validated", "Created" or "Degraded".
   void ConfigState(const std::string& state, Severity severity, const std::string& message,
-                   const std::string& mechanism, int errno_value,
-                   const std::string& evidence);
+                   Mechanism mechanism, int errno_value, const std::string& evidence);
   // Lost confinement: what is missing and what the workload still relies on.
   void DetectionFinding(const std::string& title, const std::string& message,
-                        const std::string& mechanism, int errno_value,
-                        const std::vector<std::string>& still_enforced);
+                        Mechanism mechanism, int errno_value,
+                        const std::vector<Mechanism>& still_enforced);
   void ProcessLaunch(pid_t pid, const std::vector<std::string>& argv, uint32_t uid);
   void ProcessExit(pid_t pid, int exit_code);
 

@@ -1,24 +1,22 @@
 #include "broker/planner.h"
 
+#include <errno.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <sys/resource.h>
 
-#include <errno.h>
-
 #include <algorithm>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "base/status.h"
 
 namespace tether::broker {
 namespace {
 
-bool HasEffective(const ipc::Hello& hello, int cap) {
-  return (hello.caps.effective >> cap) & 1;
-}
+bool HasEffective(const ipc::Hello& hello, int cap) { return (hello.caps.effective >> cap) & 1; }
 
 bool AllIds(const ipc::IdTriple& ids, uint32_t id) {
   return ids.real == id && ids.effective == id && ids.saved == id;
@@ -30,43 +28,124 @@ std::vector<uint32_t> Sorted(std::vector<uint32_t> ids) {
   return ids;
 }
 
-PlannedStep MakeStep(std::string mechanism, ipc::Action action,
-                     ipc::Disposition disposition, std::string reason) {
+PlannedStep MakeStep(Mechanism mechanism, ipc::Action action, ipc::Disposition disposition,
+                     std::string reason) {
   PlannedStep planned;
-  planned.mechanism = std::move(mechanism);
+  planned.mechanism = mechanism;
   planned.reason = std::move(reason);
   planned.step.action = action;
   planned.step.disposition = disposition;
   return planned;
 }
 
-PlannedStep Enforce(std::string mechanism, ipc::Action action, std::string reason) {
-  return MakeStep(std::move(mechanism), action, ipc::Disposition::kEnforce,
-                  std::move(reason));
+PlannedStep Enforce(Mechanism mechanism, ipc::Action action, std::string reason) {
+  return MakeStep(mechanism, action, ipc::Disposition::kEnforce, std::move(reason));
 }
 
-PlannedStep Skip(std::string mechanism, ipc::Action action, std::string reason) {
-  return MakeStep(std::move(mechanism), action,
-                  ipc::Disposition::kSkipAlreadySatisfied, std::move(reason));
+PlannedStep Skip(Mechanism mechanism, ipc::Action action, std::string reason) {
+  return MakeStep(mechanism, action, ipc::Disposition::kSkipAlreadySatisfied, std::move(reason));
 }
 
-PlannedStep BestEffort(std::string mechanism, ipc::Action action, std::string reason,
+PlannedStep BestEffort(Mechanism mechanism, ipc::Action action, std::string reason,
                        std::vector<int32_t> tolerate) {
-  PlannedStep planned = MakeStep(std::move(mechanism), action, ipc::Disposition::kBestEffort,
-                                 std::move(reason));
+  PlannedStep planned =
+      MakeStep(mechanism, action, ipc::Disposition::kBestEffort, std::move(reason));
   planned.step.tolerate_errnos = std::move(tolerate);
   return planned;
+}
+
+absl::Status Refuse(Mechanism mechanism, absl::string_view why) {
+  return MechanismError(mechanism, absl::StatusCode::kFailedPrecondition, why);
+}
+
+// --- The steps, in bootstrap order ------------------------------------------
+
+// Without Landlock only best effort goes on, with the filesystem open.
+absl::Status PlanLandlockAvailability(const PlanInput& input, Plan* plan) {
+  const ipc::Hello& hello = input.hello;
+  if (hello.landlock_abi > 0) return absl::OkStatus();
+  std::string why =
+      absl::StrCat("the kernel does not offer Landlock (errno ", hello.landlock_errno, ")");
+  if (!input.enforcement.best_effort(Mechanism::kLandlock)) {
+    return Refuse(Mechanism::kLandlock, absl::StrCat(why, " and it is a hard requirement"));
+  }
+  plan->left_out.push_back(
+      {Mechanism::kLandlock, MechanismState::kUnavailable,
+       absl::StrCat("best effort: ", why, "; the filesystem is not restricted"),
+       hello.landlock_errno});
+  return absl::OkStatus();
+}
+
+// First: clearing the bounding set needs CAP_SETPCAP, which the uid change drops.
+absl::Status PlanBoundingSet(const PlanInput& input, Plan* plan) {
+  const ipc::Hello& hello = input.hello;
+  if (hello.caps.bounding == 0) {
+    plan->steps.push_back(Skip(Mechanism::kBoundingSet, ipc::Action::kClearBoundingSet,
+                               "bounding set already empty"));
+    return absl::OkStatus();
+  }
+  if (HasEffective(hello, CAP_SETPCAP) && input.bounding_set_probe.ok) {
+    plan->steps.push_back(Enforce(Mechanism::kBoundingSet, ipc::Action::kClearBoundingSet,
+                                  "clear every capability from the bounding set"));
+    return absl::OkStatus();
+  }
+  std::string why = !HasEffective(hello, CAP_SETPCAP) ? std::string("the stub lacks CAP_SETPCAP")
+                                                      : input.bounding_set_probe.evidence;
+  if (!input.enforcement.best_effort(Mechanism::kBoundingSet)) {
+    return Refuse(Mechanism::kBoundingSet,
+                  absl::StrCat("the bounding set is not empty and cannot be cleared: ", why));
+  }
+  plan->steps.push_back(BestEffort(Mechanism::kBoundingSet, ipc::Action::kClearBoundingSet,
+                                   absl::StrCat("best effort: ", why), {EPERM}));
+  return absl::OkStatus();
+}
+
+// Joining a network namespace needs CAP_SYS_ADMIN: before the uid change.
+absl::Status PlanNetwork(const PlanInput& input, Plan* plan) {
+  const ipc::Hello& hello = input.hello;
+  if (input.network_mode == NetworkMode::kHost) {
+    plan->left_out.push_back({Mechanism::kNetworkNamespace, MechanismState::kNotRequested,
+                              "network mode host: the workload shares the host network", 0});
+    return absl::OkStatus();
+  }
+  if (input.network.ok && HasEffective(hello, CAP_SYS_ADMIN)) {
+    PlannedStep join =
+        Enforce(Mechanism::kNetworkNamespace, ipc::Action::kJoinNetworkNamespace,
+                absl::StrCat("network mode ", NetworkModeName(input.network_mode),
+                             ": join the broker's namespace with loopback and one veth"));
+    join.step.fd_index = kNetworkNamespaceFdIndex;
+    plan->steps.push_back(join);
+    return absl::OkStatus();
+  }
+  ProbeResult why =
+      input.network.ok
+          ? ProbeResult{false, EPERM, "the stub lacks CAP_SYS_ADMIN to join a network namespace"}
+          : input.network;
+  if (input.network_mode == NetworkMode::kAuto ||
+      input.enforcement.best_effort(Mechanism::kNetworkNamespace)) {
+    plan->left_out.push_back(
+        {Mechanism::kNetworkNamespace, MechanismState::kDegraded,
+         absl::StrCat(input.network_mode == NetworkMode::kAuto ? "auto" : "best effort",
+                      ": fell back to the host network: ", why.evidence),
+         why.errno_value});
+    return absl::OkStatus();
+  }
+  return Refuse(Mechanism::kNetworkNamespace,
+                absl::StrCat("network mode isolated, but ",
+                             input.network.ok
+                                 ? why.evidence
+                                 : absl::StrCat("the broker cannot make a network namespace: ",
+                                                input.network.evidence)));
 }
 
 // Either a skip (already there) or an enforce the stub has the capability
 // for; otherwise strict refuses and best effort tries, tolerating EPERM.
 absl::StatusOr<PlannedStep> IdentityStep(const PlanInput& input, ipc::Action action,
-                                         bool at_target, int needed_cap,
-                                         absl::string_view what,
+                                         bool at_target, int needed_cap, absl::string_view what,
                                          absl::string_view target_text) {
   const ipc::Hello& hello = input.hello;
   if (at_target) {
-    return Skip("privilege_drop", action, absl::StrCat("already at target ", what));
+    return Skip(Mechanism::kPrivilegeDrop, action, absl::StrCat("already at target ", what));
   }
   if (!HasEffective(hello, needed_cap)) {
     std::string why = absl::StrCat(
@@ -74,11 +153,144 @@ absl::StatusOr<PlannedStep> IdentityStep(const PlanInput& input, ipc::Action act
         ", not at the target ", what, " ", target_text, ", and lacks ",
         needed_cap == CAP_SETUID ? "CAP_SETUID" : "CAP_SETGID", " to change it");
     if (!input.enforcement.best_effort(Mechanism::kPrivilegeDrop)) {
-      return absl::FailedPreconditionError(absl::StrCat("privilege_drop: ", why));
+      return Refuse(Mechanism::kPrivilegeDrop, why);
     }
-    return BestEffort("privilege_drop", action, absl::StrCat("best effort: ", why), {EPERM});
+    return BestEffort(Mechanism::kPrivilegeDrop, action, absl::StrCat("best effort: ", why),
+                      {EPERM});
   }
-  return Enforce("privilege_drop", action, absl::StrCat("change ", what, " to ", target_text));
+  return Enforce(Mechanism::kPrivilegeDrop, action,
+                 absl::StrCat("change ", what, " to ", target_text));
+}
+
+// Groups, then gid, then uid: each change needs privileges the next drops.
+absl::Status PlanIdentity(const PlanInput& input, Plan* plan) {
+  const ipc::Hello& hello = input.hello;
+  const TargetIdentity& target = input.target;
+  std::vector<uint32_t> target_groups = Sorted(target.groups);
+  ASSIGN_OR_RETURN(
+      PlannedStep groups,
+      IdentityStep(input, ipc::Action::kSetGroups, Sorted(hello.groups) == target_groups,
+                   CAP_SETGID, "groups", absl::StrCat("[", absl::StrJoin(target_groups, ","), "]")));
+  groups.step.groups = target_groups;
+  plan->steps.push_back(groups);
+
+  ASSIGN_OR_RETURN(PlannedStep gid,
+                   IdentityStep(input, ipc::Action::kSetResgid, AllIds(hello.gids, target.gid),
+                                CAP_SETGID, "gid", absl::StrCat(target.gid)));
+  gid.step.id = target.gid;
+  plan->steps.push_back(gid);
+
+  ASSIGN_OR_RETURN(PlannedStep uid,
+                   IdentityStep(input, ipc::Action::kSetResuid, AllIds(hello.uids, target.uid),
+                                CAP_SETUID, "uid", absl::StrCat(target.uid)));
+  uid.step.id = target.uid;
+  plan->steps.push_back(uid);
+  return absl::OkStatus();
+}
+
+absl::Status PlanInheritableAndAmbientCaps(const PlanInput& input, Plan* plan) {
+  const ipc::Hello& hello = input.hello;
+  if (hello.caps.inheritable == 0 && hello.caps.ambient == 0) {
+    plan->steps.push_back(Skip(Mechanism::kInheritableAndAmbientCaps,
+                               ipc::Action::kClearInheritableAndAmbient,
+                               "inheritable and ambient sets already empty"));
+  } else {
+    plan->steps.push_back(Enforce(Mechanism::kInheritableAndAmbientCaps,
+                                  ipc::Action::kClearInheritableAndAmbient,
+                                  "clear inheritable and ambient capabilities"));
+  }
+  return absl::OkStatus();
+}
+
+// After the identity change, which clears the parent-death signal.
+absl::Status PlanParentDeathSignal(const PlanInput& input, Plan* plan) {
+  if (input.sidecar) {
+    plan->left_out.push_back({Mechanism::kParentDeathSignal, MechanismState::kNotRequested,
+                              "sidecar: the stub is not the broker's child", 0});
+    return absl::OkStatus();
+  }
+  PlannedStep pdeath = Enforce(Mechanism::kParentDeathSignal, ipc::Action::kParentDeathSignal,
+                               "the workload is killed when the broker dies");
+  pdeath.step.signal = SIGKILL;
+  pdeath.step.expected_parent = input.broker_pid;
+  plan->steps.push_back(pdeath);
+  return absl::OkStatus();
+}
+
+// After the identity change, so that the workload's own permissions apply.
+absl::Status PlanWorkingDirectory(const PlanInput& input, Plan* plan) {
+  PlannedStep chdir_step = Enforce(Mechanism::kWorkingDirectory, ipc::Action::kChangeDirectory,
+                                   "enter the working directory as the target user");
+  chdir_step.step.path = input.working_directory;
+  plan->steps.push_back(chdir_step);
+  return absl::OkStatus();
+}
+
+absl::Status PlanResourceLimits(const PlanInput& input, Plan* plan) {
+  PlannedStep core =
+      Enforce(Mechanism::kCoreDumps, ipc::Action::kSetRlimit, "RLIMIT_CORE 0: no core dumps");
+  core.step.rlimit_resource = RLIMIT_CORE;
+  plan->steps.push_back(core);
+  for (const PlanInput::Limit& limit : input.rlimits) {
+    PlannedStep step = Enforce(Mechanism::kRlimits, ipc::Action::kSetRlimit,
+                               absl::StrCat("RLIMIT ", limit.name, " from the policy"));
+    step.step.rlimit_resource = limit.resource;
+    step.step.rlimit_soft = limit.soft;
+    step.step.rlimit_hard = limit.hard;
+    plan->steps.push_back(step);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlanNoNewPrivs(const PlanInput& input, Plan* plan) {
+  if (input.hello.no_new_privs) {
+    plan->steps.push_back(Skip(Mechanism::kNoNewPrivs, ipc::Action::kSetNoNewPrivs,
+                               "no_new_privs already set"));
+  } else {
+    plan->steps.push_back(
+        Enforce(Mechanism::kNoNewPrivs, ipc::Action::kSetNoNewPrivs, "set no_new_privs"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlanLandlock(const PlanInput& input, Plan* plan) {
+  const ipc::Hello& hello = input.hello;
+  if (hello.landlock_abi <= 0) return absl::OkStatus();  // PlanLandlockAvailability decided
+  if (hello.landlock_abi < input.landlock_required_abi) {
+    std::string why = absl::StrCat("the kernel's Landlock ABI ", hello.landlock_abi,
+                                   " does not enforce ", input.landlock_missing_rights, " (ABI ",
+                                   input.landlock_required_abi, " would)");
+    if (!input.enforcement.best_effort(Mechanism::kLandlock)) {
+      return Refuse(Mechanism::kLandlock,
+                    absl::StrCat(why, "; the policy makes Landlock a hard requirement"));
+    }
+    plan->left_out.push_back({Mechanism::kLandlock, MechanismState::kDegraded,
+                              absl::StrCat("best effort: ", why), 0});
+  }
+  PlannedStep landlock =
+      Enforce(Mechanism::kLandlock, ipc::Action::kLandlockRestrictSelf,
+              absl::StrCat("restrict the filesystem with Landlock ABI ", hello.landlock_abi));
+  landlock.step.fd_index = kLandlockFdIndex;
+  plan->steps.push_back(landlock);
+  return absl::OkStatus();
+}
+
+// Last: the filter must not stand in the way of any step before it.
+absl::Status PlanWorkloadSeccomp(const PlanInput& input, Plan* plan) {
+  PlannedStep seccomp = Enforce(Mechanism::kWorkloadSeccomp, ipc::Action::kSeccompFilter,
+                                "load the workload seccomp filter");
+  if (!input.seccomp_probe.ok) {
+    if (!input.enforcement.best_effort(Mechanism::kWorkloadSeccomp)) {
+      return Refuse(Mechanism::kWorkloadSeccomp,
+                    absl::StrCat("the host refuses the filter: ", input.seccomp_probe.evidence));
+    }
+    seccomp = BestEffort(Mechanism::kWorkloadSeccomp, ipc::Action::kSeccompFilter,
+                         absl::StrCat("best effort: ", input.seccomp_probe.evidence),
+                         {EINVAL, EPERM});
+  }
+  seccomp.step.fd_index = kSeccompFdIndex;
+  plan->steps.push_back(seccomp);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -109,181 +321,20 @@ ipc::Plan Plan::ToWire() const {
   return wire;
 }
 
+// The bootstrap order, one kernel concern per step.
 absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
-  const ipc::Hello& hello = input.hello;
-  const TargetIdentity& target = input.target;
   Plan plan;
-
-  bool landlock_available = hello.landlock_abi > 0;
-  if (!landlock_available) {
-    std::string why = absl::StrCat("the kernel does not offer Landlock (errno ",
-                                   hello.landlock_errno, ")");
-    if (!input.enforcement.best_effort(Mechanism::kLandlock)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("landlock: ", why, " and it is a hard requirement"));
-    }
-    plan.left_out.push_back({"landlock", "unavailable",
-                             absl::StrCat("best effort: ", why,
-                                          "; the filesystem is not restricted"),
-                             hello.landlock_errno});
-  }
-
-  // Bounding set first: clearing it needs CAP_SETPCAP, which the uid change drops.
-  if (hello.caps.bounding == 0) {
-    plan.steps.push_back(Skip("bounding_set", ipc::Action::kClearBoundingSet,
-                              "bounding set already empty"));
-  } else if (!HasEffective(hello, CAP_SETPCAP) || !input.bounding_set_probe.ok) {
-    std::string why = !HasEffective(hello, CAP_SETPCAP)
-                          ? std::string("the stub lacks CAP_SETPCAP")
-                          : input.bounding_set_probe.evidence;
-    if (!input.enforcement.best_effort(Mechanism::kBoundingSet)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "bounding_set: the bounding set is not empty and cannot be cleared: ", why));
-    }
-    plan.steps.push_back(BestEffort("bounding_set", ipc::Action::kClearBoundingSet,
-                                    absl::StrCat("best effort: ", why), {EPERM}));
-  } else {
-    plan.steps.push_back(Enforce("bounding_set", ipc::Action::kClearBoundingSet,
-                                 "clear every capability from the bounding set"));
-  }
-
-  // Joining a network namespace needs CAP_SYS_ADMIN: before the uid change.
-  if (input.network_mode == NetworkMode::kHost) {
-    plan.left_out.push_back({"network_namespace", "not_requested",
-                             "network mode host: the workload shares the host network", 0});
-  } else if (input.network.ok && HasEffective(hello, CAP_SYS_ADMIN)) {
-    PlannedStep join = Enforce("network_namespace", ipc::Action::kJoinNetworkNamespace,
-                               absl::StrCat("network mode ", NetworkModeName(input.network_mode),
-                                            ": join the broker's namespace with loopback "
-                                            "and one veth"));
-    join.step.fd_index = kNetworkNamespaceFdIndex;
-    plan.steps.push_back(join);
-  } else if (ProbeOutcome why = input.network.ok
-                                   ? ProbeOutcome{false, EPERM,
-                                                  "the stub lacks CAP_SYS_ADMIN to join a network "
-                                                  "namespace"}
-                                   : input.network;
-             input.network_mode == NetworkMode::kAuto ||
-             input.enforcement.best_effort(Mechanism::kNetworkNamespace)) {
-    plan.left_out.push_back(
-        {"network_namespace", "degraded",
-         absl::StrCat(input.network_mode == NetworkMode::kAuto ? "auto" : "best effort",
-                      ": fell back to the host network: ", why.evidence),
-         why.errno_value});
-  } else {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "network_namespace: network mode isolated, but ",
-        input.network.ok ? "the stub lacks CAP_SYS_ADMIN to join a network namespace"
-                         : absl::StrCat("the broker cannot make a network namespace: ",
-                                        input.network.evidence)));
-  }
-
-  std::vector<uint32_t> target_groups = Sorted(target.groups);
-  std::string groups_text = absl::StrCat("[", absl::StrJoin(target_groups, ","), "]");
-  absl::StatusOr<PlannedStep> groups =
-      IdentityStep(input, ipc::Action::kSetGroups,
-                   Sorted(hello.groups) == target_groups, CAP_SETGID, "groups", groups_text);
-  if (!groups.ok()) return groups.status();
-  groups->step.groups = target_groups;
-  plan.steps.push_back(*groups);
-
-  absl::StatusOr<PlannedStep> gid =
-      IdentityStep(input, ipc::Action::kSetResgid, AllIds(hello.gids, target.gid),
-                   CAP_SETGID, "gid", absl::StrCat(target.gid));
-  if (!gid.ok()) return gid.status();
-  gid->step.id = target.gid;
-  plan.steps.push_back(*gid);
-
-  absl::StatusOr<PlannedStep> uid =
-      IdentityStep(input, ipc::Action::kSetResuid, AllIds(hello.uids, target.uid),
-                   CAP_SETUID, "uid", absl::StrCat(target.uid));
-  if (!uid.ok()) return uid.status();
-  uid->step.id = target.uid;
-  plan.steps.push_back(*uid);
-
-  if (hello.caps.inheritable == 0 && hello.caps.ambient == 0) {
-    plan.steps.push_back(Skip("inheritable_and_ambient_caps",
-                              ipc::Action::kClearInheritableAndAmbient,
-                              "inheritable and ambient sets already empty"));
-  } else {
-    plan.steps.push_back(Enforce("inheritable_and_ambient_caps",
-                                 ipc::Action::kClearInheritableAndAmbient,
-                                 "clear inheritable and ambient capabilities"));
-  }
-
-  // After the identity change, which clears the parent-death signal.
-  if (input.sidecar) {
-    plan.left_out.push_back({"parent_death_signal", "not_requested",
-                             "sidecar: the stub is not the broker's child", 0});
-  } else {
-    PlannedStep pdeath = Enforce("parent_death_signal", ipc::Action::kParentDeathSignal,
-                                 "the workload is killed when the broker dies");
-    pdeath.step.signal = SIGKILL;
-    pdeath.step.expected_parent = input.broker_pid;
-    plan.steps.push_back(pdeath);
-  }
-
-  // After the identity change, so that the workload's own permissions apply.
-  PlannedStep chdir_step = Enforce("working_directory", ipc::Action::kChangeDirectory,
-                                   "enter the working directory as the target user");
-  chdir_step.step.path = input.working_directory;
-  plan.steps.push_back(chdir_step);
-
-  PlannedStep core = Enforce("core_dumps", ipc::Action::kSetRlimit,
-                             "RLIMIT_CORE 0: no core dumps");
-  core.step.rlimit_resource = RLIMIT_CORE;
-  plan.steps.push_back(core);
-
-  for (const PlanInput::Limit& limit : input.rlimits) {
-    PlannedStep step = Enforce("rlimits", ipc::Action::kSetRlimit,
-                               absl::StrCat("RLIMIT ", limit.name, " from the policy"));
-    step.step.rlimit_resource = limit.resource;
-    step.step.rlimit_soft = limit.soft;
-    step.step.rlimit_hard = limit.hard;
-    plan.steps.push_back(step);
-  }
-
-  if (hello.no_new_privs) {
-    plan.steps.push_back(Skip("no_new_privs", ipc::Action::kSetNoNewPrivs,
-                              "no_new_privs already set"));
-  } else {
-    plan.steps.push_back(Enforce("no_new_privs", ipc::Action::kSetNoNewPrivs,
-                                 "set no_new_privs"));
-  }
-
-  if (landlock_available && hello.landlock_abi < input.landlock_required_abi) {
-    std::string why = absl::StrCat("the kernel's Landlock ABI ", hello.landlock_abi,
-                                   " does not enforce ", input.landlock_missing_rights,
-                                   " (ABI ", input.landlock_required_abi, " would)");
-    if (!input.enforcement.best_effort(Mechanism::kLandlock)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("landlock: ", why, "; the policy makes Landlock a hard requirement"));
-    }
-    plan.left_out.push_back({"landlock", "degraded", absl::StrCat("best effort: ", why), 0});
-  }
-  if (landlock_available) {
-    PlannedStep landlock = Enforce(
-        "landlock", ipc::Action::kLandlockRestrictSelf,
-        absl::StrCat("restrict the filesystem with Landlock ABI ", hello.landlock_abi));
-    landlock.step.fd_index = kLandlockFdIndex;
-    plan.steps.push_back(landlock);
-  }
-
-  // Last: the filter must not stand in the way of any step before it.
-  PlannedStep seccomp = Enforce("workload_seccomp", ipc::Action::kSeccompFilter,
-                                "load the workload seccomp filter");
-  if (!input.seccomp_probe.ok) {
-    if (!input.enforcement.best_effort(Mechanism::kWorkloadSeccomp)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "workload_seccomp: the host refuses the filter: ", input.seccomp_probe.evidence));
-    }
-    seccomp = BestEffort("workload_seccomp", ipc::Action::kSeccompFilter,
-                         absl::StrCat("best effort: ", input.seccomp_probe.evidence),
-                         {EINVAL, EPERM});
-  }
-  seccomp.step.fd_index = kSeccompFdIndex;
-  plan.steps.push_back(seccomp);
-
+  RETURN_IF_ERROR(PlanLandlockAvailability(input, &plan));
+  RETURN_IF_ERROR(PlanBoundingSet(input, &plan));
+  RETURN_IF_ERROR(PlanNetwork(input, &plan));
+  RETURN_IF_ERROR(PlanIdentity(input, &plan));
+  RETURN_IF_ERROR(PlanInheritableAndAmbientCaps(input, &plan));
+  RETURN_IF_ERROR(PlanParentDeathSignal(input, &plan));
+  RETURN_IF_ERROR(PlanWorkingDirectory(input, &plan));
+  RETURN_IF_ERROR(PlanResourceLimits(input, &plan));
+  RETURN_IF_ERROR(PlanNoNewPrivs(input, &plan));
+  RETURN_IF_ERROR(PlanLandlock(input, &plan));
+  RETURN_IF_ERROR(PlanWorkloadSeccomp(input, &plan));
   plan.exec.argv = input.argv;
   plan.exec.envp = input.envp;
   return plan;

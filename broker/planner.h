@@ -10,32 +10,28 @@
 #include "absl/strings/string_view.h"
 #include "broker/enforcement.h"
 #include "broker/identity.h"
+#include "broker/mechanism.h"
+#include "broker/probe_result.h"
 #include "ipc/messages.h"
 
 namespace tether::broker {
-
-// The facts the planner decides from. `hello` has already been checked
-// against /proc, so it is a fact here, not a claim.
-// What the host probes (run by the broker in throwaway children) found.
-struct ProbeOutcome {
-  bool ok = true;
-  int errno_value = 0;
-  std::string evidence;
-};
 
 enum class NetworkMode { kIsolated, kHost, kAuto };
 const char* NetworkModeName(NetworkMode mode);
 bool ParseNetworkMode(absl::string_view text, NetworkMode* mode);
 
+// The facts the planner decides from. `hello` has already been checked
+// against /proc, so it is a fact here, not a claim. A probe result not set
+// counts as a success.
 struct PlanInput {
   ipc::Hello hello;
   NetworkMode network_mode = NetworkMode::kHost;
   // For isolated and auto: whether the broker made the namespace (with its
   // veth pair) and, if not, the evidence.
-  ProbeOutcome network;
+  ProbeResult network{true};
   Enforcement enforcement;
-  ProbeOutcome bounding_set_probe;
-  ProbeOutcome seccomp_probe;
+  ProbeResult bounding_set_probe{true};
+  ProbeResult seccomp_probe{true};
   TargetIdentity target;
   pid_t broker_pid = 0;
   std::string working_directory;
@@ -65,15 +61,15 @@ inline constexpr uint8_t kNetworkNamespaceFdIndex = 2;
 // One step and the mechanism it belongs to, with the reason for its
 // disposition, for the posture report.
 struct PlannedStep {
-  std::string mechanism;
+  Mechanism mechanism;
   std::string reason;
   ipc::Step step;
 };
 
 // A mechanism the plan leaves out, and why (best effort only).
 struct SkippedMechanism {
-  std::string mechanism;
-  std::string state;   // "unavailable", "degraded" or "not_requested"
+  Mechanism mechanism;
+  MechanismState state;  // unavailable, degraded or not requested
   std::string reason;
   int errno_value = 0;
 };
@@ -86,13 +82,11 @@ struct Plan {
   ipc::Plan ToWire() const;
 };
 
-// Decides every step of the bootstrap, in an order that works: the bounding
-// set is cleared while CAP_SETPCAP is still held, identity changes before
-// the parent-death signal (a credential change clears it), and the seccomp
-// filter comes last so that it never blocks a later step. Strict: anything
-// the stub or the host cannot do is an error now, before anything is sent.
-// Best effort: such a step tolerates the errno the probe saw, and every
-// mechanism that is available is still enforced.
+// Decides every step of the bootstrap, in an order that works (the list of
+// Plan* steps in planner.cc reads as that order). Strict: anything the stub
+// or the host cannot do is an error now, before anything is sent, carrying
+// its mechanism (MechanismOf). Best effort: such a step tolerates the errno
+// the probe saw, and every mechanism that is available is still enforced.
 absl::StatusOr<Plan> BuildPlan(const PlanInput& input);
 
 }  // namespace tether::broker

@@ -72,7 +72,7 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
   for (const auto& [name, mode_text] : file.enforcement) {
     Mechanism mechanism;
     EnforcementMode mode;
-    if (ParseMechanism(name, &mechanism) && ParseEnforcementMode(mode_text, &mode)) {
+    if (ParseRelaxableMechanism(name, &mechanism) && ParseEnforcementMode(mode_text, &mode)) {
       updated.enforcement.Set(mechanism, mode, "policy");
     }
   }
@@ -191,7 +191,7 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file,
   if (file.network_subnet.has_value()) json.Key("subnet").String(*file.network_subnet);
   json.EndObject();
   json.Key("enforcement").BeginObject();
-  for (Mechanism mechanism : kAllMechanisms) {
+  for (Mechanism mechanism : kRelaxableMechanisms) {
     json.Key(MechanismName(mechanism))
         .String(EnforcementModeName(options.enforcement.mode(mechanism)));
   }

@@ -7,19 +7,6 @@
 
 namespace tether::broker {
 
-const char* MechanismStateName(MechanismState state) {
-  switch (state) {
-    case MechanismState::kEnforced: return "enforced";
-    case MechanismState::kSkipped: return "skipped";
-    case MechanismState::kDegraded: return "degraded";
-    case MechanismState::kUnavailable: return "unavailable";
-    case MechanismState::kNotRequested: return "not_requested";
-    case MechanismState::kFailed: return "failed";
-    case MechanismState::kNotReached: return "not_reached";
-  }
-  return "unknown";
-}
-
 const char* EvidenceName(Evidence evidence) {
   switch (evidence) {
     case Evidence::kVerified: return "verified";
@@ -27,13 +14,6 @@ const char* EvidenceName(Evidence evidence) {
     case Evidence::kNone: return "none";
   }
   return "unknown";
-}
-
-bool VerifiableFromProc(const std::string& mechanism) {
-  // network_namespace: /proc/<stub>/ns/net is compared with the broker's fd.
-  // rlimits other than RLIMIT_CORE: the stub's report stands for them.
-  return mechanism != "landlock" && mechanism != "parent_death_signal" &&
-         mechanism != "rlimits" && mechanism != "gpu";
 }
 
 void PostureReport::SetPlan(const Plan& plan) {
@@ -49,9 +29,7 @@ void PostureReport::SetPlan(const Plan& plan) {
     MechanismRecord record;
     record.mechanism = skipped.mechanism;
     record.action = "not_planned";
-    record.state = skipped.state == "degraded"        ? MechanismState::kDegraded
-                   : skipped.state == "not_requested" ? MechanismState::kNotRequested
-                                                      : MechanismState::kUnavailable;
+    record.state = skipped.state;
     record.reason = skipped.reason;
     record.errno_value = skipped.errno_value;
     mechanisms.push_back(record);
@@ -101,7 +79,7 @@ std::string PostureReport::ToJson() const {
   json.EndObject();
   json.Key("landlock_abi").Int(landlock_abi);
   json.Key("enforcement").BeginObject();
-  for (Mechanism mechanism : kAllMechanisms) {
+  for (Mechanism mechanism : kRelaxableMechanisms) {
     json.Key(MechanismName(mechanism)).BeginObject();
     json.Key("mode").String(EnforcementModeName(enforcement.mode(mechanism)));
     json.Key("source").String(enforcement.source(mechanism));
@@ -111,7 +89,7 @@ std::string PostureReport::ToJson() const {
   json.Key("mechanisms").BeginArray();
   for (const MechanismRecord& record : mechanisms) {
     json.BeginObject();
-    json.Key("mechanism").String(record.mechanism);
+    json.Key("mechanism").String(MechanismName(record.mechanism));
     json.Key("action").String(record.action);
     json.Key("state").String(MechanismStateName(record.state));
     json.Key("reason").String(record.reason);

@@ -6,29 +6,20 @@
 
 #include "broker/enforcement.h"
 #include "broker/identity.h"
+#include "broker/mechanism.h"
 #include "broker/planner.h"
 #include "ipc/messages.h"
 
 namespace tether::broker {
 
-enum class MechanismState {
-  kEnforced,
-  kSkipped,
-  kDegraded,
-  kUnavailable,
-  kNotRequested,
-  kFailed,
-  kNotReached,
-};
 enum class Evidence { kVerified, kStubAttested, kNone };
 
-const char* MechanismStateName(MechanismState state);
 const char* EvidenceName(Evidence evidence);
 
 // One line of the posture: what happened to one mechanism, and how the
 // broker knows.
 struct MechanismRecord {
-  std::string mechanism;
+  Mechanism mechanism = Mechanism::kSetup;
   std::string action;
   MechanismState state = MechanismState::kNotReached;
   std::string reason;
@@ -36,9 +27,6 @@ struct MechanismRecord {
   Evidence evidence = Evidence::kNone;
 };
 
-// Mechanisms whose effect the broker reads back from /proc before Go; the
-// rest (Landlock, the parent-death signal) are only attested by the stub.
-bool VerifiableFromProc(const std::string& mechanism);
 
 struct PostureReport {
   std::string outcome;   // "running" or "refused"

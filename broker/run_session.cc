@@ -117,8 +117,8 @@ absl::Status PrepareOnce(RunOptions* options) {
   absl::StatusOr<std::vector<struct sock_filter>> program =
       policy::CompileWorkloadFilter(seccomp_options);
   if (!program.ok()) {
-    return absl::Status(program.status().code(),
-                        absl::StrCat("workload_seccomp: ", program.status().message()));
+    return MechanismError(Mechanism::kWorkloadSeccomp, program.status().code(),
+                          program.status().message());
   }
   options->compiled_seccomp = *program;
   CachedHostFacts(*program);
@@ -266,7 +266,7 @@ void RunSession::GrantWorkingDirectory(policy::LandlockRules* rules) {
                                  " (list it under filesystem.read_write to make it writable)");
   std::fprintf(stderr, "%s: warning: %s\n", sidecar_ ? "tether serve" : "tether", why.c_str());
   MechanismRecord record;
-  record.mechanism = "landlock";
+  record.mechanism = Mechanism::kLandlock;
   record.action = "working_directory_not_writable";
   record.state = MechanismState::kEnforced;
   record.reason = why;
@@ -300,8 +300,8 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
     ruleset = policy::BuildLandlockRuleset(rules, hello.landlock_abi, policy::MissingPath::kSkip);
   }
   if (!ruleset.ok()) {
-    return absl::Status(ruleset.status().code(),
-                        absl::StrCat("landlock: ", ruleset.status().message()));
+    return MechanismError(Mechanism::kLandlock, ruleset.status().code(),
+                          ruleset.status().message());
   }
   policy::WorkloadSeccompOptions seccomp_options;
   seccomp_options.extra_denied_syscalls = options_.policy.extra_denied_syscalls;
@@ -311,8 +311,8 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello,
       options_.compiled_seccomp.has_value() ? *options_.compiled_seccomp
                                             : policy::CompileWorkloadFilter(seccomp_options);
   if (!program.ok()) {
-    return absl::Status(program.status().code(),
-                        absl::StrCat("workload_seccomp: ", program.status().message()));
+    return MechanismError(Mechanism::kWorkloadSeccomp, program.status().code(),
+                          program.status().message());
   }
   input.enforcement = options_.enforcement;
   const HostFacts& facts = CachedHostFacts(*program);
@@ -417,10 +417,10 @@ absl::Status RunSession::VerifyPosture(const Plan& plan) {
   ExpectedPosture expected{target_, working_directory_};
   for (const ipc::StepResult& result : results_) {
     if (result.outcome != ipc::Outcome::kTolerated) continue;
-    const std::string& mechanism = plan.steps[result.index].mechanism;
-    expected.bounding_set_degraded |= mechanism == "bounding_set";
-    expected.identity_degraded |= mechanism == "privilege_drop";
-    expected.seccomp_degraded |= mechanism == "workload_seccomp";
+    Mechanism mechanism = plan.steps[result.index].mechanism;
+    expected.bounding_set_degraded |= mechanism == Mechanism::kBoundingSet;
+    expected.identity_degraded |= mechanism == Mechanism::kPrivilegeDrop;
+    expected.seccomp_degraded |= mechanism == Mechanism::kWorkloadSeccomp;
   }
   absl::Status verified =
       VerifyFinalPosture(*proc, *core, std::string(cwd, length), expected);
@@ -431,21 +431,20 @@ absl::Status RunSession::VerifyPosture(const Plan& plan) {
 
 // Finds and validates the selected GPUs' device nodes and widens the policy
 // for exactly those; a missing or fake node refuses the run.
-absl::Status RunSession::GrantGpus() {
+std::optional<Refusal> RunSession::GrantGpus() {
   bool none = !options_.gpus.all && options_.gpus.indexes.empty();
-  if (none) return absl::OkStatus();
+  if (none) return std::nullopt;
   absl::StatusOr<GpuGrant> grant = DiscoverGpus(options_.gpus, options_.gpu_discovery);
-  if (!grant.ok()) return absl::Status(grant.status().code(),
-                                       absl::StrCat("gpu: ", grant.status().message()));
+  if (!grant.ok()) {
+    return Refusal{ExitKind::kSetupFailed,
+                   MechanismError(Mechanism::kGpu, grant.status().code(), grant.status().message())};
+  }
   absl::StatusOr<GpuPolicyOutcome> outcome =
       ApplyGpuGrant(*grant, options_.proc_conflict, options_.user_lists_proc_read_only,
                     &options_.policy);
-  if (!outcome.ok()) {
-    policy_rejected_ = true;
-    return outcome.status();
-  }
+  if (!outcome.ok()) return Refusal{ExitKind::kBadPolicy, outcome.status()};
   MechanismRecord devices;
-  devices.mechanism = "gpu";
+  devices.mechanism = Mechanism::kGpu;
   devices.action = "grant_device_nodes";
   devices.state = MechanismState::kEnforced;
   devices.reason = absl::StrCat("read-write and ioctl on exactly: ",
@@ -454,7 +453,7 @@ absl::Status RunSession::GrantGpus() {
   // Recorded after the plan's steps, whose results are indexed by step.
   records_after_plan_.push_back(devices);
   MechanismRecord proc;
-  proc.mechanism = "gpu";
+  proc.mechanism = Mechanism::kGpu;
   proc.action = "proc_write_file";
   proc.state = outcome->proc_promoted ? MechanismState::kEnforced : MechanismState::kSkipped;
   proc.reason = outcome->proc_note;
@@ -464,15 +463,15 @@ absl::Status RunSession::GrantGpus() {
   if (events_.has_value()) {
     events_->ConfigState(outcome->proc_promoted ? "Promoted" : "Kept",
                          outcome->warn ? Severity::kMedium : Severity::kInformational,
-                         absl::StrCat("/proc ", outcome->proc_note), "gpu", 0,
+                         absl::StrCat("/proc ", outcome->proc_note), Mechanism::kGpu, 0,
                          absl::StrJoin(outcome->granted, ", "));
   }
-  return absl::OkStatus();
+  return std::nullopt;
 }
 
 // Makes the namespace and its veth pair now, so that the plan is decided
 // from what really happened; the probe's evidence explains a failure.
-ProbeOutcome RunSession::PrepareNetwork(const HostFacts& facts) {
+ProbeResult RunSession::PrepareNetwork(const HostFacts& facts) {
   if (!facts.network_namespace.ok) {
     return {false, facts.network_namespace.errno_value, facts.network_namespace.evidence};
   }
@@ -504,7 +503,7 @@ ProbeOutcome RunSession::PrepareNetwork(const HostFacts& facts) {
 // sent), so the broker gives up what it never needs again.
 absl::Status RunSession::RestrictSupervisor() {
   MechanismRecord record;
-  record.mechanism = "supervisor_seccomp";
+  record.mechanism = Mechanism::kSupervisorSeccomp;
   record.action = "broker_seccomp_filter";
   absl::StatusOr<std::vector<struct sock_filter>> program = policy::CompileSupervisorFilter();
   absl::Status loaded = program.ok() ? policy::RestrictSelfWithSeccomp(*program)
@@ -526,9 +525,8 @@ absl::Status RunSession::RestrictSupervisor() {
   }
   int error = loaded.code() == absl::StatusCode::kInvalidArgument ? EINVAL : EPERM;
   if (!options_.enforcement.best_effort(Mechanism::kSupervisorSeccomp)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("supervisor_seccomp: the broker cannot restrict itself: ",
-                     loaded.message()));
+    return MechanismError(Mechanism::kSupervisorSeccomp, absl::StatusCode::kFailedPrecondition,
+                          absl::StrCat("the broker cannot restrict itself: ", loaded.message()));
   }
   record.state = MechanismState::kDegraded;
   record.reason = absl::StrCat("best effort: ", loaded.message());
@@ -593,7 +591,7 @@ absl::Status RunSession::Handshake() {
     events_->ConfigState("Validated", Severity::kInformational,
                          absl::StrCat("hello checked against /proc; plan of ",
                                       plan->steps.size(), " steps sent"),
-                         "plan", 0, "");
+                         Mechanism::kPlan, 0, "");
   }
 
   absl::Status restricted = RestrictSupervisor();
@@ -710,11 +708,14 @@ void RunSession::WriteReport() {
 
 void RunSession::EmitPostureEvents() {
   if (!events_.has_value()) return;
-  std::vector<std::string> enforced;
+  // What still confines a workload whose bounding set stays: in this order.
+  std::vector<Mechanism> enforced;
   for (const MechanismRecord& record : report_.mechanisms) {
-    if (record.state == MechanismState::kEnforced &&
-        (record.mechanism == "landlock" || record.mechanism == "workload_seccomp" ||
-         record.mechanism == "no_new_privs" || record.mechanism == "privilege_drop") &&
+    bool confines = record.mechanism == Mechanism::kLandlock ||
+                    record.mechanism == Mechanism::kWorkloadSeccomp ||
+                    record.mechanism == Mechanism::kNoNewPrivs ||
+                    record.mechanism == Mechanism::kPrivilegeDrop;
+    if (record.state == MechanismState::kEnforced && confines &&
         std::find(enforced.begin(), enforced.end(), record.mechanism) == enforced.end()) {
       enforced.push_back(record.mechanism);
     }
@@ -727,10 +728,10 @@ void RunSession::EmitPostureEvents() {
     }
     degraded = true;
     events_->ConfigState("Degraded", Severity::kMedium,
-                         absl::StrCat(record.mechanism, " ", MechanismStateName(record.state),
-                                      ": ", record.reason),
+                         absl::StrCat(MechanismName(record.mechanism), " ",
+                                      MechanismStateName(record.state), ": ", record.reason),
                          record.mechanism, record.errno_value, record.reason);
-    if (record.mechanism == "bounding_set") {
+    if (record.mechanism == Mechanism::kBoundingSet) {
       // Truthful about what is left: Landlock may be degraded too.
       events_->DetectionFinding(
           "capability bounding set not cleared",
@@ -742,38 +743,47 @@ void RunSession::EmitPostureEvents() {
   events_->ConfigState("Created", Severity::kInformational,
                        degraded ? "sandbox posture verified with degraded mechanisms"
                                 : "sandbox posture verified: every mechanism enforced",
-                       "posture", 0, "");
+                       Mechanism::kPosture, 0, "");
 }
 
 int RunSession::Fail(const absl::Status& status) {
+  return Fail(Refusal{ExitKind::kSetupFailed, status});
+}
+
+int RunSession::Fail(const Refusal& refusal) {
+  const absl::Status& status = refusal.status;
+  if (refusal.exit == ExitKind::kBadPolicy) {
+    // The policy contradicts itself: nothing was set up yet.
+    std::fprintf(stderr, "tether: bad policy: %s\n", std::string(status.message()).c_str());
+    return kExitBadPolicy;
+  }
   KillAndReapStub();
   report_.outcome = "refused";
   report_.error = std::string(status.message());
   WriteReport();
   if (events_.has_value()) {
     events_->ConfigState("Refused", Severity::kHigh,
-                         absl::StrCat("sandbox set-up refused: ", status.message()), "setup",
-                         0, "");
+                         absl::StrCat("sandbox set-up refused: ", status.message()),
+                         Mechanism::kSetup, 0, "");
     if (sidecar_) {
       // A stub elsewhere failed the handshake: possibly hostile.
       events_->DetectionFinding("sidecar stub dropped",
                                 absl::StrCat("stub pid ", child_, ": ", status.message()),
-                                "sidecar", 0, {});
+                                Mechanism::kSidecar, 0, {});
     }
   }
   if (interrupted_by_ != 0) {
     std::fprintf(stderr, "tether: %s\n", std::string(status.message()).c_str());
     return 128 + interrupted_by_;
   }
+  // A strict refusal of a mechanism the policy may relax says how.
   std::string hint;
-  for (Mechanism mechanism : kAllMechanisms) {
-    // A strict refusal of a mechanism the policy may relax says how.
-    if (absl::StartsWith(status.message(), absl::StrCat(MechanismName(mechanism), ": ")) &&
-        !options_.enforcement.best_effort(mechanism)) {
-      hint = absl::StrCat(" (to run without it: --best-effort ", MechanismName(mechanism),
-                          ", or enforcement.", MechanismName(mechanism),
-                          " = \"best_effort\" in the policy)");
-    }
+  std::optional<Mechanism> mechanism = MechanismOf(status);
+  if (mechanism.has_value() && InfoOf(*mechanism).relaxable &&
+      !options_.enforcement.best_effort(*mechanism)) {
+    hint = absl::StrCat(" (to run without it: --best-effort ", MechanismName(*mechanism),
+                        ", or enforcement.", MechanismName(*mechanism),
+                        " = \"best_effort\" in the policy)");
   }
   std::fprintf(stderr, "tether: sandbox set-up failed: %s%s\n",
                std::string(status.message()).c_str(), hint.c_str());
@@ -883,12 +893,7 @@ int RunSession::Run() {
       stub_path.ok() ? OpenTrustedStub(*stub_path) : absl::StatusOr<UniqueFd>(stub_path.status());
   if (!stub_binary.ok()) return Fail(stub_binary.status());
   stub_binary_ = std::move(*stub_binary);
-  absl::Status gpus = GrantGpus();
-  if (!gpus.ok() && policy_rejected_) {
-    std::fprintf(stderr, "tether: bad policy: %s\n", std::string(gpus.message()).c_str());
-    return kExitBadPolicy;
-  }
-  if (!gpus.ok()) return Fail(gpus);
+  if (std::optional<Refusal> refused = GrantGpus(); refused.has_value()) return Fail(*refused);
   absl::Status started = StartStub();
   if (!started.ok()) return Fail(started);
   absl::Status handshake = Handshake();

@@ -26,6 +26,16 @@
 
 namespace tether::broker {
 
+// How a refused run ends: exit 125 (set-up failed) or 2 (bad policy).
+enum class ExitKind { kSetupFailed, kBadPolicy };
+
+// A run that cannot start, as a value: its kind, and the status, which
+// carries its mechanism where it has one (MechanismOf).
+struct Refusal {
+  ExitKind exit = ExitKind::kSetupFailed;
+  absl::Status status;
+};
+
 struct RunOptions {
   std::string stub_path;  // empty: tether-stub beside the broker
   std::optional<std::string> user;
@@ -102,14 +112,17 @@ class RunSession {
   absl::Status VerifyPosture(const Plan& plan);
   void GrantWorkingDirectory(policy::LandlockRules* rules);
   absl::Status RestrictSupervisor();
-  absl::Status GrantGpus();
-  ProbeOutcome PrepareNetwork(const HostFacts& facts);
+  std::optional<Refusal> GrantGpus();
+  ProbeResult PrepareNetwork(const HostFacts& facts);
   int Supervise();
   void KillAndReapStub();
   absl::Status OpenOutputs();
   void WriteReport();
   void EmitPostureEvents();
-  int Fail(const absl::Status& status);
+  // Ends a run that could not start: the report and events say why, and
+  // the exit status follows the refusal's kind.
+  int Fail(const Refusal& refusal);
+  int Fail(const absl::Status& status);  // a set-up failure (125)
 
   RunOptions options_;
   TargetIdentity target_;
@@ -122,7 +135,6 @@ class RunSession {
   pid_t child_ = -1;
   bool reaped_ = false;
   int interrupted_by_ = 0;
-  bool policy_rejected_ = false;  // the policy contradicts itself: exit 2
   bool sidecar_ = false;
   bool stub_visible_ = true;      // /proc/<stub> is the stub's (same pid namespace)
   absl::Time deadline_;
@@ -136,7 +148,7 @@ class RunSession {
   // Destroyed with the session: the veth pair goes on every exit path, and
   // if the broker is killed the kernel removes it with the namespace.
   std::unique_ptr<IsolatedNetwork> network_;
-  std::optional<ProbeOutcome> warm_network_;  // what WarmUp made of the network
+  std::optional<ProbeResult> warm_network_;  // what WarmUp made of the network
   std::vector<ipc::StepResult> results_;
   std::vector<MechanismRecord> records_after_plan_;  // e.g. the GPU grant
 };

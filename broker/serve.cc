@@ -232,7 +232,7 @@ void Server::Refuse(const std::string& why, const struct ucred& peer, int errno_
   budget.suppressed = 0;
   Log(message);
   if (events_.has_value()) {
-    events_->DetectionFinding("sidecar connection refused", message, "sidecar", errno_value, {});
+    events_->DetectionFinding("sidecar connection refused", message, Mechanism::kSidecar, errno_value, {});
   }
 }
 

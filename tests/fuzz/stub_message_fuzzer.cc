@@ -31,7 +31,8 @@ void CheckPlan(const tether::broker::Plan& plan) {
   bool uid_seen = false;
   for (const auto& planned : plan.steps) {
     const auto& step = planned.step;
-    Check(!planned.mechanism.empty(), "every step names its mechanism");
+    Check(static_cast<size_t>(planned.mechanism) < std::size(tether::broker::kMechanisms),
+          "every step names a mechanism of the table");
     Check(step.tolerate_errnos.empty() || step.disposition == Disposition::kBestEffort,
           "only best-effort steps tolerate errnos");
     if (step.action == Action::kClearBoundingSet) {
