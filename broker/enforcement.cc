@@ -6,21 +6,6 @@
 
 namespace tether::broker {
 
-const char* EnforcementModeName(EnforcementMode mode) {
-  return mode == EnforcementMode::kStrict ? "strict" : "best_effort";
-}
-
-bool ParseEnforcementMode(absl::string_view text, EnforcementMode* mode) {
-  if (text == "strict") {
-    *mode = EnforcementMode::kStrict;
-  } else if (text == "best_effort") {
-    *mode = EnforcementMode::kBestEffort;
-  } else {
-    return false;
-  }
-  return true;
-}
-
 EnforcementMode Enforcement::mode(Mechanism mechanism) const {
   if (!InfoOf(mechanism).relaxable) return EnforcementMode::kStrict;
   return settings_[static_cast<size_t>(mechanism)].mode;

@@ -7,11 +7,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "broker/mechanism.h"
+#include "policy/policy_types.h"
 
 namespace tether::broker {
 
-enum class EnforcementMode { kStrict, kBestEffort };
-const char* EnforcementModeName(EnforcementMode mode);
+using policy::EnforcementMode;
+using policy::EnforcementModeName;
+using policy::ParseEnforcementMode;
 
 // Strict unless something said otherwise, and who said it: "default",
 // "policy", "env:TETHER_BEST_EFFORT" or "flag:--best-effort".
@@ -36,9 +38,6 @@ class Enforcement {
   };
   std::array<Setting, kRelaxableMechanisms.size()> settings_;
 };
-
-// Parses "strict" or "best_effort".
-bool ParseEnforcementMode(absl::string_view text, EnforcementMode* mode);
 
 }  // namespace tether::broker
 

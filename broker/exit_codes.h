@@ -1,6 +1,8 @@
 #ifndef TETHER_BROKER_EXIT_CODES_H_
 #define TETHER_BROKER_EXIT_CODES_H_
 
+#include "kernel/exec.h"
+
 namespace tether::broker {
 
 // Exit statuses of `tether` itself; anything else is the workload's own
@@ -8,8 +10,10 @@ namespace tether::broker {
 inline constexpr int kExitBadPolicy = 2;       // policy file rejected
 inline constexpr int kExitUsage = 64;          // bad command line (EX_USAGE)
 inline constexpr int kExitSetupFailed = 125;   // the sandbox could not be set up
-inline constexpr int kExitCannotExecute = 126; // the workload exists but cannot run
-inline constexpr int kExitNotFound = 127;      // the workload was not found
+// 126 and 127 (the workload cannot run / was not found) are the stub's too:
+// kernel/exec.h.
+using kernel::kExitCannotExecute;
+using kernel::kExitNotFound;
 
 }  // namespace tether::broker
 

@@ -396,53 +396,6 @@ absl::Status CheckSelection(const GpuSelection& selection) {
 
 }  // namespace
 
-absl::StatusOr<GpuSelection> ParseGpuSelection(absl::string_view text) {
-  absl::string_view trimmed = absl::StripAsciiWhitespace(text);
-  if (trimmed.empty()) {
-    return absl::InvalidArgumentError(
-        "empty GPU selection: expected \"all\", \"none\" or a comma list of "
-        "GPU indexes");
-  }
-  GpuSelection selection;
-  if (trimmed == "all") {
-    selection.all = true;
-    return selection;
-  }
-  if (trimmed == "none" || trimmed == "void") return selection;
-
-  std::set<int> seen;
-  for (absl::string_view raw : absl::StrSplit(trimmed, ',')) {
-    absl::string_view token = absl::StripAsciiWhitespace(raw);
-    auto bad = [&](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "GPU selection \"", trimmed, "\": \"", token, "\" ", why));
-    };
-    if (token == "all" || token == "none" || token == "void") {
-      return bad("cannot be combined with other entries");
-    }
-    if (absl::string_view digits = token;
-        absl::ConsumePrefix(&digits, "-") && AllDigits(digits)) {
-      return bad("is negative; GPU indexes start at 0");
-    }
-    if (!AllDigits(token)) {
-      return bad(
-          "is not \"all\", \"none\", \"void\" or a decimal GPU index (UUIDs "
-          "and MIG devices are not supported)");
-    }
-    int index = 0;
-    if (token.size() > 3 || !absl::SimpleAtoi(token, &index) ||
-        index > kMaxGpuIndex) {
-      return bad(absl::StrCat("is above the highest GPU index, ", kMaxGpuIndex));
-    }
-    if (!seen.insert(index).second) {
-      return bad(absl::StrCat("is a duplicate: GPU index ", index,
-                              " is listed twice"));
-    }
-    selection.indexes.push_back(index);
-  }
-  return selection;
-}
-
 absl::StatusOr<GpuGrant> DiscoverGpus(const GpuSelection& selection,
                                       const GpuDiscoveryOptions& options) {
   if (absl::Status status = CheckSelection(selection); !status.ok()) {

@@ -6,24 +6,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "policy/policy_types.h"
 
 namespace tether::broker {
 
-// Which GPUs a workload asked for. "none" is !all && indexes.empty().
-struct GpuSelection {
-  bool all = false;
-  std::vector<int> indexes;  // in the order given
-};
-
-// The highest /dev/nvidiaN index: minors 254 and 255 are nvidia-modeset and
-// nvidiactl on the same major.
-inline constexpr int kMaxGpuIndex = 253;
-
-// Parses the NVIDIA_VISIBLE_DEVICES syntax: "all", "none" (or "void"), or a
-// comma list of decimal indexes "0,2". UUIDs and MIG names are not accepted
-// because the broker grants whole /dev/nvidiaN nodes. Errors name the bad
-// token; a duplicate index is an error.
-absl::StatusOr<GpuSelection> ParseGpuSelection(absl::string_view text);
+// Which GPUs a workload asked for, and their NVIDIA_VISIBLE_DEVICES syntax
+// (policy/policy_types.h).
+using policy::GpuSelection;
+using policy::kMaxGpuIndex;
+using policy::ParseGpuSelection;
 
 // One device node the workload may open read-write (and ioctl).
 struct GpuDeviceNode {

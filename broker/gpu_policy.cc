@@ -5,19 +5,6 @@
 
 namespace tether::broker {
 
-bool ParseProcConflict(absl::string_view text, ProcConflict* conflict) {
-  if (text == "promote") {
-    *conflict = ProcConflict::kPromote;
-  } else if (text == "keep_user") {
-    *conflict = ProcConflict::kKeepUser;
-  } else if (text == "reject") {
-    *conflict = ProcConflict::kReject;
-  } else {
-    return false;
-  }
-  return true;
-}
-
 absl::StatusOr<GpuPolicyOutcome> ApplyGpuGrant(const GpuGrant& grant, ProcConflict conflict,
                                                bool user_lists_proc_read_only,
                                                SandboxPolicy* policy) {

@@ -7,13 +7,12 @@
 #include "absl/status/statusor.h"
 #include "broker/default_policy.h"
 #include "broker/gpu_devices.h"
+#include "policy/policy_types.h"
 
 namespace tether::broker {
 
-// What happens when the user's policy keeps /proc read-only but GPUs are
-// requested (CUDA writes /proc/<pid>/task/<tid>/comm at start-up).
-enum class ProcConflict { kPromote, kKeepUser, kReject };
-bool ParseProcConflict(absl::string_view text, ProcConflict* conflict);
+using policy::ParseProcConflict;
+using policy::ProcConflict;
 
 struct GpuPolicyOutcome {
   std::vector<std::string> granted;   // device node paths, read-write + ioctl

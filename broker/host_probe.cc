@@ -2,8 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/landlock.h>
-#include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -18,6 +16,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "broker/json_writer.h"
+#include "kernel/capabilities.h"
+#include "kernel/landlock.h"
+#include "kernel/seccomp.h"
 
 namespace tether::broker {
 namespace {
@@ -26,20 +27,11 @@ int UnshareAttempt(const void* arg) {
   return unshare(*static_cast<const int*>(arg)) == 0 ? 0 : errno;
 }
 
-int ClearBoundingSetAttempt(const void*) {
-  for (int cap = 0; cap < 64; ++cap) {
-    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return errno;
-  }
-  return 0;
-}
+int ClearBoundingSetAttempt(const void*) { return kernel::ClearBoundingSet(); }
 
 int LoadSeccompAttempt(const void* arg) {
   const auto* program = static_cast<const std::vector<struct sock_filter>*>(arg);
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
-  struct sock_fprog prog = {static_cast<unsigned short>(program->size()),
-                            const_cast<struct sock_filter*>(program->data())};
-  return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0 ? 0 : errno;
+  return kernel::SetNoNewPrivsAndLoadSeccompFilter(program->data(), program->size());
 }
 
 ProbeResult Probe(int (*attempt)(const void*), const void* arg, std::string what) {
@@ -151,11 +143,11 @@ HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program) {
   facts.seccomp = Probe(LoadSeccompAttempt, &seccomp_program,
                         absl::StrCat("seccomp(SECCOMP_SET_MODE_FILTER) of the ",
                                      seccomp_program.size(), "-instruction workload filter"));
-  long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  int abi = kernel::QueryLandlockAbi();
   if (abi > 0) {
-    facts.landlock_abi = static_cast<int>(abi);
+    facts.landlock_abi = abi;
   } else {
-    facts.landlock_errno = errno;
+    facts.landlock_errno = -abi;
   }
   absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
   if (self.ok()) facts.self = *self;

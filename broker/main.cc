@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "broker/policy_options.h"
 #include "broker/run_session.h"
 #include "broker/serve.h"
+#include "kernel/landlock.h"
 #include "policy/policy_file.h"
 #include "policy/workload_seccomp.h"
 
@@ -163,7 +165,7 @@ int Policy(const std::vector<std::string>& args) {
   if (args.size() == 4) {
     if (int status = ParseGpus(args[3], &options); status != 0) return status;
   }
-  long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  int abi = tether::kernel::QueryLandlockAbi();
   absl::StatusOr<std::string> explained =
       tether::broker::ExplainPolicy(file, options, abi > 0 ? static_cast<int>(abi) : 0);
   if (!explained.ok()) {
@@ -290,6 +292,14 @@ int main(int argc, char** argv) {
   // the workload would then write its output into that file.
   for (int fd = 0; fd <= 2; ++fd) {
     if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd) return 125;
+  }
+  // `bazel run` starts binaries in their runfiles tree; the user meant the
+  // directory they ran it from.
+  if (const char* invoked_from = std::getenv("BUILD_WORKING_DIRECTORY");
+      invoked_from != nullptr && *invoked_from == '/' && chdir(invoked_from) != 0) {
+    std::fprintf(stderr, "tether: cannot enter %s (BUILD_WORKING_DIRECTORY): %s\n", invoked_from,
+                 std::strerror(errno));
+    return kExitUsage;
   }
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "help") {

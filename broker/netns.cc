@@ -448,25 +448,16 @@ class VethPair {
 // Parsing.
 
 absl::StatusOr<VethAddresses> ParseVethSubnet(absl::string_view subnet) {
-  absl::StatusOr<Ipv4Cidr> cidr = ParseIpv4Cidr(subnet);
-  if (!cidr.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("veth subnet: ", cidr.status().message()));
-  }
-  if (cidr->prefix != 30 && cidr->prefix != 31) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "veth subnet '", subnet, "': prefix /", cidr->prefix,
-        " is not /30 or /31 (a veth pair needs exactly two addresses)"));
-  }
-  const uint32_t network = cidr->address & Netmask(cidr->prefix);
-  if (network != cidr->address) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "veth subnet '", subnet, "': host bits are set (the subnet is ",
-        FormatCidr(network, cidr->prefix), ")"));
-  }
+  absl::StatusOr<policy::Ipv4Subnet> parsed = policy::ParseIpv4Subnet(subnet);
+  if (!parsed.ok()) return parsed.status();
+  return VethAddressesFor(*parsed);
+}
+
+VethAddresses VethAddressesFor(const policy::Ipv4Subnet& subnet) {
   // A /31 has no network or broadcast address to skip (RFC 3021).
-  const uint32_t first = cidr->prefix == 30 ? network + 1 : network;
-  return VethAddresses{FormatCidr(first, cidr->prefix), FormatCidr(first + 1, cidr->prefix)};
+  const int prefix = subnet.prefix_length;
+  const uint32_t first = prefix == 30 ? subnet.network + 1 : subnet.network;
+  return VethAddresses{FormatCidr(first, prefix), FormatCidr(first + 1, prefix)};
 }
 
 // ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ipc/unique_fd.h"
+#include "policy/policy_types.h"
 
 namespace tether::broker {
 
@@ -23,6 +24,9 @@ struct VethAddresses {
 // 10.200.0.0/31 and sandbox 10.200.0.1/31 (RFC 3021). Bad syntax, another
 // prefix length or host bits set are InvalidArgumentError naming the problem.
 absl::StatusOr<VethAddresses> ParseVethSubnet(absl::string_view subnet);
+
+// The same split for a subnet already parsed (policy::ParseIpv4Subnet).
+VethAddresses VethAddressesFor(const policy::Ipv4Subnet& subnet);
 
 class VethPair;  // netns.cc: owns the pair, deletes it when destroyed
 

@@ -295,25 +295,6 @@ absl::Status PlanWorkloadSeccomp(const PlanInput& input, Plan* plan) {
 
 }  // namespace
 
-const char* NetworkModeName(NetworkMode mode) {
-  switch (mode) {
-    case NetworkMode::kIsolated: return "isolated";
-    case NetworkMode::kHost: return "host";
-    case NetworkMode::kAuto: return "auto";
-  }
-  return "unknown";
-}
-
-bool ParseNetworkMode(absl::string_view text, NetworkMode* mode) {
-  for (NetworkMode candidate : {NetworkMode::kIsolated, NetworkMode::kHost, NetworkMode::kAuto}) {
-    if (text == NetworkModeName(candidate)) {
-      *mode = candidate;
-      return true;
-    }
-  }
-  return false;
-}
-
 ipc::Plan Plan::ToWire() const {
   ipc::Plan wire;
   for (const PlannedStep& planned : steps) wire.steps.push_back(planned.step);

@@ -13,12 +13,13 @@
 #include "broker/mechanism.h"
 #include "broker/probe_result.h"
 #include "ipc/messages.h"
+#include "policy/policy_types.h"
 
 namespace tether::broker {
 
-enum class NetworkMode { kIsolated, kHost, kAuto };
-const char* NetworkModeName(NetworkMode mode);
-bool ParseNetworkMode(absl::string_view text, NetworkMode* mode);
+using policy::NetworkMode;
+using policy::NetworkModeName;
+using policy::ParseNetworkMode;
 
 // The facts the planner decides from. `hello` has already been checked
 // against /proc, so it is a fact here, not a claim. A probe result not set

@@ -69,37 +69,19 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
     Dedupe(list);
   }
   if (file.user.has_value()) updated.user = file.user;
-  for (const auto& [name, mode_text] : file.enforcement) {
-    Mechanism mechanism;
-    EnforcementMode mode;
-    if (ParseRelaxableMechanism(name, &mechanism) && ParseEnforcementMode(mode_text, &mode)) {
-      updated.enforcement.Set(mechanism, mode, "policy");
-    }
+  for (const auto& [mechanism, mode] : file.enforcement) {
+    updated.enforcement.Set(mechanism, mode, "policy");
   }
-  if (file.network_mode.has_value()) ParseNetworkMode(*file.network_mode, &updated.network_mode);
-  if (file.network_subnet.has_value()) {
-    absl::StatusOr<VethAddresses> subnet = ParseVethSubnet(*file.network_subnet);
-    if (!subnet.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("$.network.subnet: ", subnet.status().message()));
-    }
-    updated.subnet = *subnet;
-  }
-  if (file.gpu_devices.has_value()) {
-    absl::StatusOr<GpuSelection> gpus = ParseGpuSelection(*file.gpu_devices);
-    if (!gpus.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("$.gpu.devices: ", gpus.status().message()));
-    }
-    updated.gpus = *gpus;
-  }
+  if (file.network_mode.has_value()) updated.network_mode = *file.network_mode;
+  if (file.network_subnet.has_value()) updated.subnet = VethAddressesFor(*file.network_subnet);
+  if (file.gpu_devices.has_value()) updated.gpus = *file.gpu_devices;
   if (file.gpu_device_root.has_value()) updated.gpu_discovery.device_root = *file.gpu_device_root;
-  if (file.gpu_proc_conflict.has_value()) {
-    ParseProcConflict(*file.gpu_proc_conflict, &updated.proc_conflict);
-  }
+  if (file.gpu_proc_conflict.has_value()) updated.proc_conflict = *file.gpu_proc_conflict;
   updated.user_lists_proc_read_only = Contains(file.read_only, "/proc");
   if (file.landlock_compatibility.has_value()) {
     updated.enforcement.Set(Mechanism::kLandlock,
-                            *file.landlock_compatibility == "hard_requirement"
+                            *file.landlock_compatibility ==
+                                    policy::LandlockCompatibility::kHardRequirement
                                 ? EnforcementMode::kStrict
                                 : EnforcementMode::kBestEffort,
                             "policy");
@@ -188,7 +170,9 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file,
   for (const std::string& name : effective.extra_denied_syscalls) json.String(name);
   json.EndArray().EndObject();
   json.Key("network").BeginObject().Key("mode").String(NetworkModeName(options.network_mode));
-  if (file.network_subnet.has_value()) json.Key("subnet").String(*file.network_subnet);
+  if (file.network_subnet.has_value()) {
+    json.Key("subnet").String(policy::FormatIpv4Subnet(*file.network_subnet));
+  }
   json.EndObject();
   json.Key("enforcement").BeginObject();
   for (Mechanism mechanism : kRelaxableMechanisms) {
@@ -199,10 +183,10 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file,
   if (file.gpu_devices.has_value() || file.gpu_device_root.has_value() ||
       file.gpu_proc_conflict.has_value()) {
     json.Key("gpu").BeginObject();
-    if (file.gpu_devices.has_value()) json.Key("devices").String(*file.gpu_devices);
+    if (file.gpu_devices.has_value()) json.Key("devices").String(file.gpu_devices_text);
     if (file.gpu_device_root.has_value()) json.Key("device_root").String(*file.gpu_device_root);
     if (file.gpu_proc_conflict.has_value()) {
-      json.Key("proc_conflict").String(*file.gpu_proc_conflict);
+      json.Key("proc_conflict").String(policy::ProcConflictName(*file.gpu_proc_conflict));
     }
     json.EndObject();
   }

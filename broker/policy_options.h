@@ -10,8 +10,10 @@
 namespace tether::broker {
 
 // Applies what a policy file decides onto `options` (which start from the
-// defaults). Values only the broker understands (GPU selection, subnet) are
-// checked here; errors name the JSON path. Nothing is applied on error.
+// defaults): the file's values, already parsed and checked by ParsePolicy,
+// merged in. What only the host can say is checked here: a path the policy
+// names must exist where Landlock is a hard requirement; errors name the
+// JSON path. Nothing is applied on error.
 absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options);
 
 // `tether policy explain`: the effective policy after baselines, GPU

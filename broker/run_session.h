@@ -20,21 +20,13 @@
 #include "broker/ocsf_events.h"
 #include "broker/planner.h"
 #include "broker/posture_report.h"
+#include "broker/recorder.h"
+#include "broker/stub_channel.h"
 #include "ipc/messages.h"
 #include "policy/landlock_ruleset.h"
 #include "ipc/unique_fd.h"
 
 namespace tether::broker {
-
-// How a refused run ends: exit 125 (set-up failed) or 2 (bad policy).
-enum class ExitKind { kSetupFailed, kBadPolicy };
-
-// A run that cannot start, as a value: its kind, and the status, which
-// carries its mechanism where it has one (MechanismOf).
-struct Refusal {
-  ExitKind exit = ExitKind::kSetupFailed;
-  absl::Status status;
-};
 
 struct RunOptions {
   std::string stub_path;  // empty: tether-stub beside the broker
@@ -91,8 +83,7 @@ class RunSession {
   // any stub connects, so that a launch does not wait for netlink.
   void WarmUp();
   // Serve: the report goes to <pid>-<random>.json in this directory (an fd
-  // the server checked, see output_file.h), made only once the stub sent a
-  // Hello: connections that say nothing leave no file behind.
+  // the server checked, see output_file.h).
   void SetReportDirectory(int directory_fd, std::string display) {
     report_dir_fd_ = directory_fd;
     report_dir_display_ = std::move(display);
@@ -103,54 +94,47 @@ class RunSession {
   void HoldNetworkUntilWorkloadExits();
 
  private:
+  // What Run and Serve share before the handshake: the target identity,
+  // the report's header and the output files.
+  std::optional<Refusal> Prologue(uid_t uid, gid_t gid, const std::vector<uint32_t>& groups);
+  absl::Status OpenStubBinary();
   absl::Status StartStub();
   absl::Status Handshake();
-  absl::StatusOr<ipc::StubMessage> Receive(absl::string_view expecting);
-  absl::Status Send(const ipc::BrokerMessage& message, const std::vector<int>& fds);
   absl::StatusOr<Plan> MakePlan(const ipc::Hello& hello, std::vector<UniqueFd>* fds);
+  void GrantWorkingDirectory(policy::LandlockRules* rules);
   absl::Status CollectResults(const Plan& plan);
   absl::Status VerifyPosture(const Plan& plan);
-  void GrantWorkingDirectory(policy::LandlockRules* rules);
   absl::Status RestrictSupervisor();
   std::optional<Refusal> GrantGpus();
   ProbeResult PrepareNetwork(const HostFacts& facts);
   int Supervise();
   void KillAndReapStub();
-  absl::Status OpenOutputs();
-  void WriteReport();
-  void EmitPostureEvents();
   // Ends a run that could not start: the report and events say why, and
   // the exit status follows the refusal's kind.
   int Fail(const Refusal& refusal);
   int Fail(const absl::Status& status);  // a set-up failure (125)
 
   RunOptions options_;
-  TargetIdentity target_;
-  std::string working_directory_;  // canonical (local) or normalised (sidecar)
-  std::vector<std::string> requested_envp_;  // a sidecar stub's environment
-  UniqueFd stub_binary_;  // the checked stub, executed from this fd
-  UniqueFd socket_;
-  UniqueFd signal_fd_;
-  UniqueFd pidfd_;
-  pid_t child_ = -1;
-  bool reaped_ = false;
-  int interrupted_by_ = 0;
-  bool sidecar_ = false;
-  bool stub_visible_ = true;      // /proc/<stub> is the stub's (same pid namespace)
-  absl::Time deadline_;
-  PostureReport report_;
-  UniqueFd report_fd_;
-  std::string report_display_;
+  StubChannel channel_;
+  Recorder recorder_;
   int report_dir_fd_ = -1;  // serve: borrowed from the server
   std::string report_dir_display_;
+  TargetIdentity target_;
+  std::string working_directory_;            // canonical (local) or normalised (sidecar)
+  std::vector<std::string> requested_envp_;  // a sidecar stub's environment
+  // The stub: the checked binary (local), then the process.
+  UniqueFd stub_binary_;
+  pid_t child_ = -1;
+  UniqueFd pidfd_;
+  bool reaped_ = false;
+  bool sidecar_ = false;
+  bool stub_visible_ = true;  // /proc/<stub> is the stub's (same pid namespace)
   bool hello_received_ = false;
-  std::optional<OcsfEventLog> events_;
   // Destroyed with the session: the veth pair goes on every exit path, and
   // if the broker is killed the kernel removes it with the namespace.
   std::unique_ptr<IsolatedNetwork> network_;
   std::optional<ProbeResult> warm_network_;  // what WarmUp made of the network
   std::vector<ipc::StepResult> results_;
-  std::vector<MechanismRecord> records_after_plan_;  // e.g. the GPU grant
 };
 
 }  // namespace tether::broker

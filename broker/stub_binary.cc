@@ -26,8 +26,15 @@ absl::StatusOr<std::string> StubBesideBroker() {
         "cannot find the stub: readlink(/proc/self/exe): ", std::strerror(errno), "; ",
         kHowToPoint));
   }
-  std::string path(self, length);
-  return path.substr(0, path.rfind('/') + 1) + "tether-stub";
+  std::string broker(self, length);
+  std::string beside = broker.substr(0, broker.rfind('/') + 1) + "tether-stub";
+  // `bazel run //:tether`: the stub is among the broker's runfiles, found
+  // from the binary itself (never from the environment, which a root
+  // broker must not let choose what it executes).
+  for (const std::string& candidate : {beside, broker + ".runfiles/tether/stub/tether-stub"}) {
+    if (access(candidate.c_str(), F_OK) == 0) return candidate;
+  }
+  return beside;  // missing: OpenTrustedStub names it
 }
 
 absl::StatusOr<UniqueFd> OpenTrustedStub(const std::string& given) {

@@ -12,8 +12,9 @@
 
 namespace tether::broker {
 
-// tether-stub beside the broker's own binary (from /proc/self/exe): always an
-// absolute path, never a name looked up in the current directory.
+// tether-stub beside the broker's own binary (from /proc/self/exe), or in
+// its Bazel runfiles (`bazel run //:tether`): always an absolute path, never
+// a name looked up in the current directory.
 absl::StatusOr<std::string> StubBesideBroker();
 
 // Opens the stub at `path` (made absolute against the current directory) and

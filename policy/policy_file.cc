@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 #include <capnp/compat/json.capnp.h>
@@ -209,16 +210,15 @@ absl::StatusOr<RlimitEntry> ParseRlimit(schema::Rlimit::Reader in, const std::st
   return entry;
 }
 
-}  // namespace
-
-absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
+// Decodes `json` into `message` after checking its shape against the schema.
+absl::StatusOr<schema::Policy::Reader> DecodePolicy(absl::string_view json,
+                                                    capnp::MallocMessageBuilder* message) {
   if (json.size() > kMaxPolicyBytes) {
     return absl::InvalidArgumentError("$: the policy is larger than 1 MiB");
   }
   capnp::JsonCodec codec;
   codec.handleByAnnotation<schema::Policy>();
   capnp::MallocMessageBuilder raw_message;
-  capnp::MallocMessageBuilder policy_message;
   auto raw = raw_message.initRoot<capnp::JsonValue>();
   kj::ArrayPtr<const char> input(json.data(), json.size());
   kj::Maybe<kj::Exception> syntax =
@@ -230,129 +230,63 @@ absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
   absl::Status shape =
       CheckAgainstSchema(raw.asReader(), capnp::Schema::from<schema::Policy>(), "$");
   if (!shape.ok()) return shape;
-  auto policy = policy_message.initRoot<schema::Policy>();
+  auto policy = message->initRoot<schema::Policy>();
   kj::Maybe<kj::Exception> decode =
       kj::runCatchingExceptions([&] { codec.decode(input, policy); });
   KJ_IF_MAYBE(e, decode) {
     return absl::InvalidArgumentError(
         absl::StrCat("$: cannot decode: ", e->getDescription().cStr()));
   }
-  auto reader = policy.asReader();
-  PolicyFile file;
-  file.read_only = Strings(reader.getFilesystem().getReadOnly());
-  file.read_write = Strings(reader.getFilesystem().getReadWrite());
-  file.devices = Strings(reader.getFilesystem().getDevices());
-  if (reader.getProcess().hasUser()) {
-    file.user = reader.getProcess().getUser();
-    if (file.user->empty()) return PathError("$.process.user", "must not be empty");
-  }
-  file.environment = Strings(reader.getProcess().getEnvironment());
-  file.deny_syscalls = Strings(reader.getSeccomp().getDenySyscalls());
-  {
-    std::vector<std::string> families = Strings(reader.getSeccomp().getAllowSocketFamilies());
-    for (size_t i = 0; i < families.size(); ++i) {
-      std::string where = absl::StrCat("$.seccomp.allow_socket_families[", i, "]");
-      absl::StatusOr<int> family = ParseSocketFamily(families[i]);
-      if (!family.ok()) return PathError(where, family.status().message());
-      if (std::find(file.allow_socket_families.begin(), file.allow_socket_families.end(),
-                    *family) != file.allow_socket_families.end()) {
-        return PathError(where, absl::StrCat("'", families[i], "' is listed twice"));
-      }
-      file.allow_socket_families.push_back(*family);
-    }
-  }
+  return policy.asReader();
+}
 
-  auto enforcement = reader.getEnforcement();
-  const std::pair<const char*, bool (*)(schema::Enforcement::Reader)> present[] = {
-      {"network_namespace", [](schema::Enforcement::Reader e) { return e.hasNetworkNamespace(); }},
-      {"bounding_set", [](schema::Enforcement::Reader e) { return e.hasBoundingSet(); }},
-      {"supervisor_seccomp", [](schema::Enforcement::Reader e) { return e.hasSupervisorSeccomp(); }},
-      {"workload_seccomp", [](schema::Enforcement::Reader e) { return e.hasWorkloadSeccomp(); }},
-      {"landlock", [](schema::Enforcement::Reader e) { return e.hasLandlock(); }},
-      {"privilege_drop", [](schema::Enforcement::Reader e) { return e.hasPrivilegeDrop(); }},
-  };
-  const capnp::Text::Reader values[] = {
-      enforcement.getNetworkNamespace(), enforcement.getBoundingSet(),
-      enforcement.getSupervisorSeccomp(), enforcement.getWorkloadSeccomp(),
-      enforcement.getLandlock(), enforcement.getPrivilegeDrop()};
-  for (size_t i = 0; i < std::size(present); ++i) {
-    if (!present[i].second(enforcement)) continue;
-    std::string value = values[i];
-    if (value != "strict" && value != "best_effort") {
-      return PathError(absl::StrCat("$.enforcement.", present[i].first),
-                       absl::StrCat("'", value, "' is neither \"strict\" nor \"best_effort\""));
-    }
-    file.enforcement.emplace_back(present[i].first, value);
-  }
-
-  auto network = reader.getNetwork();
-  if (network.hasMode()) {
-    file.network_mode = network.getMode();
-    if (*file.network_mode != "isolated" && *file.network_mode != "host" &&
-        *file.network_mode != "auto") {
-      return PathError("$.network.mode",
-                       absl::StrCat("'", *file.network_mode,
-                                    "' is not one of \"isolated\", \"host\", \"auto\""));
-    }
-  }
-  if (network.hasSubnet()) file.network_subnet = network.getSubnet();
-  auto gpu = reader.getGpu();
-  if (gpu.hasDevices()) file.gpu_devices = gpu.getDevices();
-  if (gpu.hasDeviceRoot()) {
-    file.gpu_device_root = gpu.getDeviceRoot();
-    if (file.gpu_device_root->empty() || (*file.gpu_device_root)[0] != '/') {
-      return PathError("$.gpu.device_root",
-                       absl::StrCat("'", *file.gpu_device_root, "' is not an absolute path"));
-    }
-  }
-  if (gpu.hasProcConflict()) {
-    file.gpu_proc_conflict = gpu.getProcConflict();
-    if (*file.gpu_proc_conflict != "promote" && *file.gpu_proc_conflict != "keep_user" &&
-        *file.gpu_proc_conflict != "reject") {
-      return PathError("$.gpu.proc_conflict",
-                       absl::StrCat("'", *file.gpu_proc_conflict,
-                                    "' is not one of \"promote\", \"keep_user\", \"reject\""));
-    }
-  }
-
-  auto filesystem = reader.getFilesystem();
+absl::Status ParseFilesystem(schema::Filesystem::Reader filesystem, PolicyFile* file) {
+  file->read_only = Strings(filesystem.getReadOnly());
+  file->read_write = Strings(filesystem.getReadWrite());
+  file->devices = Strings(filesystem.getDevices());
+  std::set<std::string> all_paths;
+  absl::Status status = CheckPaths(file->read_only, "$.filesystem.read_only", &all_paths);
+  if (status.ok()) status = CheckPaths(file->read_write, "$.filesystem.read_write", &all_paths);
+  if (status.ok()) status = CheckPaths(file->devices, "$.filesystem.devices", &all_paths);
+  if (!status.ok()) return status;
   if (filesystem.hasLandlockCompatibility()) {
-    file.landlock_compatibility = filesystem.getLandlockCompatibility();
-    if (*file.landlock_compatibility != "best_effort" &&
-        *file.landlock_compatibility != "hard_requirement") {
+    std::string text = filesystem.getLandlockCompatibility();
+    LandlockCompatibility compatibility;
+    if (!ParseLandlockCompatibility(text, &compatibility)) {
       return PathError("$.filesystem.landlock_compatibility",
-                       absl::StrCat("'", *file.landlock_compatibility,
+                       absl::StrCat("'", text,
                                     "' is neither \"best_effort\" nor \"hard_requirement\""));
     }
-    for (const auto& [name, mode] : file.enforcement) {
-      bool hard = *file.landlock_compatibility == "hard_requirement";
-      if (name == "landlock" && (mode == "strict") != hard) {
-        return PathError("$.enforcement.landlock",
-                         absl::StrCat("'", mode, "' contradicts $.filesystem.landlock_compatibility '",
-                                      *file.landlock_compatibility, "'"));
-      }
-    }
+    file->landlock_compatibility = compatibility;
   }
-  auto process = reader.getProcess();
+  return absl::OkStatus();
+}
+
+absl::Status ParseProcess(schema::Process::Reader process, PolicyFile* file) {
+  if (process.hasUser()) {
+    file->user = process.getUser();
+    if (file->user->empty()) return PathError("$.process.user", "must not be empty");
+  }
+  file->environment = Strings(process.getEnvironment());
+  absl::Status names = CheckNames(file->environment, "$.process.environment", true);
+  if (!names.ok()) return names;
   if (process.hasGroup()) {
-    file.group = process.getGroup();
-    if (file.group->empty()) return PathError("$.process.group", "must not be empty");
+    file->group = process.getGroup();
+    if (file->group->empty()) return PathError("$.process.group", "must not be empty");
   }
-  file.supplementary_groups = Strings(process.getSupplementaryGroups());
-  {
-    std::set<std::string> seen;
-    for (size_t i = 0; i < file.supplementary_groups.size(); ++i) {
-      const std::string& group = file.supplementary_groups[i];
-      std::string where = absl::StrCat("$.process.supplementary_groups[", i, "]");
-      if (group.empty()) return PathError(where, "must not be empty");
-      if (!seen.insert(group).second) {
-        return PathError(where, absl::StrCat("'", group, "' is listed twice"));
-      }
+  file->supplementary_groups = Strings(process.getSupplementaryGroups());
+  std::set<std::string> seen_groups;
+  for (size_t i = 0; i < file->supplementary_groups.size(); ++i) {
+    const std::string& group = file->supplementary_groups[i];
+    std::string where = absl::StrCat("$.process.supplementary_groups[", i, "]");
+    if (group.empty()) return PathError(where, "must not be empty");
+    if (!seen_groups.insert(group).second) {
+      return PathError(where, absl::StrCat("'", group, "' is listed twice"));
     }
   }
   if (process.hasWorkingDirectory()) {
-    file.working_directory = process.getWorkingDirectory();
-    const std::string& dir = *file.working_directory;
+    file->working_directory = process.getWorkingDirectory();
+    const std::string& dir = *file->working_directory;
     if (dir.empty() || dir[0] != '/') {
       return PathError("$.process.working_directory",
                        absl::StrCat("'", dir, "' is not an absolute path"));
@@ -361,27 +295,149 @@ absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
       return PathError("$.process.working_directory", absl::StrCat("'", dir, "' contains '..'"));
     }
   }
-  {
-    auto rlimits = process.getRlimits();
-    std::set<std::string> seen;
-    for (size_t i = 0; i < rlimits.size(); ++i) {
-      std::string where = absl::StrCat("$.process.rlimits[", i, "]");
-      absl::StatusOr<RlimitEntry> entry = ParseRlimit(rlimits[i], where);
-      if (!entry.ok()) return entry.status();
-      if (!seen.insert(entry->name).second) {
-        return PathError(absl::StrCat(where, ".name"),
-                         absl::StrCat("'", entry->name, "' is set twice"));
+  auto rlimits = process.getRlimits();
+  std::set<std::string> seen_limits;
+  for (size_t i = 0; i < rlimits.size(); ++i) {
+    std::string where = absl::StrCat("$.process.rlimits[", i, "]");
+    absl::StatusOr<RlimitEntry> entry = ParseRlimit(rlimits[i], where);
+    if (!entry.ok()) return entry.status();
+    if (!seen_limits.insert(entry->name).second) {
+      return PathError(absl::StrCat(where, ".name"),
+                       absl::StrCat("'", entry->name, "' is set twice"));
+    }
+    file->rlimits.push_back(*entry);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseSeccomp(schema::Seccomp::Reader seccomp, PolicyFile* file) {
+  file->deny_syscalls = Strings(seccomp.getDenySyscalls());
+  absl::Status names = CheckNames(file->deny_syscalls, "$.seccomp.deny_syscalls", false);
+  if (!names.ok()) return names;
+  std::vector<std::string> families = Strings(seccomp.getAllowSocketFamilies());
+  for (size_t i = 0; i < families.size(); ++i) {
+    std::string where = absl::StrCat("$.seccomp.allow_socket_families[", i, "]");
+    absl::StatusOr<int> family = ParseSocketFamily(families[i]);
+    if (!family.ok()) return PathError(where, family.status().message());
+    if (std::find(file->allow_socket_families.begin(), file->allow_socket_families.end(),
+                  *family) != file->allow_socket_families.end()) {
+      return PathError(where, absl::StrCat("'", families[i], "' is listed twice"));
+    }
+    file->allow_socket_families.push_back(*family);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseNetwork(schema::Network::Reader network, PolicyFile* file) {
+  if (network.hasMode()) {
+    std::string text = network.getMode();
+    NetworkMode mode;
+    if (!ParseNetworkMode(text, &mode)) {
+      return PathError("$.network.mode",
+                       absl::StrCat("'", text, "' is not one of \"isolated\", \"host\", \"auto\""));
+    }
+    file->network_mode = mode;
+  }
+  if (network.hasSubnet()) {
+    std::string text = network.getSubnet();
+    absl::StatusOr<Ipv4Subnet> subnet = ParseIpv4Subnet(text);
+    if (!subnet.ok()) return PathError("$.network.subnet", subnet.status().message());
+    file->network_subnet = *subnet;
+  }
+  return absl::OkStatus();
+}
+
+// The enforcement section's keys: the relaxable mechanisms, by name, in
+// kRelaxableMechanisms order.
+struct EnforcementKey {
+  Mechanism mechanism;
+  bool (schema::Enforcement::Reader::*has)() const;
+  capnp::Text::Reader (schema::Enforcement::Reader::*get)() const;
+};
+using EnforcementReader = schema::Enforcement::Reader;
+constexpr EnforcementKey kEnforcementKeys[] = {
+    {Mechanism::kNetworkNamespace, &EnforcementReader::hasNetworkNamespace,
+     &EnforcementReader::getNetworkNamespace},
+    {Mechanism::kBoundingSet, &EnforcementReader::hasBoundingSet,
+     &EnforcementReader::getBoundingSet},
+    {Mechanism::kSupervisorSeccomp, &EnforcementReader::hasSupervisorSeccomp,
+     &EnforcementReader::getSupervisorSeccomp},
+    {Mechanism::kWorkloadSeccomp, &EnforcementReader::hasWorkloadSeccomp,
+     &EnforcementReader::getWorkloadSeccomp},
+    {Mechanism::kLandlock, &EnforcementReader::hasLandlock, &EnforcementReader::getLandlock},
+    {Mechanism::kPrivilegeDrop, &EnforcementReader::hasPrivilegeDrop,
+     &EnforcementReader::getPrivilegeDrop},
+};
+static_assert(std::size(kEnforcementKeys) == kRelaxableMechanisms.size());
+
+// After ParseFilesystem: an explicit Landlock mode must agree with
+// filesystem.landlock_compatibility.
+absl::Status ParseEnforcement(EnforcementReader enforcement, PolicyFile* file) {
+  for (const EnforcementKey& key : kEnforcementKeys) {
+    if (!(enforcement.*key.has)()) continue;
+    std::string text = (enforcement.*key.get)();
+    EnforcementMode mode;
+    if (!ParseEnforcementMode(text, &mode)) {
+      return PathError(absl::StrCat("$.enforcement.", MechanismName(key.mechanism)),
+                       absl::StrCat("'", text, "' is neither \"strict\" nor \"best_effort\""));
+    }
+    file->enforcement.emplace_back(key.mechanism, mode);
+  }
+  if (file->landlock_compatibility.has_value()) {
+    bool hard = *file->landlock_compatibility == LandlockCompatibility::kHardRequirement;
+    for (const auto& [mechanism, mode] : file->enforcement) {
+      if (mechanism == Mechanism::kLandlock && (mode == EnforcementMode::kStrict) != hard) {
+        return PathError("$.enforcement.landlock",
+                         absl::StrCat("'", EnforcementModeName(mode),
+                                      "' contradicts $.filesystem.landlock_compatibility '",
+                                      LandlockCompatibilityName(*file->landlock_compatibility),
+                                      "'"));
       }
-      file.rlimits.push_back(*entry);
     }
   }
+  return absl::OkStatus();
+}
 
-  std::set<std::string> all_paths;
-  absl::Status status = CheckPaths(file.read_only, "$.filesystem.read_only", &all_paths);
-  if (status.ok()) status = CheckPaths(file.read_write, "$.filesystem.read_write", &all_paths);
-  if (status.ok()) status = CheckPaths(file.devices, "$.filesystem.devices", &all_paths);
-  if (status.ok()) status = CheckNames(file.environment, "$.process.environment", true);
-  if (status.ok()) status = CheckNames(file.deny_syscalls, "$.seccomp.deny_syscalls", false);
+absl::Status ParseGpu(schema::Gpu::Reader gpu, PolicyFile* file) {
+  if (gpu.hasDevices()) {
+    file->gpu_devices_text = gpu.getDevices();
+    absl::StatusOr<GpuSelection> selection = ParseGpuSelection(file->gpu_devices_text);
+    if (!selection.ok()) return PathError("$.gpu.devices", selection.status().message());
+    file->gpu_devices = *selection;
+  }
+  if (gpu.hasDeviceRoot()) {
+    file->gpu_device_root = gpu.getDeviceRoot();
+    if (file->gpu_device_root->empty() || (*file->gpu_device_root)[0] != '/') {
+      return PathError("$.gpu.device_root",
+                       absl::StrCat("'", *file->gpu_device_root, "' is not an absolute path"));
+    }
+  }
+  if (gpu.hasProcConflict()) {
+    std::string text = gpu.getProcConflict();
+    ProcConflict conflict;
+    if (!ParseProcConflict(text, &conflict)) {
+      return PathError("$.gpu.proc_conflict",
+                       absl::StrCat("'", text,
+                                    "' is not one of \"promote\", \"keep_user\", \"reject\""));
+    }
+    file->gpu_proc_conflict = conflict;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
+  capnp::MallocMessageBuilder message;
+  absl::StatusOr<schema::Policy::Reader> policy = DecodePolicy(json, &message);
+  if (!policy.ok()) return policy.status();
+  PolicyFile file;
+  absl::Status status = ParseFilesystem(policy->getFilesystem(), &file);
+  if (status.ok()) status = ParseProcess(policy->getProcess(), &file);
+  if (status.ok()) status = ParseSeccomp(policy->getSeccomp(), &file);
+  if (status.ok()) status = ParseNetwork(policy->getNetwork(), &file);
+  if (status.ok()) status = ParseEnforcement(policy->getEnforcement(), &file);
+  if (status.ok()) status = ParseGpu(policy->getGpu(), &file);
   if (!status.ok()) return status;
   return file;
 }

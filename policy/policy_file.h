@@ -9,6 +9,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "policy/mechanism.h"
+#include "policy/policy_types.h"
 
 namespace tether::policy {
 
@@ -28,24 +30,28 @@ struct PolicyFile {
   std::vector<std::string> environment;
   std::vector<std::string> deny_syscalls;
   std::vector<int> allow_socket_families;  // AF_* values
-  // Mechanism name -> "strict" or "best_effort", for the keys present.
-  std::vector<std::pair<std::string, std::string>> enforcement;
-  std::optional<std::string> network_mode;    // "isolated", "host" or "auto"
-  std::optional<std::string> network_subnet;
-  std::optional<std::string> gpu_devices;
+  // The relaxable mechanisms the enforcement section names, in the
+  // schema's order (kRelaxableMechanisms), with their modes.
+  std::vector<std::pair<Mechanism, EnforcementMode>> enforcement;
+  std::optional<NetworkMode> network_mode;
+  std::optional<Ipv4Subnet> network_subnet;
+  std::optional<GpuSelection> gpu_devices;
+  // gpu.devices as written ("void", " 0, 2"), set with gpu_devices, so that
+  // `policy explain` says it back the way the user spelled it.
+  std::string gpu_devices_text;
   std::optional<std::string> gpu_device_root;
-  std::optional<std::string> gpu_proc_conflict;
-  std::optional<std::string> landlock_compatibility;  // "best_effort" or "hard_requirement"
+  std::optional<ProcConflict> gpu_proc_conflict;
+  std::optional<LandlockCompatibility> landlock_compatibility;
   std::optional<std::string> group;
   std::vector<std::string> supplementary_groups;
   std::optional<std::string> working_directory;
   std::vector<RlimitEntry> rlimits;  // "promote", "keep_user" or "reject"
 };
 
-// Parses and validates policy JSON. Errors name the JSON path
-// (`$.filesystem.read_only[2]`) and the problem: unknown keys, wrong types,
-// relative or duplicate paths, a path both read-only and read-write,
-// malformed variable names.
+// Parses and validates policy JSON, every value into its type. Errors name
+// the JSON path (`$.filesystem.read_only[2]`) and the problem: unknown keys,
+// wrong types, relative or duplicate paths, a path both read-only and
+// read-write, malformed variable names, bad modes, GPU selections or subnets.
 absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json);
 
 absl::StatusOr<PolicyFile> LoadPolicyFile(const std::string& path);

@@ -28,8 +28,9 @@ TEST(PolicyFileTest, ParsesEnforcementModes) {
       R"({"enforcement": {"bounding_set": "best_effort", "landlock": "strict"}})");
   ASSERT_TRUE(policy.ok()) << policy.status();
   EXPECT_EQ(policy->enforcement,
-            (std::vector<std::pair<std::string, std::string>>{
-                {"bounding_set", "best_effort"}, {"landlock", "strict"}}));
+            (std::vector<std::pair<Mechanism, EnforcementMode>>{
+                {Mechanism::kBoundingSet, EnforcementMode::kBestEffort},
+                {Mechanism::kLandlock, EnforcementMode::kStrict}}));
 }
 
 TEST(PolicyFileTest, ParsesProcessIdentityDirectoryAndRlimits) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ipc/handshake.capnp.h"
+#include "kernel/landlock.h"
 
 namespace tether::stub {
 namespace {
@@ -59,12 +60,11 @@ ipc::Hello CollectSelfFacts() {
   hello.no_new_privs = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
   int seccomp = prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
   hello.seccomp_mode = seccomp > 0 ? static_cast<uint8_t>(seccomp) : 0;
-  long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0,
-                     LANDLOCK_CREATE_RULESET_VERSION);
+  int abi = kernel::QueryLandlockAbi();
   if (abi > 0) {
-    hello.landlock_abi = static_cast<int32_t>(abi);
+    hello.landlock_abi = abi;
   } else {
-    hello.landlock_errno = errno > 0 ? errno : ENOSYS;
+    hello.landlock_errno = -abi;
   }
   hello.audit_arch = kAuditArch;
   return hello;

@@ -17,6 +17,7 @@
 #include "ipc/frame.h"
 #include "stub/self_facts.h"
 #include "stub/step_runner.h"
+#include "kernel/exec.h"
 
 extern char** environ;
 
@@ -58,7 +59,7 @@ std::optional<ipc::BrokerMessage> Receive(int socket_fd,
 }  // namespace
 
 bool PrepareDescriptors(int socket_fd) {
-  constexpr int kSocketFd = 3;
+  constexpr int kSocketFd = kernel::kStubSocketFd;
   if (socket_fd != kSocketFd) {
     if (dup2(socket_fd, kSocketFd) < 0) return false;
     close(socket_fd);
@@ -122,14 +123,14 @@ int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec) {
   failed.kind = ipc::StubMessage::Kind::kExecFailed;
   failed.exec_errno = error;
   Send(socket_fd, failed);
-  return error == ENOENT ? 127 : 126;
+  return kernel::ExitStatusForExecErrno(error);
 }
 
 namespace {
 
 // Hello, plan, steps, Ready, Go: the part both modes share.
 int Converse(const ipc::Hello& hello) {
-  constexpr int kSocketFd = 3;
+  constexpr int kSocketFd = kernel::kStubSocketFd;
   if (!SendHello(kSocketFd, hello)) return kSetupFailedExit;
   std::optional<ReceivedPlan> plan = ReceivePlan(kSocketFd);
   if (!plan.has_value()) {

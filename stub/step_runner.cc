@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <grp.h>
 #include <sched.h>
@@ -14,6 +13,8 @@
 #include <algorithm>
 
 #include "ipc/limits.h"
+#include "kernel/capabilities.h"
+#include "kernel/seccomp.h"
 
 namespace tether::stub {
 namespace {
@@ -22,14 +23,6 @@ namespace {
 int SetGroups(const std::vector<uint32_t>& groups) {
   std::vector<gid_t> list(groups.begin(), groups.end());
   return setgroups(list.size(), list.data()) == 0 ? 0 : errno;
-}
-
-int ClearBoundingSet() {
-  for (int cap = 0; cap < 64; ++cap) {
-    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;  // past the last cap
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) return errno;
-  }
-  return 0;
 }
 
 int ClearInheritableAndAmbient() {
@@ -51,9 +44,7 @@ int LoadSeccompProgram(int memfd) {
       size % sizeof(sock_filter) != 0) {
     return EINVAL;
   }
-  struct sock_fprog prog = {
-      static_cast<unsigned short>(size / sizeof(sock_filter)), program.data()};
-  return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0 ? 0 : errno;
+  return kernel::LoadSeccompFilter(program.data(), size / sizeof(sock_filter));
 }
 
 int SetParentDeathSignal(int signal, pid_t expected_parent) {
@@ -70,7 +61,7 @@ int Perform(const ipc::Step& step, const std::vector<UniqueFd>& fds) {
       return setresgid(step.id, step.id, step.id) == 0 ? 0 : errno;
     case ipc::Action::kSetResuid:
       return setresuid(step.id, step.id, step.id) == 0 ? 0 : errno;
-    case ipc::Action::kClearBoundingSet: return ClearBoundingSet();
+    case ipc::Action::kClearBoundingSet: return kernel::ClearBoundingSet();
     case ipc::Action::kClearInheritableAndAmbient:
       return ClearInheritableAndAmbient();
     case ipc::Action::kSetNoNewPrivs:

@@ -1,4 +1,4 @@
-#include "broker/mechanism.h"
+#include "policy/mechanism.h"
 
 #include <cstdlib>
 #include <string>
@@ -7,7 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace tether::broker {
+namespace tether::policy {
 namespace {
 
 constexpr char kMechanismPayload[] = "tether.dev/mechanism";
@@ -67,4 +67,4 @@ std::optional<Mechanism> MechanismOf(const absl::Status& status) {
   return static_cast<Mechanism>(value);
 }
 
-}  // namespace tether::broker
+}  // namespace tether::policy

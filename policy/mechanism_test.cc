@@ -1,10 +1,10 @@
-#include "broker/mechanism.h"
+#include "policy/mechanism.h"
 
 #include <string>
 
 #include <gtest/gtest.h>
 
-namespace tether::broker {
+namespace tether::policy {
 namespace {
 
 TEST(Mechanism, ErrorCarriesItsMechanismAsAValue) {
@@ -40,4 +40,4 @@ TEST(Mechanism, NamesAreUnique) {
 }
 
 }  // namespace
-}  // namespace tether::broker
+}  // namespace tether::policy

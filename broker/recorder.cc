@@ -1,0 +1,144 @@
+#include "broker/recorder.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "base/status.h"
+#include "broker/exit_codes.h"
+#include "broker/output_file.h"
+
+namespace tether::broker {
+
+absl::Status Recorder::Open(const Outputs& outputs) {
+  report_dir_fd_ = outputs.report_dir_fd;
+  report_dir_display_ = outputs.report_dir_display;
+  if (outputs.report_path.has_value()) {
+    absl::StatusOr<UniqueFd> report = OpenOutputFile(*outputs.report_path, OutputMode::kTruncate);
+    if (!report.ok()) return Annotate(report.status(), "--report");
+    report_fd_ = std::move(*report);
+    report_display_ = *outputs.report_path;
+  }
+  if (outputs.events_fd >= 0) {
+    ASSIGN_OR_RETURN(OcsfEventLog shared, OcsfEventLog::Share(outputs.events_fd));
+    events_.emplace(std::move(shared));
+  } else if (outputs.events_path.has_value()) {
+    absl::StatusOr<OcsfEventLog> opened = OcsfEventLog::Open(*outputs.events_path);
+    if (!opened.ok()) return Annotate(opened.status(), "--events");
+    events_.emplace(std::move(*opened));
+  }
+  return absl::OkStatus();
+}
+
+void Recorder::SetPlan(const Plan& plan) {
+  report_.SetPlan(plan);
+  for (const MechanismRecord& record : after_plan_) report_.mechanisms.push_back(record);
+}
+
+void Recorder::WriteReport(pid_t stub_pid, bool hello_received) {
+  if (!report_fd_.valid() && report_dir_fd_ >= 0 && hello_received) {
+    absl::StatusOr<std::string> name = UnpredictableReportName(stub_pid);
+    std::string display = absl::StrCat(report_dir_display_, "/", name.ok() ? *name : "?");
+    absl::StatusOr<UniqueFd> report =
+        name.ok() ? OpenOutputFileAt(report_dir_fd_, *name, OutputMode::kTruncate, display)
+                  : absl::StatusOr<UniqueFd>(name.status());
+    if (!report.ok()) {
+      std::fprintf(stderr, "tether: no report for stub pid %d: %s\n", stub_pid,
+                   std::string(report.status().message()).c_str());
+      return;
+    }
+    report_fd_ = std::move(*report);
+    report_display_ = display;
+  }
+  if (!report_fd_.valid()) return;
+  absl::Status written = ReplaceContent(report_fd_.get(), report_.ToJson(), report_display_);
+  if (!written.ok()) {
+    std::fprintf(stderr, "tether: cannot write the report: %s\n",
+                 std::string(written.message()).c_str());
+  }
+}
+
+void Recorder::EmitPostureEvents() {
+  if (!events_.has_value()) return;
+  // What still confines a workload whose bounding set stays: in this order.
+  std::vector<Mechanism> enforced;
+  for (const MechanismRecord& record : report_.mechanisms) {
+    bool confines = record.mechanism == Mechanism::kLandlock ||
+                    record.mechanism == Mechanism::kWorkloadSeccomp ||
+                    record.mechanism == Mechanism::kNoNewPrivs ||
+                    record.mechanism == Mechanism::kPrivilegeDrop;
+    if (record.state == MechanismState::kEnforced && confines &&
+        std::find(enforced.begin(), enforced.end(), record.mechanism) == enforced.end()) {
+      enforced.push_back(record.mechanism);
+    }
+  }
+  bool degraded = false;
+  for (const MechanismRecord& record : report_.mechanisms) {
+    if (record.state != MechanismState::kDegraded &&
+        record.state != MechanismState::kUnavailable) {
+      continue;
+    }
+    degraded = true;
+    events_->ConfigState("Degraded", Severity::kMedium,
+                         absl::StrCat(MechanismName(record.mechanism), " ",
+                                      MechanismStateName(record.state), ": ", record.reason),
+                         record.mechanism, record.errno_value, record.reason);
+    if (record.mechanism == Mechanism::kBoundingSet) {
+      // Truthful about what is left: Landlock may be degraded too.
+      events_->DetectionFinding(
+          "capability bounding set not cleared",
+          "the workload runs with a non-empty capability bounding set; exec of a "
+          "file with capabilities is still blocked only by what remains enforced",
+          record.mechanism, record.errno_value, enforced);
+    }
+  }
+  events_->ConfigState("Created", Severity::kInformational,
+                       degraded ? "sandbox posture verified with degraded mechanisms"
+                                : "sandbox posture verified: every mechanism enforced",
+                       Mechanism::kPosture, 0, "");
+}
+
+int Recorder::Refuse(const Refusal& refusal, const RefusalContext& context) {
+  const absl::Status& status = refusal.status;
+  if (refusal.exit == ExitKind::kBadPolicy) {
+    // The policy contradicts itself: nothing was set up yet.
+    std::fprintf(stderr, "tether: bad policy: %s\n", std::string(status.message()).c_str());
+    return kExitBadPolicy;
+  }
+  if (refusal.exit == ExitKind::kUsage) {
+    std::fprintf(stderr, "tether: %s\n", std::string(status.message()).c_str());
+    return kExitUsage;
+  }
+  report_.outcome = "refused";
+  report_.error = std::string(status.message());
+  WriteReport(context.stub_pid, context.hello_received);
+  if (events_.has_value()) {
+    events_->ConfigState("Refused", Severity::kHigh,
+                         absl::StrCat("sandbox set-up refused: ", status.message()),
+                         Mechanism::kSetup, 0, "");
+    if (context.sidecar) {
+      // A stub elsewhere failed the handshake: possibly hostile.
+      events_->DetectionFinding("sidecar stub dropped",
+                                absl::StrCat("stub pid ", context.stub_pid, ": ", status.message()),
+                                Mechanism::kSidecar, 0, {});
+    }
+  }
+  if (context.interrupted_by != 0) {
+    std::fprintf(stderr, "tether: %s\n", std::string(status.message()).c_str());
+    return 128 + context.interrupted_by;
+  }
+  // A strict refusal of a mechanism the policy may relax says how.
+  std::string hint;
+  std::optional<Mechanism> mechanism = MechanismOf(status);
+  if (mechanism.has_value() && InfoOf(*mechanism).relaxable && context.enforcement != nullptr &&
+      !context.enforcement->best_effort(*mechanism)) {
+    hint = absl::StrCat(" (to run without it: --best-effort ", MechanismName(*mechanism),
+                        ", or enforcement.", MechanismName(*mechanism),
+                        " = \"best_effort\" in the policy)");
+  }
+  std::fprintf(stderr, "tether: sandbox set-up failed: %s%s\n",
+               std::string(status.message()).c_str(), hint.c_str());
+  return kExitSetupFailed;
+}
+
+}  // namespace tether::broker

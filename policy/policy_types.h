@@ -1,0 +1,76 @@
+#ifndef TETHER_POLICY_POLICY_TYPES_H_
+#define TETHER_POLICY_POLICY_TYPES_H_
+
+// The small value types a policy file decides, parsed once from their text
+// (policy_file.cc) and used as values by the broker.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace tether::policy {
+
+// How the workload's network is set up.
+enum class NetworkMode { kIsolated, kHost, kAuto };
+const char* NetworkModeName(NetworkMode mode);
+// Parses "isolated", "host" or "auto".
+bool ParseNetworkMode(absl::string_view text, NetworkMode* mode);
+
+enum class EnforcementMode { kStrict, kBestEffort };
+const char* EnforcementModeName(EnforcementMode mode);
+// Parses "strict" or "best_effort".
+bool ParseEnforcementMode(absl::string_view text, EnforcementMode* mode);
+
+// filesystem.landlock_compatibility: whether the kernel must enforce every
+// right the policy relies on (Landlock strict) or not (best effort).
+enum class LandlockCompatibility { kHardRequirement, kBestEffort };
+const char* LandlockCompatibilityName(LandlockCompatibility compatibility);
+// Parses "hard_requirement" or "best_effort".
+bool ParseLandlockCompatibility(absl::string_view text, LandlockCompatibility* compatibility);
+
+// What happens when the user's policy keeps /proc read-only but GPUs are
+// requested (CUDA writes /proc/<pid>/task/<tid>/comm at start-up).
+enum class ProcConflict { kPromote, kKeepUser, kReject };
+const char* ProcConflictName(ProcConflict conflict);
+// Parses "promote", "keep_user" or "reject".
+bool ParseProcConflict(absl::string_view text, ProcConflict* conflict);
+
+// Which GPUs a workload asked for. "none" is !all && indexes.empty().
+struct GpuSelection {
+  bool all = false;
+  std::vector<int> indexes;  // in the order given
+};
+
+// The highest /dev/nvidiaN index: minors 254 and 255 are nvidia-modeset and
+// nvidiactl on the same major.
+inline constexpr int kMaxGpuIndex = 253;
+
+// Parses the NVIDIA_VISIBLE_DEVICES syntax: "all", "none" (or "void"), or a
+// comma list of decimal indexes "0,2". UUIDs and MIG names are not accepted
+// because the broker grants whole /dev/nvidiaN nodes. Errors name the bad
+// token; a duplicate index is an error.
+absl::StatusOr<GpuSelection> ParseGpuSelection(absl::string_view text);
+
+// The subnet of the isolated network's veth pair: a /30 or a /31.
+struct Ipv4Subnet {
+  uint32_t network = 0;   // host byte order, no host bits set
+  int prefix_length = 0;  // 30 or 31
+};
+
+// Parses "10.200.0.0/30" or "10.200.0.0/31": four decimal octets, then the
+// prefix length. Bad syntax, another prefix length or host bits set are
+// InvalidArgumentError naming the problem ("veth subnet ...").
+absl::StatusOr<Ipv4Subnet> ParseIpv4Subnet(absl::string_view text);
+
+// "ADDRESS/PREFIX", for `address` in host byte order.
+std::string FormatIpv4Cidr(uint32_t address, int prefix_length);
+inline std::string FormatIpv4Subnet(const Ipv4Subnet& subnet) {
+  return FormatIpv4Cidr(subnet.network, subnet.prefix_length);
+}
+
+}  // namespace tether::policy
+
+#endif  // TETHER_POLICY_POLICY_TYPES_H_

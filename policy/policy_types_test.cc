@@ -1,0 +1,84 @@
+#include "policy/policy_types.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace tether::policy {
+namespace {
+
+bool Mentions(const absl::Status& status, absl::string_view text) {
+  return status.message().find(text) != absl::string_view::npos;
+}
+
+TEST(PolicyTypesTest, NamesParseBackToTheirValues) {
+  for (NetworkMode mode : {NetworkMode::kIsolated, NetworkMode::kHost, NetworkMode::kAuto}) {
+    NetworkMode parsed;
+    ASSERT_TRUE(ParseNetworkMode(NetworkModeName(mode), &parsed));
+    EXPECT_EQ(parsed, mode);
+  }
+  for (EnforcementMode mode : {EnforcementMode::kStrict, EnforcementMode::kBestEffort}) {
+    EnforcementMode parsed;
+    ASSERT_TRUE(ParseEnforcementMode(EnforcementModeName(mode), &parsed));
+    EXPECT_EQ(parsed, mode);
+  }
+  for (LandlockCompatibility compatibility :
+       {LandlockCompatibility::kHardRequirement, LandlockCompatibility::kBestEffort}) {
+    LandlockCompatibility parsed;
+    ASSERT_TRUE(ParseLandlockCompatibility(LandlockCompatibilityName(compatibility), &parsed));
+    EXPECT_EQ(parsed, compatibility);
+  }
+  for (ProcConflict conflict :
+       {ProcConflict::kPromote, ProcConflict::kKeepUser, ProcConflict::kReject}) {
+    ProcConflict parsed;
+    ASSERT_TRUE(ParseProcConflict(ProcConflictName(conflict), &parsed));
+    EXPECT_EQ(parsed, conflict);
+  }
+  NetworkMode mode;
+  EXPECT_FALSE(ParseNetworkMode("bridged", &mode));
+  EnforcementMode enforcement;
+  EXPECT_FALSE(ParseEnforcementMode("lenient", &enforcement));
+  LandlockCompatibility compatibility;
+  EXPECT_FALSE(ParseLandlockCompatibility("maybe", &compatibility));
+  ProcConflict conflict;
+  EXPECT_FALSE(ParseProcConflict("ignore", &conflict));
+}
+
+TEST(PolicyTypesTest, ParsesGpuSelections) {
+  absl::StatusOr<GpuSelection> all = ParseGpuSelection(" all ");
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_TRUE(all->all);
+  absl::StatusOr<GpuSelection> list = ParseGpuSelection("2, 0");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_FALSE(list->all);
+  EXPECT_EQ(list->indexes, (std::vector<int>{2, 0}));
+  EXPECT_TRUE(Mentions(ParseGpuSelection("0,0").status(), "is a duplicate"));
+  EXPECT_TRUE(Mentions(ParseGpuSelection("").status(), "empty GPU selection"));
+}
+
+TEST(PolicyTypesTest, ParsesAndFormatsVethSubnets) {
+  absl::StatusOr<Ipv4Subnet> subnet = ParseIpv4Subnet("10.200.0.4/30");
+  ASSERT_TRUE(subnet.ok()) << subnet.status();
+  EXPECT_EQ(subnet->network, 0x0ac80004u);
+  EXPECT_EQ(subnet->prefix_length, 30);
+  EXPECT_EQ(FormatIpv4Subnet(*subnet), "10.200.0.4/30");
+  subnet = ParseIpv4Subnet("192.168.1.254/31");
+  ASSERT_TRUE(subnet.ok()) << subnet.status();
+  EXPECT_EQ(FormatIpv4Subnet(*subnet), "192.168.1.254/31");
+}
+
+TEST(PolicyTypesTest, RejectsBadSubnetsNamingTheProblem) {
+  EXPECT_EQ(ParseIpv4Subnet("10.0.0.0/8").status().message(),
+            "veth subnet '10.0.0.0/8': prefix /8 is not /30 or /31 (a veth pair needs exactly "
+            "two addresses)");
+  EXPECT_EQ(ParseIpv4Subnet("10.200.0.1/30").status().message(),
+            "veth subnet '10.200.0.1/30': host bits are set (the subnet is 10.200.0.0/30)");
+  EXPECT_EQ(ParseIpv4Subnet("10.200.0.0").status().message(),
+            "veth subnet: '10.200.0.0' is not ADDRESS/PREFIX");
+  EXPECT_TRUE(Mentions(ParseIpv4Subnet("10.256.0.0/30").status(), "IPv4 address"));
+  EXPECT_TRUE(
+      Mentions(ParseIpv4Subnet("10.200.0.0/33").status(), "not a number from 0 to 32"));
+}
+
+}  // namespace
+}  // namespace tether::policy
