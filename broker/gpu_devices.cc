@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -133,7 +134,7 @@ absl::StatusOr<struct stat> StatEntry(DIR* dir, const std::string& name,
                                       const std::string& path) {
   struct stat st;
   if (fstatat(dirfd(dir), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return absl::ErrnoToStatus(
+    return ErrnoStatus(
         errno, absl::StrCat("fstatat(", path, ", AT_SYMLINK_NOFOLLOW)"));
   }
   return st;
@@ -148,7 +149,7 @@ absl::StatusOr<std::vector<std::string>> ReadNames(DIR* dir,
     struct dirent* entry = readdir(dir);
     if (entry == nullptr) {
       if (errno != 0) {
-        return absl::ErrnoToStatus(errno, absl::StrCat("readdir(", path, ")"));
+        return ErrnoStatus(errno, absl::StrCat("readdir(", path, ")"));
       }
       break;
     }
@@ -171,10 +172,8 @@ class CharDeviceMajors {
   absl::StatusOr<unsigned> Major(absl::string_view driver,
                                  const std::string& node) {
     if (!majors_) {
-      absl::StatusOr<std::map<std::string, unsigned, std::less<>>> majors =
-          Load();
-      if (!majors.ok()) return majors.status();
-      majors_ = *std::move(majors);
+      ASSIGN_OR_RETURN(auto majors, Load());
+      majors_ = std::move(majors);
     }
     auto it = majors_->find(driver);
     if (it == majors_->end()) {
@@ -187,11 +186,10 @@ class CharDeviceMajors {
 
  private:
   absl::StatusOr<std::map<std::string, unsigned, std::less<>>> Load() const {
-    absl::StatusOr<std::string> text = ReadSmallFile(path_);
-    if (!text.ok()) return text.status();
+    ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path_));
     std::map<std::string, unsigned, std::less<>> majors;
     bool in_section = false;
-    for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
       absl::string_view stripped = absl::StripAsciiWhitespace(line);
       if (!in_section) {
         in_section = stripped == "Character devices:";
@@ -236,12 +234,11 @@ absl::StatusOr<GpuDeviceNode> ValidatedNode(DIR* dir, const std::string& name,
                                             const std::string& path,
                                             const Expected& expected,
                                             absl::string_view role) {
-  absl::StatusOr<struct stat> st = StatEntry(dir, name, path);
-  if (!st.ok()) return st.status();
-  if (absl::Status status = CheckNode(path, *st, expected); !status.ok()) {
+  ASSIGN_OR_RETURN(struct stat st, StatEntry(dir, name, path));
+  if (absl::Status status = CheckNode(path, st, expected); !status.ok()) {
     return status;
   }
-  return GpuDeviceNode{path, major(st->st_rdev), minor(st->st_rdev),
+  return GpuDeviceNode{path, major(st.st_rdev), minor(st.st_rdev),
                        std::string(role)};
 }
 
@@ -250,33 +247,29 @@ absl::StatusOr<GpuDeviceNode> ValidatedNode(DIR* dir, const std::string& name,
 // which is how nvidia-modprobe names them.
 absl::Status ScanCaps(DIR* parent, const std::string& caps_path,
                       CharDeviceMajors& majors, FoundNodes& found) {
-  absl::StatusOr<struct stat> st = StatEntry(parent, "nvidia-caps", caps_path);
-  if (!st.ok()) return st.status();
-  if (!S_ISDIR(st->st_mode)) {
+  ASSIGN_OR_RETURN(struct stat st, StatEntry(parent, "nvidia-caps", caps_path));
+  if (!S_ISDIR(st.st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        caps_path, " is ", DescribeFile(*st), ", expected a directory"));
+        caps_path, " is ", DescribeFile(st), ", expected a directory"));
   }
   // O_NOFOLLOW closes the window between the fstatat above and this open.
   UniqueFd fd(openat(dirfd(parent), "nvidia-caps",
                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
-    return absl::ErrnoToStatus(
+    return ErrnoStatus(
         errno, absl::StrCat("openat(", caps_path, ", O_DIRECTORY|O_NOFOLLOW)"));
   }
   DirPtr dir(fdopendir(fd.get()));
   if (dir == nullptr) {
-    return absl::ErrnoToStatus(errno,
+    return ErrnoStatus(errno,
                                absl::StrCat("fdopendir(", caps_path, ")"));
   }
   fd.release();  // the DIR owns it now
-  absl::StatusOr<std::vector<std::string>> names =
-      ReadNames(dir.get(), caps_path);
-  if (!names.ok()) return names.status();
-  for (const std::string& name : *names) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ReadNames(dir.get(), caps_path));
+  for (const std::string& name : names) {
     std::string path = JoinPath(caps_path, name);
-    absl::StatusOr<unsigned> caps_major = majors.Major(kCapsDriver, path);
-    if (!caps_major.ok()) return caps_major.status();
-    Expected expected{*caps_major, std::nullopt,
+    ASSIGN_OR_RETURN(unsigned caps_major, majors.Major(kCapsDriver, path));
+    Expected expected{caps_major, std::nullopt,
                       absl::StrCat("\"", kCapsDriver, "\" in /proc/devices")};
     absl::string_view suffix = name;
     if (absl::ConsumePrefix(&suffix, kCapPrefix)) {
@@ -284,10 +277,8 @@ absl::Status ScanCaps(DIR* parent, const std::string& caps_path,
         expected.minor = static_cast<unsigned>(*index);
       }
     }
-    absl::StatusOr<GpuDeviceNode> node =
-        ValidatedNode(dir.get(), name, path, expected, "caps");
-    if (!node.ok()) return node.status();
-    found.caps.push_back(*std::move(node));
+    ASSIGN_OR_RETURN(GpuDeviceNode node, ValidatedNode(dir.get(), name, path, expected, "caps"));
+    found.caps.push_back(std::move(node));
   }
   return absl::OkStatus();
 }
@@ -296,32 +287,27 @@ absl::StatusOr<FoundNodes> ScanDeviceRoot(const GpuDiscoveryOptions& options) {
   const std::string& root = options.device_root;
   DirPtr dir(opendir(root.c_str()));
   if (dir == nullptr) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("opendir(", root, ")"));
+    return ErrnoStatus(errno, absl::StrCat("opendir(", root, ")"));
   }
-  absl::StatusOr<std::vector<std::string>> names = ReadNames(dir.get(), root);
-  if (!names.ok()) return names.status();
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ReadNames(dir.get(), root));
 
   CharDeviceMajors majors(options.proc_devices);
   FoundNodes found;
   auto add = [&](const std::string& name, const Expected& expected,
                  absl::string_view role,
                  std::optional<GpuDeviceNode>& slot) -> absl::Status {
-    absl::StatusOr<GpuDeviceNode> node =
-        ValidatedNode(dir.get(), name, JoinPath(root, name), expected, role);
-    if (!node.ok()) return node.status();
-    slot = *std::move(node);
+    ASSIGN_OR_RETURN(GpuDeviceNode node, ValidatedNode(dir.get(), name, JoinPath(root, name), expected, role));
+    slot = std::move(node);
     return absl::OkStatus();
   };
   auto uvm_expected = [&](const std::string& name,
                           unsigned minor_number) -> absl::StatusOr<Expected> {
-    absl::StatusOr<unsigned> uvm_major =
-        majors.Major(kUvmDriver, JoinPath(root, name));
-    if (!uvm_major.ok()) return uvm_major.status();
-    return Expected{*uvm_major, minor_number,
+    ASSIGN_OR_RETURN(unsigned uvm_major, majors.Major(kUvmDriver, JoinPath(root, name)));
+    return Expected{uvm_major, minor_number,
                     absl::StrCat("\"", kUvmDriver, "\" in /proc/devices")};
   };
 
-  for (const std::string& name : *names) {
+  for (const std::string& name : names) {
     absl::Status status;
     if (name == "nvidiactl") {
       status = add(name, {kNvidiaMajor, kControlMinor, ""}, "control",
@@ -331,10 +317,8 @@ absl::StatusOr<FoundNodes> ScanDeviceRoot(const GpuDiscoveryOptions& options) {
                    found.modeset);
     } else if (name == "nvidia-uvm" || name == "nvidia-uvm-tools") {
       bool tools = name == "nvidia-uvm-tools";
-      absl::StatusOr<Expected> expected =
-          uvm_expected(name, tools ? kUvmToolsMinor : kUvmMinor);
-      if (!expected.ok()) return expected.status();
-      status = add(name, *expected, tools ? "uvm-tools" : "uvm",
+      ASSIGN_OR_RETURN(Expected expected, uvm_expected(name, tools ? kUvmToolsMinor : kUvmMinor));
+      status = add(name, expected, tools ? "uvm-tools" : "uvm",
                    tools ? found.uvm_tools : found.uvm);
     } else if (name == "nvidia-caps") {
       status = ScanCaps(dir.get(), JoinPath(root, name), majors, found);
@@ -366,7 +350,7 @@ absl::StatusOr<bool> DirectoryPresent(const std::string& path) {
   struct stat st;
   if (lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return false;
-    return absl::ErrnoToStatus(errno, absl::StrCat("lstat(", path, ")"));
+    return ErrnoStatus(errno, absl::StrCat("lstat(", path, ")"));
   }
   if (!S_ISDIR(st.st_mode)) {
     return absl::FailedPreconditionError(
@@ -404,70 +388,68 @@ absl::StatusOr<GpuGrant> DiscoverGpus(const GpuSelection& selection,
   // Nothing requested: touch nothing, so hosts without a driver never fail.
   if (!selection.all && selection.indexes.empty()) return GpuGrant{};
 
-  absl::StatusOr<FoundNodes> found = ScanDeviceRoot(options);
-  if (!found.ok()) return found.status();
+  ASSIGN_OR_RETURN(FoundNodes found, ScanDeviceRoot(options));
   const std::string& root = options.device_root;
 
-  if (found->gpus.empty() && !found->dxg) {
+  if (found.gpus.empty() && !found.dxg) {
     return absl::NotFoundError(absl::StrCat(
         "GPUs were requested but there are no NVIDIA device nodes under ",
         root,
-        found->control ? " (nvidiactl is there, but no nvidiaN)"
+        found.control ? " (nvidiactl is there, but no nvidiaN)"
                        : " (no nvidiaN, no dxg)"));
   }
   // The driver refuses every GPU ioctl without the control node; WSL2's
   // /dev/dxg stands in for the whole native set.
-  if (!found->gpus.empty() && !found->control) {
+  if (!found.gpus.empty() && !found.control) {
     return absl::FailedPreconditionError(absl::StrCat(
-        found->gpus.begin()->second.path, " is present but ",
+        found.gpus.begin()->second.path, " is present but ",
         JoinPath(root, "nvidiactl"), " is missing"));
   }
 
   GpuGrant grant;
   if (selection.all) {
-    for (const auto& [index, node] : found->gpus) {
+    for (const auto& [index, node] : found.gpus) {
       grant.gpu_indexes.push_back(index);
     }
   } else {
     std::vector<int> missing;
     for (int index : selection.indexes) {
-      if (found->gpus.count(index) == 0) missing.push_back(index);
+      if (found.gpus.count(index) == 0) missing.push_back(index);
     }
     if (!missing.empty()) {
       std::vector<int> present;
-      for (const auto& [index, node] : found->gpus) present.push_back(index);
+      for (const auto& [index, node] : found.gpus) present.push_back(index);
       return absl::NotFoundError(absl::StrCat(
           "GPU index", missing.size() > 1 ? "es " : " ",
           absl::StrJoin(missing, ", "), " not present under ", root,
           " (present: ", present.empty() ? "none" : absl::StrJoin(present, ", "),
-          found->dxg ? "; WSL2's dxg cannot be narrowed to single GPUs" : "",
+          found.dxg ? "; WSL2's dxg cannot be narrowed to single GPUs" : "",
           ")"));
     }
     grant.gpu_indexes = selection.indexes;
     std::sort(grant.gpu_indexes.begin(), grant.gpu_indexes.end());
   }
 
-  if (found->control) grant.nodes.push_back(*found->control);
+  if (found.control) grant.nodes.push_back(*found.control);
   for (int index : grant.gpu_indexes) {
-    grant.nodes.push_back(found->gpus.at(index));
+    grant.nodes.push_back(found.gpus.at(index));
   }
   for (const std::optional<GpuDeviceNode>* optional_node :
-       {&found->uvm, &found->uvm_tools, &found->modeset}) {
+       {&found.uvm, &found.uvm_tools, &found.modeset}) {
     if (*optional_node) grant.nodes.push_back(**optional_node);
   }
-  grant.nodes.insert(grant.nodes.end(), found->caps.begin(), found->caps.end());
-  if (found->dxg) grant.nodes.push_back(*found->dxg);
+  grant.nodes.insert(grant.nodes.end(), found.caps.begin(), found.caps.end());
+  if (found.dxg) grant.nodes.push_back(*found.dxg);
 
   // Each directory serves only its own driver stack.
   std::vector<std::string> candidates;
-  if (found->control) {
+  if (found.control) {
     candidates.push_back(JoinPath(options.run_root, "nvidia-persistenced"));
   }
-  if (found->dxg) candidates.push_back(options.wsl_lib_dir);
+  if (found.dxg) candidates.push_back(options.wsl_lib_dir);
   for (const std::string& path : candidates) {
-    absl::StatusOr<bool> present = DirectoryPresent(path);
-    if (!present.ok()) return present.status();
-    if (*present) grant.read_only_paths.push_back(path);
+    ASSIGN_OR_RETURN(bool present, DirectoryPresent(path));
+    if (present) grant.read_only_paths.push_back(path);
   }
   return grant;
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "base/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -45,10 +46,9 @@ absl::StatusOr<TargetIdentity> ResolveTargetIdentity(
   absl::string_view user = parts[0];
   bool numeric = !user.empty() && user.find_first_not_of("0123456789") == absl::string_view::npos;
   if (numeric) {
-    absl::StatusOr<uint32_t> uid = ParseId(user, "uid");
-    if (!uid.ok()) return uid.status();
-    target.uid = *uid;
-    target.gid = *uid;
+    ASSIGN_OR_RETURN(uint32_t uid, ParseId(user, "uid"));
+    target.uid = uid;
+    target.gid = uid;
   } else {
     if (user.empty()) {
       return absl::InvalidArgumentError("--user: empty user name");
@@ -67,9 +67,8 @@ absl::StatusOr<TargetIdentity> ResolveTargetIdentity(
     target.gid = entry.pw_gid;
   }
   if (parts.size() == 2) {
-    absl::StatusOr<uint32_t> gid = ParseId(parts[1], "gid");
-    if (!gid.ok()) return gid.status();
-    target.gid = *gid;
+    ASSIGN_OR_RETURN(uint32_t gid, ParseId(parts[1], "gid"));
+    target.gid = gid;
   }
   if (target.uid == 0 || target.gid == 0) {
     return absl::InvalidArgumentError(
@@ -107,16 +106,14 @@ absl::Status ApplyGroups(const std::optional<std::string>& group,
                          const std::vector<std::string>& supplementary, TargetIdentity* target) {
   TargetIdentity updated = *target;
   if (group.has_value()) {
-    absl::StatusOr<uint32_t> gid = ResolveGroup(*group, "process.group");
-    if (!gid.ok()) return gid.status();
-    updated.gid = *gid;
+    ASSIGN_OR_RETURN(uint32_t gid, ResolveGroup(*group, "process.group"));
+    updated.gid = gid;
   }
   if (!supplementary.empty()) {
     updated.groups.clear();
     for (const std::string& name : supplementary) {
-      absl::StatusOr<uint32_t> gid = ResolveGroup(name, "process.supplementary_groups");
-      if (!gid.ok()) return gid.status();
-      updated.groups.push_back(*gid);
+      ASSIGN_OR_RETURN(uint32_t gid, ResolveGroup(name, "process.supplementary_groups"));
+      updated.groups.push_back(gid);
     }
   }
   if (updated.gid == 0 ||

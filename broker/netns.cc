@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
 #include "absl/memory/memory.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -37,11 +38,6 @@
 
 namespace tether::broker {
 namespace {
-
-absl::Status ErrnoError(absl::string_view call, int error) {
-  return absl::Status(absl::ErrnoToStatusCode(error),
-                      absl::StrCat(call, ": ", strerror(error), " (errno ", error, ")"));
-}
 
 // ---------------------------------------------------------------------------
 // Names and addresses.
@@ -186,11 +182,11 @@ class RouteSocket {
   // (libnl's nl_connect sets it only in some versions).
   static absl::StatusOr<std::unique_ptr<RouteSocket>> OpenHere(std::string where) {
     UniqueFd fd(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-    if (!fd.valid()) return ErrnoError("socket(AF_NETLINK, NETLINK_ROUTE)", errno);
+    if (!fd.valid()) return ErrnoStatus(errno, "socket(AF_NETLINK, NETLINK_ROUTE)");
     struct sockaddr_nl local = {};
     local.nl_family = AF_NETLINK;  // port 0: the kernel picks a free one
     if (bind(fd.get(), reinterpret_cast<struct sockaddr*>(&local), sizeof(local)) != 0) {
-      return ErrnoError("bind(AF_NETLINK)", errno);
+      return ErrnoStatus(errno, "bind(AF_NETLINK)");
     }
     return Adopt(std::move(fd), std::move(where));
   }
@@ -211,7 +207,7 @@ class RouteSocket {
     kernel_errno_ = 0;
     int result = call(sock_);
     if (result >= 0) return absl::OkStatus();
-    if (kernel_errno_ != 0) return ErrnoError(absl::StrCat(what, " ", where_), kernel_errno_);
+    if (kernel_errno_ != 0) return ErrnoStatus(kernel_errno_, absl::StrCat(what, " ", where_));
     return absl::InternalError(absl::StrCat(what, " ", where_, ": libnl: ", nl_geterror(result),
                                             " (libnl error ", -result, ", before the kernel answered)"));
   }
@@ -235,7 +231,7 @@ absl::StatusOr<int> LinkIndex(RouteSocket& socket, const std::string& ifname) {
   struct ifreq request = {};
   memcpy(request.ifr_name, ifname.data(), std::min(ifname.size(), sizeof(request.ifr_name) - 1));
   if (ioctl(socket.fd(), SIOCGIFINDEX, &request) != 0) {
-    return ErrnoError(absl::StrCat("ioctl(SIOCGIFINDEX, ", ifname, ") ", socket.where()), errno);
+    return ErrnoStatus(errno, absl::StrCat("ioctl(SIOCGIFINDEX, ", ifname, ") ", socket.where()));
   }
   return request.ifr_ifindex;
 }
@@ -324,7 +320,7 @@ absl::Status ReceiveChildReport(int socket_fd, pid_t child, UniqueFd* netns_fd,
   }
 
   if (datagram.size < 0) {
-    return ErrnoError("recvmsg from the namespace child", datagram.errno_value);
+    return ErrnoStatus(datagram.errno_value, "recvmsg from the namespace child");
   }
   if (datagram.size == 0) {
     return absl::InternalError(absl::StrCat("the namespace child ",
@@ -337,8 +333,7 @@ absl::Status ReceiveChildReport(int socket_fd, pid_t child, UniqueFd* netns_fd,
                                             datagram.size, " bytes)"));
   }
   if (report.call != kOk) {
-    return ErrnoError(absl::StrCat(ChildCallName(report.call), " in the namespace child"),
-                      report.error);
+    return ErrnoStatus(report.error, absl::StrCat(ChildCallName(report.call), " in the namespace child"));
   }
   if (datagram.fds.size() != 2) {
     return absl::InternalError(
@@ -356,12 +351,12 @@ absl::Status ReceiveChildReport(int socket_fd, pid_t child, UniqueFd* netns_fd,
 absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-    return ErrnoError("socketpair(AF_UNIX, SOCK_SEQPACKET)", errno);
+    return ErrnoStatus(errno, "socketpair(AF_UNIX, SOCK_SEQPACKET)");
   }
   UniqueFd ours(pair[0]);
   UniqueFd theirs(pair[1]);
   pid_t child = fork();
-  if (child < 0) return ErrnoError("fork", errno);
+  if (child < 0) return ErrnoStatus(errno, "fork");
   if (child == 0) RunNamespaceChild(theirs.get());
   theirs.reset();  // the child's exit then reads as EOF
   return ReceiveChildReport(ours.get(), child, netns_fd, route_fd);
@@ -383,28 +378,19 @@ class VethPair {
   static absl::StatusOr<std::unique_ptr<VethPair>> Create(const std::string& host_ifname,
                                                           const std::string& sandbox_ifname,
                                                           int netns_fd) {
-    absl::StatusOr<std::unique_ptr<RouteSocket>> socket =
-        RouteSocket::OpenHere("in the broker's namespace");
-    if (!socket.ok()) return socket.status();
+    ASSIGN_OR_RETURN(std::unique_ptr<RouteSocket> socket, RouteSocket::OpenHere("in the broker's namespace"));
     LinkPtr link(rtnl_link_veth_alloc());
     if (link == nullptr) return OutOfMemory("rtnl_link_veth_alloc");
     rtnl_link_set_name(link.get(), host_ifname.c_str());
     LinkPtr peer(rtnl_link_veth_get_peer(link.get()));
     rtnl_link_set_name(peer.get(), sandbox_ifname.c_str());
     rtnl_link_set_ns_fd(peer.get(), netns_fd);
-    absl::Status added = (*socket)->Run(
-        absl::StrCat("rtnl_link_add(veth ", host_ifname, ", peer ", sandbox_ifname,
-                     " inside the new namespace)"),
-        [&](struct nl_sock* sock) {
-          return rtnl_link_add(sock, link.get(), NLM_F_CREATE | NLM_F_EXCL);
-        });
-    if (!added.ok()) return added;
+    RETURN_IF_ERROR(socket->Run( absl::StrCat("rtnl_link_add(veth ", host_ifname, ", peer ", sandbox_ifname, " inside the new namespace)"), [&](struct nl_sock* sock) { return rtnl_link_add(sock, link.get(), NLM_F_CREATE | NLM_F_EXCL); }));
     // Owned from here on: an error below deletes it (by name until the
     // index is known).
-    std::unique_ptr<VethPair> pair(new VethPair(*std::move(socket), host_ifname));
-    absl::StatusOr<int> ifindex = LinkIndex(*pair->socket_, host_ifname);
-    if (!ifindex.ok()) return ifindex.status();
-    pair->host_ifindex_ = *ifindex;
+    std::unique_ptr<VethPair> pair(new VethPair(std::move(socket), host_ifname));
+    ASSIGN_OR_RETURN(int ifindex, LinkIndex(*pair->socket_, host_ifname));
+    pair->host_ifindex_ = ifindex;
     return pair;
   }
 
@@ -448,9 +434,8 @@ class VethPair {
 // Parsing.
 
 absl::StatusOr<VethAddresses> ParseVethSubnet(absl::string_view subnet) {
-  absl::StatusOr<policy::Ipv4Subnet> parsed = policy::ParseIpv4Subnet(subnet);
-  if (!parsed.ok()) return parsed.status();
-  return VethAddressesFor(*parsed);
+  ASSIGN_OR_RETURN(policy::Ipv4Subnet parsed, policy::ParseIpv4Subnet(subnet));
+  return VethAddressesFor(parsed);
 }
 
 VethAddresses VethAddressesFor(const policy::Ipv4Subnet& subnet) {
@@ -483,12 +468,10 @@ absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::Create(
 
 absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::CreateImpl(
     const std::string& host_ifname, const VethAddresses& addresses, Step fail_after) {
-  absl::Status valid = ValidateIfname(host_ifname);
-  if (!valid.ok()) return valid;
+  RETURN_IF_ERROR(ValidateIfname(host_ifname));
   Ipv4Cidr host_cidr;
   Ipv4Cidr sandbox_cidr;
-  valid = ValidateAddresses(addresses, &host_cidr, &sandbox_cidr);
-  if (!valid.ok()) return valid;
+  RETURN_IF_ERROR(ValidateAddresses(addresses, &host_cidr, &sandbox_cidr));
 
   // Everything made from here on belongs to `network` (or to a local RAII
   // object), so each early return undoes it.
@@ -500,45 +483,33 @@ absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::CreateImpl(
   };
 
   UniqueFd route_fd;
-  absl::Status status = MakeNamespace(&network->netns_fd_, &route_fd);
-  if (!status.ok()) return status;
-  absl::StatusOr<std::unique_ptr<RouteSocket>> inside =
-      RouteSocket::Adopt(std::move(route_fd), "in the new namespace");
-  if (!inside.ok()) return inside.status();
-  if (status = injected(Step::kNamespace, "the namespace"); !status.ok()) return status;
+  RETURN_IF_ERROR(MakeNamespace(&network->netns_fd_, &route_fd));
+  ASSIGN_OR_RETURN(std::unique_ptr<RouteSocket> inside, RouteSocket::Adopt(std::move(route_fd), "in the new namespace"));
+  RETURN_IF_ERROR(injected(Step::kNamespace, "the namespace"));
 
-  absl::StatusOr<std::unique_ptr<VethPair>> veth =
-      VethPair::Create(host_ifname, network->sandbox_ifname_, network->netns_fd_.get());
-  if (!veth.ok()) return veth.status();
-  network->veth_ = *std::move(veth);
-  if (status = injected(Step::kVethPair, "the veth pair"); !status.ok()) return status;
+  ASSIGN_OR_RETURN(std::unique_ptr<VethPair> veth, VethPair::Create(host_ifname, network->sandbox_ifname_, network->netns_fd_.get()));
+  network->veth_ = std::move(veth);
+  RETURN_IF_ERROR(injected(Step::kVethPair, "the veth pair"));
 
   RouteSocket& outside = network->veth_->host_socket();
   const int host_ifindex = network->veth_->host_ifindex();
-  status = AddIpv4Address(outside, host_ifindex, host_ifname, host_cidr);
-  if (!status.ok()) return status;
-  if (status = injected(Step::kHostAddress, "the host address"); !status.ok()) return status;
+  RETURN_IF_ERROR(AddIpv4Address(outside, host_ifindex, host_ifname, host_cidr));
+  RETURN_IF_ERROR(injected(Step::kHostAddress, "the host address"));
 
-  status = SetLinkUp(outside, host_ifindex, host_ifname);
-  if (!status.ok()) return status;
-  if (status = injected(Step::kHostUp, "the host end up"); !status.ok()) return status;
+  RETURN_IF_ERROR(SetLinkUp(outside, host_ifindex, host_ifname));
+  RETURN_IF_ERROR(injected(Step::kHostUp, "the host end up"));
 
   // A new namespace's loopback is down; most workloads expect it up.
-  absl::StatusOr<int> loopback = LinkIndex(**inside, "lo");
-  if (!loopback.ok()) return loopback.status();
-  status = SetLinkUp(**inside, *loopback, "lo");
-  if (!status.ok()) return status;
-  if (status = injected(Step::kLoopbackUp, "loopback up"); !status.ok()) return status;
+  ASSIGN_OR_RETURN(int loopback, LinkIndex(*inside, "lo"));
+  RETURN_IF_ERROR(SetLinkUp(*inside, loopback, "lo"));
+  RETURN_IF_ERROR(injected(Step::kLoopbackUp, "loopback up"));
 
-  absl::StatusOr<int> sandbox_ifindex = LinkIndex(**inside, network->sandbox_ifname_);
-  if (!sandbox_ifindex.ok()) return sandbox_ifindex.status();
-  status = AddIpv4Address(**inside, *sandbox_ifindex, network->sandbox_ifname_, sandbox_cidr);
-  if (!status.ok()) return status;
-  if (status = injected(Step::kSandboxAddress, "the sandbox address"); !status.ok()) return status;
+  ASSIGN_OR_RETURN(int sandbox_ifindex, LinkIndex(*inside, network->sandbox_ifname_));
+  RETURN_IF_ERROR(AddIpv4Address(*inside, sandbox_ifindex, network->sandbox_ifname_, sandbox_cidr));
+  RETURN_IF_ERROR(injected(Step::kSandboxAddress, "the sandbox address"));
 
-  status = SetLinkUp(**inside, *sandbox_ifindex, network->sandbox_ifname_);
-  if (!status.ok()) return status;
-  if (status = injected(Step::kSandboxUp, "the sandbox end up"); !status.ok()) return status;
+  RETURN_IF_ERROR(SetLinkUp(*inside, sandbox_ifindex, network->sandbox_ifname_));
+  RETURN_IF_ERROR(injected(Step::kSandboxUp, "the sandbox end up"));
 
   return network;
 }

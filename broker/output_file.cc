@@ -8,21 +8,18 @@
 
 #include <cstring>
 
+#include "base/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace tether::broker {
 namespace {
 
-absl::Status Errno(int error, const std::string& call) {
-  return absl::ErrnoToStatus(error, call);
-}
-
 // An existing file is written only when nothing about it could redirect the
 // write: a regular file, one link, owned by the writer.
 absl::Status CheckExistingFile(int fd, const std::string& display) {
   struct stat st;
-  if (fstat(fd, &st) != 0) return Errno(errno, absl::StrCat("fstat(", display, ")"));
+  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, absl::StrCat("fstat(", display, ")"));
   if (!S_ISREG(st.st_mode)) {
     return absl::FailedPreconditionError(
         absl::StrCat(display, " exists and is not a regular file"));
@@ -48,21 +45,20 @@ absl::StatusOr<UniqueFd> OpenOutputFileAt(int directory_fd, const std::string& n
   int flags = O_WRONLY | O_CLOEXEC | O_NOCTTY | (mode == OutputMode::kAppend ? O_APPEND : 0);
   UniqueFd fd(openat(directory_fd, name.c_str(), flags | O_NOFOLLOW | O_CREAT | O_EXCL, 0600));
   if (fd.valid()) return fd;
-  if (errno != EEXIST) return Errno(errno, absl::StrCat("open(", display, ")"));
+  if (errno != EEXIST) return ErrnoStatus(errno, absl::StrCat("open(", display, ")"));
   // An existing name is looked at without opening it (a planted device or
   // FIFO would act on open), and only then reopened for writing: through
   // /proc/self/fd, the very inode that was checked.
   UniqueFd path(openat(directory_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-  if (!path.valid()) return Errno(errno, absl::StrCat("open(", display, ")"));
+  if (!path.valid()) return ErrnoStatus(errno, absl::StrCat("open(", display, ")"));
   struct stat st;
   if (fstat(path.get(), &st) == 0 && S_ISLNK(st.st_mode)) {
     return absl::FailedPreconditionError(
         absl::StrCat(display, " is a symbolic link: refusing to follow it"));
   }
-  absl::Status checked = CheckExistingFile(path.get(), display);
-  if (!checked.ok()) return checked;
+  RETURN_IF_ERROR(CheckExistingFile(path.get(), display));
   fd.reset(open(absl::StrCat("/proc/self/fd/", path.get()).c_str(), flags));
-  if (!fd.valid()) return Errno(errno, absl::StrCat("reopen(", display, ")"));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("reopen(", display, ")"));
   return fd;
 }
 
@@ -72,16 +68,16 @@ absl::StatusOr<UniqueFd> OpenOutputFile(const std::string& path, OutputMode mode
   if (directory.empty()) directory = "/";
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
   UniqueFd directory_fd(open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!directory_fd.valid()) return Errno(errno, absl::StrCat("open(", directory, ")"));
+  if (!directory_fd.valid()) return ErrnoStatus(errno, absl::StrCat("open(", directory, ")"));
   return OpenOutputFileAt(directory_fd.get(), name, mode, path);
 }
 
 absl::StatusOr<UniqueFd> OpenPrivateDirectory(const std::string& path) {
   // The directory itself must not be a link to somewhere else.
   UniqueFd fd(open(path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) return Errno(errno, absl::StrCat("open(", path, ")"));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("open(", path, ")"));
   struct stat st;
-  if (fstat(fd.get(), &st) != 0) return Errno(errno, absl::StrCat("fstat(", path, ")"));
+  if (fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("fstat(", path, ")"));
   if (st.st_uid != geteuid()) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, " is owned by uid ", st.st_uid, ", not by the broker's uid ", geteuid(),
@@ -100,18 +96,18 @@ absl::StatusOr<std::string> UnpredictableReportName(pid_t pid) {
   uint64_t random = 0;
   ssize_t got = getrandom(&random, sizeof(random), 0);
   if (got != static_cast<ssize_t>(sizeof(random))) {
-    return Errno(got < 0 ? errno : EIO, "getrandom");
+    return ErrnoStatus(got < 0 ? errno : EIO, "getrandom");
   }
   return absl::StrFormat("%d-%016x.json", pid, random);
 }
 
 absl::Status ReplaceContent(int fd, const std::string& content, const std::string& display) {
-  if (ftruncate(fd, 0) != 0) return Errno(errno, absl::StrCat("ftruncate(", display, ")"));
+  if (ftruncate(fd, 0) != 0) return ErrnoStatus(errno, absl::StrCat("ftruncate(", display, ")"));
   size_t done = 0;
   while (done < content.size()) {
     ssize_t n = pwrite(fd, content.data() + done, content.size() - done, done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno(errno, absl::StrCat("write(", display, ")"));
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("write(", display, ")"));
     done += n;
   }
   return absl::OkStatus();

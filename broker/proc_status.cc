@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "base/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -93,14 +94,14 @@ absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text) {
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("open(", path, ")"));
+    return ErrnoStatus(errno, absl::StrCat("open(", path, ")"));
   }
   std::string text;
   char buffer[4096];
   while (true) {
     ssize_t n = read(fd.get(), buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("read(", path, ")"));
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("read(", path, ")"));
     if (n == 0) break;
     text.append(buffer, n);
     if (text.size() > (1 << 20)) {

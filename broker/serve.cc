@@ -16,6 +16,7 @@
 #include <cstring>
 #include <map>
 
+#include "base/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -50,7 +51,7 @@ absl::StatusOr<UniqueFd> Listen(const ServeOptions& options) {
     unlink(options.socket_path.c_str());
   }
   UniqueFd listener(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!listener.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");
+  if (!listener.valid()) return ErrnoStatus(errno, "socket(AF_UNIX, SOCK_SEQPACKET)");
   // The mode is decided at bind time by the umask: owner-only, or 0666 when
   // other uids are allowed (SO_PEERCRED still decides who is served). A
   // chmod(path) afterwards would follow whatever the path then names.
@@ -61,9 +62,9 @@ absl::StatusOr<UniqueFd> Listen(const ServeOptions& options) {
   int bind_errno = errno;
   umask(old_umask);
   if (bound != 0) {
-    return absl::ErrnoToStatus(bind_errno, absl::StrCat("bind(", options.socket_path, ")"));
+    return ErrnoStatus(bind_errno, absl::StrCat("bind(", options.socket_path, ")"));
   }
-  if (listen(listener.get(), 128) != 0) return absl::ErrnoToStatus(errno, "listen");
+  if (listen(listener.get(), 128) != 0) return ErrnoStatus(errno, "listen");
   return listener;
 }
 

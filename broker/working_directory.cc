@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 
+#include "base/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -37,13 +38,13 @@ bool IsUnder(const std::string& path, const std::string& tree) {
 absl::StatusOr<std::string> CanonicalDirectory(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("the working directory: open(", path, ")"));
+    return ErrnoStatus(errno, absl::StrCat("the working directory: open(", path, ")"));
   }
   char resolved[PATH_MAX];
   std::string link = absl::StrCat("/proc/self/fd/", fd.get());
   ssize_t length = readlink(link.c_str(), resolved, sizeof(resolved) - 1);
   if (length <= 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("the working directory: readlink(", link, ")"));
+    return ErrnoStatus(errno, absl::StrCat("the working directory: readlink(", link, ")"));
   }
   std::string canonical(resolved, length);
   if (canonical.empty() || canonical[0] != '/') {

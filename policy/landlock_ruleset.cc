@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "base/status.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -67,11 +68,6 @@ constexpr uint64_t kReadWriteAccess =
 constexpr uint64_t kDeviceAccess = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE |
                                    LANDLOCK_ACCESS_FS_TRUNCATE | LANDLOCK_ACCESS_FS_IOCTL_DEV;
 
-absl::Status SyscallError(int error, absl::string_view call) {
-  return absl::Status(absl::ErrnoToStatusCode(error),
-                      absl::StrCat(call, ": ", std::strerror(error), " (errno ", error, ")"));
-}
-
 absl::Status CheckPath(const std::string& path) {
   if (path.empty() || path[0] != '/') {
     return absl::InvalidArgumentError(
@@ -107,11 +103,11 @@ absl::Status AddPathRule(int ruleset_fd, int root_fd, const std::string& path,
           absl::StrCat("landlock path ", path, " does not exist: ", std::strerror(error),
                        " (errno ", error, ")"));
     }
-    return SyscallError(error, absl::StrCat("open(", path, ", O_PATH)"));
+    return ErrnoStatus(error, absl::StrCat("open(", path, ", O_PATH)"));
   }
   struct stat st;
   if (fstat(fd.get(), &st) != 0) {
-    return SyscallError(errno, absl::StrCat("fstat(", path, ")"));
+    return ErrnoStatus(errno, absl::StrCat("fstat(", path, ")"));
   }
   if (!S_ISDIR(st.st_mode)) access &= kFileAccess;
   // An empty mask would be ENOMSG; granting nothing needs no rule.
@@ -121,7 +117,7 @@ absl::Status AddPathRule(int ruleset_fd, int root_fd, const std::string& path,
   attr.allowed_access = access;
   attr.parent_fd = fd.get();
   if (syscall(SYS_landlock_add_rule, ruleset_fd, LANDLOCK_RULE_PATH_BENEATH, &attr, 0U) != 0) {
-    return SyscallError(errno, absl::StrCat("landlock_add_rule(", path, ")"));
+    return ErrnoStatus(errno, absl::StrCat("landlock_add_rule(", path, ")"));
   }
   return absl::OkStatus();
 }
@@ -131,7 +127,7 @@ absl::Status AddPathRule(int ruleset_fd, int root_fd, const std::string& path,
 absl::StatusOr<int> QueryLandlockAbi() {
   long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
   if (abi < 0) {
-    return SyscallError(errno, "landlock_create_ruleset(LANDLOCK_CREATE_RULESET_VERSION)");
+    return ErrnoStatus(errno, "landlock_create_ruleset(LANDLOCK_CREATE_RULESET_VERSION)");
   }
   return static_cast<int>(abi);
 }
@@ -164,8 +160,7 @@ absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int ab
   for (const auto* paths :
        {&rules.read_only, &rules.read_write, &rules.devices, &rules.write_file}) {
     for (const std::string& path : *paths) {
-      absl::Status status = CheckPath(path);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(CheckPath(path));
     }
   }
 
@@ -183,13 +178,13 @@ absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int ab
 
   // O_CLOEXEC is implied: the kernel always creates the ruleset fd with it.
   long fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0U);
-  if (fd < 0) return SyscallError(errno, "landlock_create_ruleset");
+  if (fd < 0) return ErrnoStatus(errno, "landlock_create_ruleset");
   UniqueFd ruleset(static_cast<int>(fd));
 
   UniqueFd root;
   if (!rules.root.empty()) {
     root.reset(open(rules.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root.valid()) return SyscallError(errno, absl::StrCat("open(", rules.root, ", O_PATH)"));
+    if (!root.valid()) return ErrnoStatus(errno, absl::StrCat("open(", rules.root, ", O_PATH)"));
   }
   const uint64_t handled = attr.handled_access_fs;
   struct Grant {
@@ -202,9 +197,7 @@ absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int ab
                              Grant{&rules.write_file, LANDLOCK_ACCESS_FS_WRITE_FILE}}) {
     for (const std::string& path : *grant.paths) {
       // Rights the ABI does not handle would make landlock_add_rule fail.
-      absl::Status status =
-          AddPathRule(ruleset.get(), root.get(), path, grant.access & handled, missing);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(AddPathRule(ruleset.get(), root.get(), path, grant.access & handled, missing));
     }
   }
   return ruleset;
@@ -212,7 +205,7 @@ absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int ab
 
 absl::Status RestrictSelf(int ruleset_fd) {
   if (syscall(SYS_landlock_restrict_self, ruleset_fd, 0U) != 0) {
-    return SyscallError(errno, "landlock_restrict_self");
+    return ErrnoStatus(errno, "landlock_restrict_self");
   }
   return absl::OkStatus();
 }

@@ -12,6 +12,7 @@
 #include <capnp/schema.h>
 #include <kj/exception.h>
 
+#include "base/status.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -81,8 +82,7 @@ absl::Status CheckAgainstSchema(capnp::JsonValue::Reader value,
     capnp::Type type = field.getType();
     capnp::JsonValue::Reader child = member.getValue();
     if (type.isStruct()) {
-      absl::Status status = CheckAgainstSchema(child, type.asStruct(), member_path);
-      if (!status.ok()) return status;
+      RETURN_IF_ERROR(CheckAgainstSchema(child, type.asStruct(), member_path));
     } else if (type.isText()) {
       if (child.which() != capnp::JsonValue::STRING) {
         return PathError(member_path,
@@ -95,10 +95,7 @@ absl::Status CheckAgainstSchema(capnp::JsonValue::Reader value,
       }
       size_t index = 0;
       for (auto element : child.getArray()) {
-        absl::Status status = CheckAgainstSchema(
-            element, type.asList().getElementType().asStruct(),
-            absl::StrCat(member_path, "[", index++, "]"));
-        if (!status.ok()) return status;
+        RETURN_IF_ERROR(CheckAgainstSchema( element, type.asList().getElementType().asStruct(), absl::StrCat(member_path, "[", index++, "]")));
       }
     } else if (type.isList() && type.asList().getElementType().isText()) {
       if (child.which() != capnp::JsonValue::ARRAY) {
@@ -200,13 +197,11 @@ absl::StatusOr<RlimitEntry> ParseRlimit(schema::Rlimit::Reader in, const std::st
   if (!in.hasSoft() || !in.hasHard()) {
     return PathError(where, "needs both \"soft\" and \"hard\"");
   }
-  absl::StatusOr<uint64_t> soft = ParseLimitValue(in.getSoft(), absl::StrCat(where, ".soft"));
-  if (!soft.ok()) return soft.status();
-  absl::StatusOr<uint64_t> hard = ParseLimitValue(in.getHard(), absl::StrCat(where, ".hard"));
-  if (!hard.ok()) return hard.status();
-  if (*soft > *hard) return PathError(where, "the soft limit exceeds the hard limit");
-  entry.soft = *soft;
-  entry.hard = *hard;
+  ASSIGN_OR_RETURN(uint64_t soft, ParseLimitValue(in.getSoft(), absl::StrCat(where, ".soft")));
+  ASSIGN_OR_RETURN(uint64_t hard, ParseLimitValue(in.getHard(), absl::StrCat(where, ".hard")));
+  if (soft > hard) return PathError(where, "the soft limit exceeds the hard limit");
+  entry.soft = soft;
+  entry.hard = hard;
   return entry;
 }
 
@@ -227,9 +222,7 @@ absl::StatusOr<schema::Policy::Reader> DecodePolicy(absl::string_view json,
     return absl::InvalidArgumentError(
         absl::StrCat("$: not valid JSON: ", e->getDescription().cStr()));
   }
-  absl::Status shape =
-      CheckAgainstSchema(raw.asReader(), capnp::Schema::from<schema::Policy>(), "$");
-  if (!shape.ok()) return shape;
+  RETURN_IF_ERROR(CheckAgainstSchema(raw.asReader(), capnp::Schema::from<schema::Policy>(), "$"));
   auto policy = message->initRoot<schema::Policy>();
   kj::Maybe<kj::Exception> decode =
       kj::runCatchingExceptions([&] { codec.decode(input, policy); });
@@ -245,10 +238,9 @@ absl::Status ParseFilesystem(schema::Filesystem::Reader filesystem, PolicyFile* 
   file->read_write = Strings(filesystem.getReadWrite());
   file->devices = Strings(filesystem.getDevices());
   std::set<std::string> all_paths;
-  absl::Status status = CheckPaths(file->read_only, "$.filesystem.read_only", &all_paths);
-  if (status.ok()) status = CheckPaths(file->read_write, "$.filesystem.read_write", &all_paths);
-  if (status.ok()) status = CheckPaths(file->devices, "$.filesystem.devices", &all_paths);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckPaths(file->read_only, "$.filesystem.read_only", &all_paths));
+  RETURN_IF_ERROR(CheckPaths(file->read_write, "$.filesystem.read_write", &all_paths));
+  RETURN_IF_ERROR(CheckPaths(file->devices, "$.filesystem.devices", &all_paths));
   if (filesystem.hasLandlockCompatibility()) {
     std::string text = filesystem.getLandlockCompatibility();
     LandlockCompatibility compatibility;
@@ -268,8 +260,7 @@ absl::Status ParseProcess(schema::Process::Reader process, PolicyFile* file) {
     if (file->user->empty()) return PathError("$.process.user", "must not be empty");
   }
   file->environment = Strings(process.getEnvironment());
-  absl::Status names = CheckNames(file->environment, "$.process.environment", true);
-  if (!names.ok()) return names;
+  RETURN_IF_ERROR(CheckNames(file->environment, "$.process.environment", true));
   if (process.hasGroup()) {
     file->group = process.getGroup();
     if (file->group->empty()) return PathError("$.process.group", "must not be empty");
@@ -299,21 +290,19 @@ absl::Status ParseProcess(schema::Process::Reader process, PolicyFile* file) {
   std::set<std::string> seen_limits;
   for (size_t i = 0; i < rlimits.size(); ++i) {
     std::string where = absl::StrCat("$.process.rlimits[", i, "]");
-    absl::StatusOr<RlimitEntry> entry = ParseRlimit(rlimits[i], where);
-    if (!entry.ok()) return entry.status();
-    if (!seen_limits.insert(entry->name).second) {
+    ASSIGN_OR_RETURN(RlimitEntry entry, ParseRlimit(rlimits[i], where));
+    if (!seen_limits.insert(entry.name).second) {
       return PathError(absl::StrCat(where, ".name"),
-                       absl::StrCat("'", entry->name, "' is set twice"));
+                       absl::StrCat("'", entry.name, "' is set twice"));
     }
-    file->rlimits.push_back(*entry);
+    file->rlimits.push_back(entry);
   }
   return absl::OkStatus();
 }
 
 absl::Status ParseSeccomp(schema::Seccomp::Reader seccomp, PolicyFile* file) {
   file->deny_syscalls = Strings(seccomp.getDenySyscalls());
-  absl::Status names = CheckNames(file->deny_syscalls, "$.seccomp.deny_syscalls", false);
-  if (!names.ok()) return names;
+  RETURN_IF_ERROR(CheckNames(file->deny_syscalls, "$.seccomp.deny_syscalls", false));
   std::vector<std::string> families = Strings(seccomp.getAllowSocketFamilies());
   for (size_t i = 0; i < families.size(); ++i) {
     std::string where = absl::StrCat("$.seccomp.allow_socket_families[", i, "]");
@@ -429,26 +418,22 @@ absl::Status ParseGpu(schema::Gpu::Reader gpu, PolicyFile* file) {
 
 absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
   capnp::MallocMessageBuilder message;
-  absl::StatusOr<schema::Policy::Reader> policy = DecodePolicy(json, &message);
-  if (!policy.ok()) return policy.status();
+  ASSIGN_OR_RETURN(schema::Policy::Reader policy, DecodePolicy(json, &message));
   PolicyFile file;
-  absl::Status status = ParseFilesystem(policy->getFilesystem(), &file);
-  if (status.ok()) status = ParseProcess(policy->getProcess(), &file);
-  if (status.ok()) status = ParseSeccomp(policy->getSeccomp(), &file);
-  if (status.ok()) status = ParseNetwork(policy->getNetwork(), &file);
-  if (status.ok()) status = ParseEnforcement(policy->getEnforcement(), &file);
-  if (status.ok()) status = ParseGpu(policy->getGpu(), &file);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ParseFilesystem(policy.getFilesystem(), &file));
+  RETURN_IF_ERROR(ParseProcess(policy.getProcess(), &file));
+  RETURN_IF_ERROR(ParseSeccomp(policy.getSeccomp(), &file));
+  RETURN_IF_ERROR(ParseNetwork(policy.getNetwork(), &file));
+  RETURN_IF_ERROR(ParseEnforcement(policy.getEnforcement(), &file));
+  RETURN_IF_ERROR(ParseGpu(policy.getGpu(), &file));
   return file;
 }
 
 absl::StatusOr<PolicyFile> LoadPolicyFile(const std::string& path) {
-  absl::StatusOr<std::string> text = broker::ReadSmallFile(path);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<PolicyFile> policy = ParsePolicy(*text);
+  ASSIGN_OR_RETURN(std::string text, broker::ReadSmallFile(path));
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(text);
   if (!policy.ok()) {
-    return absl::Status(policy.status().code(),
-                        absl::StrCat(path, ": ", policy.status().message()));
+    return Annotate(policy.status(), path);
   }
   return policy;
 }

@@ -9,6 +9,7 @@
 
 #include <memory>
 
+#include "base/status.h"
 #include "absl/strings/str_cat.h"
 #include "policy/workload_seccomp.h"
 
@@ -33,13 +34,13 @@ absl::StatusOr<std::vector<struct sock_filter>> CompileSupervisorFilter() {
   // x32) would bypass every rule, so they end the process.
   int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0);
   if (rc == 0) rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-  if (rc != 0) return absl::ErrnoToStatus(-rc, "libseccomp: seccomp_attr_set");
+  if (rc != 0) return ErrnoStatus(-rc, "libseccomp: seccomp_attr_set");
   for (const std::string& name : SupervisorDeniedSyscalls()) {
     int nr = seccomp_syscall_resolve_name(name.c_str());
     if (nr < 0) continue;  // not on this architecture
     rc = seccomp_rule_add_exact(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
     if (rc != 0) {
-      return absl::ErrnoToStatus(-rc, absl::StrCat("libseccomp: seccomp_rule_add(", name, ")"));
+      return ErrnoStatus(-rc, absl::StrCat("libseccomp: seccomp_rule_add(", name, ")"));
     }
   }
   return ExportBpf(ctx.get());
@@ -47,12 +48,12 @@ absl::StatusOr<std::vector<struct sock_filter>> CompileSupervisorFilter() {
 
 absl::Status RestrictSelfWithSeccomp(const std::vector<struct sock_filter>& program) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    return absl::ErrnoToStatus(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
+    return ErrnoStatus(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
   }
   struct sock_fprog prog = {static_cast<unsigned short>(program.size()),
                             const_cast<struct sock_filter*>(program.data())};
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
-    return absl::ErrnoToStatus(errno, "seccomp(SECCOMP_SET_MODE_FILTER)");
+    return ErrnoStatus(errno, "seccomp(SECCOMP_SET_MODE_FILTER)");
   }
   return absl::OkStatus();
 }

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -268,11 +269,6 @@ std::vector<Comparisons> Rules(When when, const std::vector<int>& allowed_famili
   return rules;
 }
 
-absl::Status SyscallError(int error, absl::string_view call) {
-  return absl::Status(absl::ErrnoToStatusCode(error),
-                      absl::StrCat(call, ": ", std::strerror(error), " (errno ", error, ")"));
-}
-
 // libseccomp returns negated errnos.
 absl::Status LibseccompError(int rc, absl::string_view call) {
   return absl::InternalError(
@@ -313,7 +309,7 @@ absl::Status AddRules(scmp_filter_ctx ctx, absl::string_view name, int nr, int e
 absl::StatusOr<UniqueFd> CreateMemfd(const char* name, unsigned flags) {
   int fd = memfd_create(name, flags | MFD_CLOEXEC | MFD_NOEXEC_SEAL);
   if (fd < 0 && errno == EINVAL) fd = memfd_create(name, flags | MFD_CLOEXEC);
-  if (fd < 0) return SyscallError(errno, absl::StrCat("memfd_create(", name, ")"));
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("memfd_create(", name, ")"));
   return UniqueFd(fd);
 }
 
@@ -322,7 +318,7 @@ absl::Status ReadFully(int fd, void* buffer, size_t size, absl::string_view what
   while (done < size) {
     ssize_t n = pread(fd, static_cast<char*>(buffer) + done, size - done, done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return SyscallError(errno, absl::StrCat("pread(", what, ")"));
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("pread(", what, ")"));
     if (n == 0) {
       return absl::DataLossError(
           absl::StrCat(what, " ended after ", done, " of ", size, " bytes"));
@@ -339,7 +335,7 @@ absl::Status WriteFully(int fd, const void* buffer, size_t size, absl::string_vi
   while (done < size) {
     ssize_t n = pwrite(fd, static_cast<const char*>(buffer) + done, size - done, done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return SyscallError(errno, absl::StrCat("pwrite(", what, ")"));
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("pwrite(", what, ")"));
     done += n;
   }
   return absl::OkStatus();
@@ -361,11 +357,9 @@ absl::Status CheckProgramBytes(off_t bytes) {
 
 absl::StatusOr<std::vector<struct sock_filter>> ReadProgram(int fd, off_t bytes,
                                                             absl::string_view what) {
-  absl::Status status = CheckProgramBytes(bytes);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(CheckProgramBytes(bytes));
   std::vector<struct sock_filter> program(bytes / sizeof(struct sock_filter));
-  status = ReadFully(fd, program.data(), bytes, what);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ReadFully(fd, program.data(), bytes, what));
   return program;
 }
 
@@ -429,35 +423,31 @@ absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(
     std::vector<Comparisons> rules = Rules(denial.when, options.allowed_socket_families);
     // Every family allowed: nothing left to deny for socket/socketpair.
     if (rules.empty()) continue;
-    absl::Status status = AddRules(ctx.get(), denial.syscall, nr, denial.error, rules);
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(AddRules(ctx.get(), denial.syscall, nr, denial.error, rules));
     if (denial.when == When::kAlways) denied_outright.insert(nr);
   }
   for (const std::string& name : options.extra_denied_syscalls) {
     int nr = Resolve(name.c_str());
     if (nr < 0 || !denied_outright.insert(nr).second) continue;
-    absl::Status status = AddRules(ctx.get(), name, nr, EPERM, Rules(When::kAlways));
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(AddRules(ctx.get(), name, nr, EPERM, Rules(When::kAlways)));
   }
 
   absl::StatusOr<std::vector<struct sock_filter>> program = ExportBpf(ctx.get());
   if (!program.ok()) {
     // Only the size can be wrong here, and only with many extra denials.
-    return absl::Status(program.status().code(),
-                        absl::StrCat("the compiled workload filter: ", program.status().message()));
+    return Annotate(program.status(), "the compiled workload filter");
   }
   return program;
 }
 
 absl::StatusOr<std::vector<struct sock_filter>> ExportBpf(void* ctx) {
   // libseccomp 2.5 exports only to an fd.
-  absl::StatusOr<UniqueFd> memfd = CreateMemfd("tether-seccomp-export", 0);
-  if (!memfd.ok()) return memfd.status();
-  int rc = seccomp_export_bpf(ctx, memfd->get());
+  ASSIGN_OR_RETURN(UniqueFd memfd, CreateMemfd("tether-seccomp-export", 0));
+  int rc = seccomp_export_bpf(ctx, memfd.get());
   if (rc != 0) return LibseccompError(rc, "seccomp_export_bpf");
   struct stat st;
-  if (fstat(memfd->get(), &st) != 0) return SyscallError(errno, "fstat(seccomp export memfd)");
-  return ReadProgram(memfd->get(), st.st_size, "seccomp export memfd");
+  if (fstat(memfd.get(), &st) != 0) return ErrnoStatus(errno, "fstat(seccomp export memfd)");
+  return ReadProgram(memfd.get(), st.st_size, "seccomp export memfd");
 }
 
 absl::StatusOr<int> ParseSocketFamily(absl::string_view name) {
@@ -485,22 +475,18 @@ absl::StatusOr<int> ParseSocketFamily(absl::string_view name) {
 }
 
 absl::StatusOr<UniqueFd> SealProgram(const std::vector<struct sock_filter>& program) {
-  absl::Status status = CheckProgramBytes(program.size() * sizeof(struct sock_filter));
-  if (!status.ok()) return status;
-  absl::StatusOr<UniqueFd> memfd = CreateMemfd("tether-seccomp", MFD_ALLOW_SEALING);
-  if (!memfd.ok()) return memfd.status();
-  status = WriteFully(memfd->get(), program.data(), program.size() * sizeof(struct sock_filter),
-                      "seccomp program memfd");
-  if (!status.ok()) return status;
-  if (fcntl(memfd->get(), F_ADD_SEALS, kRequiredSeals) != 0) {
-    return SyscallError(errno, "fcntl(seccomp program memfd, F_ADD_SEALS)");
+  RETURN_IF_ERROR(CheckProgramBytes(program.size() * sizeof(struct sock_filter)));
+  ASSIGN_OR_RETURN(UniqueFd memfd, CreateMemfd("tether-seccomp", MFD_ALLOW_SEALING));
+  RETURN_IF_ERROR(WriteFully(memfd.get(), program.data(), program.size() * sizeof(struct sock_filter), "seccomp program memfd"));
+  if (fcntl(memfd.get(), F_ADD_SEALS, kRequiredSeals) != 0) {
+    return ErrnoStatus(errno, "fcntl(seccomp program memfd, F_ADD_SEALS)");
   }
   return memfd;
 }
 
 absl::StatusOr<std::vector<struct sock_filter>> ReadSealedProgram(int memfd) {
   int seals = fcntl(memfd, F_GET_SEALS);
-  if (seals < 0) return SyscallError(errno, "fcntl(seccomp program fd, F_GET_SEALS)");
+  if (seals < 0) return ErrnoStatus(errno, "fcntl(seccomp program fd, F_GET_SEALS)");
   unsigned missing = kRequiredSeals & ~static_cast<unsigned>(seals);
   if (missing != 0) {
     std::vector<absl::string_view> names;
@@ -512,7 +498,7 @@ absl::StatusOr<std::vector<struct sock_filter>> ReadSealedProgram(int memfd) {
         "the seccomp program fd could still be changed: it lacks ", absl::StrJoin(names, "|")));
   }
   struct stat st;
-  if (fstat(memfd, &st) != 0) return SyscallError(errno, "fstat(seccomp program fd)");
+  if (fstat(memfd, &st) != 0) return ErrnoStatus(errno, "fstat(seccomp program fd)");
   return ReadProgram(memfd, st.st_size, "seccomp program fd");
 }
 
