@@ -17,27 +17,6 @@
 
 // The installed uapi header may predate the running kernel; these values are
 // kernel ABI and never change.
-#ifndef LANDLOCK_ACCESS_FS_REFER
-#define LANDLOCK_ACCESS_FS_REFER (1ULL << 13)
-#endif
-#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
-#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
-#endif
-#ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
-#define LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)
-#endif
-#ifndef LANDLOCK_ACCESS_NET_BIND_TCP
-#define LANDLOCK_ACCESS_NET_BIND_TCP (1ULL << 0)
-#endif
-#ifndef LANDLOCK_ACCESS_NET_CONNECT_TCP
-#define LANDLOCK_ACCESS_NET_CONNECT_TCP (1ULL << 1)
-#endif
-#ifndef LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
-#define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
-#endif
-#ifndef LANDLOCK_SCOPE_SIGNAL
-#define LANDLOCK_SCOPE_SIGNAL (1ULL << 1)
-#endif
 
 namespace tether::policy {
 namespace {
@@ -125,29 +104,9 @@ absl::Status AddPathRule(int ruleset_fd, int root_fd, const std::string& path,
 }  // namespace
 
 absl::StatusOr<int> QueryLandlockAbi() {
-  long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
-  if (abi < 0) {
-    return ErrnoStatus(errno, "landlock_create_ruleset(LANDLOCK_CREATE_RULESET_VERSION)");
-  }
-  return static_cast<int>(abi);
-}
-
-uint64_t HandledFsAccess(int abi) {
-  if (abi < 1) return 0;
-  // ABI 1: EXECUTE through MAKE_SYM.
-  uint64_t access = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;
-  if (abi >= 2) access |= LANDLOCK_ACCESS_FS_REFER;
-  if (abi >= 3) access |= LANDLOCK_ACCESS_FS_TRUNCATE;
-  if (abi >= 5) access |= LANDLOCK_ACCESS_FS_IOCTL_DEV;
-  return access;
-}
-
-uint64_t HandledNetAccess(int abi) {
-  return abi >= 4 ? LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP : 0;
-}
-
-uint64_t HandledScopes(int abi) {
-  return abi >= 6 ? LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL : 0;
+  int abi = kernel::QueryLandlockAbi();
+  if (abi < 0) return ErrnoStatus(-abi, "landlock_create_ruleset(LANDLOCK_CREATE_RULESET_VERSION)");
+  return abi;
 }
 
 absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int abi,

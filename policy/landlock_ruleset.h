@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ipc/unique_fd.h"
+#include "kernel/landlock.h"
 
 namespace tether::policy {
 
@@ -20,14 +21,12 @@ inline constexpr int kNewestKnownLandlockAbi = 7;
 // kernel lacks Landlock, EOPNOTSUPP when it is built in but disabled).
 absl::StatusOr<int> QueryLandlockAbi();
 
-// Every filesystem access right that ABI `abi` knows (0 for abi < 1).
-uint64_t HandledFsAccess(int abi);
-// Every network access right that ABI `abi` knows (TCP bind and connect from
-// ABI 4 on, else 0).
-uint64_t HandledNetAccess(int abi);
-// Every scope that ABI `abi` knows (abstract unix sockets and signals from
-// ABI 6 on, else 0).
-uint64_t HandledScopes(int abi);
+// Every filesystem access right, network right (TCP bind and connect from
+// ABI 4) and scope (abstract unix sockets and signals from ABI 6) that an
+// ABI knows: kernel/landlock.h, shared with the stub.
+using kernel::HandledFsAccess;
+using kernel::HandledNetAccess;
+using kernel::HandledScopes;
 
 // Rights granted beneath each path, masked to what the ABI knows:
 //   read_only:  EXECUTE | READ_FILE | READ_DIR.

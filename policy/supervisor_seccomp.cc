@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "base/status.h"
+#include "kernel/seccomp.h"
 #include "absl/strings/str_cat.h"
 #include "policy/workload_seccomp.h"
 
@@ -47,14 +48,8 @@ absl::StatusOr<std::vector<struct sock_filter>> CompileSupervisorFilter() {
 }
 
 absl::Status RestrictSelfWithSeccomp(const std::vector<struct sock_filter>& program) {
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    return ErrnoStatus(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
-  }
-  struct sock_fprog prog = {static_cast<unsigned short>(program.size()),
-                            const_cast<struct sock_filter*>(program.data())};
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
-    return ErrnoStatus(errno, "seccomp(SECCOMP_SET_MODE_FILTER)");
-  }
+  int error = kernel::SetNoNewPrivsAndLoadSeccompFilter(program.data(), program.size());
+  if (error != 0) return ErrnoStatus(error, "seccomp(SECCOMP_SET_MODE_FILTER)");
   return absl::OkStatus();
 }
 
