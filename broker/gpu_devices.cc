@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/files.h"
 #include "base/status.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"

@@ -11,6 +11,7 @@
 
 #include <cstring>
 
+#include "base/files.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "base/files.h"
 #include "broker/cli.h"
 #include "broker/default_policy.h"
 #include "broker/exit_codes.h"
@@ -212,7 +213,7 @@ int Serve(const std::vector<std::string>& args) {
     } else if (flag == "--network") {
       network = value;
     } else if (flag == "--token-file") {
-      absl::StatusOr<std::string> token = tether::broker::ReadSmallFile(value);
+      absl::StatusOr<std::string> token = tether::ReadSmallFile(value);
       if (!token.ok() || token->empty()) {
         std::fprintf(stderr, "tether serve: --token-file %s: %s\n", value.c_str(),
                      token.ok() ? "empty" : std::string(token.status().message()).c_str());

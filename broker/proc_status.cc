@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "base/files.h"
 #include "base/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/status/status.h"
@@ -91,35 +92,11 @@ absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text) {
   return status;
 }
 
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    return ErrnoStatus(errno, absl::StrCat("open(", path, ")"));
-  }
-  std::string text;
-  char buffer[4096];
-  while (true) {
-    ssize_t n = read(fd.get(), buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, absl::StrCat("read(", path, ")"));
-    if (n == 0) break;
-    text.append(buffer, n);
-    if (text.size() > (1 << 20)) {
-      return absl::OutOfRangeError(absl::StrCat(path, " is larger than 1 MiB"));
-    }
-  }
-  return text;
-}
-
 absl::StatusOr<ProcStatus> ReadProcStatus(pid_t pid) {
   std::string path = absl::StrCat("/proc/", pid, "/status");
-  absl::StatusOr<std::string> text = ReadSmallFile(path);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<ProcStatus> status = ParseProcStatus(*text);
-  if (!status.ok()) {
-    return absl::Status(status.status().code(),
-                        absl::StrCat(path, ": ", status.status().message()));
-  }
+  ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
+  absl::StatusOr<ProcStatus> status = ParseProcStatus(text);
+  if (!status.ok()) return Annotate(status.status(), path);
   return status;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/files.h"
 #include "ipc/messages.h"
 
 namespace tether::broker {
@@ -38,8 +39,6 @@ struct CoreLimit {
 };
 absl::StatusOr<CoreLimit> ReadCoreLimit(pid_t pid);
 
-// Reads a whole small file (procfs files report size 0, so read to EOF).
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path);
 
 }  // namespace tether::broker
 

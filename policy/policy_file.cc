@@ -18,7 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "broker/proc_status.h"
+#include "base/files.h"
 #include "policy/policy.capnp.h"
 #include "policy/workload_seccomp.h"
 
@@ -430,7 +430,7 @@ absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
 }
 
 absl::StatusOr<PolicyFile> LoadPolicyFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, broker::ReadSmallFile(path));
+  ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
   absl::StatusOr<PolicyFile> policy = ParsePolicy(text);
   if (!policy.ok()) {
     return Annotate(policy.status(), path);

@@ -1,0 +1,31 @@
+#include "base/files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/status.h"
+#include "ipc/unique_fd.h"
+
+namespace tether {
+
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("open(", path, ")"));
+  std::string text;
+  char buffer[4096];
+  while (true) {
+    ssize_t n = read(fd.get(), buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("read(", path, ")"));
+    if (n == 0) break;
+    text.append(buffer, n);
+    if (text.size() > (1 << 20)) {
+      return absl::OutOfRangeError(absl::StrCat(path, " is larger than 1 MiB"));
+    }
+  }
+  return text;
+}
+
+}  // namespace tether
