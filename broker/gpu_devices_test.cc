@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace tether::broker {
 namespace {
@@ -112,12 +113,7 @@ TEST(ParseGpuSelectionTest, RejectsNegativeIndex) {
 class DiscoverGpusTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = getenv("TEST_TMPDIR");
-    std::string pattern =
-        std::string(tmp != nullptr ? tmp : "/tmp") + "/gpu_devices.XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr)
-        << "mkdtemp: " << strerror(errno);
-    top_ = pattern;
+    top_ = scratch_.path();
     dev_ = top_ + "/dev";
     ASSERT_EQ(mkdir(dev_.c_str(), 0755), 0) << "mkdir: " << strerror(errno);
     ASSERT_EQ(mkdir((top_ + "/run").c_str(), 0755), 0)
@@ -129,10 +125,6 @@ class DiscoverGpusTest : public ::testing::Test {
     std::ofstream(options_.proc_devices) << kProcDevices;
   }
 
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(top_, ignored);
-  }
 
   // `name` is relative to the device root.
   void CharDevice(const std::string& name, unsigned major_number,
@@ -159,6 +151,8 @@ class DiscoverGpusTest : public ::testing::Test {
     return DiscoverGpus(*selection, options_);
   }
 
+  tether::testing::ScopedTempDir scratch_{getenv("TEST_TMPDIR") != nullptr ? getenv("TEST_TMPDIR")
+                                                                    : "/tmp"};
   std::string top_;
   std::string dev_;
   GpuDiscoveryOptions options_;

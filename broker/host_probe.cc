@@ -16,7 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
-#include "broker/json_writer.h"
+#include "broker/posture_report.h"
+#include "broker/report.capnp.h"
 #include "kernel/capabilities.h"
 #include "kernel/landlock.h"
 #include "kernel/seccomp.h"
@@ -89,16 +90,16 @@ RuntimeGuess GuessRuntime() {
   return guess;
 }
 
-void WriteProbe(JsonWriter& json, absl::string_view key, const ProbeResult& probe) {
-  json.Key(key).BeginObject();
-  json.Key("allowed").Bool(probe.ok);
-  if (probe.ok) {
-    json.Key("errno").Null();
-  } else {
-    json.Key("errno").Int(probe.errno_value);
-  }
-  json.Key("evidence").String(probe.evidence);
-  json.EndObject();
+void FillProbe(schema::ProbeFact::Builder fact, const ProbeResult& probe) {
+  fact.setAllowed(probe.ok);
+  fact.setErrno(probe.ok ? 0 : probe.errno_value);
+  fact.setEvidence(probe.evidence);
+}
+
+void FillIds(capnp::List<uint32_t>::Builder ids, const ipc::IdTriple& triple) {
+  ids.set(0, triple.real);
+  ids.set(1, triple.effective);
+  ids.set(2, triple.saved);
 }
 
 std::string Hex(uint64_t value) { return absl::StrFormat("%016x", value); }
@@ -162,49 +163,44 @@ const HostFacts& CachedHostFacts(const std::vector<struct sock_filter>& seccomp_
 }
 
 std::string HostFactsToJson(const HostFacts& facts) {
-  JsonWriter json;
-  json.BeginObject();
-  WriteProbe(json, "network_namespace", facts.network_namespace);
-  WriteProbe(json, "user_namespace", facts.user_namespace);
-  WriteProbe(json, "bounding_set_clearable", facts.bounding_set);
-  WriteProbe(json, "seccomp_loadable", facts.seccomp);
-  json.Key("landlock").BeginObject();
-  json.Key("abi").Int(facts.landlock_abi);
+  capnp::MallocMessageBuilder message;
+  auto json = message.initRoot<schema::HostFacts>();
+  FillProbe(json.initNetworkNamespace(), facts.network_namespace);
+  FillProbe(json.initUserNamespace(), facts.user_namespace);
+  FillProbe(json.initBoundingSetClearable(), facts.bounding_set);
+  FillProbe(json.initSeccompLoadable(), facts.seccomp);
+  auto landlock = json.initLandlock();
+  landlock.setAbi(facts.landlock_abi);
   if (facts.landlock_abi > 0) {
-    json.Key("errno").Null();
-    json.Key("evidence").String(
+    landlock.setEvidence(
         absl::StrCat("landlock_create_ruleset(LANDLOCK_CREATE_RULESET_VERSION) = ",
                      facts.landlock_abi));
   } else {
-    json.Key("errno").Int(facts.landlock_errno);
-    json.Key("evidence").String(absl::StrCat("landlock_create_ruleset failed: ",
-                                             strerror(facts.landlock_errno)));
+    landlock.setErrno(facts.landlock_errno);
+    landlock.setEvidence(
+        absl::StrCat("landlock_create_ruleset failed: ", strerror(facts.landlock_errno)));
   }
-  json.EndObject();
   const ProcStatus& self = facts.self;
-  json.Key("self").BeginObject();
-  json.Key("uid").BeginArray().Int(self.uids.real).Int(self.uids.effective).Int(self.uids.saved).EndArray();
-  json.Key("gid").BeginArray().Int(self.gids.real).Int(self.gids.effective).Int(self.gids.saved).EndArray();
-  json.Key("groups").BeginArray();
-  for (uint32_t group : self.groups) json.Int(group);
-  json.EndArray();
-  json.Key("cap_effective").String(Hex(self.caps.effective));
-  json.Key("cap_permitted").String(Hex(self.caps.permitted));
-  json.Key("cap_inheritable").String(Hex(self.caps.inheritable));
-  json.Key("cap_bounding").String(Hex(self.caps.bounding));
-  json.Key("cap_ambient").String(Hex(self.caps.ambient));
-  json.Key("no_new_privs").Bool(self.no_new_privs);
-  json.Key("seccomp_mode").Int(self.seccomp_mode);
-  json.Key("evidence").String("/proc/self/status");
-  json.EndObject();
-  json.Key("runtime").BeginObject();
-  json.Key("guess").String(facts.runtime.name);
-  json.Key("evidence").BeginArray();
-  for (const std::string& line : facts.runtime.evidence) json.String(line);
-  json.EndArray();
-  json.EndObject();
-  json.EndObject();
-  return json.str() + "\n";
+  auto json_self = json.initSelf();
+  FillIds(json_self.initUid(3), self.uids);
+  FillIds(json_self.initGid(3), self.gids);
+  auto groups = json_self.initGroups(self.groups.size());
+  for (size_t i = 0; i < self.groups.size(); ++i) groups.set(i, self.groups[i]);
+  json_self.setCapEffective(Hex(self.caps.effective));
+  json_self.setCapPermitted(Hex(self.caps.permitted));
+  json_self.setCapInheritable(Hex(self.caps.inheritable));
+  json_self.setCapBounding(Hex(self.caps.bounding));
+  json_self.setCapAmbient(Hex(self.caps.ambient));
+  json_self.setNoNewPrivs(self.no_new_privs);
+  json_self.setSeccompMode(self.seccomp_mode);
+  json_self.setEvidence("/proc/self/status");
+  auto runtime = json.initRuntime();
+  runtime.setGuess(facts.runtime.name);
+  auto evidence = runtime.initEvidence(facts.runtime.evidence.size());
+  for (size_t i = 0; i < facts.runtime.evidence.size(); ++i) {
+    evidence.set(i, facts.runtime.evidence[i]);
+  }
+  return EncodeReportJson(json.asReader()) + "\n";
 }
 
 }  // namespace tether::broker

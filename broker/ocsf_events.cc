@@ -6,12 +6,15 @@
 
 #include <cstring>
 
+#include <capnp/message.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "broker/json_writer.h"
 #include "broker/output_file.h"
+#include "broker/posture_report.h"
+#include "broker/report.capnp.h"
 
 namespace tether::broker {
 namespace {
@@ -37,44 +40,35 @@ const char* SeverityName(Severity severity) {
   return "Unknown";
 }
 
-// Opens an event with the fields every class requires; the caller adds its
-// own and closes the object.
-void Begin(JsonWriter& json, const ClassInfo& info, int activity_id,
-           const std::string& activity_name, Severity severity, const std::string& message) {
-  json.BeginObject();
-  json.Key("class_uid").Int(info.class_uid);
-  json.Key("class_name").String(info.class_name);
-  json.Key("category_uid").Int(info.category_uid);
-  json.Key("category_name").String(info.category_name);
-  json.Key("activity_id").Int(activity_id);
-  json.Key("activity_name").String(activity_name);
-  json.Key("type_uid").Int(int64_t{info.class_uid} * 100 + activity_id);
-  json.Key("severity_id").Int(static_cast<int>(severity));
-  json.Key("severity").String(SeverityName(severity));
-  json.Key("time").Int(absl::ToUnixMillis(absl::Now()));
-  json.Key("message").String(message);
-  json.Key("metadata").BeginObject();
-  json.Key("version").String(kOcsfVersion);
-  json.Key("product").BeginObject();
-  json.Key("name").String("tether");
-  json.Key("vendor_name").String("tether");
-  json.Key("version").String(kProductVersion);
-  json.EndObject();
-  json.EndObject();
+// The fields every class requires.
+void FillBase(schema::OcsfBase::Builder base, const ClassInfo& info, int activity_id,
+              const std::string& activity_name, Severity severity,
+              const std::string& message) {
+  base.setClassUid(info.class_uid);
+  base.setClassName(info.class_name);
+  base.setCategoryUid(info.category_uid);
+  base.setCategoryName(info.category_name);
+  base.setActivityId(activity_id);
+  base.setActivityName(activity_name);
+  base.setTypeUid(info.class_uid * 100 + activity_id);
+  base.setSeverityId(static_cast<int>(severity));
+  base.setSeverity(SeverityName(severity));
+  base.setTime(absl::ToUnixMillis(absl::Now()));
+  base.setMessage(message);
+  auto metadata = base.initMetadata();
+  metadata.setVersion(kOcsfVersion);
+  auto product = metadata.initProduct();
+  product.setName("tether");
+  product.setVendorName("tether");
+  product.setVersion(kProductVersion);
 }
 
-void Unmapped(JsonWriter& json, Mechanism mechanism, int errno_value,
-              const std::string& evidence) {
-  json.Key("unmapped").BeginObject();
-  json.Key("mechanism").String(MechanismName(mechanism));
-  if (errno_value != 0) {
-    json.Key("errno").Int(errno_value);
-    json.Key("errno_name").String(strerror(errno_value));
-  } else {
-    json.Key("errno").Null();
-  }
-  if (!evidence.empty()) json.Key("evidence").String(evidence);
-  json.EndObject();
+void FillUnmapped(schema::OcsfUnmapped::Builder unmapped, Mechanism mechanism, int errno_value,
+                  const std::string& evidence) {
+  unmapped.setMechanism(MechanismName(mechanism));
+  unmapped.setErrno(errno_value);
+  if (errno_value != 0) unmapped.setErrnoName(strerror(errno_value));
+  if (!evidence.empty()) unmapped.setEvidence(evidence);
 }
 
 }  // namespace
@@ -100,56 +94,54 @@ void OcsfEventLog::Write(const std::string& line) {
 void OcsfEventLog::ConfigState(const std::string& state, Severity severity,
                                const std::string& message, Mechanism mechanism,
                                int errno_value, const std::string& evidence) {
-  JsonWriter json;
-  Begin(json, kConfig, 99, state, severity, message);
-  Unmapped(json, mechanism, errno_value, evidence);
-  json.EndObject();
-  Write(json.str());
+  capnp::MallocMessageBuilder message_builder;
+  auto event = message_builder.initRoot<schema::DeviceConfigState>();
+  FillBase(event.initBase(), kConfig, 99, state, severity, message);
+  FillUnmapped(event.initUnmapped(), mechanism, errno_value, evidence);
+  Write(EncodeReportJson(event.asReader()));
 }
 
 void OcsfEventLog::DetectionFinding(const std::string& title, const std::string& message,
                                     Mechanism mechanism, int errno_value,
                                     const std::vector<Mechanism>& still_enforced) {
-  JsonWriter json;
-  Begin(json, kFinding, 1, "Create", Severity::kHigh, message);
-  json.Key("finding_info").BeginObject();
-  json.Key("title").String(title);
-  json.Key("uid").String(absl::StrCat("tether-", MechanismName(mechanism), "-", getpid()));
+  capnp::MallocMessageBuilder message_builder;
+  auto event = message_builder.initRoot<schema::DetectionFinding>();
+  FillBase(event.initBase(), kFinding, 1, "Create", Severity::kHigh, message);
+  auto info = event.initFindingInfo();
+  info.setTitle(title);
+  info.setUid(absl::StrCat("tether-", MechanismName(mechanism), "-", getpid()));
   std::vector<const char*> names;
   for (Mechanism enforced : still_enforced) names.push_back(MechanismName(enforced));
-  json.Key("desc").String(names.empty() ? std::string("the workload relies on nothing else")
-                                        : absl::StrCat("the workload still relies on: ",
-                                                       absl::StrJoin(names, ", ")));
-  json.EndObject();
-  Unmapped(json, mechanism, errno_value, "");
-  json.EndObject();
-  Write(json.str());
+  info.setDesc(names.empty() ? std::string("the workload relies on nothing else")
+                             : absl::StrCat("the workload still relies on: ",
+                                            absl::StrJoin(names, ", ")));
+  FillUnmapped(event.initUnmapped(), mechanism, errno_value, "");
+  Write(EncodeReportJson(event.asReader()));
 }
 
 void OcsfEventLog::ProcessLaunch(pid_t pid, const std::vector<std::string>& argv,
                                  uint32_t uid) {
-  JsonWriter json;
-  Begin(json, kProcess, 1, "Launch", Severity::kInformational,
-        absl::StrCat("sandboxed workload ", argv.empty() ? "" : argv[0], " launched"));
-  json.Key("process").BeginObject();
-  json.Key("pid").Int(pid);
-  json.Key("cmd_line").String(absl::StrJoin(argv, " "));
-  json.Key("user").BeginObject().Key("uid").String(absl::StrCat(uid)).EndObject();
-  json.EndObject();
-  Unmapped(json, Mechanism::kProcess, 0, "");
-  json.EndObject();
-  Write(json.str());
+  capnp::MallocMessageBuilder message_builder;
+  auto event = message_builder.initRoot<schema::ProcessActivity>();
+  FillBase(event.initBase(), kProcess, 1, "Launch", Severity::kInformational,
+           absl::StrCat("sandboxed workload ", argv.empty() ? "" : argv[0], " launched"));
+  auto process = event.initProcess();
+  process.setPid(pid);
+  process.setCmdLine(absl::StrJoin(argv, " "));
+  process.initUser().setUid(absl::StrCat(uid));
+  FillUnmapped(event.initUnmapped(), Mechanism::kProcess, 0, "");
+  Write(EncodeReportJson(event.asReader()));
 }
 
 void OcsfEventLog::ProcessExit(pid_t pid, int exit_code) {
-  JsonWriter json;
-  Begin(json, kProcess, 2, "Terminate", Severity::kInformational,
-        absl::StrCat("sandboxed workload exited with status ", exit_code));
-  json.Key("process").BeginObject().Key("pid").Int(pid).EndObject();
-  json.Key("exit_code").Int(exit_code);
-  Unmapped(json, Mechanism::kProcess, 0, "");
-  json.EndObject();
-  Write(json.str());
+  capnp::MallocMessageBuilder message_builder;
+  auto event = message_builder.initRoot<schema::ProcessActivity>();
+  FillBase(event.initBase(), kProcess, 2, "Terminate", Severity::kInformational,
+           absl::StrCat("sandboxed workload exited with status ", exit_code));
+  event.initProcess().setPid(pid);
+  event.initExit().setExitCode(exit_code);
+  FillUnmapped(event.initUnmapped(), Mechanism::kProcess, 0, "");
+  Write(EncodeReportJson(event.asReader()));
 }
 
 }  // namespace tether::broker

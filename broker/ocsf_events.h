@@ -22,9 +22,10 @@ inline constexpr int kClassDeviceConfigState = 5002; // category 5, Discovery
 
 enum class Severity { kInformational = 1, kLow = 2, kMedium = 3, kHigh = 4 };
 
-// Appends one OCSF event per line (JSON) to a file. Each event carries
-// class/category/type/activity ids, severity, time, message and metadata,
-// plus the mechanism and errno in `unmapped`.
+// Appends one OCSF event per line (JSON, broker/report.capnp's
+// DeviceConfigState, DetectionFinding and ProcessActivity) to a file. Each
+// event carries class/category/type/activity ids, severity, time, message
+// and metadata, plus the mechanism and errno in `unmapped`.
 class OcsfEventLog {
  public:
   // Opens (or creates, mode 0600) `path` for appending; a symlink or a file

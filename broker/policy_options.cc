@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <set>
 
+#include <capnp/message.h>
+
 #include "absl/strings/str_cat.h"
-#include "broker/json_writer.h"
+#include "broker/posture_report.h"
+#include "broker/report.capnp.h"
 #include "policy/landlock_ruleset.h"
 
 namespace tether::broker {
@@ -45,13 +48,17 @@ constexpr Right kFsRights[] = {
 };
 constexpr Right kScopes[] = {{1ull << 0, "abstract_unix_socket"}, {1ull << 1, "signal"}};
 
-void WriteRights(JsonWriter& json, absl::string_view key, uint64_t mask,
-                 const Right* rights, size_t count, bool present) {
-  json.Key(key).BeginArray();
+// The names of the rights `mask` has (`present`) or lacks.
+std::vector<std::string> Rights(uint64_t mask, const Right* rights, size_t count, bool present) {
+  std::vector<std::string> names;
   for (size_t i = 0; i < count; ++i) {
-    if (((mask & rights[i].bit) != 0) == present) json.String(rights[i].name);
+    if (((mask & rights[i].bit) != 0) == present) names.push_back(rights[i].name);
   }
-  json.EndArray();
+  return names;
+}
+
+void SetStrings(capnp::List<capnp::Text>::Builder list, const std::vector<std::string>& values) {
+  for (size_t i = 0; i < values.size(); ++i) list.set(i, values[i]);
 }
 
 }  // namespace
@@ -143,10 +150,10 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file,
     return "baseline";
   };
 
-  JsonWriter json;
-  json.BeginObject();
-  json.Key("effective").BeginObject();
-  json.Key("filesystem").BeginObject();
+  capnp::MallocMessageBuilder message;
+  auto json = message.initRoot<schema::PolicyExplanation>();
+  auto json_effective = json.initEffective();
+  auto filesystem = json_effective.initFilesystem();
   const struct {
     const char* key;
     const std::vector<std::string>* entries;
@@ -154,76 +161,70 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file,
   } lists[] = {{"read_only", &effective.read_only, &file.read_only},
                {"read_write", &effective.read_write, &file.read_write},
                {"devices", &effective.devices, &file.devices}};
-  for (const auto& list : lists) {
-    json.Key(list.key).BeginArray();
-    for (const std::string& path : *list.entries) json.String(path);
-    json.EndArray();
-  }
-  json.EndObject();
-  json.Key("process").BeginObject();
-  if (options.user.has_value()) json.Key("user").String(*options.user);
-  json.Key("environment").BeginArray();
-  for (const std::string& name : effective.environment_allow) json.String(name);
-  json.EndArray();
-  json.EndObject();
-  json.Key("seccomp").BeginObject().Key("deny_syscalls").BeginArray();
-  for (const std::string& name : effective.extra_denied_syscalls) json.String(name);
-  json.EndArray().EndObject();
-  json.Key("network").BeginObject().Key("mode").String(NetworkModeName(options.network_mode));
+  SetStrings(filesystem.initReadOnly(effective.read_only.size()), effective.read_only);
+  SetStrings(filesystem.initReadWrite(effective.read_write.size()), effective.read_write);
+  SetStrings(filesystem.initDevices(effective.devices.size()), effective.devices);
+  auto process = json_effective.initProcess();
+  if (options.user.has_value()) process.setUser(*options.user);
+  SetStrings(process.initEnvironment(effective.environment_allow.size()),
+             effective.environment_allow);
+  SetStrings(json_effective.initSeccomp().initDenySyscalls(effective.extra_denied_syscalls.size()),
+             effective.extra_denied_syscalls);
+  auto network = json_effective.initNetwork();
+  network.setMode(NetworkModeName(options.network_mode));
   if (file.network_subnet.has_value()) {
-    json.Key("subnet").String(policy::FormatIpv4Subnet(*file.network_subnet));
+    network.setSubnet(policy::FormatIpv4Subnet(*file.network_subnet));
   }
-  json.EndObject();
-  json.Key("enforcement").BeginObject();
+  capnp::DynamicStruct::Builder modes = capnp::toDynamic(json_effective.initEnforcement());
   for (Mechanism mechanism : kRelaxableMechanisms) {
-    json.Key(MechanismName(mechanism))
-        .String(EnforcementModeName(options.enforcement.mode(mechanism)));
+    modes.set(MechanismField(modes.getSchema(), mechanism),
+              capnp::Text::Reader(EnforcementModeName(options.enforcement.mode(mechanism))));
   }
-  json.EndObject();
   if (file.gpu_devices.has_value() || file.gpu_device_root.has_value() ||
       file.gpu_proc_conflict.has_value()) {
-    json.Key("gpu").BeginObject();
-    if (file.gpu_devices.has_value()) json.Key("devices").String(file.gpu_devices_text);
-    if (file.gpu_device_root.has_value()) json.Key("device_root").String(*file.gpu_device_root);
+    auto json_gpu = json_effective.initGpu();
+    if (file.gpu_devices.has_value()) json_gpu.setDevices(file.gpu_devices_text);
+    if (file.gpu_device_root.has_value()) json_gpu.setDeviceRoot(*file.gpu_device_root);
     if (file.gpu_proc_conflict.has_value()) {
-      json.Key("proc_conflict").String(policy::ProcConflictName(*file.gpu_proc_conflict));
+      json_gpu.setProcConflict(policy::ProcConflictName(*file.gpu_proc_conflict));
     }
-    json.EndObject();
   }
-  json.EndObject();
 
-  json.Key("origins").BeginArray();
+  size_t count = effective.write_file.size();
+  for (const auto& list : lists) count += list.entries->size();
+  auto origins = json.initOrigins(count);
+  size_t next = 0;
   for (const auto& list : lists) {
     for (size_t i = 0; i < list.entries->size(); ++i) {
       const std::string& path = (*list.entries)[i];
-      json.BeginObject();
-      json.Key("path").String(absl::StrCat("$.filesystem.", list.key, "[", i, "]"));
-      json.Key("value").String(path);
-      json.Key("origin").String(origin(path, *list.user));
-      json.EndObject();
+      auto entry = origins[next++];
+      entry.setPath(absl::StrCat("$.filesystem.", list.key, "[", i, "]"));
+      entry.setValue(path);
+      entry.setOrigin(origin(path, *list.user));
     }
   }
   for (const std::string& path : effective.write_file) {
-    json.BeginObject();
-    json.Key("path").String("write_file");
-    json.Key("value").String(path);
-    json.Key("origin").String("promoted");
-    json.Key("reason").String(gpu.proc_note);
-    json.EndObject();
+    auto entry = origins[next++];
+    entry.setPath("write_file");
+    entry.setValue(path);
+    entry.setOrigin("promoted");
+    entry.setReason(gpu.proc_note);
   }
-  json.EndArray();
 
-  json.Key("landlock").BeginObject();
-  json.Key("abi").Int(landlock_abi);
+  auto landlock = json.initLandlock();
+  landlock.setAbi(landlock_abi);
   uint64_t fs = landlock_abi > 0 ? policy::HandledFsAccess(landlock_abi) : 0;
   uint64_t scopes = landlock_abi > 0 ? policy::HandledScopes(landlock_abi) : 0;
-  WriteRights(json, "enforced_fs_rights", fs, kFsRights, std::size(kFsRights), true);
-  WriteRights(json, "not_enforced_fs_rights", fs, kFsRights, std::size(kFsRights), false);
-  WriteRights(json, "enforced_scopes", scopes, kScopes, std::size(kScopes), true);
-  WriteRights(json, "not_enforced_scopes", scopes, kScopes, std::size(kScopes), false);
-  json.EndObject();
-  json.EndObject();
-  return json.str() + "\n";
+  std::vector<std::string> enforced_fs = Rights(fs, kFsRights, std::size(kFsRights), true);
+  std::vector<std::string> not_enforced_fs = Rights(fs, kFsRights, std::size(kFsRights), false);
+  std::vector<std::string> enforced_scopes = Rights(scopes, kScopes, std::size(kScopes), true);
+  std::vector<std::string> not_enforced_scopes =
+      Rights(scopes, kScopes, std::size(kScopes), false);
+  SetStrings(landlock.initEnforcedFsRights(enforced_fs.size()), enforced_fs);
+  SetStrings(landlock.initNotEnforcedFsRights(not_enforced_fs.size()), not_enforced_fs);
+  SetStrings(landlock.initEnforcedScopes(enforced_scopes.size()), enforced_scopes);
+  SetStrings(landlock.initNotEnforcedScopes(not_enforced_scopes.size()), not_enforced_scopes);
+  return EncodeReportJson(json.asReader()) + "\n";
 }
 
 }  // namespace tether::broker

@@ -1,11 +1,135 @@
 #include "broker/posture_report.h"
 
+#include <cmath>
 #include <cstring>
+#include <set>
+#include <vector>
+
+#include <capnp/compat/json.h>
+#include <capnp/message.h>
+#include <capnp/schema.h>
+#include <kj/debug.h>
+#include <kj/exception.h>
 
 #include "absl/strings/str_cat.h"
-#include "broker/json_writer.h"
+#include "broker/report.capnp.h"
 
 namespace tether::broker {
+namespace {
+
+// The annotations of broker/report.capnp, and json.capnp's name.
+constexpr uint64_t kNullWhenZeroAnnotation = 0xc8e02eb79e3d8943ull;
+constexpr uint64_t kJsonNumberAnnotation = 0xff350e55b9f5753cull;
+constexpr uint64_t kJsonNameAnnotation = 0xfa5b1fd61c2e7c3dull;
+
+bool HasAnnotation(capnp::StructSchema::Field field, uint64_t id) {
+  for (auto annotation : field.getProto().getAnnotations()) {
+    if (annotation.getId() == id) return true;
+  }
+  return false;
+}
+
+kj::StringPtr JsonName(capnp::StructSchema::Field field) {
+  for (auto annotation : field.getProto().getAnnotations()) {
+    if (annotation.getId() == kJsonNameAnnotation) return annotation.getValue().getText();
+  }
+  return field.getProto().getName();
+}
+
+// A JSON number that is an integer in [min, max].
+double IntegralNumber(capnp::JsonValue::Reader input, double min, double max) {
+  KJ_REQUIRE(input.isNumber(), "expected a number");
+  double number = input.getNumber();
+  KJ_REQUIRE(number == std::trunc(number) && number >= min && number <= max,
+             "expected an integer in range", number);
+  return number;
+}
+
+// $nullWhenZero: 0 is null, both ways.
+class NullWhenZeroHandler final : public capnp::JsonCodec::Handler<int32_t> {
+ public:
+  void encode(const capnp::JsonCodec&, int32_t input,
+              capnp::JsonValue::Builder output) const override {
+    if (input == 0) {
+      output.setNull();
+    } else {
+      output.setNumber(input);
+    }
+  }
+  int32_t decode(const capnp::JsonCodec&, capnp::JsonValue::Reader input) const override {
+    if (input.isNull()) return 0;
+    return static_cast<int32_t>(IntegralNumber(input, INT32_MIN, INT32_MAX));
+  }
+};
+
+// $jsonNumber: an Int64 as a number, not the codec's string.
+class NumberHandler final : public capnp::JsonCodec::Handler<int64_t> {
+ public:
+  static constexpr double kExact = 9007199254740992.0;  // 2^53
+  void encode(const capnp::JsonCodec&, int64_t input,
+              capnp::JsonValue::Builder output) const override {
+    output.setNumber(static_cast<double>(input));
+  }
+  int64_t decode(const capnp::JsonCodec&, capnp::JsonValue::Reader input) const override {
+    return static_cast<int64_t>(IntegralNumber(input, -kExact, kExact));
+  }
+};
+
+// A codec for `root` and every struct it reaches.
+void Configure(capnp::JsonCodec& codec, capnp::StructSchema root) {
+  // Stateless; they outlive every codec.
+  static NullWhenZeroHandler& null_when_zero = *new NullWhenZeroHandler;
+  static NumberHandler& number = *new NumberHandler;
+  codec.handleByAnnotation(root);
+  std::set<uint64_t> seen;
+  std::vector<capnp::StructSchema> pending = {root};
+  while (!pending.empty()) {
+    capnp::StructSchema schema = pending.back();
+    pending.pop_back();
+    if (!seen.insert(schema.getProto().getId()).second) continue;
+    for (capnp::StructSchema::Field field : schema.getFields()) {
+      if (HasAnnotation(field, kNullWhenZeroAnnotation)) {
+        codec.addFieldHandler(field, null_when_zero);
+      }
+      if (HasAnnotation(field, kJsonNumberAnnotation)) {
+        codec.addFieldHandler(field, number);
+      }
+      capnp::Type type = field.getType();
+      while (type.isList()) type = type.asList().getElementType();
+      if (type.isStruct()) pending.push_back(type.asStruct());
+    }
+  }
+}
+
+}  // namespace
+
+std::string EncodeReportJson(capnp::DynamicStruct::Reader value) {
+  capnp::JsonCodec codec;
+  Configure(codec, value.getSchema());
+  kj::String text = codec.encode(capnp::DynamicValue::Reader(value), value.getSchema());
+  return std::string(text.cStr(), text.size());
+}
+
+absl::Status DecodeReportJson(absl::string_view json, capnp::DynamicStruct::Builder out) {
+  capnp::JsonCodec codec;
+  Configure(codec, out.getSchema());
+  kj::Maybe<kj::Exception> error = kj::runCatchingExceptions(
+      [&] { codec.decode(kj::ArrayPtr<const char>(json.data(), json.size()), out); });
+  KJ_IF_MAYBE(e, error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a ", out.getSchema().getShortDisplayName().cStr(), " in JSON: ",
+                     e->getDescription().cStr()));
+  }
+  return absl::OkStatus();
+}
+
+capnp::StructSchema::Field MechanismField(capnp::StructSchema schema, Mechanism mechanism) {
+  for (capnp::StructSchema::Field field : schema.getFields()) {
+    if (JsonName(field) == MechanismName(mechanism)) return field;
+  }
+  KJ_FAIL_REQUIRE("broker/report.capnp has no member for this mechanism",
+                  schema.getProto().getDisplayName(), MechanismName(mechanism));
+}
 
 const char* EvidenceName(Evidence evidence) {
   switch (evidence) {
@@ -66,45 +190,36 @@ void PostureReport::MarkVerified() {
 }
 
 std::string PostureReport::ToJson() const {
-  JsonWriter json;
-  json.BeginObject();
-  json.Key("outcome").String(outcome);
-  if (!error.empty()) json.Key("error").String(error);
-  json.Key("target").BeginObject();
-  json.Key("uid").Int(target.uid);
-  json.Key("gid").Int(target.gid);
-  json.Key("groups").BeginArray();
-  for (uint32_t group : target.groups) json.Int(group);
-  json.EndArray();
-  json.EndObject();
-  json.Key("landlock_abi").Int(landlock_abi);
-  json.Key("enforcement").BeginObject();
+  capnp::MallocMessageBuilder message;
+  auto json = message.initRoot<schema::PostureReport>();
+  json.setOutcome(outcome);
+  if (!error.empty()) json.setError(error);
+  auto json_target = json.initTarget();
+  json_target.setUid(target.uid);
+  json_target.setGid(target.gid);
+  auto groups = json_target.initGroups(target.groups.size());
+  for (size_t i = 0; i < target.groups.size(); ++i) groups.set(i, target.groups[i]);
+  json.setLandlockAbi(landlock_abi);
+  capnp::DynamicStruct::Builder settings = capnp::toDynamic(json.initEnforcement());
   for (Mechanism mechanism : kRelaxableMechanisms) {
-    json.Key(MechanismName(mechanism)).BeginObject();
-    json.Key("mode").String(EnforcementModeName(enforcement.mode(mechanism)));
-    json.Key("source").String(enforcement.source(mechanism));
-    json.EndObject();
+    auto setting = settings.init(MechanismField(settings.getSchema(), mechanism))
+                       .as<schema::EnforcementSetting>();
+    setting.setMode(EnforcementModeName(enforcement.mode(mechanism)));
+    setting.setSource(enforcement.source(mechanism));
   }
-  json.EndObject();
-  json.Key("mechanisms").BeginArray();
-  for (const MechanismRecord& record : mechanisms) {
-    json.BeginObject();
-    json.Key("mechanism").String(MechanismName(record.mechanism));
-    json.Key("action").String(record.action);
-    json.Key("state").String(MechanismStateName(record.state));
-    json.Key("reason").String(record.reason);
-    if (record.errno_value != 0) {
-      json.Key("errno").Int(record.errno_value);
-      json.Key("errno_name").String(std::strerror(record.errno_value));
-    } else {
-      json.Key("errno").Null();
-    }
-    json.Key("evidence").String(EvidenceName(record.evidence));
-    json.EndObject();
+  auto records = json.initMechanisms(mechanisms.size());
+  for (size_t i = 0; i < mechanisms.size(); ++i) {
+    const MechanismRecord& record = mechanisms[i];
+    auto out = records[i];
+    out.setMechanism(MechanismName(record.mechanism));
+    out.setAction(record.action);
+    out.setState(MechanismStateName(record.state));
+    out.setReason(record.reason);
+    out.setErrno(record.errno_value);
+    if (record.errno_value != 0) out.setErrnoName(std::strerror(record.errno_value));
+    out.setEvidence(EvidenceName(record.evidence));
   }
-  json.EndArray();
-  json.EndObject();
-  return json.str() + "\n";
+  return EncodeReportJson(json.asReader()) + "\n";
 }
 
 }  // namespace tether::broker

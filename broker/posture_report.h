@@ -4,6 +4,10 @@
 #include <string>
 #include <vector>
 
+#include <capnp/dynamic.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "broker/enforcement.h"
 #include "broker/identity.h"
 #include "broker/mechanism.h"
@@ -45,8 +49,22 @@ struct PostureReport {
   // become verified.
   void MarkVerified();
 
+  // One line of JSON, broker/report.capnp's PostureReport, and a newline.
   std::string ToJson() const;
 };
+
+// JSON through the schemas in broker/report.capnp (capnp::JsonCodec with
+// their $Json annotations and this project's $nullWhenZero and $jsonNumber).
+// Writes `value` as one line of compact JSON, without a newline.
+std::string EncodeReportJson(capnp::DynamicStruct::Reader value);
+// Reads JSON into `out`, a struct of the same schema; keys the schema does
+// not have are ignored. An error (and `out` partly filled) for text that is
+// not JSON or a value of the wrong type.
+absl::Status DecodeReportJson(absl::string_view json, capnp::DynamicStruct::Builder out);
+
+// The member of `schema` whose JSON name is the mechanism's name: the
+// per-mechanism structs Enforcement and EnforcementModes.
+capnp::StructSchema::Field MechanismField(capnp::StructSchema schema, Mechanism mechanism);
 
 }  // namespace tether::broker
 

@@ -30,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "ipc/unique_fd.h"
 #include "tests/support/child_outcome.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace tether::policy {
 namespace {
@@ -106,22 +107,13 @@ int TcgetsOnDevNull() {
   return error;
 }
 
-int RemoveEntry(const char* path, const struct stat*, int, struct FTW*) { return remove(path); }
-
 class LandlockRulesetTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<int> abi = QueryLandlockAbi();
     ASSERT_TRUE(abi.ok()) << abi.status();
     abi_ = *abi;
-    const char* base = getenv("TEST_TMPDIR");
-    std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp", "/landlock.XXXXXX");
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << "mkdtemp: " << std::strerror(errno);
-    root_ = pattern;
-  }
-
-  void TearDown() override {
-    if (!root_.empty()) nftw(root_.c_str(), RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
+    root_ = scratch_.path();
   }
 
   // The tests exercise the running kernel; one too old is a failure, not a
@@ -163,6 +155,8 @@ class LandlockRulesetTest : public ::testing::Test {
   }
 
   int abi_ = 0;
+  tether::testing::ScopedTempDir scratch_{getenv("TEST_TMPDIR") != nullptr ? getenv("TEST_TMPDIR")
+                                                                    : "/tmp"};
   std::string root_;
 };
 

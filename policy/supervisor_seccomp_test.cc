@@ -35,28 +35,31 @@ int ErrnoAsRestrictedSupervisor(const std::function<long()>& attempt) {
   return outcome.report->second;
 }
 
-TEST(SupervisorSeccompTest, PtraceFailsWithEperm) {
-  EXPECT_EQ(ErrnoAsRestrictedSupervisor(
-                [] { return ptrace(PTRACE_ATTACH, getppid(), nullptr, nullptr); }),
-            EPERM);
+// What the broker never needs again once it is restricted: each attempt
+// must fail with EPERM.
+struct DeniedCall {
+  const char* name;
+  long (*attempt)();
+};
+
+class SupervisorDeniesTest : public ::testing::TestWithParam<DeniedCall> {};
+
+TEST_P(SupervisorDeniesTest, CallFailsWithEperm) {
+  EXPECT_EQ(ErrnoAsRestrictedSupervisor(GetParam().attempt), EPERM);
 }
 
-TEST(SupervisorSeccompTest, BpfFailsWithEperm) {
-  EXPECT_EQ(ErrnoAsRestrictedSupervisor([] { return syscall(SYS_bpf, 0, nullptr, 0); }), EPERM);
-}
-
-TEST(SupervisorSeccompTest, ExecveFailsWithEperm) {
-  EXPECT_EQ(ErrnoAsRestrictedSupervisor([] {
-              char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
-              return static_cast<long>(execv("/bin/true", argv));
-            }),
-            EPERM);
-}
-
-TEST(SupervisorSeccompTest, KeyctlFailsWithEperm) {
-  EXPECT_EQ(ErrnoAsRestrictedSupervisor([] { return syscall(SYS_keyctl, 0, 0, 0, 0, 0); }),
-            EPERM);
-}
+INSTANTIATE_TEST_SUITE_P(
+    Calls, SupervisorDeniesTest,
+    ::testing::Values(
+        DeniedCall{"Ptrace", [] { return ptrace(PTRACE_ATTACH, getppid(), nullptr, nullptr); }},
+        DeniedCall{"Bpf", [] { return syscall(SYS_bpf, 0, nullptr, 0); }},
+        DeniedCall{"Execve",
+                   [] {
+                     char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
+                     return static_cast<long>(execv("/bin/true", argv));
+                   }},
+        DeniedCall{"Keyctl", [] { return syscall(SYS_keyctl, 0, 0, 0, 0, 0); }}),
+    [](const ::testing::TestParamInfo<DeniedCall>& info) { return std::string(info.param.name); });
 
 TEST(SupervisorSeccompTest, WaitingForChildrenStillWorks) {
   EXPECT_EQ(ErrnoAsRestrictedSupervisor([] {

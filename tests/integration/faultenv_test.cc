@@ -8,12 +8,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <set>
-#include <sstream>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/report_json.h"
 
 namespace tether::testing {
 namespace {
@@ -40,17 +40,9 @@ struct Outcome {
 // The OCSF Degraded config events, as "mechanism errno" strings.
 std::multiset<std::string> DegradedEvents(const std::string& events) {
   std::multiset<std::string> found;
-  std::istringstream lines(events);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.find(R"("activity_name":"Degraded")") == std::string::npos) continue;
-    size_t mechanism = line.find(R"("unmapped":{"mechanism":")");
-    size_t errno_at = line.find(R"("errno":)", mechanism);
-    if (mechanism == std::string::npos || errno_at == std::string::npos) continue;
-    mechanism += std::string(R"("unmapped":{"mechanism":")").size();
-    std::string name = line.substr(mechanism, line.find('"', mechanism) - mechanism);
-    errno_at += std::string(R"("errno":)").size();
-    std::string value = line.substr(errno_at, line.find_first_of(",}", errno_at) - errno_at);
-    found.insert(name + " " + value);
+  for (const OcsfEvent& event : ParseEvents(events)) {
+    if (event.activity_name != "Degraded") continue;
+    found.insert(event.unmapped.mechanism + " " + std::to_string(event.unmapped.errno_value));
   }
   return found;
 }
@@ -105,7 +97,7 @@ TEST_P(FaultMatrixTest, StrictFailsClosedNamingTheMechanismOrRunsWhenNothingIsDe
   EXPECT_EQ(outcome.result.exit_code, 125) << outcome.result.err;
   EXPECT_EQ(outcome.result.out, "") << "the workload must not have run";
   EXPECT_TRUE(Has(outcome.result.err, GetParam().strict_failure)) << outcome.result.err;
-  EXPECT_TRUE(Has(outcome.report, R"("outcome":"refused")")) << outcome.report;
+  EXPECT_EQ(ParseReport(outcome.report).outcome, "refused") << outcome.report;
 }
 
 TEST_P(FaultMatrixTest, BestEffortRunsAndEnforcesEverythingStillAvailable) {
@@ -124,25 +116,20 @@ TEST_P(FaultMatrixTest, BestEffortRunsAndEnforcesEverythingStillAvailable) {
   EXPECT_EQ(FindLine(out, "CapBnd:") == "\t0000000000000000", !bounding_degraded) << out;
   EXPECT_EQ(FindLine(out, "write="), mode == "no-landlock" ? "ok" : "EACCES");
   // The report names exactly the degraded mechanism, with its errno.
-  const std::string& report = outcome.report;
-  EXPECT_TRUE(Has(report, R"("outcome":"running")")) << report;
+  const std::string& text = outcome.report;
+  PostureReport report = ParseReport(text);
+  EXPECT_EQ(report.outcome, "running") << text;
   for (const Degradation& expected : GetParam().degraded) {
-    std::string record = std::string(R"("mechanism":")") + expected.mechanism + "\"";
-    size_t at = report.find(record);
-    ASSERT_NE(at, std::string::npos) << report;
-    std::string entry = report.substr(at, report.find('}', at) - at);
-    EXPECT_TRUE(Has(entry, std::string(R"("state":")") + expected.state + "\"")) << entry;
-    EXPECT_TRUE(Has(entry, "\"errno\":" + std::to_string(expected.errno_value))) << entry;
-    EXPECT_TRUE(Has(entry, "best effort: ")) << entry;
+    const MechanismRecord* record = report.Find(expected.mechanism);
+    ASSERT_NE(record, nullptr) << expected.mechanism << " in " << text;
+    EXPECT_EQ(record->state, expected.state) << text;
+    EXPECT_EQ(record->errno_value, expected.errno_value) << text;
+    EXPECT_TRUE(Has(record->reason, "best effort: ")) << record->reason;
   }
   // Nothing else is degraded or unavailable.
-  size_t degraded = 0;
-  for (const char* state : {R"("state":"degraded")", R"("state":"unavailable")"}) {
-    for (size_t pos = 0; (pos = report.find(state, pos)) != std::string::npos; ++pos) {
-      ++degraded;
-    }
-  }
-  EXPECT_EQ(degraded, GetParam().degraded.size()) << report;
+  EXPECT_EQ(report.CountState("degraded") + report.CountState("unavailable"),
+            GetParam().degraded.size())
+      << text;
   // The OCSF events name exactly the same mechanisms, with their errno.
   std::multiset<std::string> expected_events;
   for (const Degradation& expected : GetParam().degraded) {
@@ -150,7 +137,11 @@ TEST_P(FaultMatrixTest, BestEffortRunsAndEnforcesEverythingStillAvailable) {
                            std::to_string(expected.errno_value));
   }
   EXPECT_EQ(DegradedEvents(outcome.events), expected_events) << outcome.events;
-  EXPECT_TRUE(Has(report, R"("source":"env:TETHER_BEST_EFFORT")")) << report;
+  bool from_env = false;
+  for (const auto& [mechanism, setting] : report.enforcement) {
+    from_env |= setting.source == "env:TETHER_BEST_EFFORT";
+  }
+  EXPECT_TRUE(from_env) << text;
 }
 
 TEST_P(FaultMatrixTest, AutoNetworkFallsBackToTheHostNetworkAndStaysStrictOtherwise) {
@@ -166,16 +157,15 @@ TEST_P(FaultMatrixTest, AutoNetworkFallsBackToTheHostNetworkAndStaysStrictOtherw
   EXPECT_EQ(FindLine(outcome.result.out, "NoNewPrivs:"), "\t1");
   bool netns_denied = std::string(GetParam().mode) == "hardened" ||
                       std::string(GetParam().mode) == "predropped";
-  const std::string& report = outcome.report;
-  size_t at = report.find(R"("mechanism":"network_namespace")");
-  ASSERT_NE(at, std::string::npos) << report;
-  std::string entry = report.substr(at, report.find('}', at) - at);
+  PostureReport report = ParseReport(outcome.report);
+  const MechanismRecord* record = report.Find("network_namespace");
+  ASSERT_NE(record, nullptr) << outcome.report;
   if (netns_denied) {
-    EXPECT_TRUE(Has(entry, R"("state":"degraded")")) << entry;
-    EXPECT_TRUE(Has(entry, "auto: fell back to the host network")) << entry;
-    EXPECT_TRUE(Has(entry, R"("errno":1)")) << entry;
+    EXPECT_EQ(record->state, "degraded") << outcome.report;
+    EXPECT_TRUE(Has(record->reason, "auto: fell back to the host network")) << record->reason;
+    EXPECT_EQ(record->errno_value, 1) << outcome.report;
   } else {
-    EXPECT_TRUE(Has(entry, R"("state":"enforced")")) << entry;
+    EXPECT_EQ(record->state, "enforced") << outcome.report;
   }
 }
 

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/report_json.h"
 
 namespace tether::testing {
 namespace {
@@ -92,15 +93,16 @@ TEST_F(GpuTest, ReportNamesTheGrantedNodesAndThePromotion) {
   RunResult result = Run(DeviceRootPolicy(), {"--gpus", "0", "--report", config_ + "/r.json"},
                          {"exit", "0"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  std::string report = ReadFile(config_ + "/r.json");
-  EXPECT_NE(report.find(R"("mechanism":"gpu","action":"grant_device_nodes","state":"enforced")"),
-            std::string::npos)
-      << report;
-  EXPECT_NE(report.find(root_ + "/nvidia0"), std::string::npos) << report;
-  EXPECT_EQ(report.find(root_ + "/nvidia1"), std::string::npos) << "not selected";
-  EXPECT_NE(report.find(R"("mechanism":"gpu","action":"proc_write_file","state":"enforced")"),
-            std::string::npos)
-      << report;
+  std::string text = ReadFile(config_ + "/r.json");
+  PostureReport report = ParseReport(text);
+  const MechanismRecord* grant = report.Find("gpu", "grant_device_nodes");
+  ASSERT_NE(grant, nullptr) << text;
+  EXPECT_EQ(grant->state, "enforced") << text;
+  EXPECT_NE(grant->reason.find(root_ + "/nvidia0"), std::string::npos) << text;
+  EXPECT_FALSE(report.Mentions(root_ + "/nvidia1")) << "not selected";
+  const MechanismRecord* proc = report.Find("gpu", "proc_write_file");
+  ASSERT_NE(proc, nullptr) << text;
+  EXPECT_EQ(proc->state, "enforced") << text;
 }
 
 TEST_F(GpuTest, ProcCommIsNotWritableWithoutGpus) {
@@ -156,13 +158,11 @@ TEST_F(GpuTest, ExplainShowsGpuBaselineNodesAndThePromotion) {
   spec.args = {"policy", "explain", config_ + "/policy.json", "--gpus", "0"};
   RunResult result = RunTether(spec);
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.out.find("\"value\":\"" + root_ + "/nvidia0\",\"origin\":\"gpu-baseline\""),
-            std::string::npos)
-      << result.out;
-  EXPECT_EQ(result.out.find(root_ + "/nvidia1"), std::string::npos) << "unselected";
-  EXPECT_NE(result.out.find(R"("path":"write_file","value":"/proc","origin":"promoted")"),
-            std::string::npos)
-      << result.out;
+  Decoded<schema::PolicyExplanation> explanation(result.out);
+  ASSERT_TRUE(explanation.ok()) << explanation.error();
+  EXPECT_TRUE(HasOrigin(explanation.get(), root_ + "/nvidia0", "gpu-baseline")) << result.out;
+  EXPECT_FALSE(Mentions(explanation.get(), root_ + "/nvidia1")) << "unselected";
+  EXPECT_TRUE(HasOrigin(explanation.get(), "/proc", "promoted", "write_file")) << result.out;
 }
 
 // WSL2's /dev/dxg may have any major, so a null device stands in for it:

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/report_json.h"
 #include "tests/support/scoped_temp_dir.h"
 
 namespace tether::testing {
@@ -83,7 +84,7 @@ TEST_F(PlantedOutputTest, NewReportIsOwnerOnly) {
   struct stat st;
   ASSERT_EQ(stat(report.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600);
-  EXPECT_NE(ReadFile(report).find(R"("outcome":"running")"), std::string::npos);
+  EXPECT_EQ(ParseReport(ReadFile(report)).outcome, "running");
 }
 
 // From the user's own home, the workload must not get ~/.bashrc or ~/.ssh.
@@ -102,8 +103,8 @@ TEST(WorkingDirectoryTest, HomeDirectoryStaysReadOnly) {
   EXPECT_NE(result.err.find("warning: the working directory /home/cloudsdk is a home directory"),
             std::string::npos)
       << result.err;
-  EXPECT_NE(ReadFile(report).find(R"("action":"working_directory_not_writable")"),
-            std::string::npos);
+  PostureReport written = ParseReport(ReadFile(report));
+  EXPECT_NE(written.FindAction("working_directory_not_writable"), nullptr) << ReadFile(report);
 }
 
 // "/." is the root: it must not make the whole filesystem writable.

@@ -3,18 +3,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
-#include <capnp/compat/json.capnp.h>
-#include <capnp/compat/json.h>
-#include <capnp/message.h>
 #include <gtest/gtest.h>
 
+#include "broker/posture_report.h"
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/report_json.h"
 
 namespace tether::testing {
 namespace {
+
+using Explanation = Decoded<schema::PolicyExplanation>;
 
 class PolicyCliTest : public ::testing::Test {
  protected:
@@ -35,19 +37,15 @@ class PolicyCliTest : public ::testing::Test {
     return RunTether(spec);
   }
 
+  static Explanation Explain(const RunResult& result) {
+    Explanation explanation(result.out);
+    EXPECT_TRUE(explanation.ok()) << explanation.error();
+    return explanation;
+  }
+
   // The "effective" member of explain's output, re-encoded as JSON text.
-  static std::string Effective(const std::string& explained) {
-    capnp::JsonCodec codec;
-    capnp::MallocMessageBuilder message;
-    auto root = message.initRoot<capnp::JsonValue>();
-    codec.decodeRaw(kj::ArrayPtr<const char>(explained.data(), explained.size()), root);
-    for (auto field : root.asReader().getObject()) {
-      if (field.getName() == "effective") {
-        kj::String text = codec.encodeRaw(field.getValue());
-        return std::string(text.cStr());
-      }
-    }
-    return "<no effective member>";
+  static std::string Effective(const RunResult& result) {
+    return broker::EncodeReportJson(Explain(result).get().getEffective());
   }
 
   std::string dir_;
@@ -70,19 +68,25 @@ TEST_F(PolicyCliTest, ExplainAnnotatesEveryEntryWithItsOrigin) {
   RunResult result = Tether(
       {"policy", "explain", Write("p.json", R"({"filesystem": {"read_only": ["/srv"]}})")});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.out.find(R"("value":"/srv","origin":"user")"), std::string::npos)
-      << result.out;
-  EXPECT_NE(result.out.find(R"("value":"/usr","origin":"baseline")"), std::string::npos);
-  EXPECT_NE(result.out.find(R"("value":"/tmp","origin":"baseline")"), std::string::npos);
+  Explanation explanation = Explain(result);
+  EXPECT_TRUE(HasOrigin(explanation.get(), "/srv", "user")) << result.out;
+  EXPECT_TRUE(HasOrigin(explanation.get(), "/usr", "baseline"));
+  EXPECT_TRUE(HasOrigin(explanation.get(), "/tmp", "baseline"));
 }
 
 TEST_F(PolicyCliTest, ExplainSaysWhatTheRunningLandlockAbiEnforces) {
   RunResult result = Tether({"policy", "explain", Write("p.json", "{}")});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.out.find(R"("landlock":{"abi":7)"), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find(R"("ioctl_dev")"), std::string::npos);
-  EXPECT_NE(result.out.find(R"("enforced_scopes":["abstract_unix_socket","signal"])"),
-            std::string::npos)
+  Explanation explanation = Explain(result);
+  auto landlock = explanation.get().getLandlock();
+  EXPECT_EQ(landlock.getAbi(), 7) << result.out;
+  std::vector<std::string> rights = Strings(landlock.getEnforcedFsRights());
+  for (const std::string& right : Strings(landlock.getNotEnforcedFsRights())) {
+    rights.push_back(right);
+  }
+  EXPECT_NE(std::find(rights.begin(), rights.end(), "ioctl_dev"), rights.end());
+  EXPECT_EQ(Strings(landlock.getEnforcedScopes()),
+            (std::vector<std::string>{"abstract_unix_socket", "signal"}))
       << result.out;
 }
 
@@ -93,10 +97,10 @@ TEST_F(PolicyCliTest, ExplainsEffectivePolicyRoundTripsThroughExplain) {
                                                 "network": {"mode": "auto"},
                                                 "enforcement": {"landlock": "best_effort"}})")});
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  std::string effective = Effective(first.out);
+  std::string effective = Effective(first);
   RunResult second = Tether({"policy", "explain", Write("effective.json", effective)});
   ASSERT_EQ(second.exit_code, 0) << second.err << "\n" << effective;
-  EXPECT_EQ(Effective(second.out), effective);
+  EXPECT_EQ(Effective(second), effective);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/report_json.h"
 
 namespace tether::testing {
 namespace {
@@ -283,20 +284,27 @@ TEST(RunTest, UnknownFlagIsAUsageError) {
 TEST(RunTest, ReportMarksProcCheckedMechanismsVerified) {
   std::string dir = MakeWorldWritableDir("/tmp");
   RunResult result = Probe({"exit", "0"}, {"--report", dir + "/report.json"});
-  std::string report = ReadFile(dir + "/report.json");
+  std::string text = ReadFile(dir + "/report.json");
   std::filesystem::remove_all(dir);
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(report.find(R"("outcome":"running")"), std::string::npos) << report;
-  EXPECT_NE(report.find(R"("mechanism":"bounding_set","action":"clear_bounding_set",)"
-                        R"("state":"enforced")"),
-            std::string::npos)
-      << report;
-  EXPECT_NE(report.find(R"("action":"set_resuid","state":"enforced","reason":"change uid to 65534","errno":null,"evidence":"verified")"),
-            std::string::npos)
-      << report;
-  EXPECT_NE(report.find(R"("mechanism":"landlock")"), std::string::npos) << report;
-  EXPECT_NE(report.find(R"("evidence":"stub-attested")"), std::string::npos) << report;
-  EXPECT_EQ(report.find(R"("state":"degraded")"), std::string::npos) << report;
+  PostureReport report = ParseReport(text);
+  EXPECT_EQ(report.outcome, "running") << text;
+  const MechanismRecord* bounding = report.Find("bounding_set", "clear_bounding_set");
+  ASSERT_NE(bounding, nullptr) << text;
+  EXPECT_EQ(bounding->state, "enforced") << text;
+  const MechanismRecord* resuid = report.FindAction("set_resuid");
+  ASSERT_NE(resuid, nullptr) << text;
+  EXPECT_EQ(resuid->state, "enforced") << text;
+  EXPECT_EQ(resuid->reason, "change uid to 65534") << text;
+  EXPECT_EQ(resuid->errno_value, 0) << "errno must be null: " << text;
+  EXPECT_EQ(resuid->evidence, "verified") << text;
+  EXPECT_NE(report.Find("landlock"), nullptr) << text;
+  bool stub_attested = false;
+  for (const MechanismRecord& record : report.mechanisms) {
+    stub_attested |= record.evidence == "stub-attested";
+  }
+  EXPECT_TRUE(stub_attested) << text;
+  EXPECT_EQ(report.CountState("degraded"), 0u) << text;
 }
 
 TEST(RunTest, RefusedRunStillWritesTheReport) {
@@ -305,11 +313,12 @@ TEST(RunTest, RefusedRunStillWritesTheReport) {
   spec.args = {"run", "--report", dir + "/report.json", "--stub", Binaries().Bin("lying_stub"),
                "--", "./sandbox_probe", "exit", "0"};
   RunResult result = RunTether(spec);
-  std::string report = ReadFile(dir + "/report.json");
+  std::string text = ReadFile(dir + "/report.json");
   std::filesystem::remove_all(dir);
   EXPECT_EQ(result.exit_code, 125);
-  EXPECT_NE(report.find(R"("outcome":"refused")"), std::string::npos) << report;
-  EXPECT_NE(report.find("claims uids"), std::string::npos) << report;
+  PostureReport report = ParseReport(text);
+  EXPECT_EQ(report.outcome, "refused") << text;
+  EXPECT_NE(report.error.find("claims uids"), std::string::npos) << text;
 }
 
 // Kills the process on any identity-changing system call: if the stub made
@@ -358,16 +367,18 @@ TEST(RunTest, PreDroppedBrokerSkipsPrivilegeDropWithoutAnySetidCall) {
                "./sandbox_probe", "status"};
   spec.before_exec = BecomePreDroppedEntrypoint;
   RunResult result = RunTether(spec);
-  std::string report = ReadFile(dir + "/report.json");
+  std::string text = ReadFile(dir + "/report.json");
   std::filesystem::remove_all(dir);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(FindLine(result.out, "Uid:"), "\t1000\t1000\t1000\t1000");
   EXPECT_EQ(FindLine(result.out, "CapBnd:"), "\t0000000000000000");
+  PostureReport report = ParseReport(text);
   for (const char* action : {"set_groups", "set_resgid", "set_resuid"}) {
-    EXPECT_NE(report.find(std::string(R"("action":")") + action +
-                          R"(","state":"skipped")"),
-              std::string::npos)
-        << action << " in " << report;
+    bool skipped = false;
+    for (const MechanismRecord& record : report.mechanisms) {
+      skipped |= record.action == action && record.state == "skipped";
+    }
+    EXPECT_TRUE(skipped) << action << " in " << text;
   }
 }
 
@@ -417,13 +428,13 @@ TEST(RunTest, BrokerRunsUnderItsOwnSeccompFilterWhileTheWorkloadRuns) {
 TEST(RunTest, ReportRecordsTheSupervisorFilterAsVerified) {
   std::string dir = MakeWorldWritableDir("/tmp");
   RunResult result = Probe({"exit", "0"}, {"--report", dir + "/report.json"});
-  std::string report = ReadFile(dir + "/report.json");
+  std::string text = ReadFile(dir + "/report.json");
   std::filesystem::remove_all(dir);
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(report.find(R"("mechanism":"supervisor_seccomp","action":"broker_seccomp_filter",)"
-                        R"("state":"enforced")"),
-            std::string::npos)
-      << report;
+  PostureReport report = ParseReport(text);
+  const MechanismRecord* filter = report.Find("supervisor_seccomp", "broker_seccomp_filter");
+  ASSERT_NE(filter, nullptr) << text;
+  EXPECT_EQ(filter->state, "enforced") << text;
 }
 
 }  // namespace

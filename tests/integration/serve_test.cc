@@ -28,6 +28,7 @@
 
 #include "ipc/fd_passing.h"
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/report_json.h"
 #include "tests/support/scoped_temp_dir.h"
 
 namespace tether::testing {
@@ -172,19 +173,26 @@ TEST_F(ServeTest, StubInAnotherMountNamespaceAndUidRunsWithTheFullPosture) {
 TEST_F(ServeTest, ReportMarksWhatTheBrokerVerifiedFromProc) {
   RunResult result = Stub(1000, {"./sandbox_probe", "exit", "0"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  std::string report;
+  std::string text;
   for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/reports")) {
-    report = ReadFile(entry.path());
+    text = ReadFile(entry.path());
   }
-  EXPECT_NE(report.find(R"("outcome":"running")"), std::string::npos) << report;
-  EXPECT_NE(report.find(R"("action":"set_resuid","state":"skipped")"), std::string::npos)
-      << report;
-  EXPECT_NE(report.find(R"("mechanism":"no_new_privs","action":"set_no_new_privs","state":"enforced","reason":"set no_new_privs","errno":null,"evidence":"verified")"),
-            std::string::npos)
-      << report;
-  EXPECT_NE(report.find(R"("mechanism":"parent_death_signal","action":"not_planned","state":"not_requested")"),
-            std::string::npos)
-      << report;
+  PostureReport report = ParseReport(text);
+  EXPECT_EQ(report.outcome, "running") << text;
+  bool resuid_skipped = false;
+  for (const MechanismRecord& record : report.mechanisms) {
+    resuid_skipped |= record.action == "set_resuid" && record.state == "skipped";
+  }
+  EXPECT_TRUE(resuid_skipped) << text;
+  const MechanismRecord* no_new_privs = report.Find("no_new_privs", "set_no_new_privs");
+  ASSERT_NE(no_new_privs, nullptr) << text;
+  EXPECT_EQ(no_new_privs->state, "enforced") << text;
+  EXPECT_EQ(no_new_privs->reason, "set no_new_privs") << text;
+  EXPECT_EQ(no_new_privs->errno_value, 0) << "errno must be null: " << text;
+  EXPECT_EQ(no_new_privs->evidence, "verified") << text;
+  const MechanismRecord* death_signal = report.Find("parent_death_signal", "not_planned");
+  ASSERT_NE(death_signal, nullptr) << text;
+  EXPECT_EQ(death_signal->state, "not_requested") << text;
 }
 
 TEST_F(ServeTest, StubFromAUidNotAllowedIsRefused) {
@@ -253,8 +261,11 @@ TEST_F(ServeTest, HostileClientsAreDroppedWhileTenHonestStubsSucceed) {
         << "a hostile client was not hung up on (status " << status << ")";
   }
   std::string events = ReadFile(dir_ + "/events.json");
-  EXPECT_NE(events.find(R"("finding_info":{"title":"sidecar stub dropped")"), std::string::npos)
-      << events;
+  bool dropped = false;
+  for (const OcsfEvent& event : ParseEvents(events)) {
+    dropped |= event.class_uid == 2004 && event.finding_info.title == "sidecar stub dropped";
+  }
+  EXPECT_TRUE(dropped) << events;
 }
 
 TEST_F(ServeTest, ReportNamesCarryAPartTheClientCannotPredict) {
@@ -485,27 +496,34 @@ TEST_F(ServeIsolatedTest, RootStubJoinsTheBrokersNetworkNamespaceAndDrops) {
   ASSERT_EQ(result.exit_code, 0) << result.err << ReadFile(dir_ + "/serve.log");
   EXPECT_NE(result.out.find("interface=eth0"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("interface=lo"), std::string::npos) << result.out;
-  std::string report = OnlyReport();
-  EXPECT_NE(report.find(R"("action":"join_network_namespace","state":"enforced")"),
-            std::string::npos)
-      << report;
-  EXPECT_NE(report.find(R"("target":{"uid":65534)"), std::string::npos) << report;
+  std::string text = OnlyReport();
+  PostureReport report = ParseReport(text);
+  bool joined = false;
+  for (const MechanismRecord& record : report.mechanisms) {
+    joined |= record.action == "join_network_namespace" && record.state == "enforced";
+  }
+  EXPECT_TRUE(joined) << text;
+  EXPECT_EQ(report.target.uid, 65534u) << text;
 }
 
 TEST_F(ServeIsolatedTest, StubInAnotherPidNamespaceIsStubAttestedNeverVerified) {
   RunResult result = RootStub({"./sandbox_probe", "exit", "0"}, true);
   ASSERT_EQ(result.exit_code, 0) << result.err << ReadFile(dir_ + "/serve.log");
-  std::string report = OnlyReport();
-  EXPECT_NE(report.find(R"("evidence":"stub-attested")"), std::string::npos) << report;
-  // Only the broker's own filter, read from its own /proc, is verified.
-  size_t verified = report.find(R"("evidence":"verified")");
-  ASSERT_NE(verified, std::string::npos) << report;
-  EXPECT_EQ(report.find(R"("evidence":"verified")", verified + 1), std::string::npos) << report;
-  EXPECT_NE(report.rfind(R"("mechanism":"supervisor_seccomp")", verified), std::string::npos);
-  EXPECT_EQ(report.find(R"("mechanism":")", report.rfind(R"("mechanism":"supervisor_seccomp")",
-                                                         verified) + 1),
-            std::string::npos)
-      << "the verified record is the supervisor's, the last one";
+  std::string text = OnlyReport();
+  PostureReport report = ParseReport(text);
+  ASSERT_FALSE(report.mechanisms.empty()) << text;
+  bool stub_attested = false;
+  size_t verified = 0;
+  for (const MechanismRecord& record : report.mechanisms) {
+    stub_attested |= record.evidence == "stub-attested";
+    verified += record.evidence == "verified";
+  }
+  EXPECT_TRUE(stub_attested) << text;
+  // Only the broker's own filter, read from its own /proc, is verified, and
+  // it is the last record.
+  EXPECT_EQ(verified, 1u) << text;
+  EXPECT_EQ(report.mechanisms.back().mechanism, "supervisor_seccomp") << text;
+  EXPECT_EQ(report.mechanisms.back().evidence, "verified") << text;
 }
 
 }  // namespace
@@ -592,8 +610,15 @@ TEST_F(ServeLimitsTest, HundredIdleConnectionsLeaveTheWorkerCountBounded) {
   EXPECT_LE(workers, 2 + 4) << "the pool of 2 plus at most 4 handshakes of uid 1000";
   EXPECT_EQ(other.exit_code, 7) << other.err << ReadFile(dir_ + "/serve.log");
   std::string events = ReadFile(dir_ + "/events.json");
-  EXPECT_NE(events.find(R"("title":"sidecar connection refused")"), std::string::npos);
-  EXPECT_NE(events.find("--max-pending-per-uid 4"), std::string::npos);
+  bool refused = false;
+  bool names_the_cap = false;
+  for (const OcsfEvent& event : ParseEvents(events)) {
+    refused |=
+        event.class_uid == 2004 && event.finding_info.title == "sidecar connection refused";
+    names_the_cap |= event.message.find("--max-pending-per-uid 4") != std::string::npos;
+  }
+  EXPECT_TRUE(refused) << events;
+  EXPECT_TRUE(names_the_cap) << events;
 }
 
 TEST_F(ServeLimitsTest, FlagsOutOfRangeAreUsageErrors) {

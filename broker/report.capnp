@@ -1,0 +1,268 @@
+@0x95a439989867ba71;
+# Everything tether writes as JSON, as the shapes consumers may rely on: the
+# posture report (`run --report`, `serve --report-dir`), the OCSF events
+# (`--events`), `tether probe` and `tether policy explain`.
+#
+# broker/posture_report.h's EncodeReportJson writes a struct of this file as
+# one line of compact JSON through capnp::JsonCodec:
+# - keys are the $Json.name (snake_case) or the field name, in ordinal order;
+# - numbers and booleans are always written; a Text, list or struct member
+#   is written only when set (an empty string or list that is set is written
+#   as "" or []);
+# - a field marked $nullWhenZero writes 0 as null (an errno: no error);
+# - a field marked $jsonNumber is an Int64 written as a number.
+
+using Cxx = import "/capnp/c++.capnp";
+using Json = import "/capnp/compat/json.capnp";
+$Cxx.namespace("tether::broker::schema");
+
+annotation nullWhenZero @0xc8e02eb79e3d8943 (field) :Void;
+# On an Int32 field: 0 is written as null, and null reads back as 0.
+
+annotation jsonNumber @0xff350e55b9f5753c (field) :Void;
+# On an Int64 field: written as a JSON number instead of the codec's default
+# string. Only for values that stay below 2^53 (milliseconds since 1970).
+
+# ---------------------------------------------------------------------------
+# The posture report: what happened to every mechanism, and how the broker
+# knows.
+
+struct PostureReport {
+  outcome @0 :Text;                                # "running" or "refused"
+  error @1 :Text;                                  # why it was refused; absent otherwise
+  target @2 :Target;                               # who the workload runs as
+  landlockAbi @3 :Int32 $Json.name("landlock_abi"); # the ABI the stub reported; 0: none
+  enforcement @4 :Enforcement;
+  mechanisms @5 :List(MechanismRecord);            # the planned steps in order, then the left out
+}
+
+struct Target {
+  uid @0 :UInt32;
+  gid @1 :UInt32;
+  groups @2 :List(UInt32);                         # supplementary groups
+}
+
+# One member per relaxable mechanism, named and ordered as in
+# policy/mechanism.h (kRelaxableMechanisms).
+struct Enforcement {
+  networkNamespace @0 :EnforcementSetting $Json.name("network_namespace");
+  boundingSet @1 :EnforcementSetting $Json.name("bounding_set");
+  supervisorSeccomp @2 :EnforcementSetting $Json.name("supervisor_seccomp");
+  workloadSeccomp @3 :EnforcementSetting $Json.name("workload_seccomp");
+  landlock @4 :EnforcementSetting;
+  privilegeDrop @5 :EnforcementSetting $Json.name("privilege_drop");
+}
+
+struct EnforcementSetting {
+  mode @0 :Text;    # "strict" or "best_effort"
+  source @1 :Text;  # "default", "policy", "env:TETHER_BEST_EFFORT" or "flag:--best-effort"
+}
+
+struct MechanismRecord {
+  mechanism @0 :Text;  # a mechanism name from policy/mechanism.h
+  action @1 :Text;     # the stub's step (ipc::ActionName), or "not_planned"
+  # enforced, skipped, degraded, unavailable, not_requested, failed or not_reached
+  state @2 :Text;
+  reason @3 :Text;
+  errno @4 :Int32 $nullWhenZero;                  # null: no error
+  errnoName @5 :Text $Json.name("errno_name");    # strerror(errno); absent when errno is null
+  evidence @6 :Text;   # "verified" (read back from /proc), "stub-attested" or "none"
+}
+
+# ---------------------------------------------------------------------------
+# OCSF 1.x events, one per line in the event log. Each class is its own
+# struct: the fields every class requires (OcsfBase, written inline), the
+# class's own, and the mechanism and errno in `unmapped`.
+
+struct OcsfBase {
+  classUid @0 :Int32 $Json.name("class_uid");
+  className @1 :Text $Json.name("class_name");
+  categoryUid @2 :Int32 $Json.name("category_uid");
+  categoryName @3 :Text $Json.name("category_name");
+  activityId @4 :Int32 $Json.name("activity_id");
+  activityName @5 :Text $Json.name("activity_name");
+  typeUid @6 :Int32 $Json.name("type_uid");        # class_uid * 100 + activity_id
+  severityId @7 :Int32 $Json.name("severity_id");  # 1 Informational, 2 Low, 3 Medium, 4 High
+  severity @8 :Text;
+  time @9 :Int64 $jsonNumber;                      # milliseconds since 1970
+  message @10 :Text;
+  metadata @11 :OcsfMetadata;
+}
+
+struct OcsfMetadata {
+  version @0 :Text;  # the OCSF schema version, "1.1.0"
+  product @1 :OcsfProduct;
+}
+
+struct OcsfProduct {
+  name @0 :Text;                                  # "tether"
+  vendorName @1 :Text $Json.name("vendor_name");  # "tether"
+  version @2 :Text;
+}
+
+struct OcsfUnmapped {
+  mechanism @0 :Text;                             # a mechanism name from policy/mechanism.h
+  errno @1 :Int32 $nullWhenZero;                  # null: no error
+  errnoName @2 :Text $Json.name("errno_name");    # strerror(errno); absent when errno is null
+  evidence @3 :Text;                              # Device Config State only, when known
+}
+
+# Class 5002 (category 5, Discovery), activity 99 (Other): activity_name is
+# the state, e.g. "Validated", "Created", "Degraded" or "Refused".
+struct DeviceConfigState {
+  base @0 :OcsfBase $Json.flatten();
+  unmapped @1 :OcsfUnmapped;
+}
+
+# Class 2004 (category 2, Findings), activity 1 (Create): lost confinement.
+struct DetectionFinding {
+  base @0 :OcsfBase $Json.flatten();
+  findingInfo @1 :FindingInfo $Json.name("finding_info");
+  unmapped @2 :OcsfUnmapped;
+}
+
+struct FindingInfo {
+  title @0 :Text;
+  uid @1 :Text;   # "tether-<mechanism>-<broker pid>"
+  desc @2 :Text;  # what the workload still relies on
+}
+
+# Class 1007 (category 1, System Activity), activity 1 (Launch) or 2
+# (Terminate).
+struct ProcessActivity {
+  base @0 :OcsfBase $Json.flatten();
+  process @1 :OcsfProcess;
+  exit @2 :ProcessExit $Json.flatten();  # Terminate only
+  unmapped @3 :OcsfUnmapped;
+}
+
+struct OcsfProcess {
+  pid @0 :Int32;
+  cmdLine @1 :Text $Json.name("cmd_line");  # Launch only: argv joined by spaces
+  user @2 :OcsfUser;                        # Launch only
+}
+
+struct OcsfUser {
+  uid @0 :Text;  # OCSF's user uid is a string
+}
+
+struct ProcessExit {
+  exitCode @0 :Int32 $Json.name("exit_code");
+}
+
+# ---------------------------------------------------------------------------
+# `tether probe`: what this host and the runtime around it allow, each fact
+# with its evidence.
+
+struct HostFacts {
+  networkNamespace @0 :ProbeFact $Json.name("network_namespace");  # unshare(CLONE_NEWNET)
+  userNamespace @1 :ProbeFact $Json.name("user_namespace");        # unshare(CLONE_NEWUSER)
+  boundingSetClearable @2 :ProbeFact $Json.name("bounding_set_clearable");
+  seccompLoadable @3 :ProbeFact $Json.name("seccomp_loadable");    # the workload filter
+  landlock @4 :LandlockFact;
+  self @5 :SelfFacts;        # the broker itself, from /proc/self/status
+  runtime @6 :RuntimeFact;
+}
+
+struct ProbeFact {
+  allowed @0 :Bool;
+  errno @1 :Int32 $nullWhenZero;  # null when allowed
+  evidence @2 :Text;
+}
+
+struct LandlockFact {
+  abi @0 :Int32;                  # 0: no Landlock
+  errno @1 :Int32 $nullWhenZero;  # null when there is an ABI
+  evidence @2 :Text;
+}
+
+struct SelfFacts {
+  uid @0 :List(UInt32);  # real, effective, saved
+  gid @1 :List(UInt32);  # real, effective, saved
+  groups @2 :List(UInt32);
+  capEffective @3 :Text $Json.name("cap_effective");      # 16 hex digits, as in /proc
+  capPermitted @4 :Text $Json.name("cap_permitted");
+  capInheritable @5 :Text $Json.name("cap_inheritable");
+  capBounding @6 :Text $Json.name("cap_bounding");
+  capAmbient @7 :Text $Json.name("cap_ambient");
+  noNewPrivs @8 :Bool $Json.name("no_new_privs");
+  seccompMode @9 :Int32 $Json.name("seccomp_mode");
+  evidence @10 :Text;
+}
+
+struct RuntimeFact {
+  guess @0 :Text;  # "gvisor", "container", "vm" or "bare-host"
+  evidence @1 :List(Text);
+}
+
+# ---------------------------------------------------------------------------
+# `tether policy explain`: the effective policy, where each path came from,
+# and what the running Landlock ABI enforces.
+
+struct PolicyExplanation {
+  effective @0 :EffectivePolicy;
+  origins @1 :List(Origin);
+  landlock @2 :LandlockCoverage;
+}
+
+# The policy in effect, itself a valid policy file (policy/policy.capnp).
+struct EffectivePolicy {
+  filesystem @0 :EffectiveFilesystem;
+  process @1 :EffectiveProcess;
+  seccomp @2 :EffectiveSeccomp;
+  network @3 :EffectiveNetwork;
+  enforcement @4 :EnforcementModes;
+  gpu @5 :EffectiveGpu;  # only when the policy file has a gpu section
+}
+
+struct EffectiveFilesystem {
+  readOnly @0 :List(Text) $Json.name("read_only");
+  readWrite @1 :List(Text) $Json.name("read_write");
+  devices @2 :List(Text);
+}
+
+struct EffectiveProcess {
+  user @0 :Text;  # only when one is set
+  environment @1 :List(Text);
+}
+
+struct EffectiveSeccomp {
+  denySyscalls @0 :List(Text) $Json.name("deny_syscalls");
+}
+
+struct EffectiveNetwork {
+  mode @0 :Text;
+  subnet @1 :Text;  # only when the policy file sets one
+}
+
+# Per relaxable mechanism, as in Enforcement above: "strict" or "best_effort".
+struct EnforcementModes {
+  networkNamespace @0 :Text $Json.name("network_namespace");
+  boundingSet @1 :Text $Json.name("bounding_set");
+  supervisorSeccomp @2 :Text $Json.name("supervisor_seccomp");
+  workloadSeccomp @3 :Text $Json.name("workload_seccomp");
+  landlock @4 :Text;
+  privilegeDrop @5 :Text $Json.name("privilege_drop");
+}
+
+# Each member only when the policy file sets it.
+struct EffectiveGpu {
+  devices @0 :Text;
+  deviceRoot @1 :Text $Json.name("device_root");
+  procConflict @2 :Text $Json.name("proc_conflict");
+}
+
+struct Origin {
+  path @0 :Text;    # "$.filesystem.read_only[3]", or "write_file"
+  value @1 :Text;
+  origin @2 :Text;  # "user", "baseline", "gpu-baseline" or "promoted"
+  reason @3 :Text;  # promoted entries only
+}
+
+struct LandlockCoverage {
+  abi @0 :Int32;
+  enforcedFsRights @1 :List(Text) $Json.name("enforced_fs_rights");
+  notEnforcedFsRights @2 :List(Text) $Json.name("not_enforced_fs_rights");
+  enforcedScopes @3 :List(Text) $Json.name("enforced_scopes");
+  notEnforcedScopes @4 :List(Text) $Json.name("not_enforced_scopes");
+}
