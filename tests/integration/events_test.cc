@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/scoped_temp_dir.h"
 #include "tests/support/report_json.h"
 
 namespace tether::testing {
@@ -31,12 +32,6 @@ void ExpectValidOcsf(const OcsfEvent& event) {
 
 class EventsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/tether-events-XXXXXX";
-    dir_ = mkdtemp(pattern);
-    chmod(dir_.c_str(), 0777);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::vector<OcsfEvent> Run(const std::vector<std::string>& wrapper, bool best_effort,
                              int expected_exit) {
@@ -53,7 +48,8 @@ class EventsTest : public ::testing::Test {
     return events;
   }
 
-  std::string dir_;
+  ScopedTempDir dir_scope_{"/tmp", 0777};
+  const std::string& dir_ = dir_scope_.path();
 };
 
 TEST_F(EventsTest, FullPostureRunReportsValidationLaunchAndExit) {

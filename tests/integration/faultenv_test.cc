@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/scoped_temp_dir.h"
 #include "tests/support/report_json.h"
 
 namespace tether::testing {
@@ -49,19 +50,6 @@ std::multiset<std::string> DegradedEvents(const std::string& events) {
 
 class FaultMatrixTest : public ::testing::TestWithParam<Fault> {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/tether-fault-XXXXXX";
-    dir_ = mkdtemp(pattern);
-    chmod(dir_.c_str(), 0777);
-    // World-writable outside every allowed path: only Landlock can refuse.
-    char outside[] = "/var/tmp/tether-fault-XXXXXX";
-    outside_ = mkdtemp(outside);
-    chmod(outside_.c_str(), 0777);
-  }
-  void TearDown() override {
-    std::filesystem::remove_all(dir_);
-    std::filesystem::remove_all(outside_);
-  }
 
   Outcome Run(bool best_effort, const char* network = "isolated") {
     RunSpec spec;
@@ -79,8 +67,11 @@ class FaultMatrixTest : public ::testing::TestWithParam<Fault> {
     return outcome;
   }
 
-  std::string dir_;
-  std::string outside_;
+  ScopedTempDir dir_scope_{"/tmp", 0777};
+  // World-writable outside every allowed path: only Landlock can refuse.
+  ScopedTempDir outside_scope_{"/var/tmp", 0777};
+  const std::string& dir_ = dir_scope_.path();
+  const std::string& outside_ = outside_scope_.path();
 };
 
 bool Has(const std::string& text, const std::string& needle) {

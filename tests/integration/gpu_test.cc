@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/scoped_temp_dir.h"
 #include "tests/support/report_json.h"
 
 namespace tether::testing {
@@ -21,20 +22,9 @@ namespace {
 class GpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // Outside /tmp, which is read-write: only the GPU grant may open these.
-    char pattern[] = "/var/tmp/tether-gpu-XXXXXX";
-    root_ = mkdtemp(pattern);
-    chmod(root_.c_str(), 0755);
     MakeNode("nvidiactl", 195, 255);
     MakeNode("nvidia0", 195, 0);
     MakeNode("nvidia1", 195, 1);
-    config_ = "/tmp/tether-gpu-config-" + std::to_string(getpid());
-    std::filesystem::create_directories(config_);
-    chmod(config_.c_str(), 0755);
-  }
-  void TearDown() override {
-    std::filesystem::remove_all(root_);
-    std::filesystem::remove_all(config_);
   }
 
   void MakeNode(const std::string& name, unsigned major, unsigned minor) {
@@ -60,8 +50,11 @@ class GpuTest : public ::testing::Test {
            (extra_sections_.empty() ? "" : ", " + extra_sections_) + "}";
   }
 
-  std::string root_;
-  std::string config_;
+  // Outside /tmp, which is read-write: only the GPU grant may open these.
+  ScopedTempDir root_scope_{"/var/tmp", 0755};
+  ScopedTempDir config_scope_{"/tmp", 0755};
+  const std::string& root_ = root_scope_.path();
+  const std::string& config_ = config_scope_.path();
   std::string extra_sections_;
 };
 

@@ -23,17 +23,11 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/scoped_temp_dir.h"
 #include "tests/support/report_json.h"
 
 namespace tether::testing {
 namespace {
-
-std::string MakeWorldWritableDir(const std::string& parent) {
-  std::string pattern = parent + "/tether-it-rw-XXXXXX";
-  std::string dir = mkdtemp(pattern.data());
-  chmod(dir.c_str(), 0777);
-  return dir;
-}
 
 RunResult Probe(std::vector<std::string> probe_args, std::vector<std::string> flags = {}) {
   RunSpec spec;
@@ -81,38 +75,37 @@ TEST(RunTest, WorkloadHasNoNewPrivsAndSeccompFilter) {
 
 TEST(RunTest, WriteOutsideReadWritePathsFailsWithEacces) {
   // World-writable, so only Landlock can be what says no.
-  std::string outside = MakeWorldWritableDir("/var/tmp");
+  ScopedTempDir outside_dir("/var/tmp", 0777);
+  const std::string& outside = outside_dir.path();
   RunResult result = Probe({"write", outside + "/file"});
-  std::filesystem::remove_all(outside);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(FindLine(result.out, "write="), "EACCES");
 }
 
 TEST(RunTest, WriteInsideTmpSucceeds) {
-  std::string inside = MakeWorldWritableDir("/tmp");
+  ScopedTempDir inside_dir("/tmp", 0777);
+  const std::string& inside = inside_dir.path();
   RunResult result = Probe({"write", inside + "/file"});
-  std::filesystem::remove_all(inside);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(FindLine(result.out, "write="), "ok");
 }
 
-TEST(RunTest, MountFailsWithEperm) {
-  RunResult result = Probe({"mount"});
+// What the workload filter denies, tried from inside a real sandbox: each
+// probe command prints `<command>=<errno name>`.
+class WorkloadDeniesTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(WorkloadDeniesTest, CallFailsWithEperm) {
+  std::string command = GetParam();
+  RunResult result = Probe({command});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(FindLine(result.out, "mount="), "EPERM");
+  EXPECT_EQ(FindLine(result.out, command + "="), "EPERM");
 }
 
-TEST(RunTest, UnshareFailsWithEperm) {
-  RunResult result = Probe({"unshare"});
-  ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(FindLine(result.out, "unshare="), "EPERM");
-}
-
-TEST(RunTest, PtraceFailsWithEperm) {
-  RunResult result = Probe({"ptrace"});
-  ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(FindLine(result.out, "ptrace="), "EPERM");
-}
+INSTANTIATE_TEST_SUITE_P(Calls, WorkloadDeniesTest,
+                         ::testing::Values("mount", "unshare", "ptrace"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param);
+                         });
 
 TEST(RunTest, NoBrokerFdLeaksIntoWorkload) {
   RunSpec spec;
@@ -150,13 +143,13 @@ TEST(RunTest, MissingProgramExits127) {
 }
 
 TEST(RunTest, NonExecutableProgramExits126) {
-  std::string dir = MakeWorldWritableDir("/tmp");
+  ScopedTempDir dir_dir("/tmp", 0777);
+  const std::string& dir = dir_dir.path();
   std::ofstream(dir + "/not-executable") << "#!/bin/sh\n";
   chmod((dir + "/not-executable").c_str(), 0644);
   RunSpec spec;
   spec.args = {"run", "--", dir + "/not-executable"};
   RunResult result = RunTether(spec);
-  std::filesystem::remove_all(dir);
   EXPECT_EQ(result.exit_code, 126) << result.err;
 }
 
@@ -282,10 +275,10 @@ TEST(RunTest, UnknownFlagIsAUsageError) {
 }
 
 TEST(RunTest, ReportMarksProcCheckedMechanismsVerified) {
-  std::string dir = MakeWorldWritableDir("/tmp");
+  ScopedTempDir dir_dir("/tmp", 0777);
+  const std::string& dir = dir_dir.path();
   RunResult result = Probe({"exit", "0"}, {"--report", dir + "/report.json"});
   std::string text = ReadFile(dir + "/report.json");
-  std::filesystem::remove_all(dir);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   PostureReport report = ParseReport(text);
   EXPECT_EQ(report.outcome, "running") << text;
@@ -308,13 +301,13 @@ TEST(RunTest, ReportMarksProcCheckedMechanismsVerified) {
 }
 
 TEST(RunTest, RefusedRunStillWritesTheReport) {
-  std::string dir = MakeWorldWritableDir("/tmp");
+  ScopedTempDir dir_dir("/tmp", 0777);
+  const std::string& dir = dir_dir.path();
   RunSpec spec;
   spec.args = {"run", "--report", dir + "/report.json", "--stub", Binaries().Bin("lying_stub"),
                "--", "./sandbox_probe", "exit", "0"};
   RunResult result = RunTether(spec);
   std::string text = ReadFile(dir + "/report.json");
-  std::filesystem::remove_all(dir);
   EXPECT_EQ(result.exit_code, 125);
   PostureReport report = ParseReport(text);
   EXPECT_EQ(report.outcome, "refused") << text;
@@ -359,7 +352,8 @@ void BecomePreDroppedEntrypoint() {
 }
 
 TEST(RunTest, PreDroppedBrokerSkipsPrivilegeDropWithoutAnySetidCall) {
-  std::string dir = MakeWorldWritableDir("/tmp");
+  ScopedTempDir dir_dir("/tmp", 0777);
+  const std::string& dir = dir_dir.path();
   RunSpec spec;
   // A uid-1000 broker cannot make a network namespace; that is not what
   // this test is about.
@@ -368,7 +362,6 @@ TEST(RunTest, PreDroppedBrokerSkipsPrivilegeDropWithoutAnySetidCall) {
   spec.before_exec = BecomePreDroppedEntrypoint;
   RunResult result = RunTether(spec);
   std::string text = ReadFile(dir + "/report.json");
-  std::filesystem::remove_all(dir);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(FindLine(result.out, "Uid:"), "\t1000\t1000\t1000\t1000");
   EXPECT_EQ(FindLine(result.out, "CapBnd:"), "\t0000000000000000");
@@ -393,22 +386,22 @@ TEST(RunTest, StubAtAnotherNonRootUidIsRefused) {
 }
 
 TEST(RunTest, PolicyFileAddsAReadWritePath) {
-  std::string extra = MakeWorldWritableDir("/var/tmp");
-  std::string dir = MakeWorldWritableDir("/tmp");
+  ScopedTempDir extra_dir("/var/tmp", 0777);
+  const std::string& extra = extra_dir.path();
+  ScopedTempDir dir_dir("/tmp", 0777);
+  const std::string& dir = dir_dir.path();
   std::ofstream(dir + "/policy.json")
       << R"({"filesystem": {"read_write": [")" << extra << R"("]}})";
   RunResult result = Probe({"write", extra + "/file"}, {"--policy", dir + "/policy.json"});
-  std::filesystem::remove_all(extra);
-  std::filesystem::remove_all(dir);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(FindLine(result.out, "write="), "ok");
 }
 
 TEST(RunTest, BadPolicyFileExits2NamingThePath) {
-  std::string dir = MakeWorldWritableDir("/tmp");
+  ScopedTempDir dir_dir("/tmp", 0777);
+  const std::string& dir = dir_dir.path();
   std::ofstream(dir + "/policy.json") << R"({"filesystem": {"read_only": ["etc"]}})";
   RunResult result = Probe({"exit", "0"}, {"--policy", dir + "/policy.json"});
-  std::filesystem::remove_all(dir);
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("$.filesystem.read_only[0]"), std::string::npos) << result.err;
 }
@@ -426,10 +419,10 @@ TEST(RunTest, BrokerRunsUnderItsOwnSeccompFilterWhileTheWorkloadRuns) {
 }
 
 TEST(RunTest, ReportRecordsTheSupervisorFilterAsVerified) {
-  std::string dir = MakeWorldWritableDir("/tmp");
+  ScopedTempDir dir_dir("/tmp", 0777);
+  const std::string& dir = dir_dir.path();
   RunResult result = Probe({"exit", "0"}, {"--report", dir + "/report.json"});
   std::string text = ReadFile(dir + "/report.json");
-  std::filesystem::remove_all(dir);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   PostureReport report = ParseReport(text);
   const MechanismRecord* filter = report.Find("supervisor_seccomp", "broker_seccomp_filter");

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
 
 namespace tether::testing {
 namespace {
@@ -128,6 +132,47 @@ std::string FindLine(const std::string& text, const std::string& prefix) {
     if (line.rfind(prefix, 0) == 0) return line.substr(prefix.size());
   }
   return "<no line starting with " + prefix + ">";
+}
+
+pid_t StartServe(const std::vector<std::string>& args, const std::string& socket,
+                 const std::string& log, const std::function<void()>& before_exec) {
+  pid_t server = fork();
+  if (server == 0) {
+    if (before_exec) before_exec();
+    int null_fd = open("/dev/null", O_RDWR);
+    dup2(null_fd, 0);
+    int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+    std::vector<std::string> command = {Binaries().Bin("tether"), "serve"};
+    command.insert(command.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& arg : command) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(212);
+  }
+  for (int i = 0; i < 200 && !std::filesystem::exists(socket); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return server;
+}
+
+void StopServe(pid_t server) {
+  if (server <= 0) return;
+  kill(server, SIGTERM);
+  waitpid(server, nullptr, 0);
+}
+
+void ExpectFullPosture(const std::string& out, uid_t uid) {
+  std::string ids = "\t" + std::to_string(uid);
+  EXPECT_EQ(FindLine(out, "Uid:"), ids + ids + ids + ids) << out;
+  for (const char* set : {"CapBnd:", "CapEff:", "CapPrm:", "CapInh:", "CapAmb:"}) {
+    EXPECT_EQ(FindLine(out, set), "\t0000000000000000") << set;
+  }
+  EXPECT_EQ(FindLine(out, "NoNewPrivs:"), "\t1");
+  EXPECT_EQ(FindLine(out, "Seccomp:"), "\t2");
+  EXPECT_EQ(FindLine(out, "write="), "EACCES");
 }
 
 std::string ReadFile(const std::string& path) {

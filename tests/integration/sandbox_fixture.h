@@ -54,6 +54,19 @@ std::string FindLine(const std::string& text, const std::string& prefix);
 
 std::string ReadFile(const std::string& path);
 
+// `tether serve ARGS...` in the background, its output in `log`, stdin from
+// /dev/null; `before_exec` runs in the child first. Returns once `socket`
+// exists (or after 4 s), with the server's pid.
+pid_t StartServe(const std::vector<std::string>& args, const std::string& socket,
+                 const std::string& log, const std::function<void()>& before_exec = {});
+// SIGTERM (a drain) and reap.
+void StopServe(pid_t server);
+
+// What every confined workload shows, whichever way it was launched: runs
+// as `uid`, no capability in any set, no_new_privs, a seccomp filter, and a
+// write outside the allowed paths refused (sandbox_probe `posture` output).
+void ExpectFullPosture(const std::string& probe_output, uid_t uid);
+
 }  // namespace tether::testing
 
 #endif  // TETHER_TESTS_INTEGRATION_SANDBOX_FIXTURE_H_

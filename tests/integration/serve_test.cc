@@ -69,49 +69,24 @@ class ServeTest : public ::testing::Test {
     std::filesystem::create_directories(dir_ + "/broker-only");
     std::filesystem::create_directories(dir_ + "/stub-only");
     chmod(dir_.c_str(), 0755);
-    char outside[] = "/var/tmp/tether-serve-XXXXXX";
-    outside_ = mkdtemp(outside);
-    chmod(outside_.c_str(), 0777);
     socket_ = dir_ + "/broker.sock";
-    server_ = fork();
-    if (server_ == 0) {
-      EnterOwnMountNamespace(dir_ + "/broker-only");
-      int null_fd = open("/dev/null", O_RDWR);
-      dup2(null_fd, 0);
-      std::string log = dir_ + "/serve.log";
-      int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(log_fd, 1);
-      dup2(log_fd, 2);
-      std::string tether = Binaries().Bin("tether");
-      std::vector<std::string> args = {tether, "serve", "--socket", socket_,
-                                       "--report-dir", dir_ + "/reports",
-                                       "--events", dir_ + "/events.json",
-                                       "--handshake-timeout", "3"};
-      std::vector<std::string> flags = ServerFlags();
-      args.insert(args.end(), flags.begin(), flags.end());
-      if (WithToken()) {
-        std::ofstream(dir_ + "/token") << "s3cret\n";
-        args.insert(args.end(), {"--token-file", dir_ + "/token"});
-      }
-      std::vector<char*> argv;
-      for (std::string& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(212);
+    std::vector<std::string> args = {"--socket", socket_, "--report-dir", dir_ + "/reports",
+                                     "--events", dir_ + "/events.json", "--handshake-timeout",
+                                     "3"};
+    std::vector<std::string> flags = ServerFlags();
+    args.insert(args.end(), flags.begin(), flags.end());
+    if (WithToken()) {
+      std::ofstream(dir_ + "/token") << "s3cret\n";
+      args.insert(args.end(), {"--token-file", dir_ + "/token"});
     }
-    for (int i = 0; i < 200 && !std::filesystem::exists(socket_); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    server_ = StartServe(args, socket_, dir_ + "/serve.log",
+                         [this] { EnterOwnMountNamespace(dir_ + "/broker-only"); });
     ASSERT_TRUE(std::filesystem::exists(socket_)) << ReadFile(dir_ + "/serve.log");
   }
 
   void TearDown() override {
-    if (server_ > 0) {
-      kill(server_, SIGTERM);
-      waitpid(server_, nullptr, 0);
-    }
+    StopServe(server_);
     std::filesystem::remove_all(dir_);
-    std::filesystem::remove_all(outside_);
   }
 
   // A stub started by its own process tree: own mount namespace, `uid`.
@@ -154,7 +129,8 @@ class ServeTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::string outside_;
+  ScopedTempDir outside_scope_{"/var/tmp", 0777};
+  const std::string& outside_ = outside_scope_.path();
   std::string socket_;
   pid_t server_ = -1;
 };
@@ -162,12 +138,7 @@ class ServeTest : public ::testing::Test {
 TEST_F(ServeTest, StubInAnotherMountNamespaceAndUidRunsWithTheFullPosture) {
   RunResult result = Stub(1000, {"./sandbox_probe", "posture", outside_ + "/file"});
   ASSERT_EQ(result.exit_code, 0) << result.err << ReadFile(dir_ + "/serve.log");
-  EXPECT_EQ(FindLine(result.out, "Uid:"), "\t1000\t1000\t1000\t1000");
-  EXPECT_EQ(FindLine(result.out, "CapBnd:"), "\t0000000000000000");
-  EXPECT_EQ(FindLine(result.out, "CapEff:"), "\t0000000000000000");
-  EXPECT_EQ(FindLine(result.out, "NoNewPrivs:"), "\t1");
-  EXPECT_EQ(FindLine(result.out, "Seccomp:"), "\t2");
-  EXPECT_EQ(FindLine(result.out, "write="), "EACCES");
+  ExpectFullPosture(result.out, 1000);
 }
 
 TEST_F(ServeTest, ReportMarksWhatTheBrokerVerifiedFromProc) {

@@ -1,6 +1,7 @@
 #include "tests/support/scoped_temp_dir.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <cstring>
@@ -9,9 +10,9 @@
 
 namespace tether::testing {
 
-ScopedTempDir::ScopedTempDir(const std::string& parent) {
+ScopedTempDir::ScopedTempDir(const std::string& parent, unsigned mode) {
   std::string pattern = parent + "/tether-test-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) {
+  if (mkdtemp(pattern.data()) == nullptr || chmod(pattern.c_str(), mode) != 0) {
     std::fprintf(stderr, "mkdtemp(%s): %s\n", pattern.c_str(), std::strerror(errno));
     std::abort();
   }

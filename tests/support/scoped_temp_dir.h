@@ -5,11 +5,12 @@
 
 namespace tether::testing {
 
-// A fresh directory under `parent` (mode 0700), removed with everything in
-// it when the object goes. Tests that need another mode chmod it.
+// A fresh directory under `parent` with `mode` (the workload runs as another
+// uid, so tests often want 0755 or 0777), removed with everything in it when
+// the object goes.
 class ScopedTempDir {
  public:
-  explicit ScopedTempDir(const std::string& parent = "/tmp");
+  explicit ScopedTempDir(const std::string& parent = "/tmp", unsigned mode = 0700);
   ~ScopedTempDir();
   ScopedTempDir(const ScopedTempDir&) = delete;
   ScopedTempDir& operator=(const ScopedTempDir&) = delete;
