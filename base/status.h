@@ -25,18 +25,18 @@ absl::Status Annotate(const absl::Status& status, absl::string_view prefix);
 #define TETHER_STATUS_CONCAT(a, b) TETHER_STATUS_CONCAT_INNER(a, b)
 
 // Returns the status of `expr` from the enclosing function when it is not OK.
-#define RETURN_IF_ERROR(expr)                                   \
-  do {                                                          \
-    ::absl::Status tether_status_ = (expr);                     \
-    if (!tether_status_.ok()) return tether_status_;            \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status tether_status_ = (expr);          \
+    if (!tether_status_.ok()) return tether_status_; \
   } while (false)
 
 // `lhs = value of expr`, or returns its status from the enclosing function.
 // `lhs` may declare a variable: ASSIGN_OR_RETURN(UniqueFd fd, Open(path));
 #define ASSIGN_OR_RETURN(lhs, expr) \
   TETHER_ASSIGN_OR_RETURN_IMPL(TETHER_STATUS_CONCAT(tether_statusor_, __LINE__), lhs, expr)
-#define TETHER_ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr) \
-  auto statusor = (expr);                                 \
+#define TETHER_ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr)  \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 

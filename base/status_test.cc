@@ -1,7 +1,6 @@
 #include "base/status.h"
 
 #include <errno.h>
-
 #include <gtest/gtest.h>
 
 namespace tether {

@@ -18,8 +18,8 @@
 namespace {
 
 using tether::bench::Percentile;
-using tether::bench::RunOnce;
 using tether::bench::Runfile;
+using tether::bench::RunOnce;
 
 struct Candidate {
   std::string name;
@@ -34,8 +34,10 @@ int main(int argc, char** argv) {
   std::string tether;
   int runs = 200;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--tether") == 0) tether = argv[i + 1];
-    else if (std::strcmp(argv[i], "--runs") == 0) runs = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--tether") == 0)
+      tether = argv[i + 1];
+    else if (std::strcmp(argv[i], "--runs") == 0)
+      runs = std::atoi(argv[i + 1]);
   }
   if (tether.empty() || runs < 1) {
     std::fprintf(stderr, "usage: launch_bench --tether PATH [--runs N]\n");
@@ -53,8 +55,8 @@ int main(int argc, char** argv) {
       {"plain static true", {static_true}},
       {"tether run", {tether, "run", "--", static_true}},
       {"bwrap --unshare-all",
-       {"/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
-        "--dev", "/dev", "--proc", "/proc", "--", static_true}},
+       {"/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev",
+        "/dev", "--proc", "/proc", "--", static_true}},
   };
   for (Candidate& candidate : candidates) {
     for (int warm = 0; warm < 5 && !candidate.failed; ++warm) {
@@ -71,8 +73,7 @@ int main(int argc, char** argv) {
         candidate.failed = true;
         continue;
       }
-      candidate.millis.push_back(
-          std::chrono::duration<double, std::milli>(elapsed).count());
+      candidate.millis.push_back(std::chrono::duration<double, std::milli>(elapsed).count());
     }
   }
   std::filesystem::remove_all(dir);

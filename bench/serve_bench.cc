@@ -25,8 +25,8 @@
 namespace {
 
 using tether::bench::Percentile;
-using tether::bench::RunOnce;
 using tether::bench::Runfile;
+using tether::bench::RunOnce;
 
 using Clock = std::chrono::steady_clock;
 
@@ -97,8 +97,8 @@ int main(int argc, char** argv) {
     dup2(null_fd, 1);
     dup2(null_fd, 2);
     // 64 stubs of one uid at once: the per-uid handshake cap is raised to match.
-    execl(tether.c_str(), tether.c_str(), "serve", "--socket", socket.c_str(), "--allow-uid",
-          "0", "--max-pending-per-uid", "64", nullptr);
+    execl(tether.c_str(), tether.c_str(), "serve", "--socket", socket.c_str(), "--allow-uid", "0",
+          "--max-pending-per-uid", "64", nullptr);
     _exit(121);
   }
   for (int i = 0; i < 500 && !std::filesystem::exists(socket); ++i) {

@@ -16,8 +16,8 @@ absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string
       break;
     }
     if (!absl::StartsWith(arg, "--")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unexpected argument '", arg, "': put the command after '--'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument '", arg, "': put the command after '--'"));
     }
     std::string name = arg;
     std::optional<std::string> value;
@@ -26,14 +26,22 @@ absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string
       value = arg.substr(equals + 1);
     }
     std::optional<std::string>* single = nullptr;
-    if (name == "--policy") single = &line.policy_path;
-    else if (name == "--user") single = &line.user;
-    else if (name == "--report") single = &line.report_path;
-    else if (name == "--stub") single = &line.stub_path;
-    else if (name == "--best-effort") single = &line.best_effort;
-    else if (name == "--events") single = &line.events_path;
-    else if (name == "--network") single = &line.network;
-    else if (name == "--gpus") single = &line.gpus;
+    if (name == "--policy")
+      single = &line.policy_path;
+    else if (name == "--user")
+      single = &line.user;
+    else if (name == "--report")
+      single = &line.report_path;
+    else if (name == "--stub")
+      single = &line.stub_path;
+    else if (name == "--best-effort")
+      single = &line.best_effort;
+    else if (name == "--events")
+      single = &line.events_path;
+    else if (name == "--network")
+      single = &line.network;
+    else if (name == "--gpus")
+      single = &line.gpus;
     else if (name != "--allow-env") {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name));
     }

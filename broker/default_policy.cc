@@ -1,21 +1,28 @@
 #include "broker/default_policy.h"
 
-#include "absl/strings/string_view.h"
-
 #include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
 
 namespace tether::broker {
 
 SandboxPolicy DefaultPolicy() {
   SandboxPolicy policy;
-  policy.read_only = {"/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin",
-                      "/sbin", "/etc", "/opt", "/proc",
+  policy.read_only = {"/usr",
+                      "/lib",
+                      "/lib32",
+                      "/lib64",
+                      "/libx32",
+                      "/bin",
+                      "/sbin",
+                      "/etc",
+                      "/opt",
+                      "/proc",
                       "/sys/devices/system/cpu"};
   policy.read_write = {"/tmp", "/dev/shm"};
-  policy.devices = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
-                    "/dev/urandom", "/dev/tty"};
-  policy.environment_allow = {"PATH", "TERM", "COLORTERM", "NO_COLOR", "LANG",
-                              "LANGUAGE", "LC_*", "TZ"};
+  policy.devices = {"/dev/null",   "/dev/zero",    "/dev/full",
+                    "/dev/random", "/dev/urandom", "/dev/tty"};
+  policy.environment_allow = {"PATH", "TERM",     "COLORTERM", "NO_COLOR",
+                              "LANG", "LANGUAGE", "LC_*",      "TZ"};
   return policy;
 }
 
@@ -38,10 +45,10 @@ std::vector<std::string> FilterEnvironment(const std::vector<std::string>& envir
     if (equals == absl::string_view::npos || equals == 0) continue;
     absl::string_view name = var.substr(0, equals);
     for (const std::string& allowed : allow) {
-      bool match = absl::EndsWith(allowed, "*")
-                       ? absl::StartsWith(name, absl::string_view(allowed).substr(
-                                                    0, allowed.size() - 1))
-                       : name == allowed;
+      bool match =
+          absl::EndsWith(allowed, "*")
+              ? absl::StartsWith(name, absl::string_view(allowed).substr(0, allowed.size() - 1))
+              : name == allowed;
       if (match) {
         kept.emplace_back(var);
         have_path = have_path || name == "PATH";

@@ -35,10 +35,10 @@ absl::Status Enforcement::WidenFromList(absl::string_view list, absl::string_vie
     name = absl::StripAsciiWhitespace(name);
     Mechanism mechanism;
     if (!ParseRelaxableMechanism(name, &mechanism)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          source, ": '", name,
-          "' is not a mechanism (network_namespace, bounding_set, supervisor_seccomp, "
-          "workload_seccomp, landlock, privilege_drop, or all)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": '", name,
+                       "' is not a mechanism (network_namespace, bounding_set, supervisor_seccomp, "
+                       "workload_seccomp, landlock, privilege_drop, or all)"));
     }
     widened.Set(mechanism, EnforcementMode::kBestEffort, std::string(source));
   }

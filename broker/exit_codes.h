@@ -7,9 +7,9 @@ namespace tether::broker {
 
 // Exit statuses of `tether` itself; anything else is the workload's own
 // (128+N when a signal ended it).
-inline constexpr int kExitBadPolicy = 2;       // policy file rejected
-inline constexpr int kExitUsage = 64;          // bad command line (EX_USAGE)
-inline constexpr int kExitSetupFailed = 125;   // the sandbox could not be set up
+inline constexpr int kExitBadPolicy = 2;      // policy file rejected
+inline constexpr int kExitUsage = 64;         // bad command line (EX_USAGE)
+inline constexpr int kExitSetupFailed = 125;  // the sandbox could not be set up
 // 126 and 127 (the workload cannot run / was not found) are the stub's too:
 // kernel/exec.h.
 using kernel::kExitCannotExecute;

@@ -15,8 +15,6 @@
 #include <utility>
 #include <vector>
 
-#include "base/files.h"
-#include "base/status.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -26,6 +24,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "base/files.h"
+#include "base/status.h"
 #include "broker/proc_status.h"
 #include "ipc/unique_fd.h"
 
@@ -76,23 +76,14 @@ std::optional<int> CanonicalIndex(absl::string_view digits) {
 std::string DescribeFile(const struct stat& st) {
   switch (st.st_mode & S_IFMT) {
     case S_IFCHR:
-      return absl::StrCat("a character device ", major(st.st_rdev), ":",
-                          minor(st.st_rdev));
-    case S_IFBLK:
-      return absl::StrCat("a block device ", major(st.st_rdev), ":",
-                          minor(st.st_rdev));
-    case S_IFREG:
-      return "a regular file";
-    case S_IFDIR:
-      return "a directory";
-    case S_IFLNK:
-      return "a symbolic link";
-    case S_IFIFO:
-      return "a FIFO";
-    case S_IFSOCK:
-      return "a socket";
-    default:
-      return "a file of unknown type";
+      return absl::StrCat("a character device ", major(st.st_rdev), ":", minor(st.st_rdev));
+    case S_IFBLK: return absl::StrCat("a block device ", major(st.st_rdev), ":", minor(st.st_rdev));
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFLNK: return "a symbolic link";
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    default: return "a file of unknown type";
   }
 }
 
@@ -113,37 +104,31 @@ std::string DescribeExpected(const Expected& expected) {
     }
   }
   if (expected.minor) {
-    absl::StrAppend(&text, expected.major ? " and" : " with", " minor ",
-                    *expected.minor);
+    absl::StrAppend(&text, expected.major ? " and" : " with", " minor ", *expected.minor);
   }
   return text;
 }
 
-absl::Status CheckNode(const std::string& path, const struct stat& st,
-                       const Expected& expected) {
-  bool ok = S_ISCHR(st.st_mode) &&
-            (!expected.major || major(st.st_rdev) == *expected.major) &&
+absl::Status CheckNode(const std::string& path, const struct stat& st, const Expected& expected) {
+  bool ok = S_ISCHR(st.st_mode) && (!expected.major || major(st.st_rdev) == *expected.major) &&
             (!expected.minor || minor(st.st_rdev) == *expected.minor);
   if (ok) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      path, " is ", DescribeFile(st), ", expected ", DescribeExpected(expected)));
+  return absl::FailedPreconditionError(
+      absl::StrCat(path, " is ", DescribeFile(st), ", expected ", DescribeExpected(expected)));
 }
 
 // lstat relative to an open directory: the entry itself, never what a
 // symlink points at, and never a path re-resolved from the root.
-absl::StatusOr<struct stat> StatEntry(DIR* dir, const std::string& name,
-                                      const std::string& path) {
+absl::StatusOr<struct stat> StatEntry(DIR* dir, const std::string& name, const std::string& path) {
   struct stat st;
   if (fstatat(dirfd(dir), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return ErrnoStatus(
-        errno, absl::StrCat("fstatat(", path, ", AT_SYMLINK_NOFOLLOW)"));
+    return ErrnoStatus(errno, absl::StrCat("fstatat(", path, ", AT_SYMLINK_NOFOLLOW)"));
   }
   return st;
 }
 
 // Entry names other than "." and "..", sorted so results are stable.
-absl::StatusOr<std::vector<std::string>> ReadNames(DIR* dir,
-                                                   const std::string& path) {
+absl::StatusOr<std::vector<std::string>> ReadNames(DIR* dir, const std::string& path) {
   std::vector<std::string> names;
   while (true) {
     errno = 0;
@@ -170,8 +155,7 @@ class CharDeviceMajors {
 
   // The major the kernel registered for `driver`, or an error naming `node`
   // when it has none (the node cannot belong to that driver).
-  absl::StatusOr<unsigned> Major(absl::string_view driver,
-                                 const std::string& node) {
+  absl::StatusOr<unsigned> Major(absl::string_view driver, const std::string& node) {
     if (!majors_) {
       ASSIGN_OR_RETURN(auto majors, Load());
       majors_ = std::move(majors);
@@ -179,8 +163,7 @@ class CharDeviceMajors {
     auto it = majors_->find(driver);
     if (it == majors_->end()) {
       return absl::FailedPreconditionError(
-          absl::StrCat(node, " exists but ", path_, " lists no \"", driver,
-                       "\" character device"));
+          absl::StrCat(node, " exists but ", path_, " lists no \"", driver, "\" character device"));
     }
     return it->second;
   }
@@ -202,16 +185,14 @@ class CharDeviceMajors {
           absl::StrSplit(stripped, absl::ByAnyChar(" \t"), absl::SkipEmpty());
       unsigned major_number = 0;
       if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &major_number)) {
-        return absl::DataLossError(
-            absl::StrCat(path_, ": malformed line \"", line, "\""));
+        return absl::DataLossError(absl::StrCat(path_, ": malformed line \"", line, "\""));
       }
       // Several drivers may share a name's first registration; keep the
       // first, as nvidia-modprobe does.
       majors.emplace(std::string(parts[1]), major_number);
     }
     if (!in_section) {
-      return absl::DataLossError(
-          absl::StrCat(path_, " has no \"Character devices:\" section"));
+      return absl::DataLossError(absl::StrCat(path_, " has no \"Character devices:\" section"));
     }
     return majors;
   }
@@ -232,38 +213,34 @@ struct FoundNodes {
 };
 
 absl::StatusOr<GpuDeviceNode> ValidatedNode(DIR* dir, const std::string& name,
-                                            const std::string& path,
-                                            const Expected& expected,
+                                            const std::string& path, const Expected& expected,
                                             absl::string_view role) {
   ASSIGN_OR_RETURN(struct stat st, StatEntry(dir, name, path));
   if (absl::Status status = CheckNode(path, st, expected); !status.ok()) {
     return status;
   }
-  return GpuDeviceNode{path, major(st.st_rdev), minor(st.st_rdev),
-                       std::string(role)};
+  return GpuDeviceNode{path, major(st.st_rdev), minor(st.st_rdev), std::string(role)};
 }
 
 // /dev/nvidia-caps/nvidia-capN (MIG and other capabilities): every entry
 // must be a character device of the nvidia-caps driver whose minor is N,
 // which is how nvidia-modprobe names them.
-absl::Status ScanCaps(DIR* parent, const std::string& caps_path,
-                      CharDeviceMajors& majors, FoundNodes& found) {
+absl::Status ScanCaps(DIR* parent, const std::string& caps_path, CharDeviceMajors& majors,
+                      FoundNodes& found) {
   ASSIGN_OR_RETURN(struct stat st, StatEntry(parent, "nvidia-caps", caps_path));
   if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        caps_path, " is ", DescribeFile(st), ", expected a directory"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(caps_path, " is ", DescribeFile(st), ", expected a directory"));
   }
   // O_NOFOLLOW closes the window between the fstatat above and this open.
-  UniqueFd fd(openat(dirfd(parent), "nvidia-caps",
-                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd fd(
+      openat(dirfd(parent), "nvidia-caps", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
-    return ErrnoStatus(
-        errno, absl::StrCat("openat(", caps_path, ", O_DIRECTORY|O_NOFOLLOW)"));
+    return ErrnoStatus(errno, absl::StrCat("openat(", caps_path, ", O_DIRECTORY|O_NOFOLLOW)"));
   }
   DirPtr dir(fdopendir(fd.get()));
   if (dir == nullptr) {
-    return ErrnoStatus(errno,
-                               absl::StrCat("fdopendir(", caps_path, ")"));
+    return ErrnoStatus(errno, absl::StrCat("fdopendir(", caps_path, ")"));
   }
   fd.release();  // the DIR owns it now
   ASSIGN_OR_RETURN(std::vector<std::string> names, ReadNames(dir.get(), caps_path));
@@ -294,33 +271,30 @@ absl::StatusOr<FoundNodes> ScanDeviceRoot(const GpuDiscoveryOptions& options) {
 
   CharDeviceMajors majors(options.proc_devices);
   FoundNodes found;
-  auto add = [&](const std::string& name, const Expected& expected,
-                 absl::string_view role,
+  auto add = [&](const std::string& name, const Expected& expected, absl::string_view role,
                  std::optional<GpuDeviceNode>& slot) -> absl::Status {
-    ASSIGN_OR_RETURN(GpuDeviceNode node, ValidatedNode(dir.get(), name, JoinPath(root, name), expected, role));
+    ASSIGN_OR_RETURN(GpuDeviceNode node,
+                     ValidatedNode(dir.get(), name, JoinPath(root, name), expected, role));
     slot = std::move(node);
     return absl::OkStatus();
   };
   auto uvm_expected = [&](const std::string& name,
                           unsigned minor_number) -> absl::StatusOr<Expected> {
     ASSIGN_OR_RETURN(unsigned uvm_major, majors.Major(kUvmDriver, JoinPath(root, name)));
-    return Expected{uvm_major, minor_number,
-                    absl::StrCat("\"", kUvmDriver, "\" in /proc/devices")};
+    return Expected{uvm_major, minor_number, absl::StrCat("\"", kUvmDriver, "\" in /proc/devices")};
   };
 
   for (const std::string& name : names) {
     absl::Status status;
     if (name == "nvidiactl") {
-      status = add(name, {kNvidiaMajor, kControlMinor, ""}, "control",
-                   found.control);
+      status = add(name, {kNvidiaMajor, kControlMinor, ""}, "control", found.control);
     } else if (name == "nvidia-modeset") {
-      status = add(name, {kNvidiaMajor, kModesetMinor, ""}, "modeset",
-                   found.modeset);
+      status = add(name, {kNvidiaMajor, kModesetMinor, ""}, "modeset", found.modeset);
     } else if (name == "nvidia-uvm" || name == "nvidia-uvm-tools") {
       bool tools = name == "nvidia-uvm-tools";
       ASSIGN_OR_RETURN(Expected expected, uvm_expected(name, tools ? kUvmToolsMinor : kUvmMinor));
-      status = add(name, expected, tools ? "uvm-tools" : "uvm",
-                   tools ? found.uvm_tools : found.uvm);
+      status =
+          add(name, expected, tools ? "uvm-tools" : "uvm", tools ? found.uvm_tools : found.uvm);
     } else if (name == "nvidia-caps") {
       status = ScanCaps(dir.get(), JoinPath(root, name), majors, found);
     } else if (name == "dxg") {
@@ -331,13 +305,11 @@ absl::StatusOr<FoundNodes> ScanDeviceRoot(const GpuDiscoveryOptions& options) {
       std::optional<int> index = CanonicalIndex(suffix);
       if (!index) {
         return absl::FailedPreconditionError(absl::StrCat(
-            JoinPath(root, name),
-            " is not a GPU node the NVIDIA driver creates (nvidia0 to nvidia",
+            JoinPath(root, name), " is not a GPU node the NVIDIA driver creates (nvidia0 to nvidia",
             kMaxGpuIndex, ")"));
       }
       std::optional<GpuDeviceNode> gpu;
-      status = add(name, {kNvidiaMajor, static_cast<unsigned>(*index), ""},
-                   "gpu", gpu);
+      status = add(name, {kNvidiaMajor, static_cast<unsigned>(*index), ""}, "gpu", gpu);
       if (status.ok()) found.gpus.emplace(*index, *std::move(gpu));
     }
     if (!status.ok()) return status;
@@ -362,18 +334,16 @@ absl::StatusOr<bool> DirectoryPresent(const std::string& path) {
 
 absl::Status CheckSelection(const GpuSelection& selection) {
   if (selection.all && !selection.indexes.empty()) {
-    return absl::InvalidArgumentError(
-        "GPU selection is both \"all\" and a list of indexes");
+    return absl::InvalidArgumentError("GPU selection is both \"all\" and a list of indexes");
   }
   std::set<int> seen;
   for (int index : selection.indexes) {
     if (index < 0 || index > kMaxGpuIndex) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "GPU index ", index, " is outside 0 to ", kMaxGpuIndex));
+      return absl::InvalidArgumentError(
+          absl::StrCat("GPU index ", index, " is outside 0 to ", kMaxGpuIndex));
     }
     if (!seen.insert(index).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("GPU index ", index, " is selected twice"));
+      return absl::InvalidArgumentError(absl::StrCat("GPU index ", index, " is selected twice"));
     }
   }
   return absl::OkStatus();
@@ -394,17 +364,15 @@ absl::StatusOr<GpuGrant> DiscoverGpus(const GpuSelection& selection,
 
   if (found.gpus.empty() && !found.dxg) {
     return absl::NotFoundError(absl::StrCat(
-        "GPUs were requested but there are no NVIDIA device nodes under ",
-        root,
-        found.control ? " (nvidiactl is there, but no nvidiaN)"
-                       : " (no nvidiaN, no dxg)"));
+        "GPUs were requested but there are no NVIDIA device nodes under ", root,
+        found.control ? " (nvidiactl is there, but no nvidiaN)" : " (no nvidiaN, no dxg)"));
   }
   // The driver refuses every GPU ioctl without the control node; WSL2's
   // /dev/dxg stands in for the whole native set.
   if (!found.gpus.empty() && !found.control) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        found.gpus.begin()->second.path, " is present but ",
-        JoinPath(root, "nvidiactl"), " is missing"));
+    return absl::FailedPreconditionError(absl::StrCat(found.gpus.begin()->second.path,
+                                                      " is present but ",
+                                                      JoinPath(root, "nvidiactl"), " is missing"));
   }
 
   GpuGrant grant;
@@ -420,12 +388,11 @@ absl::StatusOr<GpuGrant> DiscoverGpus(const GpuSelection& selection,
     if (!missing.empty()) {
       std::vector<int> present;
       for (const auto& [index, node] : found.gpus) present.push_back(index);
-      return absl::NotFoundError(absl::StrCat(
-          "GPU index", missing.size() > 1 ? "es " : " ",
-          absl::StrJoin(missing, ", "), " not present under ", root,
-          " (present: ", present.empty() ? "none" : absl::StrJoin(present, ", "),
-          found.dxg ? "; WSL2's dxg cannot be narrowed to single GPUs" : "",
-          ")"));
+      return absl::NotFoundError(
+          absl::StrCat("GPU index", missing.size() > 1 ? "es " : " ", absl::StrJoin(missing, ", "),
+                       " not present under ", root,
+                       " (present: ", present.empty() ? "none" : absl::StrJoin(present, ", "),
+                       found.dxg ? "; WSL2's dxg cannot be narrowed to single GPUs" : "", ")"));
     }
     grant.gpu_indexes = selection.indexes;
     std::sort(grant.gpu_indexes.begin(), grant.gpu_indexes.end());

@@ -1,6 +1,7 @@
 #include "broker/gpu_devices.h"
 
 #include <errno.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -11,8 +12,6 @@
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -38,16 +37,14 @@ constexpr unsigned kUvmMajor = 508;
 constexpr unsigned kCapsMajor = 509;
 
 // Passes when `status` failed with `code` and its message contains `part`.
-::testing::AssertionResult FailsWith(const absl::Status& status,
-                                     absl::StatusCode code,
+::testing::AssertionResult FailsWith(const absl::Status& status, absl::StatusCode code,
                                      absl::string_view part) {
-  if (status.code() == code &&
-      status.message().find(part) != absl::string_view::npos) {
+  if (status.code() == code && status.message().find(part) != absl::string_view::npos) {
     return ::testing::AssertionSuccess();
   }
   return ::testing::AssertionFailure()
-         << "got " << status << ", want " << absl::StatusCodeToString(code)
-         << " containing \"" << part << "\"";
+         << "got " << status << ", want " << absl::StatusCodeToString(code) << " containing \""
+         << part << "\"";
 }
 
 std::vector<std::string> Paths(const GpuGrant& grant) {
@@ -92,19 +89,17 @@ TEST(ParseGpuSelectionTest, ParsesIndexList) {
 }
 
 TEST(ParseGpuSelectionTest, RejectsGarbageToken) {
-  EXPECT_TRUE(FailsWith(ParseGpuSelection("0,gpu1").status(),
-                        absl::StatusCode::kInvalidArgument, "\"gpu1\""));
+  EXPECT_TRUE(FailsWith(ParseGpuSelection("0,gpu1").status(), absl::StatusCode::kInvalidArgument,
+                        "\"gpu1\""));
 }
 
 TEST(ParseGpuSelectionTest, RejectsDuplicateIndex) {
-  EXPECT_TRUE(FailsWith(ParseGpuSelection("1,0,1").status(),
-                        absl::StatusCode::kInvalidArgument,
+  EXPECT_TRUE(FailsWith(ParseGpuSelection("1,0,1").status(), absl::StatusCode::kInvalidArgument,
                         "GPU index 1 is listed twice"));
 }
 
 TEST(ParseGpuSelectionTest, RejectsNegativeIndex) {
-  EXPECT_TRUE(FailsWith(ParseGpuSelection("-1").status(),
-                        absl::StatusCode::kInvalidArgument,
+  EXPECT_TRUE(FailsWith(ParseGpuSelection("-1").status(), absl::StatusCode::kInvalidArgument,
                         "\"-1\" is negative"));
 }
 
@@ -116,8 +111,7 @@ class DiscoverGpusTest : public ::testing::Test {
     top_ = scratch_.path();
     dev_ = top_ + "/dev";
     ASSERT_EQ(mkdir(dev_.c_str(), 0755), 0) << "mkdir: " << strerror(errno);
-    ASSERT_EQ(mkdir((top_ + "/run").c_str(), 0755), 0)
-        << "mkdir: " << strerror(errno);
+    ASSERT_EQ(mkdir((top_ + "/run").c_str(), 0755), 0) << "mkdir: " << strerror(errno);
     options_.device_root = dev_;
     options_.proc_devices = top_ + "/proc_devices";
     options_.run_root = top_ + "/run";
@@ -125,14 +119,10 @@ class DiscoverGpusTest : public ::testing::Test {
     std::ofstream(options_.proc_devices) << kProcDevices;
   }
 
-
   // `name` is relative to the device root.
-  void CharDevice(const std::string& name, unsigned major_number,
-                  unsigned minor_number) {
+  void CharDevice(const std::string& name, unsigned major_number, unsigned minor_number) {
     std::string path = dev_ + "/" + name;
-    ASSERT_EQ(mknod(path.c_str(), S_IFCHR | 0600,
-                    makedev(major_number, minor_number)),
-              0)
+    ASSERT_EQ(mknod(path.c_str(), S_IFCHR | 0600, makedev(major_number, minor_number)), 0)
         << "mknod(" << path << "): " << strerror(errno);
   }
 
@@ -140,8 +130,7 @@ class DiscoverGpusTest : public ::testing::Test {
   void NativeDriver(const std::vector<int>& gpus) {
     ASSERT_NO_FATAL_FAILURE(CharDevice("nvidiactl", 195, 255));
     for (int index : gpus) {
-      ASSERT_NO_FATAL_FAILURE(
-          CharDevice("nvidia" + std::to_string(index), 195, index));
+      ASSERT_NO_FATAL_FAILURE(CharDevice("nvidia" + std::to_string(index), 195, index));
     }
   }
 
@@ -152,7 +141,7 @@ class DiscoverGpusTest : public ::testing::Test {
   }
 
   tether::testing::ScopedTempDir scratch_{getenv("TEST_TMPDIR") != nullptr ? getenv("TEST_TMPDIR")
-                                                                    : "/tmp"};
+                                                                           : "/tmp"};
   std::string top_;
   std::string dev_;
   GpuDiscoveryOptions options_;
@@ -173,9 +162,8 @@ TEST_F(DiscoverGpusTest, AllSelectsEveryGpuNode) {
   ASSERT_NO_FATAL_FAILURE(NativeDriver({0, 1}));
   absl::StatusOr<GpuGrant> grant = Discover("all");
   ASSERT_TRUE(grant.ok()) << grant.status();
-  EXPECT_EQ(Paths(*grant), (std::vector<std::string>{
-                               dev_ + "/nvidiactl", dev_ + "/nvidia0",
-                               dev_ + "/nvidia1"}));
+  EXPECT_EQ(Paths(*grant),
+            (std::vector<std::string>{dev_ + "/nvidiactl", dev_ + "/nvidia0", dev_ + "/nvidia1"}));
   EXPECT_EQ(grant->gpu_indexes, (std::vector<int>{0, 1}));
   ASSERT_EQ(grant->nodes.size(), 3u);
   EXPECT_EQ(grant->nodes[0].role, "control");
@@ -190,9 +178,8 @@ TEST_F(DiscoverGpusTest, IndexListSelectsOnlyThoseGpus) {
   absl::StatusOr<GpuGrant> grant = Discover("2,0");
   ASSERT_TRUE(grant.ok()) << grant.status();
   EXPECT_EQ(grant->gpu_indexes, (std::vector<int>{0, 2}));
-  EXPECT_EQ(Paths(*grant), (std::vector<std::string>{
-                               dev_ + "/nvidiactl", dev_ + "/nvidia0",
-                               dev_ + "/nvidia2"}));
+  EXPECT_EQ(Paths(*grant),
+            (std::vector<std::string>{dev_ + "/nvidiactl", dev_ + "/nvidia0", dev_ + "/nvidia2"}));
 }
 
 TEST_F(DiscoverGpusTest, IncludesUvmWithItsMajorFromProcDevices) {
@@ -214,8 +201,7 @@ TEST_F(DiscoverGpusTest, IncludesUvmWithItsMajorFromProcDevices) {
 TEST_F(DiscoverGpusTest, RejectsRegularFilePosingAsDevice) {
   ASSERT_NO_FATAL_FAILURE(NativeDriver({}));
   std::ofstream(dev_ + "/nvidia0") << "not a device";
-  EXPECT_TRUE(FailsWith(Discover("all").status(),
-                        absl::StatusCode::kFailedPrecondition,
+  EXPECT_TRUE(FailsWith(Discover("all").status(), absl::StatusCode::kFailedPrecondition,
                         dev_ + "/nvidia0 is a regular file, expected a "
                                "character device with major 195"));
 }
@@ -223,8 +209,7 @@ TEST_F(DiscoverGpusTest, RejectsRegularFilePosingAsDevice) {
 TEST_F(DiscoverGpusTest, RejectsWrongMajor) {
   ASSERT_NO_FATAL_FAILURE(NativeDriver({}));
   ASSERT_NO_FATAL_FAILURE(CharDevice("nvidia0", 1, 0));  // /dev/mem's major
-  EXPECT_TRUE(FailsWith(Discover("all").status(),
-                        absl::StatusCode::kFailedPrecondition,
+  EXPECT_TRUE(FailsWith(Discover("all").status(), absl::StatusCode::kFailedPrecondition,
                         dev_ + "/nvidia0 is a character device 1:0, expected "
                                "a character device with major 195"));
 }
@@ -232,8 +217,7 @@ TEST_F(DiscoverGpusTest, RejectsWrongMajor) {
 TEST_F(DiscoverGpusTest, RejectsWrongMinorForControlNode) {
   ASSERT_NO_FATAL_FAILURE(CharDevice("nvidiactl", 195, 3));
   ASSERT_NO_FATAL_FAILURE(CharDevice("nvidia0", 195, 0));
-  EXPECT_TRUE(FailsWith(Discover("all").status(),
-                        absl::StatusCode::kFailedPrecondition,
+  EXPECT_TRUE(FailsWith(Discover("all").status(), absl::StatusCode::kFailedPrecondition,
                         dev_ + "/nvidiactl is a character device 195:3, "
                                "expected a character device with major 195 "
                                "and minor 255"));
@@ -243,10 +227,8 @@ TEST_F(DiscoverGpusTest, RejectsSymlink) {
   ASSERT_NO_FATAL_FAILURE(NativeDriver({}));
   // The target is a perfect nvidia0; the link itself is still refused.
   ASSERT_NO_FATAL_FAILURE(CharDevice("elsewhere", 195, 0));
-  ASSERT_EQ(symlink("elsewhere", (dev_ + "/nvidia0").c_str()), 0)
-      << "symlink: " << strerror(errno);
-  EXPECT_TRUE(FailsWith(Discover("all").status(),
-                        absl::StatusCode::kFailedPrecondition,
+  ASSERT_EQ(symlink("elsewhere", (dev_ + "/nvidia0").c_str()), 0) << "symlink: " << strerror(errno);
+  EXPECT_TRUE(FailsWith(Discover("all").status(), absl::StatusCode::kFailedPrecondition,
                         dev_ + "/nvidia0 is a symbolic link, expected a "
                                "character device"));
 }
@@ -254,8 +236,7 @@ TEST_F(DiscoverGpusTest, RejectsSymlink) {
 TEST_F(DiscoverGpusTest, RejectsUvmWithWrongMajor) {
   ASSERT_NO_FATAL_FAILURE(NativeDriver({0}));
   ASSERT_NO_FATAL_FAILURE(CharDevice("nvidia-uvm", 195, 0));
-  EXPECT_TRUE(FailsWith(Discover("all").status(),
-                        absl::StatusCode::kFailedPrecondition,
+  EXPECT_TRUE(FailsWith(Discover("all").status(), absl::StatusCode::kFailedPrecondition,
                         dev_ + "/nvidia-uvm is a character device 195:0, "
                                "expected a character device with major 508"));
 }
@@ -263,15 +244,13 @@ TEST_F(DiscoverGpusTest, RejectsUvmWithWrongMajor) {
 TEST_F(DiscoverGpusTest, MissingSelectedIndexIsAnErrorListingPresentOnes) {
   ASSERT_NO_FATAL_FAILURE(NativeDriver({0, 1}));
   absl::Status status = Discover("0,3").status();
-  EXPECT_TRUE(
-      FailsWith(status, absl::StatusCode::kNotFound, "GPU index 3 not present"));
+  EXPECT_TRUE(FailsWith(status, absl::StatusCode::kNotFound, "GPU index 3 not present"));
   EXPECT_TRUE(FailsWith(status, absl::StatusCode::kNotFound, "present: 0, 1"));
 }
 
 TEST_F(DiscoverGpusTest, MissingControlNodeIsAnError) {
   ASSERT_NO_FATAL_FAILURE(CharDevice("nvidia0", 195, 0));
-  EXPECT_TRUE(FailsWith(Discover("all").status(),
-                        absl::StatusCode::kFailedPrecondition,
+  EXPECT_TRUE(FailsWith(Discover("all").status(), absl::StatusCode::kFailedPrecondition,
                         dev_ + "/nvidiactl is missing"));
 }
 
@@ -297,14 +276,12 @@ TEST_F(DiscoverGpusTest, IncludesWslDriverStoreReadOnlyWithDxg) {
   std::filesystem::create_directories(options_.wsl_lib_dir);
   absl::StatusOr<GpuGrant> grant = Discover("all");
   ASSERT_TRUE(grant.ok()) << grant.status();
-  EXPECT_EQ(grant->read_only_paths,
-            (std::vector<std::string>{options_.wsl_lib_dir}));
+  EXPECT_EQ(grant->read_only_paths, (std::vector<std::string>{options_.wsl_lib_dir}));
 }
 
 TEST_F(DiscoverGpusTest, IncludesNvidiaCapsNodes) {
   ASSERT_NO_FATAL_FAILURE(NativeDriver({0}));
-  ASSERT_EQ(mkdir((dev_ + "/nvidia-caps").c_str(), 0755), 0)
-      << "mkdir: " << strerror(errno);
+  ASSERT_EQ(mkdir((dev_ + "/nvidia-caps").c_str(), 0755), 0) << "mkdir: " << strerror(errno);
   ASSERT_NO_FATAL_FAILURE(CharDevice("nvidia-caps/nvidia-cap1", kCapsMajor, 1));
   ASSERT_NO_FATAL_FAILURE(CharDevice("nvidia-caps/nvidia-cap2", kCapsMajor, 2));
   absl::StatusOr<GpuGrant> grant = Discover("all");
@@ -316,18 +293,15 @@ TEST_F(DiscoverGpusTest, IncludesNvidiaCapsNodes) {
       caps.push_back(node.path);
     }
   }
-  EXPECT_EQ(caps, (std::vector<std::string>{
-                      dev_ + "/nvidia-caps/nvidia-cap1",
-                      dev_ + "/nvidia-caps/nvidia-cap2"}));
+  EXPECT_EQ(caps, (std::vector<std::string>{dev_ + "/nvidia-caps/nvidia-cap1",
+                                            dev_ + "/nvidia-caps/nvidia-cap2"}));
 }
 
 TEST_F(DiscoverGpusTest, RejectsCapNodeWhoseMinorDoesNotMatchItsName) {
   ASSERT_NO_FATAL_FAILURE(NativeDriver({0}));
-  ASSERT_EQ(mkdir((dev_ + "/nvidia-caps").c_str(), 0755), 0)
-      << "mkdir: " << strerror(errno);
+  ASSERT_EQ(mkdir((dev_ + "/nvidia-caps").c_str(), 0755), 0) << "mkdir: " << strerror(errno);
   ASSERT_NO_FATAL_FAILURE(CharDevice("nvidia-caps/nvidia-cap2", kCapsMajor, 1));
-  EXPECT_TRUE(FailsWith(Discover("all").status(),
-                        absl::StatusCode::kFailedPrecondition,
+  EXPECT_TRUE(FailsWith(Discover("all").status(), absl::StatusCode::kFailedPrecondition,
                         dev_ + "/nvidia-caps/nvidia-cap2 is a character "
                                "device 509:1"));
 }
@@ -339,8 +313,7 @@ TEST_F(DiscoverGpusTest, IncludesPersistencedSocketDirReadOnlyWhenPresent) {
   EXPECT_TRUE(without->read_only_paths.empty());
 
   std::string persistenced = options_.run_root + "/nvidia-persistenced";
-  ASSERT_EQ(mkdir(persistenced.c_str(), 0755), 0)
-      << "mkdir: " << strerror(errno);
+  ASSERT_EQ(mkdir(persistenced.c_str(), 0755), 0) << "mkdir: " << strerror(errno);
   absl::StatusOr<GpuGrant> with = Discover("all");
   ASSERT_TRUE(with.ok()) << with.status();
   EXPECT_EQ(with->read_only_paths, (std::vector<std::string>{persistenced}));

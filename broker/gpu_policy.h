@@ -15,10 +15,10 @@ using policy::ParseProcConflict;
 using policy::ProcConflict;
 
 struct GpuPolicyOutcome {
-  std::vector<std::string> granted;   // device node paths, read-write + ioctl
+  std::vector<std::string> granted;  // device node paths, read-write + ioctl
   bool proc_promoted = false;
-  std::string proc_note;              // why /proc is or is not writable
-  bool warn = false;                  // keep_user: CUDA start-up may fail
+  std::string proc_note;  // why /proc is or is not writable
+  bool warn = false;      // keep_user: CUDA start-up may fail
 };
 
 // Adds a discovered grant to the sandbox policy: the selected nodes as

@@ -11,11 +11,11 @@
 
 #include <cstring>
 
-#include "base/files.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "base/files.h"
 #include "broker/posture_report.h"
 #include "broker/report.capnp.h"
 #include "kernel/capabilities.h"
@@ -40,10 +40,10 @@ ProbeResult Probe(int (*attempt)(const void*), const void* arg, std::string what
   ProbeResult result;
   result.errno_value = ErrnoInThrowawayChild(attempt, arg);
   result.ok = result.errno_value == 0;
-  result.evidence = result.ok ? absl::StrCat(what, " succeeded in a throwaway child")
-                              : absl::StrCat(what, " failed in a throwaway child: ",
-                                             strerror(result.errno_value), " (errno ",
-                                             result.errno_value, ")");
+  result.evidence =
+      result.ok ? absl::StrCat(what, " succeeded in a throwaway child")
+                : absl::StrCat(what, " failed in a throwaway child: ", strerror(result.errno_value),
+                               " (errno ", result.errno_value, ")");
   return result;
 }
 
@@ -58,8 +58,8 @@ RuntimeGuess GuessRuntime() {
   // gVisor's sentry reports a fixed fake kernel build.
   if (version.ok() && absl::StrContains(*version, "#1 SMP Sun Jan 10 15:06:54 PST 2016")) {
     guess.name = "gvisor";
-    guess.evidence.push_back(absl::StrCat("/proc/version is gVisor's: ",
-                                          absl::StripAsciiWhitespace(*version)));
+    guess.evidence.push_back(
+        absl::StrCat("/proc/version is gVisor's: ", absl::StripAsciiWhitespace(*version)));
     return guess;
   }
   for (const char* marker : {"/.dockerenv", "/run/.containerenv"}) {
@@ -172,9 +172,8 @@ std::string HostFactsToJson(const HostFacts& facts) {
   auto landlock = json.initLandlock();
   landlock.setAbi(facts.landlock_abi);
   if (facts.landlock_abi > 0) {
-    landlock.setEvidence(
-        absl::StrCat("landlock_create_ruleset(LANDLOCK_CREATE_RULESET_VERSION) = ",
-                     facts.landlock_abi));
+    landlock.setEvidence(absl::StrCat("landlock_create_ruleset(LANDLOCK_CREATE_RULESET_VERSION) = ",
+                                      facts.landlock_abi));
   } else {
     landlock.setErrno(facts.landlock_errno);
     landlock.setEvidence(

@@ -20,13 +20,13 @@ struct RuntimeGuess {
 // evidence for it. Probes never change the broker's own state: every
 // attempt happens in a child that exits right after.
 struct HostFacts {
-  ProbeResult network_namespace;   // unshare(CLONE_NEWNET)
-  ProbeResult user_namespace;      // unshare(CLONE_NEWUSER)
-  ProbeResult bounding_set;        // PR_CAPBSET_DROP of every capability
-  ProbeResult seccomp;             // load of the workload filter after no_new_privs
+  ProbeResult network_namespace;  // unshare(CLONE_NEWNET)
+  ProbeResult user_namespace;     // unshare(CLONE_NEWUSER)
+  ProbeResult bounding_set;       // PR_CAPBSET_DROP of every capability
+  ProbeResult seccomp;            // load of the workload filter after no_new_privs
   int landlock_abi = 0;
   int landlock_errno = 0;
-  ProcStatus self;                 // the broker's ids, caps, no_new_privs
+  ProcStatus self;  // the broker's ids, caps, no_new_privs
   RuntimeGuess runtime;
 };
 

@@ -5,12 +5,12 @@
 
 #include <algorithm>
 
-#include "base/status.h"
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "base/status.h"
 
 namespace tether::broker {
 namespace {
@@ -18,17 +18,16 @@ namespace {
 absl::StatusOr<uint32_t> ParseId(absl::string_view text, absl::string_view what) {
   uint32_t id;
   if (text.empty() || !absl::SimpleAtoi(text, &id) || id == UINT32_MAX) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--user: '", text, "' is not a valid ", what));
+    return absl::InvalidArgumentError(absl::StrCat("--user: '", text, "' is not a valid ", what));
   }
   return id;
 }
 
 }  // namespace
 
-absl::StatusOr<TargetIdentity> ResolveTargetIdentity(
-    const std::optional<std::string>& user_flag, uid_t broker_uid,
-    gid_t broker_gid, const std::vector<uint32_t>& broker_groups) {
+absl::StatusOr<TargetIdentity> ResolveTargetIdentity(const std::optional<std::string>& user_flag,
+                                                     uid_t broker_uid, gid_t broker_gid,
+                                                     const std::vector<uint32_t>& broker_groups) {
   TargetIdentity target;
   if (!user_flag.has_value()) {
     if (broker_uid == 0) {
@@ -59,9 +58,9 @@ absl::StatusOr<TargetIdentity> ResolveTargetIdentity(
     std::string name(user);
     int error = getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
     if (found == nullptr) {
-      return absl::NotFoundError(absl::StrCat(
-          "--user: no user named '", name, "'",
-          error != 0 ? absl::StrCat(" (getpwnam_r: errno ", error, ")") : ""));
+      return absl::NotFoundError(
+          absl::StrCat("--user: no user named '", name, "'",
+                       error != 0 ? absl::StrCat(" (getpwnam_r: errno ", error, ")") : ""));
     }
     target.uid = entry.pw_uid;
     target.gid = entry.pw_gid;
@@ -72,8 +71,7 @@ absl::StatusOr<TargetIdentity> ResolveTargetIdentity(
   }
   if (target.uid == 0 || target.gid == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--user ", spec,
-                     ": the workload may not run as uid 0 or gid 0"));
+        absl::StrCat("--user ", spec, ": the workload may not run as uid 0 or gid 0"));
   }
   return target;
 }
@@ -93,9 +91,9 @@ absl::StatusOr<uint32_t> ResolveGroup(const std::string& text, absl::string_view
   std::vector<char> buffer(16384);
   int error = getgrnam_r(text.c_str(), &entry, buffer.data(), buffer.size(), &found);
   if (found == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        where, ": no group named '", text, "'",
-        error != 0 ? absl::StrCat(" (getgrnam_r: errno ", error, ")") : ""));
+    return absl::NotFoundError(
+        absl::StrCat(where, ": no group named '", text, "'",
+                     error != 0 ? absl::StrCat(" (getgrnam_r: errno ", error, ")") : ""));
   }
   return entry.gr_gid;
 }

@@ -24,9 +24,9 @@ inline constexpr uint32_t kNobody = 65534;
 // Resolves `--user NAME|UID[:GID]`. Without the flag: nobody (65534:65534,
 // no groups) for a root broker, the broker's own identity otherwise. A
 // target uid of 0 is refused: the workload never runs as root.
-absl::StatusOr<TargetIdentity> ResolveTargetIdentity(
-    const std::optional<std::string>& user_flag, uid_t broker_uid,
-    gid_t broker_gid, const std::vector<uint32_t>& broker_groups);
+absl::StatusOr<TargetIdentity> ResolveTargetIdentity(const std::optional<std::string>& user_flag,
+                                                     uid_t broker_uid, gid_t broker_gid,
+                                                     const std::vector<uint32_t>& broker_groups);
 
 // Applies the policy's `process.group` (overrides the primary gid) and
 // `process.supplementary_groups`; each is a number or a group name. Gid 0 is

@@ -23,8 +23,7 @@ TEST(IdentityTest, NonRootBrokerWithoutUserRunsWorkloadAsItself) {
 }
 
 TEST(IdentityTest, NumericUserWithGroup) {
-  absl::StatusOr<TargetIdentity> target =
-      ResolveTargetIdentity(std::string("1234:5678"), 0, 0, {});
+  absl::StatusOr<TargetIdentity> target = ResolveTargetIdentity(std::string("1234:5678"), 0, 0, {});
   ASSERT_TRUE(target.ok()) << target.status();
   EXPECT_EQ(target->uid, 1234u);
   EXPECT_EQ(target->gid, 5678u);
@@ -56,8 +55,7 @@ TEST(IdentityTest, RootTargetIsRefused) {
 }
 
 TEST(IdentityTest, MalformedGroupIsAnError) {
-  absl::StatusOr<TargetIdentity> target =
-      ResolveTargetIdentity(std::string("1000:abc"), 0, 0, {});
+  absl::StatusOr<TargetIdentity> target = ResolveTargetIdentity(std::string("1000:abc"), 0, 0, {});
   ASSERT_FALSE(target.ok());
   EXPECT_NE(target.status().message().find("gid"), absl::string_view::npos);
 }

@@ -16,14 +16,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "base/files.h"
 #include "broker/cli.h"
 #include "broker/default_policy.h"
 #include "broker/exit_codes.h"
-#include "absl/strings/numbers.h"
 #include "broker/host_probe.h"
-#include "broker/proc_status.h"
 #include "broker/policy_options.h"
+#include "broker/proc_status.h"
 #include "broker/run_session.h"
 #include "broker/serve.h"
 #include "kernel/landlock.h"
@@ -59,8 +59,7 @@ constexpr char kUsage[] =
     "TETHER_BEST_EFFORT in the environment widens the same way.\n";
 
 int BadPolicy(const std::string& path, absl::string_view message) {
-  std::fprintf(stderr, "tether: bad policy: %s: %s\n", path.c_str(),
-               std::string(message).c_str());
+  std::fprintf(stderr, "tether: bad policy: %s: %s\n", path.c_str(), std::string(message).c_str());
   return kExitBadPolicy;
 }
 
@@ -96,8 +95,7 @@ tether::broker::RunOptions DefaultOptions() {
 }
 
 int Run(const std::vector<std::string>& args) {
-  absl::StatusOr<tether::broker::RunCommandLine> line =
-      tether::broker::ParseRunCommandLine(args);
+  absl::StatusOr<tether::broker::RunCommandLine> line = tether::broker::ParseRunCommandLine(args);
   if (!line.ok()) {
     std::fprintf(stderr, "tether run: %s\n%s", std::string(line.status().message()).c_str(),
                  kUsage);
@@ -150,8 +148,8 @@ int Run(const std::vector<std::string>& args) {
 // `policy explain FILE [--gpus SPEC]`: the effective policy with origins.
 int Policy(const std::vector<std::string>& args) {
   bool check = args.size() == 2 && args[0] == "check";
-  bool explain = (args.size() == 2 || (args.size() == 4 && args[2] == "--gpus")) &&
-                 args[0] == "explain";
+  bool explain =
+      (args.size() == 2 || (args.size() == 4 && args[2] == "--gpus")) && args[0] == "explain";
   if (!check && !explain) {
     std::fprintf(stderr, "tether policy: expected check FILE or explain FILE\n%s", kUsage);
     return kExitUsage;
@@ -229,13 +227,12 @@ int Serve(const std::vector<std::string>& args) {
     } else if (flag == "--max-sessions") {
       if (!absl::SimpleAtoi(value, &serve.max_sessions) || serve.max_sessions < 1 ||
           serve.max_sessions > 4096) {
-        std::fprintf(stderr, "tether serve: --max-sessions '%s' is not 1 to 4096\n",
-                     value.c_str());
+        std::fprintf(stderr, "tether serve: --max-sessions '%s' is not 1 to 4096\n", value.c_str());
         return kExitUsage;
       }
     } else if (flag == "--max-pending-per-uid") {
-      if (!absl::SimpleAtoi(value, &serve.max_pending_per_uid) ||
-          serve.max_pending_per_uid < 1 || serve.max_pending_per_uid > 4096) {
+      if (!absl::SimpleAtoi(value, &serve.max_pending_per_uid) || serve.max_pending_per_uid < 1 ||
+          serve.max_pending_per_uid > 4096) {
         std::fprintf(stderr, "tether serve: --max-pending-per-uid '%s' is not 1 to 4096\n",
                      value.c_str());
         return kExitUsage;
@@ -261,8 +258,7 @@ int Serve(const std::vector<std::string>& args) {
     tether::policy::PolicyFile file;
     if (int status = LoadPolicy(*policy_path, &file, &serve.run); status != 0) return status;
   }
-  if (network.has_value() &&
-      !tether::broker::ParseNetworkMode(*network, &serve.run.network_mode)) {
+  if (network.has_value() && !tether::broker::ParseNetworkMode(*network, &serve.run.network_mode)) {
     std::fprintf(stderr, "tether serve: --network '%s' is not isolated, host or auto\n",
                  network->c_str());
     return kExitUsage;

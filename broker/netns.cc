@@ -27,13 +27,13 @@
 #include <utility>
 #include <vector>
 
-#include "base/status.h"
 #include "absl/memory/memory.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/status.h"
 #include "ipc/fd_passing.h"
 
 namespace tether::broker {
@@ -53,9 +53,9 @@ absl::Status ValidateIfname(absl::string_view name) {
   }
   for (char c : name) {
     if (c == '/' || c == ':' || !absl::ascii_isgraph(static_cast<unsigned char>(c))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "interface name '", absl::CHexEscape(name),
-          "' may not contain '/', ':', whitespace or non-printable bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("interface name '", absl::CHexEscape(name),
+                       "' may not contain '/', ':', whitespace or non-printable bytes"));
     }
   }
   return absl::OkStatus();
@@ -85,17 +85,17 @@ absl::StatusOr<Ipv4Cidr> ParseIpv4Cidr(absl::string_view text) {
   struct in_addr in;
   // inet_pton takes only four decimal octets: no "10.1", hex or octal forms.
   if (inet_pton(AF_INET, std::string(parts[0]).c_str(), &in) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", absl::CHexEscape(parts[0]), "' in '", absl::CHexEscape(text),
-        "' is not a dotted-quad IPv4 address"));
+    return absl::InvalidArgumentError(absl::StrCat("'", absl::CHexEscape(parts[0]), "' in '",
+                                                   absl::CHexEscape(text),
+                                                   "' is not a dotted-quad IPv4 address"));
   }
   cidr.address = ntohl(in.s_addr);
   bool digits = !parts[1].empty() && parts[1].size() <= 2;
   for (char c : parts[1]) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
   if (!digits || !absl::SimpleAtoi(parts[1], &cidr.prefix) || cidr.prefix > 32) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prefix '", absl::CHexEscape(parts[1]), "' in '", absl::CHexEscape(text),
-        "' is not a number from 0 to 32"));
+    return absl::InvalidArgumentError(absl::StrCat("prefix '", absl::CHexEscape(parts[1]), "' in '",
+                                                   absl::CHexEscape(text),
+                                                   "' is not a number from 0 to 32"));
   }
   return cidr;
 }
@@ -105,7 +105,8 @@ absl::StatusOr<Ipv4Cidr> ParseIpv4Cidr(absl::string_view text) {
 absl::Status ValidateAddresses(const VethAddresses& addresses, Ipv4Cidr* host, Ipv4Cidr* sandbox) {
   absl::StatusOr<Ipv4Cidr> parsed_host = ParseIpv4Cidr(addresses.host_cidr);
   if (!parsed_host.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("host address: ", parsed_host.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("host address: ", parsed_host.status().message()));
   }
   absl::StatusOr<Ipv4Cidr> parsed_sandbox = ParseIpv4Cidr(addresses.sandbox_cidr);
   if (!parsed_sandbox.ok()) {
@@ -127,9 +128,9 @@ absl::Status ValidateAddresses(const VethAddresses& addresses, Ipv4Cidr* host, I
   if (host->prefix == 30) {
     for (uint32_t address : {host->address, sandbox->address}) {
       if ((address & 3) == 0 || (address & 3) == 3) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "veth addresses ", both, ": ", FormatCidr(address, 30),
-            " is the network or broadcast address of its /30"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("veth addresses ", both, ": ", FormatCidr(address, 30),
+                         " is the network or broadcast address of its /30"));
       }
     }
   }
@@ -168,8 +169,8 @@ class RouteSocket {
     std::unique_ptr<RouteSocket> socket(new RouteSocket(sock, std::move(where)));
     int result = nl_socket_set_fd(sock, NETLINK_ROUTE, fd.get());
     if (result < 0) {
-      return absl::InternalError(absl::StrCat("nl_socket_set_fd ", socket->where_,
-                                              ": libnl: ", nl_geterror(result)));
+      return absl::InternalError(
+          absl::StrCat("nl_socket_set_fd ", socket->where_, ": libnl: ", nl_geterror(result)));
     }
     fd.release();  // nl_socket_free closes it now
     // libnl turns the kernel's errno into its own codes, which lose detail
@@ -209,7 +210,8 @@ class RouteSocket {
     if (result >= 0) return absl::OkStatus();
     if (kernel_errno_ != 0) return ErrnoStatus(kernel_errno_, absl::StrCat(what, " ", where_));
     return absl::InternalError(absl::StrCat(what, " ", where_, ": libnl: ", nl_geterror(result),
-                                            " (libnl error ", -result, ", before the kernel answered)"));
+                                            " (libnl error ", -result,
+                                            ", before the kernel answered)"));
   }
 
  private:
@@ -323,17 +325,16 @@ absl::Status ReceiveChildReport(int socket_fd, pid_t child, UniqueFd* netns_fd,
     return ErrnoStatus(datagram.errno_value, "recvmsg from the namespace child");
   }
   if (datagram.size == 0) {
-    return absl::InternalError(absl::StrCat("the namespace child ",
-                                            DescribeWaitStatus(wait_status),
+    return absl::InternalError(absl::StrCat("the namespace child ", DescribeWaitStatus(wait_status),
                                             " without reporting"));
   }
-  if (datagram.size != sizeof(report) ||
-      (datagram.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
-    return absl::InternalError(absl::StrCat("the namespace child's report is malformed (",
-                                            datagram.size, " bytes)"));
+  if (datagram.size != sizeof(report) || (datagram.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+    return absl::InternalError(
+        absl::StrCat("the namespace child's report is malformed (", datagram.size, " bytes)"));
   }
   if (report.call != kOk) {
-    return ErrnoStatus(report.error, absl::StrCat(ChildCallName(report.call), " in the namespace child"));
+    return ErrnoStatus(report.error,
+                       absl::StrCat(ChildCallName(report.call), " in the namespace child"));
   }
   if (datagram.fds.size() != 2) {
     return absl::InternalError(
@@ -378,14 +379,19 @@ class VethPair {
   static absl::StatusOr<std::unique_ptr<VethPair>> Create(const std::string& host_ifname,
                                                           const std::string& sandbox_ifname,
                                                           int netns_fd) {
-    ASSIGN_OR_RETURN(std::unique_ptr<RouteSocket> socket, RouteSocket::OpenHere("in the broker's namespace"));
+    ASSIGN_OR_RETURN(std::unique_ptr<RouteSocket> socket,
+                     RouteSocket::OpenHere("in the broker's namespace"));
     LinkPtr link(rtnl_link_veth_alloc());
     if (link == nullptr) return OutOfMemory("rtnl_link_veth_alloc");
     rtnl_link_set_name(link.get(), host_ifname.c_str());
     LinkPtr peer(rtnl_link_veth_get_peer(link.get()));
     rtnl_link_set_name(peer.get(), sandbox_ifname.c_str());
     rtnl_link_set_ns_fd(peer.get(), netns_fd);
-    RETURN_IF_ERROR(socket->Run( absl::StrCat("rtnl_link_add(veth ", host_ifname, ", peer ", sandbox_ifname, " inside the new namespace)"), [&](struct nl_sock* sock) { return rtnl_link_add(sock, link.get(), NLM_F_CREATE | NLM_F_EXCL); }));
+    RETURN_IF_ERROR(socket->Run(absl::StrCat("rtnl_link_add(veth ", host_ifname, ", peer ",
+                                             sandbox_ifname, " inside the new namespace)"),
+                                [&](struct nl_sock* sock) {
+                                  return rtnl_link_add(sock, link.get(), NLM_F_CREATE | NLM_F_EXCL);
+                                }));
     // Owned from here on: an error below deletes it (by name until the
     // index is known).
     std::unique_ptr<VethPair> pair(new VethPair(std::move(socket), host_ifname));
@@ -410,9 +416,9 @@ class VethPair {
     } else {
       rtnl_link_set_name(link.get(), host_ifname_.c_str());
     }
-    absl::Status status = socket_->Run(
-        absl::StrCat("rtnl_link_delete(", host_ifname_, ")"),
-        [&](struct nl_sock* sock) { return rtnl_link_delete(sock, link.get()); });
+    absl::Status status =
+        socket_->Run(absl::StrCat("rtnl_link_delete(", host_ifname_, ")"),
+                     [&](struct nl_sock* sock) { return rtnl_link_delete(sock, link.get()); });
     if (!status.ok() && socket_->kernel_errno() == ENODEV) return absl::OkStatus();
     return status;
   }
@@ -477,17 +483,19 @@ absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::CreateImpl(
   // object), so each early return undoes it.
   std::unique_ptr<IsolatedNetwork> network(new IsolatedNetwork(host_ifname, addresses));
   auto injected = [fail_after](Step step, absl::string_view name) {
-    return step == fail_after
-               ? absl::AbortedError(absl::StrCat("injected failure after ", name))
-               : absl::OkStatus();
+    return step == fail_after ? absl::AbortedError(absl::StrCat("injected failure after ", name))
+                              : absl::OkStatus();
   };
 
   UniqueFd route_fd;
   RETURN_IF_ERROR(MakeNamespace(&network->netns_fd_, &route_fd));
-  ASSIGN_OR_RETURN(std::unique_ptr<RouteSocket> inside, RouteSocket::Adopt(std::move(route_fd), "in the new namespace"));
+  ASSIGN_OR_RETURN(std::unique_ptr<RouteSocket> inside,
+                   RouteSocket::Adopt(std::move(route_fd), "in the new namespace"));
   RETURN_IF_ERROR(injected(Step::kNamespace, "the namespace"));
 
-  ASSIGN_OR_RETURN(std::unique_ptr<VethPair> veth, VethPair::Create(host_ifname, network->sandbox_ifname_, network->netns_fd_.get()));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<VethPair> veth,
+      VethPair::Create(host_ifname, network->sandbox_ifname_, network->netns_fd_.get()));
   network->veth_ = std::move(veth);
   RETURN_IF_ERROR(injected(Step::kVethPair, "the veth pair"));
 

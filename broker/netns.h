@@ -47,8 +47,8 @@ class IsolatedNetwork {
   // whitespace, e.g. "tth<pid>") and must not exist yet. `addresses` must be
   // one /30 or /31 as ParseVethSubnet makes them. Every error removes what
   // was already made: no interface, fd or child process is left behind.
-  static absl::StatusOr<std::unique_ptr<IsolatedNetwork>> Create(
-      const std::string& host_ifname, const VethAddresses& addresses);
+  static absl::StatusOr<std::unique_ptr<IsolatedNetwork>> Create(const std::string& host_ifname,
+                                                                 const VethAddresses& addresses);
 
   IsolatedNetwork(const IsolatedNetwork&) = delete;
   IsolatedNetwork& operator=(const IsolatedNetwork&) = delete;
@@ -84,8 +84,9 @@ class IsolatedNetwork {
     kSandboxUp,
   };
 
-  static absl::StatusOr<std::unique_ptr<IsolatedNetwork>> CreateImpl(
-      const std::string& host_ifname, const VethAddresses& addresses, Step fail_after);
+  static absl::StatusOr<std::unique_ptr<IsolatedNetwork>> CreateImpl(const std::string& host_ifname,
+                                                                     const VethAddresses& addresses,
+                                                                     Step fail_after);
 
   IsolatedNetwork(std::string host_ifname, VethAddresses addresses);
 

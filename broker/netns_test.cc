@@ -87,8 +87,8 @@ TEST(ParseVethSubnetTest, ParsesA31) {
 }
 
 TEST(ParseVethSubnetTest, RejectsPrefixOtherThan30Or31) {
-  for (const char* subnet : {"10.200.0.0/29", "10.200.0.0/32", "10.200.0.0/24", "0.0.0.0/0",
-                             "10.200.0.0/8"}) {
+  for (const char* subnet :
+       {"10.200.0.0/29", "10.200.0.0/32", "10.200.0.0/24", "0.0.0.0/0", "10.200.0.0/8"}) {
     absl::StatusOr<VethAddresses> addresses = ParseVethSubnet(subnet);
     ASSERT_FALSE(addresses.ok()) << subnet;
     EXPECT_EQ(addresses.status().code(), absl::StatusCode::kInvalidArgument) << subnet;
@@ -104,23 +104,42 @@ TEST(ParseVethSubnetTest, RejectsHostBitsSet) {
     EXPECT_EQ(addresses.status().code(), absl::StatusCode::kInvalidArgument) << subnet;
     EXPECT_PRED_FORMAT2(Contains, addresses.status().message(), "host bits are set") << subnet;
   }
-  EXPECT_PRED_FORMAT2(Contains, ParseVethSubnet("10.200.0.1/30").status().message(), "the subnet is 10.200.0.0/30");
+  EXPECT_PRED_FORMAT2(Contains, ParseVethSubnet("10.200.0.1/30").status().message(),
+                      "the subnet is 10.200.0.0/30");
 }
 
 TEST(ParseVethSubnetTest, RejectsGarbage) {
-  for (const char* subnet :
-       {"", "garbage", "10.200.0.0", "10.200.0.0/", "/30", "10.200.0/30", "10.200.0.0.0/30",
-        "10.200.0.0/30/30", "10.256.0.0/30", "010.200.0.0/30", "0x0a.200.0.0/30",
-        "10.200.0.0/030", "10.200.0.0/+3", "10.200.0.0/ 30", "10.200.0.0/30 ", " 10.200.0.0/30",
-        "10.200.0.0/3x", "10.200.0.0/33", "10.200.0.0/99", "fd00::/127", "10.200.0.0\n/30"}) {
+  for (const char* subnet : {"",
+                             "garbage",
+                             "10.200.0.0",
+                             "10.200.0.0/",
+                             "/30",
+                             "10.200.0/30",
+                             "10.200.0.0.0/30",
+                             "10.200.0.0/30/30",
+                             "10.256.0.0/30",
+                             "010.200.0.0/30",
+                             "0x0a.200.0.0/30",
+                             "10.200.0.0/030",
+                             "10.200.0.0/+3",
+                             "10.200.0.0/ 30",
+                             "10.200.0.0/30 ",
+                             " 10.200.0.0/30",
+                             "10.200.0.0/3x",
+                             "10.200.0.0/33",
+                             "10.200.0.0/99",
+                             "fd00::/127",
+                             "10.200.0.0\n/30"}) {
     absl::StatusOr<VethAddresses> addresses = ParseVethSubnet(subnet);
     ASSERT_FALSE(addresses.ok()) << "'" << subnet << "'";
     EXPECT_EQ(addresses.status().code(), absl::StatusCode::kInvalidArgument) << subnet;
     EXPECT_PRED_FORMAT2(Contains, addresses.status().message(), "veth subnet") << subnet;
   }
   EXPECT_PRED_FORMAT2(Contains, ParseVethSubnet("10.200.0.0").status().message(), "ADDRESS/PREFIX");
-  EXPECT_PRED_FORMAT2(Contains, ParseVethSubnet("10.256.0.0/30").status().message(), "IPv4 address");
-  EXPECT_PRED_FORMAT2(Contains, ParseVethSubnet("10.200.0.0/33").status().message(), "not a number from 0 to 32");
+  EXPECT_PRED_FORMAT2(Contains, ParseVethSubnet("10.256.0.0/30").status().message(),
+                      "IPv4 address");
+  EXPECT_PRED_FORMAT2(Contains, ParseVethSubnet("10.200.0.0/33").status().message(),
+                      "not a number from 0 to 32");
 }
 
 // ---------------------------------------------------------------------------
@@ -188,9 +207,8 @@ std::string RunInNamespace(int netns_fd, const std::function<std::string()>& bod
   }
   if (child == 0) {
     close(pipe_fds[0]);
-    std::string output = setns(netns_fd, CLONE_NEWNET) == 0
-                             ? body()
-                             : absl::StrCat("setns: ", strerror(errno));
+    std::string output =
+        setns(netns_fd, CLONE_NEWNET) == 0 ? body() : absl::StrCat("setns: ", strerror(errno));
     (void)!write(pipe_fds[1], output.data(), output.size());
     _exit(0);
   }
@@ -233,8 +251,8 @@ std::string DescribeNetwork() {
     char text[INET_ADDRSTRLEN] = {};
     inet_ntop(AF_INET, &reinterpret_cast<struct sockaddr_in*>(a->ifa_addr)->sin_addr, text,
               sizeof(text));
-    int prefix = __builtin_popcount(
-        reinterpret_cast<struct sockaddr_in*>(a->ifa_netmask)->sin_addr.s_addr);
+    int prefix =
+        __builtin_popcount(reinterpret_cast<struct sockaddr_in*>(a->ifa_netmask)->sin_addr.s_addr);
     absl::StrAppend(&out, "inet ", a->ifa_name, " ", text, "/", prefix, "\n");
   }
   freeifaddrs(addresses);
@@ -292,8 +310,8 @@ TEST_F(IsolatedNetworkTest, HostEndHasItsAddressAndIsUp) {
     char text[INET_ADDRSTRLEN] = {};
     inet_ntop(AF_INET, &reinterpret_cast<struct sockaddr_in*>(a->ifa_addr)->sin_addr, text,
               sizeof(text));
-    int prefix = __builtin_popcount(
-        reinterpret_cast<struct sockaddr_in*>(a->ifa_netmask)->sin_addr.s_addr);
+    int prefix =
+        __builtin_popcount(reinterpret_cast<struct sockaddr_in*>(a->ifa_netmask)->sin_addr.s_addr);
     found.push_back(absl::StrCat(text, "/", prefix, (a->ifa_flags & IFF_UP) ? " up" : " down"));
   }
   freeifaddrs(addresses);

@@ -1,12 +1,11 @@
 #include "broker/ocsf_events.h"
 
+#include <capnp/message.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cstring>
-
-#include <capnp/message.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -42,8 +41,7 @@ const char* SeverityName(Severity severity) {
 
 // The fields every class requires.
 void FillBase(schema::OcsfBase::Builder base, const ClassInfo& info, int activity_id,
-              const std::string& activity_name, Severity severity,
-              const std::string& message) {
+              const std::string& activity_name, Severity severity, const std::string& message) {
   base.setClassUid(info.class_uid);
   base.setClassName(info.class_name);
   base.setCategoryUid(info.category_uid);
@@ -92,8 +90,8 @@ void OcsfEventLog::Write(const std::string& line) {
 }
 
 void OcsfEventLog::ConfigState(const std::string& state, Severity severity,
-                               const std::string& message, Mechanism mechanism,
-                               int errno_value, const std::string& evidence) {
+                               const std::string& message, Mechanism mechanism, int errno_value,
+                               const std::string& evidence) {
   capnp::MallocMessageBuilder message_builder;
   auto event = message_builder.initRoot<schema::DeviceConfigState>();
   FillBase(event.initBase(), kConfig, 99, state, severity, message);
@@ -112,15 +110,14 @@ void OcsfEventLog::DetectionFinding(const std::string& title, const std::string&
   info.setUid(absl::StrCat("tether-", MechanismName(mechanism), "-", getpid()));
   std::vector<const char*> names;
   for (Mechanism enforced : still_enforced) names.push_back(MechanismName(enforced));
-  info.setDesc(names.empty() ? std::string("the workload relies on nothing else")
-                             : absl::StrCat("the workload still relies on: ",
-                                            absl::StrJoin(names, ", ")));
+  info.setDesc(names.empty()
+                   ? std::string("the workload relies on nothing else")
+                   : absl::StrCat("the workload still relies on: ", absl::StrJoin(names, ", ")));
   FillUnmapped(event.initUnmapped(), mechanism, errno_value, "");
   Write(EncodeReportJson(event.asReader()));
 }
 
-void OcsfEventLog::ProcessLaunch(pid_t pid, const std::vector<std::string>& argv,
-                                 uint32_t uid) {
+void OcsfEventLog::ProcessLaunch(pid_t pid, const std::vector<std::string>& argv, uint32_t uid) {
   capnp::MallocMessageBuilder message_builder;
   auto event = message_builder.initRoot<schema::ProcessActivity>();
   FillBase(event.initBase(), kProcess, 1, "Launch", Severity::kInformational,

@@ -16,9 +16,9 @@ inline constexpr char kOcsfVersion[] = "1.1.0";
 inline constexpr char kProductVersion[] = "0.1.0";
 
 // OCSF 1.x classes tether emits.
-inline constexpr int kClassProcessActivity = 1007;   // category 1, System Activity
-inline constexpr int kClassDetectionFinding = 2004;  // category 2, Findings
-inline constexpr int kClassDeviceConfigState = 5002; // category 5, Discovery
+inline constexpr int kClassProcessActivity = 1007;    // category 1, System Activity
+inline constexpr int kClassDetectionFinding = 2004;   // category 2, Findings
+inline constexpr int kClassDeviceConfigState = 5002;  // category 5, Discovery
 
 enum class Severity { kInformational = 1, kLow = 2, kMedium = 3, kHigh = 4 };
 
@@ -40,9 +40,8 @@ class OcsfEventLog {
   void ConfigState(const std::string& state, Severity severity, const std::string& message,
                    Mechanism mechanism, int errno_value, const std::string& evidence);
   // Lost confinement: what is missing and what the workload still relies on.
-  void DetectionFinding(const std::string& title, const std::string& message,
-                        Mechanism mechanism, int errno_value,
-                        const std::vector<Mechanism>& still_enforced);
+  void DetectionFinding(const std::string& title, const std::string& message, Mechanism mechanism,
+                        int errno_value, const std::vector<Mechanism>& still_enforced);
   void ProcessLaunch(pid_t pid, const std::vector<std::string>& argv, uint32_t uid);
   void ProcessExit(pid_t pid, int exit_code);
 

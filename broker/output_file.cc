@@ -8,9 +8,9 @@
 
 #include <cstring>
 
-#include "base/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/status.h"
 
 namespace tether::broker {
 namespace {
@@ -29,8 +29,8 @@ absl::Status CheckExistingFile(int fd, const std::string& display) {
         display, " has ", st.st_nlink, " hard links: refusing to write a file linked elsewhere"));
   }
   if (st.st_uid != geteuid()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        display, " is owned by uid ", st.st_uid, ", not by the broker's uid ", geteuid()));
+    return absl::FailedPreconditionError(absl::StrCat(display, " is owned by uid ", st.st_uid,
+                                                      ", not by the broker's uid ", geteuid()));
   }
   return absl::OkStatus();
 }
@@ -79,9 +79,9 @@ absl::StatusOr<UniqueFd> OpenPrivateDirectory(const std::string& path) {
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("fstat(", path, ")"));
   if (st.st_uid != geteuid()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, " is owned by uid ", st.st_uid, ", not by the broker's uid ", geteuid(),
-        ": another uid could plant report names there"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is owned by uid ", st.st_uid, ", not by the broker's uid ", geteuid(),
+                     ": another uid could plant report names there"));
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     return absl::FailedPreconditionError(absl::StrFormat(

@@ -130,28 +130,28 @@ absl::Status PlanNetwork(const PlanInput& input, Plan* plan) {
          why.errno_value});
     return absl::OkStatus();
   }
-  return Refuse(Mechanism::kNetworkNamespace,
-                absl::StrCat("network mode isolated, but ",
-                             input.network.ok
-                                 ? why.evidence
-                                 : absl::StrCat("the broker cannot make a network namespace: ",
-                                                input.network.evidence)));
+  return Refuse(
+      Mechanism::kNetworkNamespace,
+      absl::StrCat("network mode isolated, but ",
+                   input.network.ok ? why.evidence
+                                    : absl::StrCat("the broker cannot make a network namespace: ",
+                                                   input.network.evidence)));
 }
 
 // Either a skip (already there) or an enforce the stub has the capability
 // for; otherwise strict refuses and best effort tries, tolerating EPERM.
-absl::StatusOr<PlannedStep> IdentityStep(const PlanInput& input, ipc::Action action,
-                                         bool at_target, int needed_cap, absl::string_view what,
+absl::StatusOr<PlannedStep> IdentityStep(const PlanInput& input, ipc::Action action, bool at_target,
+                                         int needed_cap, absl::string_view what,
                                          absl::string_view target_text) {
   const ipc::Hello& hello = input.hello;
   if (at_target) {
     return Skip(Mechanism::kPrivilegeDrop, action, absl::StrCat("already at target ", what));
   }
   if (!HasEffective(hello, needed_cap)) {
-    std::string why = absl::StrCat(
-        "the stub runs as uid ", hello.uids.effective, " gid ", hello.gids.effective,
-        ", not at the target ", what, " ", target_text, ", and lacks ",
-        needed_cap == CAP_SETUID ? "CAP_SETUID" : "CAP_SETGID", " to change it");
+    std::string why =
+        absl::StrCat("the stub runs as uid ", hello.uids.effective, " gid ", hello.gids.effective,
+                     ", not at the target ", what, " ", target_text, ", and lacks ",
+                     needed_cap == CAP_SETUID ? "CAP_SETUID" : "CAP_SETGID", " to change it");
     if (!input.enforcement.best_effort(Mechanism::kPrivilegeDrop)) {
       return Refuse(Mechanism::kPrivilegeDrop, why);
     }
@@ -167,10 +167,10 @@ absl::Status PlanIdentity(const PlanInput& input, Plan* plan) {
   const ipc::Hello& hello = input.hello;
   const TargetIdentity& target = input.target;
   std::vector<uint32_t> target_groups = Sorted(target.groups);
-  ASSIGN_OR_RETURN(
-      PlannedStep groups,
-      IdentityStep(input, ipc::Action::kSetGroups, Sorted(hello.groups) == target_groups,
-                   CAP_SETGID, "groups", absl::StrCat("[", absl::StrJoin(target_groups, ","), "]")));
+  ASSIGN_OR_RETURN(PlannedStep groups,
+                   IdentityStep(input, ipc::Action::kSetGroups,
+                                Sorted(hello.groups) == target_groups, CAP_SETGID, "groups",
+                                absl::StrCat("[", absl::StrJoin(target_groups, ","), "]")));
   groups.step.groups = target_groups;
   plan->steps.push_back(groups);
 
@@ -244,8 +244,8 @@ absl::Status PlanResourceLimits(const PlanInput& input, Plan* plan) {
 
 absl::Status PlanNoNewPrivs(const PlanInput& input, Plan* plan) {
   if (input.hello.no_new_privs) {
-    plan->steps.push_back(Skip(Mechanism::kNoNewPrivs, ipc::Action::kSetNoNewPrivs,
-                               "no_new_privs already set"));
+    plan->steps.push_back(
+        Skip(Mechanism::kNoNewPrivs, ipc::Action::kSetNoNewPrivs, "no_new_privs already set"));
   } else {
     plan->steps.push_back(
         Enforce(Mechanism::kNoNewPrivs, ipc::Action::kSetNoNewPrivs, "set no_new_privs"));
@@ -264,8 +264,8 @@ absl::Status PlanLandlock(const PlanInput& input, Plan* plan) {
       return Refuse(Mechanism::kLandlock,
                     absl::StrCat(why, "; the policy makes Landlock a hard requirement"));
     }
-    plan->left_out.push_back({Mechanism::kLandlock, MechanismState::kDegraded,
-                              absl::StrCat("best effort: ", why), 0});
+    plan->left_out.push_back(
+        {Mechanism::kLandlock, MechanismState::kDegraded, absl::StrCat("best effort: ", why), 0});
   }
   PlannedStep landlock =
       Enforce(Mechanism::kLandlock, ipc::Action::kLandlockRestrictSelf,
@@ -284,9 +284,9 @@ absl::Status PlanWorkloadSeccomp(const PlanInput& input, Plan* plan) {
       return Refuse(Mechanism::kWorkloadSeccomp,
                     absl::StrCat("the host refuses the filter: ", input.seccomp_probe.evidence));
     }
-    seccomp = BestEffort(Mechanism::kWorkloadSeccomp, ipc::Action::kSeccompFilter,
-                         absl::StrCat("best effort: ", input.seccomp_probe.evidence),
-                         {EINVAL, EPERM});
+    seccomp =
+        BestEffort(Mechanism::kWorkloadSeccomp, ipc::Action::kSeccompFilter,
+                   absl::StrCat("best effort: ", input.seccomp_probe.evidence), {EINVAL, EPERM});
   }
   seccomp.step.fd_index = kSeccompFdIndex;
   plan->steps.push_back(seccomp);

@@ -1,14 +1,12 @@
 #include "broker/planner.h"
 
+#include <errno.h>
+#include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <sys/resource.h>
 
-#include <errno.h>
-
 #include <algorithm>
-
-#include <gtest/gtest.h>
 
 namespace tether::broker {
 namespace {
@@ -72,8 +70,7 @@ TEST(PlannerTest, SkipsPrivilegeDropStepsWhenAlreadyAtTarget) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   for (ipc::Action action :
        {ipc::Action::kSetGroups, ipc::Action::kSetResgid, ipc::Action::kSetResuid}) {
-    EXPECT_EQ(StepFor(*plan, action).step.disposition,
-              ipc::Disposition::kSkipAlreadySatisfied)
+    EXPECT_EQ(StepFor(*plan, action).step.disposition, ipc::Disposition::kSkipAlreadySatisfied)
         << ipc::ActionName(action);
   }
 }
@@ -182,15 +179,13 @@ TEST(PlannerTest, SetsSupplementaryGroupsToTheTargetGroups) {
   input.target.groups = {20, 10, 20};
   absl::StatusOr<Plan> plan = BuildPlan(input);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  EXPECT_EQ(StepFor(*plan, ipc::Action::kSetGroups).step.groups,
-            (std::vector<uint32_t>{10, 20}));
+  EXPECT_EQ(StepFor(*plan, ipc::Action::kSetGroups).step.groups, (std::vector<uint32_t>{10, 20}));
 }
 
 TEST(PlannerTest, EntersWorkingDirectoryAfterUidChange) {
   absl::StatusOr<Plan> plan = BuildPlan(Input(RootHello()));
   ASSERT_TRUE(plan.ok()) << plan.status();
-  EXPECT_GT(IndexOf(*plan, ipc::Action::kChangeDirectory),
-            IndexOf(*plan, ipc::Action::kSetResuid));
+  EXPECT_GT(IndexOf(*plan, ipc::Action::kChangeDirectory), IndexOf(*plan, ipc::Action::kSetResuid));
   EXPECT_EQ(StepFor(*plan, ipc::Action::kChangeDirectory).step.path, "/work");
 }
 
@@ -206,8 +201,7 @@ TEST(PlannerBestEffortTest, StrictRefusesBoundingSetTheProbeCannotClear) {
   absl::StatusOr<Plan> plan = BuildPlan(input);
   ASSERT_FALSE(plan.ok());
   EXPECT_NE(plan.status().message().find("bounding_set"), absl::string_view::npos);
-  EXPECT_NE(plan.status().message().find("prctl(PR_CAPBSET_DROP) failed"),
-            absl::string_view::npos);
+  EXPECT_NE(plan.status().message().find("prctl(PR_CAPBSET_DROP) failed"), absl::string_view::npos);
 }
 
 TEST(PlannerBestEffortTest, BestEffortToleratesEpermOnTheBoundingSet) {
@@ -262,8 +256,10 @@ TEST(PlannerBestEffortTest, BestEffortLeavesLandlockOutAndSaysWhy) {
   for (const PlannedStep& step : plan->steps) {
     EXPECT_NE(step.step.action, ipc::Action::kLandlockRestrictSelf);
   }
-  auto landlock = std::find_if(plan->left_out.begin(), plan->left_out.end(),
-                               [](const SkippedMechanism& m) { return std::string(MechanismName(m.mechanism)) == "landlock"; });
+  auto landlock =
+      std::find_if(plan->left_out.begin(), plan->left_out.end(), [](const SkippedMechanism& m) {
+        return std::string(MechanismName(m.mechanism)) == "landlock";
+      });
   ASSERT_NE(landlock, plan->left_out.end());
   EXPECT_EQ(std::string(MechanismStateName(landlock->state)), "unavailable");
   EXPECT_EQ(landlock->errno_value, ENOSYS);
@@ -315,8 +311,7 @@ TEST(PlannerNetworkTest, IsolatedModeFailsClosedWhenTheNamespaceCannotBeMade) {
   absl::StatusOr<Plan> plan = BuildPlan(input);
   ASSERT_FALSE(plan.ok());
   EXPECT_NE(plan.status().message().find("network_namespace"), absl::string_view::npos);
-  EXPECT_NE(plan.status().message().find("unshare(CLONE_NEWNET) failed"),
-            absl::string_view::npos);
+  EXPECT_NE(plan.status().message().find("unshare(CLONE_NEWNET) failed"), absl::string_view::npos);
 }
 
 TEST(PlannerNetworkTest, AutoModeFallsBackToTheHostNetworkAsDegraded) {
@@ -375,8 +370,10 @@ TEST(PlannerLandlockAbiTest, BestEffortEnforcesWhatTheAbiHasAndListsTheRest) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(StepFor(*plan, ipc::Action::kLandlockRestrictSelf).step.disposition,
             ipc::Disposition::kEnforce);
-  auto degraded = std::find_if(plan->left_out.begin(), plan->left_out.end(),
-                               [](const SkippedMechanism& m) { return std::string(MechanismName(m.mechanism)) == "landlock"; });
+  auto degraded =
+      std::find_if(plan->left_out.begin(), plan->left_out.end(), [](const SkippedMechanism& m) {
+        return std::string(MechanismName(m.mechanism)) == "landlock";
+      });
   ASSERT_NE(degraded, plan->left_out.end());
   EXPECT_EQ(std::string(MechanismStateName(degraded->state)), "degraded");
   EXPECT_NE(degraded->reason.find("ioctl_dev"), std::string::npos);

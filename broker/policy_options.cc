@@ -1,11 +1,10 @@
 #include "broker/policy_options.h"
 
+#include <capnp/message.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <set>
-
-#include <capnp/message.h>
 
 #include "absl/strings/str_cat.h"
 #include "broker/posture_report.h"
@@ -22,11 +21,10 @@ void Append(const std::vector<std::string>& from, std::vector<std::string>* to) 
 // Keeps the first of each entry: baselines and the file may name a path twice.
 void Dedupe(std::vector<std::string>* entries) {
   std::set<std::string> seen;
-  entries->erase(std::remove_if(entries->begin(), entries->end(),
-                                [&](const std::string& entry) {
-                                  return !seen.insert(entry).second;
-                                }),
-                 entries->end());
+  entries->erase(
+      std::remove_if(entries->begin(), entries->end(),
+                     [&](const std::string& entry) { return !seen.insert(entry).second; }),
+      entries->end());
 }
 
 bool Contains(const std::vector<std::string>& list, const std::string& value) {
@@ -39,11 +37,11 @@ struct Right {
   const char* name;
 };
 constexpr Right kFsRights[] = {
-    {1ull << 0, "execute"},     {1ull << 1, "write_file"},  {1ull << 2, "read_file"},
-    {1ull << 3, "read_dir"},    {1ull << 4, "remove_dir"},  {1ull << 5, "remove_file"},
-    {1ull << 6, "make_char"},   {1ull << 7, "make_dir"},    {1ull << 8, "make_reg"},
-    {1ull << 9, "make_sock"},   {1ull << 10, "make_fifo"},  {1ull << 11, "make_block"},
-    {1ull << 12, "make_sym"},   {1ull << 13, "refer"},      {1ull << 14, "truncate"},
+    {1ull << 0, "execute"},    {1ull << 1, "write_file"}, {1ull << 2, "read_file"},
+    {1ull << 3, "read_dir"},   {1ull << 4, "remove_dir"}, {1ull << 5, "remove_file"},
+    {1ull << 6, "make_char"},  {1ull << 7, "make_dir"},   {1ull << 8, "make_reg"},
+    {1ull << 9, "make_sock"},  {1ull << 10, "make_fifo"}, {1ull << 11, "make_block"},
+    {1ull << 12, "make_sym"},  {1ull << 13, "refer"},     {1ull << 14, "truncate"},
     {1ull << 15, "ioctl_dev"},
 };
 constexpr Right kScopes[] = {{1ull << 0, "abstract_unix_socket"}, {1ull << 1, "signal"}};
@@ -71,8 +69,8 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
   Append(file.environment, &updated.policy.environment_allow);
   Append(file.deny_syscalls, &updated.policy.extra_denied_syscalls);
   updated.policy.allowed_socket_families = file.allow_socket_families;
-  for (auto* list : {&updated.policy.read_only, &updated.policy.read_write,
-                     &updated.policy.devices, &updated.policy.environment_allow}) {
+  for (auto* list : {&updated.policy.read_only, &updated.policy.read_write, &updated.policy.devices,
+                     &updated.policy.environment_allow}) {
     Dedupe(list);
   }
   if (file.user.has_value()) updated.user = file.user;
@@ -86,12 +84,12 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
   if (file.gpu_proc_conflict.has_value()) updated.proc_conflict = *file.gpu_proc_conflict;
   updated.user_lists_proc_read_only = Contains(file.read_only, "/proc");
   if (file.landlock_compatibility.has_value()) {
-    updated.enforcement.Set(Mechanism::kLandlock,
-                            *file.landlock_compatibility ==
-                                    policy::LandlockCompatibility::kHardRequirement
-                                ? EnforcementMode::kStrict
-                                : EnforcementMode::kBestEffort,
-                            "policy");
+    updated.enforcement.Set(
+        Mechanism::kLandlock,
+        *file.landlock_compatibility == policy::LandlockCompatibility::kHardRequirement
+            ? EnforcementMode::kStrict
+            : EnforcementMode::kBestEffort,
+        "policy");
   }
   updated.group = file.group;
   updated.supplementary_groups = file.supplementary_groups;
@@ -106,19 +104,18 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
   const struct {
     const char* key;
     const std::vector<std::string>* paths;
-  } lists[] = {{"read_only", &file.read_only},
-               {"read_write", &file.read_write},
-               {"devices", &file.devices}};
+  } lists[] = {
+      {"read_only", &file.read_only}, {"read_write", &file.read_write}, {"devices", &file.devices}};
   for (const auto& list : lists) {
     for (size_t i = 0; i < list.paths->size(); ++i) {
       const std::string& path = (*list.paths)[i];
       struct stat st;
       if (stat(path.c_str(), &st) == 0) continue;
-      std::string message = absl::StrCat("$.filesystem.", list.key, "[", i, "]: '", path,
-                                         "' does not exist");
+      std::string message =
+          absl::StrCat("$.filesystem.", list.key, "[", i, "]: '", path, "' does not exist");
       if (hard) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            message, " (filesystem.landlock_compatibility is hard_requirement)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(message, " (filesystem.landlock_compatibility is hard_requirement)"));
       }
       updated.warnings.push_back(absl::StrCat(message, "; skipped (best effort)"));
     }
@@ -127,8 +124,8 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file,
-                                          const RunOptions& options, int landlock_abi) {
+absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file, const RunOptions& options,
+                                          int landlock_abi) {
   SandboxPolicy effective = options.policy;
   GpuGrant grant;
   GpuPolicyOutcome gpu;
@@ -137,8 +134,7 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file,
     if (!discovered.ok()) return discovered.status();
     grant = *discovered;
     absl::StatusOr<GpuPolicyOutcome> applied =
-        ApplyGpuGrant(grant, options.proc_conflict, options.user_lists_proc_read_only,
-                      &effective);
+        ApplyGpuGrant(grant, options.proc_conflict, options.user_lists_proc_read_only, &effective);
     if (!applied.ok()) return applied.status();
     gpu = *applied;
   }
@@ -218,8 +214,7 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file,
   std::vector<std::string> enforced_fs = Rights(fs, kFsRights, std::size(kFsRights), true);
   std::vector<std::string> not_enforced_fs = Rights(fs, kFsRights, std::size(kFsRights), false);
   std::vector<std::string> enforced_scopes = Rights(scopes, kScopes, std::size(kScopes), true);
-  std::vector<std::string> not_enforced_scopes =
-      Rights(scopes, kScopes, std::size(kScopes), false);
+  std::vector<std::string> not_enforced_scopes = Rights(scopes, kScopes, std::size(kScopes), false);
   SetStrings(landlock.initEnforcedFsRights(enforced_fs.size()), enforced_fs);
   SetStrings(landlock.initNotEnforcedFsRights(not_enforced_fs.size()), not_enforced_fs);
   SetStrings(landlock.initEnforcedScopes(enforced_scopes.size()), enforced_scopes);

@@ -21,8 +21,8 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
 // `baseline`, `gpu-baseline`, `promoted`) and what the running kernel's
 // Landlock ABI enforces. Its `effective` object is itself a valid policy
 // file that explains to the same effective policy.
-absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file,
-                                          const RunOptions& options, int landlock_abi);
+absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file, const RunOptions& options,
+                                          int landlock_abi);
 
 }  // namespace tether::broker
 

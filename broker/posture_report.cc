@@ -1,15 +1,15 @@
 #include "broker/posture_report.h"
 
-#include <cmath>
-#include <cstring>
-#include <set>
-#include <vector>
-
 #include <capnp/compat/json.h>
 #include <capnp/message.h>
 #include <capnp/schema.h>
 #include <kj/debug.h>
 #include <kj/exception.h>
+
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "broker/report.capnp.h"
@@ -115,10 +115,10 @@ absl::Status DecodeReportJson(absl::string_view json, capnp::DynamicStruct::Buil
   Configure(codec, out.getSchema());
   kj::Maybe<kj::Exception> error = kj::runCatchingExceptions(
       [&] { codec.decode(kj::ArrayPtr<const char>(json.data(), json.size()), out); });
-  KJ_IF_MAYBE(e, error) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not a ", out.getSchema().getShortDisplayName().cStr(), " in JSON: ",
-                     e->getDescription().cStr()));
+  KJ_IF_MAYBE (e, error) {
+    return absl::InvalidArgumentError(absl::StrCat("not a ",
+                                                   out.getSchema().getShortDisplayName().cStr(),
+                                                   " in JSON: ", e->getDescription().cStr()));
   }
   return absl::OkStatus();
 }
@@ -171,8 +171,7 @@ void PostureReport::RecordResult(const ipc::StepResult& result) {
     case ipc::Outcome::kTolerated: record.state = MechanismState::kDegraded; break;
     case ipc::Outcome::kFailed:
       record.state = MechanismState::kFailed;
-      record.reason = absl::StrCat(record.action, " failed: ",
-                                   std::strerror(result.errno_value));
+      record.reason = absl::StrCat(record.action, " failed: ", std::strerror(result.errno_value));
       break;
   }
 }
@@ -180,8 +179,8 @@ void PostureReport::RecordResult(const ipc::StepResult& result) {
 void PostureReport::MarkVerified() {
   for (MechanismRecord& record : mechanisms) {
     // A tolerated step's effect was not required, so /proc did not vouch for it.
-    bool checked = record.state == MechanismState::kEnforced ||
-                   record.state == MechanismState::kSkipped;
+    bool checked =
+        record.state == MechanismState::kEnforced || record.state == MechanismState::kSkipped;
     if (record.evidence == Evidence::kStubAttested && checked &&
         VerifiableFromProc(record.mechanism)) {
       record.evidence = Evidence::kVerified;

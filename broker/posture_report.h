@@ -1,10 +1,10 @@
 #ifndef TETHER_BROKER_POSTURE_REPORT_H_
 #define TETHER_BROKER_POSTURE_REPORT_H_
 
+#include <capnp/dynamic.h>
+
 #include <string>
 #include <vector>
-
-#include <capnp/dynamic.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -31,10 +31,9 @@ struct MechanismRecord {
   Evidence evidence = Evidence::kNone;
 };
 
-
 struct PostureReport {
-  std::string outcome;   // "running" or "refused"
-  std::string error;     // why it was refused
+  std::string outcome;  // "running" or "refused"
+  std::string error;    // why it was refused
   TargetIdentity target;
   std::vector<MechanismRecord> mechanisms;
   int landlock_abi = 0;

@@ -8,22 +8,21 @@
 #include <map>
 #include <string>
 
-#include "base/files.h"
-#include "base/status.h"
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "base/files.h"
+#include "base/status.h"
 #include "ipc/unique_fd.h"
 
 namespace tether::broker {
 namespace {
 
 absl::Status Missing(absl::string_view field) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("/proc status has no valid '", field, "' line"));
+  return absl::InvalidArgumentError(absl::StrCat("/proc status has no valid '", field, "' line"));
 }
 
 absl::Status ParseIds(const std::map<absl::string_view, absl::string_view>& fields,
@@ -33,8 +32,8 @@ absl::Status ParseIds(const std::map<absl::string_view, absl::string_view>& fiel
   std::vector<absl::string_view> parts =
       absl::StrSplit(it->second, absl::ByAnyChar(" \t"), absl::SkipEmpty());
   if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &ids->real) ||
-      !absl::SimpleAtoi(parts[1], &ids->effective) ||
-      !absl::SimpleAtoi(parts[2], &ids->saved) || !absl::SimpleAtoi(parts[3], fs)) {
+      !absl::SimpleAtoi(parts[1], &ids->effective) || !absl::SimpleAtoi(parts[2], &ids->saved) ||
+      !absl::SimpleAtoi(parts[3], fs)) {
     return Missing(name);
   }
   return absl::OkStatus();
@@ -65,8 +64,7 @@ absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text) {
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     size_t colon = line.find(':');
     if (colon == absl::string_view::npos) continue;
-    fields[line.substr(0, colon)] =
-        absl::StripAsciiWhitespace(line.substr(colon + 1));
+    fields[line.substr(0, colon)] = absl::StripAsciiWhitespace(line.substr(colon + 1));
   }
   ProcStatus status;
   absl::Status result = ParseIds(fields, "Uid", &status.uids, &status.fsuid);
@@ -106,8 +104,7 @@ absl::StatusOr<CoreLimit> ReadCoreLimit(pid_t pid) {
   if (!text.ok()) return text.status();
   for (absl::string_view line : absl::StrSplit(*text, '\n')) {
     if (!absl::ConsumePrefix(&line, "Max core file size")) continue;
-    std::vector<absl::string_view> parts =
-        absl::StrSplit(line, ' ', absl::SkipEmpty());
+    std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
     CoreLimit limit;
     auto parse = [](absl::string_view word, uint64_t* value) {
       if (word == "unlimited") {
@@ -116,13 +113,11 @@ absl::StatusOr<CoreLimit> ReadCoreLimit(pid_t pid) {
       }
       return absl::SimpleAtoi(word, value);
     };
-    if (parts.size() >= 2 && parse(parts[0], &limit.soft) &&
-        parse(parts[1], &limit.hard)) {
+    if (parts.size() >= 2 && parse(parts[0], &limit.soft) && parse(parts[1], &limit.hard)) {
       return limit;
     }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, " has no valid 'Max core file size' line"));
+  return absl::InvalidArgumentError(absl::StrCat(path, " has no valid 'Max core file size' line"));
 }
 
 }  // namespace tether::broker

@@ -4,10 +4,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "base/files.h"
 #include "ipc/messages.h"
 
@@ -38,7 +38,6 @@ struct CoreLimit {
   uint64_t hard = 0;
 };
 absl::StatusOr<CoreLimit> ReadCoreLimit(pid_t pid);
-
 
 }  // namespace tether::broker
 

@@ -1,8 +1,7 @@
 #include "broker/proc_status.h"
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 namespace tether::broker {
 namespace {

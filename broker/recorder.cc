@@ -74,8 +74,7 @@ void Recorder::EmitPostureEvents() {
   }
   bool degraded = false;
   for (const MechanismRecord& record : report_.mechanisms) {
-    if (record.state != MechanismState::kDegraded &&
-        record.state != MechanismState::kUnavailable) {
+    if (record.state != MechanismState::kDegraded && record.state != MechanismState::kUnavailable) {
       continue;
     }
     degraded = true;

@@ -199,10 +199,10 @@ void RunSession::GrantWorkingDirectory(policy::LandlockRules* rules) {
     return;
   }
   if (working_directory_ != "/") rules->read_only.push_back(working_directory_);
-  std::string why = absl::StrCat("the working directory ", working_directory_, " is ",
-                                 access.why_read_only, ": it stays ",
-                                 working_directory_ == "/" ? "as the policy says" : "read-only",
-                                 " (list it under filesystem.read_write to make it writable)");
+  std::string why =
+      absl::StrCat("the working directory ", working_directory_, " is ", access.why_read_only,
+                   ": it stays ", working_directory_ == "/" ? "as the policy says" : "read-only",
+                   " (list it under filesystem.read_write to make it writable)");
   std::fprintf(stderr, "%s: warning: %s\n", sidecar_ ? "tether serve" : "tether", why.c_str());
   MechanismRecord record;
   record.mechanism = Mechanism::kLandlock;
@@ -282,26 +282,23 @@ absl::Status RunSession::CollectResults(const Plan& plan) {
     std::string what =
         absl::StrCat("the result of step ", index, " ", ipc::ActionName(planned.step.action));
     ASSIGN_OR_RETURN(ipc::StubMessage message, channel_.Receive(what));
-    if (message.kind != ipc::StubMessage::Kind::kStepResult ||
-        message.step_result.index != index) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("protocol violation: expected ", what, ", got ",
-                       ipc::StubMessageKindName(message.kind),
-                       message.kind == ipc::StubMessage::Kind::kStepResult
-                           ? absl::StrCat(" for step ", message.step_result.index)
-                           : ""));
+    if (message.kind != ipc::StubMessage::Kind::kStepResult || message.step_result.index != index) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "protocol violation: expected ", what, ", got ", ipc::StubMessageKindName(message.kind),
+          message.kind == ipc::StubMessage::Kind::kStepResult
+              ? absl::StrCat(" for step ", message.step_result.index)
+              : ""));
     }
     const ipc::StepResult& result = message.step_result;
     recorder_.report().RecordResult(result);
     bool skip = planned.step.disposition == ipc::Disposition::kSkipAlreadySatisfied;
     const std::vector<int32_t>& tolerable = planned.step.tolerate_errnos;
-    bool consistent =
-        skip ? result.outcome == ipc::Outcome::kSkipped
-             : result.outcome != ipc::Outcome::kSkipped &&
-                   (result.outcome != ipc::Outcome::kTolerated ||
-                    (planned.step.disposition == ipc::Disposition::kBestEffort &&
-                     std::find(tolerable.begin(), tolerable.end(), result.errno_value) !=
-                         tolerable.end()));
+    bool consistent = skip ? result.outcome == ipc::Outcome::kSkipped
+                           : result.outcome != ipc::Outcome::kSkipped &&
+                                 (result.outcome != ipc::Outcome::kTolerated ||
+                                  (planned.step.disposition == ipc::Disposition::kBestEffort &&
+                                   std::find(tolerable.begin(), tolerable.end(),
+                                             result.errno_value) != tolerable.end()));
     results_.push_back(result);
     if (!consistent) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -312,8 +309,8 @@ absl::Status RunSession::CollectResults(const Plan& plan) {
     if (result.outcome == ipc::Outcome::kFailed) {
       return MechanismError(
           planned.mechanism, absl::StatusCode::kFailedPrecondition,
-          absl::StrCat("step ", index, " ", ipc::ActionName(planned.step.action), " failed: ",
-                       ipc::ActionSyscall(planned.step.action), ": ",
+          absl::StrCat("step ", index, " ", ipc::ActionName(planned.step.action),
+                       " failed: ", ipc::ActionSyscall(planned.step.action), ": ",
                        strerror(result.errno_value), " (errno ", result.errno_value, ")"));
     }
   }
@@ -432,8 +429,7 @@ absl::Status RunSession::RestrictSupervisor() {
   record.mechanism = Mechanism::kSupervisorSeccomp;
   record.action = "broker_seccomp_filter";
   absl::StatusOr<std::vector<struct sock_filter>> program = policy::CompileSupervisorFilter();
-  absl::Status loaded =
-      program.ok() ? policy::RestrictSelfWithSeccomp(*program) : program.status();
+  absl::Status loaded = program.ok() ? policy::RestrictSelfWithSeccomp(*program) : program.status();
   if (loaded.ok()) {
     ASSIGN_OR_RETURN(ProcStatus self, ReadProcStatus(getpid()));
     if (self.seccomp_mode != 2) {
@@ -463,7 +459,8 @@ absl::Status RunSession::RestrictSupervisor() {
 }
 
 absl::Status RunSession::Handshake() {
-  ASSIGN_OR_RETURN(ipc::StubMessage message, channel_.Expect(ipc::StubMessage::Kind::kHello, "hello"));
+  ASSIGN_OR_RETURN(ipc::StubMessage message,
+                   channel_.Expect(ipc::StubMessage::Kind::kHello, "hello"));
   const ipc::Hello& hello = message.hello;
   hello_received_ = true;
   if (sidecar_) {

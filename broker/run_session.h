@@ -1,17 +1,16 @@
 #ifndef TETHER_BROKER_RUN_SESSION_H_
 #define TETHER_BROKER_RUN_SESSION_H_
 
-#include <sys/types.h>
-
 #include <linux/filter.h>
+#include <sys/types.h>
 
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/default_policy.h"
 #include "broker/gpu_policy.h"
@@ -23,8 +22,8 @@
 #include "broker/recorder.h"
 #include "broker/stub_channel.h"
 #include "ipc/messages.h"
-#include "policy/landlock_ruleset.h"
 #include "ipc/unique_fd.h"
+#include "policy/landlock_ruleset.h"
 
 namespace tether::broker {
 
@@ -32,7 +31,7 @@ struct RunOptions {
   std::string stub_path;  // empty: tether-stub beside the broker
   std::optional<std::string> user;
   std::optional<std::string> report_path;
-  std::optional<std::string> events_path;   // OCSF events, one JSON object per line
+  std::optional<std::string> events_path;  // OCSF events, one JSON object per line
   int events_fd = -1;  // serve: the server's open event log, shared by every session
   std::vector<std::string> argv;
   SandboxPolicy policy;
@@ -47,7 +46,7 @@ struct RunOptions {
   std::vector<std::string> supplementary_groups;
   std::optional<std::string> working_directory;  // default: the broker's
   std::vector<PlanInput::Limit> rlimits;
-  std::vector<std::string> warnings;  // printed once the run starts
+  std::vector<std::string> warnings;         // printed once the run starts
   std::optional<std::string> sidecar_token;  // serve: stubs must present it
   // Set by PrepareOnce: the policy's workload filter, compiled once.
   std::optional<std::vector<struct sock_filter>> compiled_seccomp;

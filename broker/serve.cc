@@ -16,12 +16,12 @@
 #include <cstring>
 #include <map>
 
-#include "base/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/status.h"
 #include "broker/exit_codes.h"
 #include "broker/ocsf_events.h"
 #include "broker/output_file.h"
@@ -116,9 +116,9 @@ class Server {
 
  private:
   struct Worker {
-    UniqueFd control;     // the server's end of its socketpair
-    bool busy = false;    // holds a stub (handshake or running workload)
-    bool pending = false; // its stub's handshake is under way
+    UniqueFd control;      // the server's end of its socketpair
+    bool busy = false;     // holds a stub (handshake or running workload)
+    bool pending = false;  // its stub's handshake is under way
     uid_t uid = 0;
   };
 
@@ -224,16 +224,16 @@ void Server::Refuse(const std::string& why, const struct ucred& peer, int errno_
     return;
   }
   ++budget.in_window;
-  std::string message =
-      absl::StrCat("refused a stub from uid ", peer.uid, " pid ", peer.pid, ": ", why,
-                   budget.suppressed > 0
-                       ? absl::StrCat(" (and ", budget.suppressed,
-                                      " more of this uid before, not reported one by one)")
-                       : "");
+  std::string message = absl::StrCat(
+      "refused a stub from uid ", peer.uid, " pid ", peer.pid, ": ", why,
+      budget.suppressed > 0 ? absl::StrCat(" (and ", budget.suppressed,
+                                           " more of this uid before, not reported one by one)")
+                            : "");
   budget.suppressed = 0;
   Log(message);
   if (events_.has_value()) {
-    events_->DetectionFinding("sidecar connection refused", message, Mechanism::kSidecar, errno_value, {});
+    events_->DetectionFinding("sidecar connection refused", message, Mechanism::kSidecar,
+                              errno_value, {});
   }
 }
 
@@ -246,8 +246,7 @@ void Server::Admit(UniqueFd connection) {
     return Refuse("not in --allow-uid", peer, EACCES);
   }
   if (Live() >= options_.max_sessions) {
-    return Refuse(absl::StrCat("--max-sessions ", options_.max_sessions, " reached"), peer,
-                  EAGAIN);
+    return Refuse(absl::StrCat("--max-sessions ", options_.max_sessions, " reached"), peer, EAGAIN);
   }
   if (pending_by_uid_[peer.uid] >= options_.max_pending_per_uid) {
     return Refuse(absl::StrCat("--max-pending-per-uid ", options_.max_pending_per_uid,

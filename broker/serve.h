@@ -13,14 +13,14 @@ namespace tether::broker {
 
 struct ServeOptions {
   std::string socket_path;
-  std::vector<uint32_t> allowed_uids;        // SO_PEERCRED uids let in
+  std::vector<uint32_t> allowed_uids;  // SO_PEERCRED uids let in
   // <dir>/<stub pid>-<random>.json per stub; a directory only the broker
   // may write (checked at start).
   std::optional<std::string> report_dir;
-  RunOptions run;                            // the policy every stub gets
-  int pool = 4;                              // sessions waiting with a warm network
-  int max_sessions = 64;                     // handshakes plus workloads the broker holds
-  int max_pending_per_uid = 4;               // handshakes in progress for one peer uid
+  RunOptions run;               // the policy every stub gets
+  int pool = 4;                 // sessions waiting with a warm network
+  int max_sessions = 64;        // handshakes plus workloads the broker holds
+  int max_pending_per_uid = 4;  // handshakes in progress for one peer uid
 };
 
 // `tether serve`: a long-lived broker for stubs started elsewhere (a stub-only

@@ -22,9 +22,9 @@ absl::StatusOr<std::string> StubBesideBroker() {
   char self[PATH_MAX];
   ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (length <= 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot find the stub: readlink(/proc/self/exe): ", std::strerror(errno), "; ",
-        kHowToPoint));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot find the stub: readlink(/proc/self/exe): ", std::strerror(errno), "; ",
+                     kHowToPoint));
   }
   std::string broker(self, length);
   std::string beside = broker.substr(0, broker.rfind('/') + 1) + "tether-stub";
@@ -51,9 +51,11 @@ absl::StatusOr<UniqueFd> OpenTrustedStub(const std::string& given) {
   // and close-on-exec is harmless for a static ELF binary.
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (!fd.valid()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the stub ", path, " cannot be opened: ", std::strerror(errno), "; install tether-stub "
-        "beside the broker or ", kHowToPoint));
+    return absl::FailedPreconditionError(absl::StrCat("the stub ", path,
+                                                      " cannot be opened: ", std::strerror(errno),
+                                                      "; install tether-stub "
+                                                      "beside the broker or ",
+                                                      kHowToPoint));
   }
   struct stat st;
   if (fstat(fd.get(), &st) != 0) {

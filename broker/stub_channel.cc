@@ -1,13 +1,12 @@
 #include "broker/stub_channel.h"
 
+#include <capnp/message.h>
 #include <errno.h>
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <cstring>
-
-#include <capnp/message.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -42,8 +41,7 @@ absl::StatusOr<ipc::StubMessage> StubChannel::Receive(absl::string_view expectin
       if (read(signal_fd_.get(), &info, sizeof(info)) == sizeof(info)) {
         interrupted_by_ = static_cast<int>(info.ssi_signo);
         return absl::CancelledError(absl::StrCat("interrupted by signal ", interrupted_by_, " (",
-                                                 strsignal(interrupted_by_),
-                                                 ") during set-up"));
+                                                 strsignal(interrupted_by_), ") during set-up"));
       }
     }
     if (fds[0].revents == 0) continue;
@@ -56,11 +54,11 @@ absl::StatusOr<ipc::StubMessage> StubChannel::Receive(absl::string_view expectin
     ipc::StubMessage message;
     std::string error;
     if (!ipc::Decode(frame, &message, &error)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "invalid message from the stub while waiting for ", expecting, ": ", error,
-          frame.error == ipc::FrameError::kSystem
-              ? absl::StrCat(" (recvmsg: ", strerror(frame.errno_value), ")")
-              : ""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid message from the stub while waiting for ", expecting, ": ", error,
+                       frame.error == ipc::FrameError::kSystem
+                           ? absl::StrCat(" (recvmsg: ", strerror(frame.errno_value), ")")
+                           : ""));
     }
     return message;
   }
@@ -87,9 +85,9 @@ absl::Status StubChannel::Send(const ipc::BrokerMessage& message, const std::vec
         "reached it");
   }
   if (!sent.ok()) {
-    return absl::AbortedError(absl::StrCat("cannot send to the stub: ",
-                                           ipc::FrameErrorName(sent.error), ": ",
-                                           strerror(sent.errno_value)));
+    return absl::AbortedError(
+        absl::StrCat("cannot send to the stub: ", ipc::FrameErrorName(sent.error), ": ",
+                     strerror(sent.errno_value)));
   }
   return absl::OkStatus();
 }

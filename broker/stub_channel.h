@@ -39,8 +39,7 @@ class StubChannel {
   // The next message, whatever its kind; `expecting` names it in errors.
   absl::StatusOr<ipc::StubMessage> Receive(absl::string_view expecting);
   // The next message, which must be of `kind`.
-  absl::StatusOr<ipc::StubMessage> Expect(ipc::StubMessage::Kind kind,
-                                          absl::string_view expecting);
+  absl::StatusOr<ipc::StubMessage> Expect(ipc::StubMessage::Kind kind, absl::string_view expecting);
   absl::Status Send(const ipc::BrokerMessage& message, const std::vector<int>& fds = {});
 
   int socket() const { return socket_.get(); }

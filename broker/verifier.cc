@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 
 namespace tether::broker {
 namespace {
@@ -21,17 +21,14 @@ std::string Groups(std::vector<uint32_t> groups) {
 
 std::string Hex(uint64_t value) { return absl::StrFormat("%016x", value); }
 
-absl::Status Lie(absl::string_view field, absl::string_view claimed,
-                 absl::string_view actual) {
+absl::Status Lie(absl::string_view field, absl::string_view claimed, absl::string_view actual) {
   return absl::PermissionDeniedError(
-      absl::StrCat("stub hello claims ", field, " ", claimed,
-                   " but /proc says ", actual));
+      absl::StrCat("stub hello claims ", field, " ", claimed, " but /proc says ", actual));
 }
 
-absl::Status Wrong(absl::string_view field, absl::string_view expected,
-                   absl::string_view actual) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "final posture: ", field, " is ", actual, ", expected ", expected));
+absl::Status Wrong(absl::string_view field, absl::string_view expected, absl::string_view actual) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("final posture: ", field, " is ", actual, ", expected ", expected));
 }
 
 }  // namespace
@@ -61,19 +58,16 @@ absl::Status CheckHelloAgainstProc(const ipc::Hello& hello, const ProcStatus& pr
     if (cap.claimed != cap.actual) return Lie(cap.name, Hex(cap.claimed), Hex(cap.actual));
   }
   if (hello.no_new_privs != proc.no_new_privs) {
-    return Lie("NoNewPrivs", absl::StrCat(hello.no_new_privs),
-               absl::StrCat(proc.no_new_privs));
+    return Lie("NoNewPrivs", absl::StrCat(hello.no_new_privs), absl::StrCat(proc.no_new_privs));
   }
   if (hello.seccomp_mode != proc.seccomp_mode) {
-    return Lie("Seccomp", absl::StrCat(hello.seccomp_mode),
-               absl::StrCat(proc.seccomp_mode));
+    return Lie("Seccomp", absl::StrCat(hello.seccomp_mode), absl::StrCat(proc.seccomp_mode));
   }
   return absl::OkStatus();
 }
 
 absl::Status VerifyFinalPosture(const ProcStatus& proc, const CoreLimit& core,
-                                const std::string& cwd,
-                                const ExpectedPosture& expected) {
+                                const std::string& cwd, const ExpectedPosture& expected) {
   const TargetIdentity& target = expected.target;
   ipc::IdTriple uids = {target.uid, target.uid, target.uid};
   ipc::IdTriple gids = {target.gid, target.gid, target.gid};

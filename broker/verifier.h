@@ -32,8 +32,7 @@ struct ExpectedPosture {
 // Checks Uid/Gid/Groups, CapBnd/CapEff/CapPrm/CapInh/CapAmb, NoNewPrivs,
 // Seccomp, the working directory and RLIMIT_CORE from /proc.
 absl::Status VerifyFinalPosture(const ProcStatus& proc, const CoreLimit& core,
-                                const std::string& cwd,
-                                const ExpectedPosture& expected);
+                                const std::string& cwd, const ExpectedPosture& expected);
 
 }  // namespace tether::broker
 

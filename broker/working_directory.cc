@@ -10,24 +10,23 @@
 
 #include <cstdlib>
 
-#include "base/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/status.h"
 #include "ipc/unique_fd.h"
 
 namespace tether::broker {
 namespace {
 
 // Never made writable implicitly, nor anything below them.
-constexpr const char* kSystemTrees[] = {"/etc", "/usr",  "/boot", "/dev",  "/proc",
-                                        "/sys", "/bin",  "/sbin", "/lib",  "/lib32",
-                                        "/lib64", "/libx32"};
+constexpr const char* kSystemTrees[] = {"/etc", "/usr",  "/boot", "/dev",   "/proc",  "/sys",
+                                        "/bin", "/sbin", "/lib",  "/lib32", "/lib64", "/libx32"};
 // Never made writable implicitly themselves (their subdirectories may be
 // a project's).
-constexpr const char* kSystemDirectories[] = {"/var", "/run", "/root", "/home", "/opt",
-                                              "/srv", "/mnt", "/media"};
+constexpr const char* kSystemDirectories[] = {"/var", "/run", "/root", "/home",
+                                              "/opt", "/srv", "/mnt",  "/media"};
 
 bool IsUnder(const std::string& path, const std::string& tree) {
   return path == tree || absl::StartsWith(path, tree + "/");
@@ -129,13 +128,16 @@ WorkingDirectoryAccess DecideWorkingDirectoryAccessOnDisk(
   };
   if (same("/")) return {false, "the root directory, mounted elsewhere"};
   for (const char* directory : kSystemDirectories) {
-    if (same(directory)) return {false, absl::StrCat("the system directory ", directory, ", mounted elsewhere")};
+    if (same(directory))
+      return {false, absl::StrCat("the system directory ", directory, ", mounted elsewhere")};
   }
   for (const char* tree : kSystemTrees) {
-    if (same(tree)) return {false, absl::StrCat("the system directory ", tree, ", mounted elsewhere")};
+    if (same(tree))
+      return {false, absl::StrCat("the system directory ", tree, ", mounted elsewhere")};
   }
   for (const std::string& home : home_directories) {
-    if (same(home)) return {false, absl::StrCat("the home directory ", home, ", mounted elsewhere")};
+    if (same(home))
+      return {false, absl::StrCat("the home directory ", home, ", mounted elsewhere")};
   }
   return by_name;
 }

@@ -1,12 +1,11 @@
 #include "broker/working_directory.h"
 
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 #include "tests/support/scoped_temp_dir.h"
 
@@ -43,8 +42,8 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 TEST(WorkingDirectoryAccess, PolicyListingTheDirectoryReadWriteWins) {
-  EXPECT_TRUE(DecideWorkingDirectoryAccess("/home/alice", {"/home/alice"}, {"/home/alice/"})
-                  .writable);
+  EXPECT_TRUE(
+      DecideWorkingDirectoryAccess("/home/alice", {"/home/alice"}, {"/home/alice/"}).writable);
 }
 
 // A bind mount of a home under another name is the same inode.
@@ -55,7 +54,8 @@ TEST(WorkingDirectoryAccess, HomeBoundUnderAnotherNameIsStillAHome) {
   std::filesystem::create_directory(home);
   std::filesystem::create_directory(elsewhere);
   // In a mount namespace of the test's own, so that nothing leaks out.
-  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+  if (unshare(CLONE_NEWNS) != 0 ||
+      mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
       mount(home.c_str(), elsewhere.c_str(), nullptr, MS_BIND, nullptr) != 0) {
     GTEST_SKIP() << "bind mounts need CAP_SYS_ADMIN";
   }

@@ -14,8 +14,8 @@ inline constexpr size_t kReceiveFdRoom = 4 * kMaxFdsPerMessage;
 
 }  // namespace
 
-ssize_t SendWithFds(int socket_fd, const void* data, size_t size, const int* fds,
-                    size_t fd_count, int flags) {
+ssize_t SendWithFds(int socket_fd, const void* data, size_t size, const int* fds, size_t fd_count,
+                    int flags) {
   if (fd_count > kMaxFdsPerDatagram) {
     errno = EINVAL;
     return -1;

@@ -20,8 +20,8 @@ inline constexpr size_t kMaxFdsPerDatagram = 253;
 // added to `flags`, retrying EINTR. Returns what sendmsg returns; more than
 // kMaxFdsPerDatagram fds fails with EINVAL. Allocates nothing, so a forked
 // child of a threaded process may call it.
-ssize_t SendWithFds(int socket_fd, const void* data, size_t size, const int* fds,
-                    size_t fd_count, int flags = 0);
+ssize_t SendWithFds(int socket_fd, const void* data, size_t size, const int* fds, size_t fd_count,
+                    int flags = 0);
 
 struct Datagram {
   ssize_t size = -1;          // what recvmsg returned

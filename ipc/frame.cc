@@ -1,12 +1,11 @@
 #include "ipc/frame.h"
 
 #include <errno.h>
+#include <kj/exception.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
-
-#include <kj/exception.h>
 
 #include "ipc/fd_passing.h"
 #include "ipc/limits.h"
@@ -25,8 +24,7 @@ const char* FrameErrorName(FrameError error) {
   return "unknown frame error";
 }
 
-SendResult SendFrame(int socket_fd, capnp::MessageBuilder& message,
-                     const std::vector<int>& fds) {
+SendResult SendFrame(int socket_fd, capnp::MessageBuilder& message, const std::vector<int>& fds) {
   SendResult result;
   if (fds.size() > kMaxFdsPerMessage) {
     result.error = FrameError::kTooManyFds;
@@ -38,8 +36,7 @@ SendResult SendFrame(int socket_fd, capnp::MessageBuilder& message,
     result.error = FrameError::kTooLarge;
     return result;
   }
-  const ssize_t sent =
-      SendWithFds(socket_fd, bytes.begin(), bytes.size(), fds.data(), fds.size());
+  const ssize_t sent = SendWithFds(socket_fd, bytes.begin(), bytes.size(), fds.data(), fds.size());
   if (sent < 0) {
     result.error = errno == EPIPE ? FrameError::kClosed : FrameError::kSystem;
     result.errno_value = errno;
@@ -55,8 +52,8 @@ ReceivedFrame ReceiveFrame(int socket_fd) {
   // One word more than the limit so that an oversized datagram is detected
   // by MSG_TRUNC rather than silently cut to a valid-looking prefix.
   frame.words_ = kj::heapArray<capnp::word>(kMaxMessageBytes / sizeof(capnp::word) + 1);
-  Datagram datagram = ReceiveWithFds(socket_fd, frame.words_.begin(),
-                                     frame.words_.size() * sizeof(capnp::word));
+  Datagram datagram =
+      ReceiveWithFds(socket_fd, frame.words_.begin(), frame.words_.size() * sizeof(capnp::word));
   if (datagram.size < 0) {
     frame.error = (datagram.errno_value == ECONNRESET) ? FrameError::kClosed : FrameError::kSystem;
     frame.errno_value = datagram.errno_value;
@@ -80,8 +77,7 @@ ReceivedFrame ReceiveFrame(int socket_fd) {
 }
 
 void ReceivedFrame::Finish(size_t size) {
-  if (size % sizeof(capnp::word) != 0 || size == 0 ||
-      size > kMaxMessageBytes) {
+  if (size % sizeof(capnp::word) != 0 || size == 0 || size > kMaxMessageBytes) {
     error = size > kMaxMessageBytes ? FrameError::kTooLarge : FrameError::kMalformed;
     fds.clear();
     return;

@@ -18,11 +18,11 @@ namespace tether::ipc {
 
 enum class FrameError {
   kNone = 0,
-  kClosed,          // orderly EOF: the peer closed or exec'd
-  kSystem,          // sendmsg/recvmsg failed; see errno_value
-  kTooLarge,        // datagram exceeded kMaxMessageBytes (MSG_TRUNC)
-  kTooManyFds,      // more fds than kMaxFdsPerMessage, or MSG_CTRUNC
-  kMalformed,       // not a valid Cap'n Proto message or not word aligned
+  kClosed,      // orderly EOF: the peer closed or exec'd
+  kSystem,      // sendmsg/recvmsg failed; see errno_value
+  kTooLarge,    // datagram exceeded kMaxMessageBytes (MSG_TRUNC)
+  kTooManyFds,  // more fds than kMaxFdsPerMessage, or MSG_CTRUNC
+  kMalformed,   // not a valid Cap'n Proto message or not word aligned
 };
 
 const char* FrameErrorName(FrameError error);

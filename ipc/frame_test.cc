@@ -1,11 +1,10 @@
 #include "ipc/frame.h"
 
+#include <capnp/message.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <capnp/message.h>
-#include <gtest/gtest.h>
 
 #include "ipc/fd_passing.h"
 #include "ipc/handshake.capnp.h"

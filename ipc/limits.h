@@ -14,7 +14,7 @@ inline constexpr uint64_t kTraversalLimitWords = kMaxMessageBytes / 8 * 2;
 inline constexpr int kNestingLimit = 8;
 
 // Semantic limits.
-inline constexpr size_t kMaxGroups = 65536;       // NGROUPS_MAX
+inline constexpr size_t kMaxGroups = 65536;  // NGROUPS_MAX
 inline constexpr size_t kMaxPlanSteps = 64;
 inline constexpr size_t kMaxSeccompInstructions = 4096;  // BPF_MAXINSNS
 

@@ -28,8 +28,7 @@ IdTriple DecodeIds(wire::IdTriple::Reader in) {
 }
 
 template <typename T>
-void FillList(const std::vector<T>& values,
-              typename ::capnp::List<T>::Builder out) {
+void FillList(const std::vector<T>& values, typename ::capnp::List<T>::Builder out) {
   for (size_t i = 0; i < values.size(); ++i) out.set(i, values[i]);
 }
 
@@ -84,8 +83,7 @@ void EncodeHello(const Hello& hello, wire::Hello::Builder out) {
 bool DecodeHello(wire::Hello::Reader in, Hello* out, std::string* error) {
   out->protocol_version = in.getProtocolVersion();
   if (out->protocol_version != wire::PROTOCOL_VERSION) {
-    return Fail(error, "hello.protocolVersion " +
-                           std::to_string(out->protocol_version) +
+    return Fail(error, "hello.protocolVersion " + std::to_string(out->protocol_version) +
                            " is not the supported version " +
                            std::to_string(wire::PROTOCOL_VERSION));
   }
@@ -99,8 +97,8 @@ bool DecodeHello(wire::Hello::Reader in, Hello* out, std::string* error) {
   }
   out->groups = CopyList<uint32_t>(groups);
   auto caps = in.getCaps();
-  out->caps = {caps.getEffective(), caps.getPermitted(), caps.getInheritable(),
-               caps.getBounding(), caps.getAmbient()};
+  out->caps = {caps.getEffective(), caps.getPermitted(), caps.getInheritable(), caps.getBounding(),
+               caps.getAmbient()};
   out->no_new_privs = in.getNoNewPrivs();
   out->seccomp_mode = in.getSeccompMode();
   if (out->seccomp_mode > 2) {
@@ -115,8 +113,7 @@ bool DecodeHello(wire::Hello::Reader in, Hello* out, std::string* error) {
     return Fail(error, "hello.landlockErrno is not an errno");
   }
   if ((out->landlock_abi == 0) == (out->landlock_errno == 0)) {
-    return Fail(error,
-                "hello.landlockErrno must be set exactly when landlockAbi is 0");
+    return Fail(error, "hello.landlockErrno must be set exactly when landlockAbi is 0");
   }
   out->audit_arch = in.getAuditArch();
   if (out->audit_arch == 0) return Fail(error, "hello.auditArch is missing");
@@ -150,8 +147,7 @@ bool DecodeHello(wire::Hello::Reader in, Hello* out, std::string* error) {
 
 void EncodeStep(const Step& step, wire::Step::Builder out) {
   out.setDisposition(static_cast<wire::Disposition>(step.disposition));
-  FillList<int32_t>(step.tolerate_errnos,
-                    out.initTolerateErrnos(step.tolerate_errnos.size()));
+  FillList<int32_t>(step.tolerate_errnos, out.initTolerateErrnos(step.tolerate_errnos.size()));
   auto action = out.initAction();
   switch (step.action) {
     case Action::kSetGroups:
@@ -160,9 +156,7 @@ void EncodeStep(const Step& step, wire::Step::Builder out) {
     case Action::kSetResgid: action.setSetResgid(step.id); break;
     case Action::kSetResuid: action.setSetResuid(step.id); break;
     case Action::kClearBoundingSet: action.setClearBoundingSet(); break;
-    case Action::kClearInheritableAndAmbient:
-      action.setClearInheritableAndAmbient();
-      break;
+    case Action::kClearInheritableAndAmbient: action.setClearInheritableAndAmbient(); break;
     case Action::kSetNoNewPrivs: action.setSetNoNewPrivs(); break;
     case Action::kSetRlimit: {
       auto rlimit = action.initSetRlimit();
@@ -171,9 +165,7 @@ void EncodeStep(const Step& step, wire::Step::Builder out) {
       rlimit.setHard(step.rlimit_hard);
       break;
     }
-    case Action::kLandlockRestrictSelf:
-      action.setLandlockRestrictSelf(step.fd_index);
-      break;
+    case Action::kLandlockRestrictSelf: action.setLandlockRestrictSelf(step.fd_index); break;
     case Action::kSeccompFilter: action.setSeccompFilter(step.fd_index); break;
     case Action::kParentDeathSignal: {
       auto pdeath = action.initParentDeathSignal();
@@ -186,17 +178,15 @@ void EncodeStep(const Step& step, wire::Step::Builder out) {
   }
 }
 
-bool DecodeStep(wire::Step::Reader in, size_t fd_count, const std::string& where,
-                Step* out, std::string* error) {
+bool DecodeStep(wire::Step::Reader in, size_t fd_count, const std::string& where, Step* out,
+                std::string* error) {
   auto disposition = in.getDisposition();
-  if (static_cast<uint16_t>(disposition) >
-      static_cast<uint16_t>(wire::Disposition::BEST_EFFORT)) {
+  if (static_cast<uint16_t>(disposition) > static_cast<uint16_t>(wire::Disposition::BEST_EFFORT)) {
     return Fail(error, where + ".disposition is unknown");
   }
   out->disposition = static_cast<Disposition>(disposition);
   out->tolerate_errnos = CopyList<int32_t>(in.getTolerateErrnos());
-  if (!out->tolerate_errnos.empty() &&
-      out->disposition != Disposition::kBestEffort) {
+  if (!out->tolerate_errnos.empty() && out->disposition != Disposition::kBestEffort) {
     return Fail(error, where + ".tolerateErrnos is only valid with bestEffort");
   }
   for (int32_t value : out->tolerate_errnos) {
@@ -207,8 +197,7 @@ bool DecodeStep(wire::Step::Reader in, size_t fd_count, const std::string& where
     out->fd_index = index;
     if (index >= fd_count) {
       return Fail(error, where + " refers to fd " + std::to_string(index) +
-                             " but the message carries " +
-                             std::to_string(fd_count));
+                             " but the message carries " + std::to_string(fd_count));
     }
     return true;
   };
@@ -234,9 +223,7 @@ bool DecodeStep(wire::Step::Reader in, size_t fd_count, const std::string& where
     case wire::Step::Action::CLEAR_INHERITABLE_AND_AMBIENT:
       out->action = Action::kClearInheritableAndAmbient;
       return true;
-    case wire::Step::Action::SET_NO_NEW_PRIVS:
-      out->action = Action::kSetNoNewPrivs;
-      return true;
+    case wire::Step::Action::SET_NO_NEW_PRIVS: out->action = Action::kSetNoNewPrivs; return true;
     case wire::Step::Action::SET_RLIMIT: {
       out->action = Action::kSetRlimit;
       auto rlimit = action.getSetRlimit();
@@ -269,8 +256,7 @@ bool DecodeStep(wire::Step::Reader in, size_t fd_count, const std::string& where
       out->action = Action::kChangeDirectory;
       auto path = action.getChangeDirectory();
       out->path.assign(path.cStr(), path.size());
-      if (out->path.empty() || out->path[0] != '/' ||
-          out->path.find('\0') != std::string::npos) {
+      if (out->path.empty() || out->path[0] != '/' || out->path.find('\0') != std::string::npos) {
         return Fail(error, where + ".changeDirectory must be an absolute path");
       }
       return true;
@@ -279,8 +265,8 @@ bool DecodeStep(wire::Step::Reader in, size_t fd_count, const std::string& where
   return Fail(error, where + ".action is unknown");
 }
 
-bool DecodeStubMessage(wire::StubMessage::Reader in, size_t fd_count,
-                       StubMessage* out, std::string* error) {
+bool DecodeStubMessage(wire::StubMessage::Reader in, size_t fd_count, StubMessage* out,
+                       std::string* error) {
   if (fd_count != 0) return Fail(error, "the stub may not send file descriptors");
   switch (in.which()) {
     case wire::StubMessage::HELLO:
@@ -294,8 +280,7 @@ bool DecodeStubMessage(wire::StubMessage::Reader in, size_t fd_count,
         return Fail(error, "stepResult.index is out of range");
       }
       auto outcome = result.getOutcome();
-      if (static_cast<uint16_t>(outcome) >
-          static_cast<uint16_t>(wire::Outcome::FAILED)) {
+      if (static_cast<uint16_t>(outcome) > static_cast<uint16_t>(wire::Outcome::FAILED)) {
         return Fail(error, "stepResult.outcome is unknown");
       }
       out->step_result.outcome = static_cast<Outcome>(outcome);
@@ -309,9 +294,7 @@ bool DecodeStubMessage(wire::StubMessage::Reader in, size_t fd_count,
       }
       return true;
     }
-    case wire::StubMessage::READY:
-      out->kind = StubMessage::Kind::kReady;
-      return true;
+    case wire::StubMessage::READY: out->kind = StubMessage::Kind::kReady; return true;
     case wire::StubMessage::EXEC_FAILED:
       out->kind = StubMessage::Kind::kExecFailed;
       out->exec_errno = in.getExecFailed();
@@ -323,8 +306,8 @@ bool DecodeStubMessage(wire::StubMessage::Reader in, size_t fd_count,
   return Fail(error, "stub message kind is unknown");
 }
 
-bool DecodeBrokerMessage(wire::BrokerMessage::Reader in, size_t fd_count,
-                         BrokerMessage* out, std::string* error) {
+bool DecodeBrokerMessage(wire::BrokerMessage::Reader in, size_t fd_count, BrokerMessage* out,
+                         std::string* error) {
   switch (in.which()) {
     case wire::BrokerMessage::PLAN: {
       out->kind = BrokerMessage::Kind::kPlan;
@@ -336,17 +319,15 @@ bool DecodeBrokerMessage(wire::BrokerMessage::Reader in, size_t fd_count,
       if (steps.size() > kMaxPlanSteps) return Fail(error, "plan has too many steps");
       for (size_t i = 0; i < steps.size(); ++i) {
         Step step;
-        if (!DecodeStep(steps[i], fd_count, "plan.steps[" + std::to_string(i) + "]",
-                        &step, error)) {
+        if (!DecodeStep(steps[i], fd_count, "plan.steps[" + std::to_string(i) + "]", &step,
+                        error)) {
           return false;
         }
         out->plan.steps.push_back(std::move(step));
       }
       auto exec = plan.getExec();
-      if (!CopyTextList(exec.getArgv(), "plan.exec.argv", &out->plan.exec.argv,
-                        error) ||
-          !CopyTextList(exec.getEnvp(), "plan.exec.envp", &out->plan.exec.envp,
-                        error)) {
+      if (!CopyTextList(exec.getArgv(), "plan.exec.argv", &out->plan.exec.argv, error) ||
+          !CopyTextList(exec.getEnvp(), "plan.exec.envp", &out->plan.exec.envp, error)) {
         return false;
       }
       if (out->plan.exec.argv.empty() || out->plan.exec.argv[0].empty()) {
@@ -366,16 +347,13 @@ bool DecodeBrokerMessage(wire::BrokerMessage::Reader in, size_t fd_count,
 }
 
 template <typename Root, typename Out, typename DecodeFn>
-bool DecodeFrame(ReceivedFrame& frame, Out* out, std::string* error,
-                 DecodeFn decode) {
+bool DecodeFrame(ReceivedFrame& frame, Out* out, std::string* error, DecodeFn decode) {
   if (!frame.ok()) return Fail(error, FrameErrorName(frame.error));
   bool ok = false;
-  kj::Maybe<kj::Exception> exception = kj::runCatchingExceptions([&] {
-    ok = decode(frame.template Get<Root>(), frame.fds.size(), out, error);
-  });
-  KJ_IF_MAYBE(e, exception) {
-    return Fail(error, std::string("malformed message: ") +
-                           e->getDescription().cStr());
+  kj::Maybe<kj::Exception> exception = kj::runCatchingExceptions(
+      [&] { ok = decode(frame.template Get<Root>(), frame.fds.size(), out, error); });
+  KJ_IF_MAYBE (e, exception) {
+    return Fail(error, std::string("malformed message: ") + e->getDescription().cStr());
   }
   return ok;
 }
@@ -450,9 +428,7 @@ const char* StubMessageKindName(StubMessage::Kind kind) {
 void Encode(const StubMessage& message, capnp::MessageBuilder& builder) {
   auto root = builder.initRoot<wire::StubMessage>();
   switch (message.kind) {
-    case StubMessage::Kind::kHello:
-      EncodeHello(message.hello, root.initHello());
-      break;
+    case StubMessage::Kind::kHello: EncodeHello(message.hello, root.initHello()); break;
     case StubMessage::Kind::kStepResult: {
       auto result = root.initStepResult();
       result.setIndex(message.step_result.index);

@@ -5,13 +5,12 @@
 // of the Cap'n Proto reader inside one exception boundary and checks ranges
 // and shapes, so the rest of the code never touches untrusted readers.
 
+#include <capnp/message.h>
 #include <sys/types.h>
 
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <capnp/message.h>
 
 #include "ipc/frame.h"
 
@@ -78,16 +77,16 @@ struct Step {
   Disposition disposition = Disposition::kEnforce;
   std::vector<int32_t> tolerate_errnos;
   Action action = Action::kSetNoNewPrivs;
-  std::vector<uint32_t> groups;      // kSetGroups
-  uint32_t id = 0;                   // kSetResgid, kSetResuid
-  uint32_t rlimit_resource = 0;      // kSetRlimit
+  std::vector<uint32_t> groups;  // kSetGroups
+  uint32_t id = 0;               // kSetResgid, kSetResuid
+  uint32_t rlimit_resource = 0;  // kSetRlimit
   uint64_t rlimit_soft = 0;
   uint64_t rlimit_hard = 0;
-  uint8_t fd_index = 0;              // kLandlockRestrictSelf, kSeccompFilter,
-                                     // kJoinNetworkNamespace
-  int32_t signal = 0;                // kParentDeathSignal
+  uint8_t fd_index = 0;  // kLandlockRestrictSelf, kSeccompFilter,
+                         // kJoinNetworkNamespace
+  int32_t signal = 0;    // kParentDeathSignal
   int32_t expected_parent = 0;
-  std::string path;                  // kChangeDirectory
+  std::string path;  // kChangeDirectory
 };
 
 struct ExecRequest {

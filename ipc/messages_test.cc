@@ -1,9 +1,8 @@
 #include "ipc/messages.h"
 
-#include <sys/socket.h>
-
 #include <capnp/message.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include "ipc/handshake.capnp.h"
 #include "ipc/socket_pair_test_base.h"
@@ -50,7 +49,6 @@ StubMessage HelloMessage(const Hello& hello) {
   return message;
 }
 
-
 TEST_F(MessagesTest, HelloRoundTripsEveryField) {
   StubMessage out;
   std::string error;
@@ -90,8 +88,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadHello{"WrongVersion", [](Hello* h) { h->protocol_version = 99; },
                  "hello.protocolVersion"},
         BadHello{"ZeroPid", [](Hello* h) { h->pid = 0; }, "hello.pid"},
-        BadHello{"SeccompModeThree", [](Hello* h) { h->seccomp_mode = 3; },
-                 "hello.seccompMode"},
+        BadHello{"SeccompModeThree", [](Hello* h) { h->seccomp_mode = 3; }, "hello.seccompMode"},
         BadHello{"NegativeLandlockAbi", [](Hello* h) { h->landlock_abi = -1; },
                  "hello.landlockAbi"},
         BadHello{"LandlockAbiWithErrno", [](Hello* h) { h->landlock_errno = 38; },
@@ -129,8 +126,7 @@ TEST_F(MessagesTest, StepResultOkWithErrnoIsRejected) {
 
 TEST_F(MessagesTest, StepResultWithUnknownOutcomeIsRejected) {
   capnp::MallocMessageBuilder builder;
-  builder.initRoot<wire::StubMessage>().initStepResult().setOutcome(
-      static_cast<wire::Outcome>(17));
+  builder.initRoot<wire::StubMessage>().initStepResult().setOutcome(static_cast<wire::Outcome>(17));
   ReceivedFrame frame = Transfer(builder);
   StubMessage out;
   std::string error;

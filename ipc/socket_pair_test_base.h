@@ -2,9 +2,8 @@
 #define TETHER_IPC_SOCKET_PAIR_TEST_BASE_H_
 
 #include <fcntl.h>
-#include <sys/socket.h>
-
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include "ipc/unique_fd.h"
 

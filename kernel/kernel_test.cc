@@ -1,9 +1,8 @@
 #include <errno.h>
+#include <gtest/gtest.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "kernel/capabilities.h"
 #include "kernel/exec.h"

@@ -10,10 +10,10 @@
 
 #include <cstring>
 
-#include "base/status.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "base/status.h"
 
 // The installed uapi header may predate the running kernel; these values are
 // kernel ABI and never change.
@@ -49,8 +49,7 @@ constexpr uint64_t kDeviceAccess = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCES
 
 absl::Status CheckPath(const std::string& path) {
   if (path.empty() || path[0] != '/') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("landlock path \"", path, "\" is not absolute"));
+    return absl::InvalidArgumentError(absl::StrCat("landlock path \"", path, "\" is not absolute"));
   }
   // open() would silently stop at an embedded NUL and grant a prefix.
   if (path.find('\0') != std::string::npos) {
@@ -70,17 +69,16 @@ int OpenPath(int root_fd, const std::string& path) {
   return static_cast<int>(syscall(SYS_openat2, root_fd, path.c_str(), &how, sizeof(how)));
 }
 
-absl::Status AddPathRule(int ruleset_fd, int root_fd, const std::string& path,
-                         uint64_t access, MissingPath missing) {
+absl::Status AddPathRule(int ruleset_fd, int root_fd, const std::string& path, uint64_t access,
+                         MissingPath missing) {
   UniqueFd fd(OpenPath(root_fd, path));
   if (!fd.valid()) {
     int error = errno;
     // ENOTDIR: a component of the path is a file, so the path cannot exist.
     if (error == ENOENT || error == ENOTDIR) {
       if (missing == MissingPath::kSkip) return absl::OkStatus();
-      return absl::NotFoundError(
-          absl::StrCat("landlock path ", path, " does not exist: ", std::strerror(error),
-                       " (errno ", error, ")"));
+      return absl::NotFoundError(absl::StrCat("landlock path ", path, " does not exist: ",
+                                              std::strerror(error), " (errno ", error, ")"));
     }
     return ErrnoStatus(error, absl::StrCat("open(", path, ", O_PATH)"));
   }
@@ -150,13 +148,14 @@ absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int ab
     const std::vector<std::string>* paths;
     uint64_t access;
   };
-  for (const Grant& grant : {Grant{&rules.read_only, kReadOnlyAccess},
-                             Grant{&rules.read_write, kReadWriteAccess},
-                             Grant{&rules.devices, kDeviceAccess},
-                             Grant{&rules.write_file, LANDLOCK_ACCESS_FS_WRITE_FILE}}) {
+  for (const Grant& grant :
+       {Grant{&rules.read_only, kReadOnlyAccess}, Grant{&rules.read_write, kReadWriteAccess},
+        Grant{&rules.devices, kDeviceAccess},
+        Grant{&rules.write_file, LANDLOCK_ACCESS_FS_WRITE_FILE}}) {
     for (const std::string& path : *grant.paths) {
       // Rights the ABI does not handle would make landlock_add_rule fail.
-      RETURN_IF_ERROR(AddPathRule(ruleset.get(), root.get(), path, grant.access & handled, missing));
+      RETURN_IF_ERROR(
+          AddPathRule(ruleset.get(), root.get(), path, grant.access & handled, missing));
     }
   }
   return ruleset;

@@ -68,8 +68,8 @@ enum class MissingPath { kSkip, kError };
 // NotFoundError naming the path when it does not exist and `missing` is
 // kError; FailedPreconditionError when !allow_tcp and abi < 4; otherwise the
 // failing syscall with its errno.
-absl::StatusOr<tether::UniqueFd> BuildLandlockRuleset(const LandlockRules& rules,
-                                                      int abi, MissingPath missing);
+absl::StatusOr<tether::UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int abi,
+                                                      MissingPath missing);
 
 // Applies a ruleset fd to the calling thread (landlock_restrict_self). The
 // caller must already have no_new_privs (or CAP_SYS_ADMIN in its user

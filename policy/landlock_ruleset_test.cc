@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <gtest/gtest.h>
 #include <linux/landlock.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -24,8 +25,6 @@
 #include <string>
 #include <system_error>
 
-#include <gtest/gtest.h>
-
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "ipc/unique_fd.h"
@@ -43,12 +42,13 @@ constexpr int kNotRun = INT_MIN;
 // the errno of the step under test; a negative value is the negated errno of
 // a preparatory step, so that it cannot pass for the errno under test.
 int RunConfined(int ruleset_fd, absl::FunctionRef<int()> operation) {
-  tether::test_support::ChildOutcome outcome = tether::test_support::RunInChild([&]() -> std::pair<int, int> {
-    // Stages 1 and 2 are the confinement steps failing.
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return {1, errno};
-    if (syscall(SYS_landlock_restrict_self, ruleset_fd, 0U) != 0) return {2, errno};
-    return {0, operation()};
-  });
+  tether::test_support::ChildOutcome outcome =
+      tether::test_support::RunInChild([&]() -> std::pair<int, int> {
+        // Stages 1 and 2 are the confinement steps failing.
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return {1, errno};
+        if (syscall(SYS_landlock_restrict_self, ruleset_fd, 0U) != 0) return {2, errno};
+        return {0, operation()};
+      });
   if (!outcome.report.has_value()) {
     ADD_FAILURE() << "the confined child died without reporting (wait status "
                   << outcome.wait_status << ")";
@@ -156,13 +156,12 @@ class LandlockRulesetTest : public ::testing::Test {
 
   int abi_ = 0;
   tether::testing::ScopedTempDir scratch_{getenv("TEST_TMPDIR") != nullptr ? getenv("TEST_TMPDIR")
-                                                                    : "/tmp"};
+                                                                           : "/tmp"};
   std::string root_;
 };
 
 TEST_F(LandlockRulesetTest, QueryReportsAbiOfRunningKernel) {
-  long direct =
-      syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  long direct = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
   ASSERT_GE(direct, 1) << "landlock_create_ruleset: " << std::strerror(errno);
   EXPECT_EQ(abi_, direct);
 }
@@ -228,9 +227,9 @@ TEST_F(LandlockRulesetTest, ReadOnlyPathCanBeReadButNotWritten) {
 
   EXPECT_EQ(RunConfined(ruleset.get(), [&] { return ReadFile(file); }), 0);
   EXPECT_EQ(RunConfined(ruleset.get(), [&] { return OpenAndClose(file, O_WRONLY); }), EACCES);
-  EXPECT_EQ(RunConfined(ruleset.get(),
-                        [&] { return OpenAndClose(dir + "/new", O_WRONLY | O_CREAT); }),
-            EACCES);
+  EXPECT_EQ(
+      RunConfined(ruleset.get(), [&] { return OpenAndClose(dir + "/new", O_WRONLY | O_CREAT); }),
+      EACCES);
 }
 
 TEST_F(LandlockRulesetTest, ExecuteInReadOnlyPathIsAllowed) {
@@ -324,8 +323,8 @@ TEST_F(LandlockRulesetTest, AbstractUnixConnectOutsideDomainIsDenied) {
   struct sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
   // Abstract: leading NUL, named after the unique temp dir.
-  std::string name = absl::StrCat("tether-landlock-test-", getpid(), "-",
-                                  root_.substr(root_.rfind('/') + 1));
+  std::string name =
+      absl::StrCat("tether-landlock-test-", getpid(), "-", root_.substr(root_.rfind('/') + 1));
   std::memcpy(addr.sun_path + 1, name.data(), name.size());
   socklen_t length = offsetof(struct sockaddr_un, sun_path) + 1 + name.size();
   UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -416,8 +415,7 @@ TEST_F(LandlockRulesetTest, MissingPathIsAnErrorWhenRequired) {
   absl::StatusOr<UniqueFd> ruleset = BuildLandlockRuleset(rules, abi_, MissingPath::kError);
   ASSERT_FALSE(ruleset.ok());
   EXPECT_EQ(ruleset.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(ruleset.status().message().find(missing), absl::string_view::npos)
-      << ruleset.status();
+  EXPECT_NE(ruleset.status().message().find(missing), absl::string_view::npos) << ruleset.status();
 }
 
 TEST_F(LandlockRulesetTest, RelativePathIsRejected) {

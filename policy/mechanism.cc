@@ -52,8 +52,7 @@ const char* MechanismStateName(MechanismState state) {
 
 absl::Status MechanismError(Mechanism mechanism, absl::StatusCode code, absl::string_view why) {
   absl::Status status(code, absl::StrCat(MechanismName(mechanism), ": ", why));
-  status.SetPayload(kMechanismPayload,
-                    absl::Cord(std::to_string(static_cast<int>(mechanism))));
+  status.SetPayload(kMechanismPayload, absl::Cord(std::to_string(static_cast<int>(mechanism))));
   return status;
 }
 

@@ -1,8 +1,8 @@
 #include "policy/mechanism.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace tether::policy {
 namespace {

@@ -1,24 +1,23 @@
 #include "policy/policy_file.h"
 
+#include <capnp/compat/json.capnp.h>
+#include <capnp/compat/json.h>
+#include <capnp/message.h>
+#include <capnp/schema.h>
+#include <kj/exception.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <iterator>
 #include <set>
 
-#include <capnp/compat/json.capnp.h>
-#include <capnp/compat/json.h>
-#include <capnp/message.h>
-#include <capnp/schema.h>
-#include <kj/exception.h>
-
-#include "base/status.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/files.h"
+#include "base/status.h"
 #include "policy/policy.capnp.h"
 #include "policy/workload_seccomp.h"
 
@@ -56,8 +55,8 @@ const char* JsonKind(capnp::JsonValue::Reader value) {
 
 // Checks keys and value types against the schema, so that a typo is an
 // error naming its JSON path instead of a silently ignored key.
-absl::Status CheckAgainstSchema(capnp::JsonValue::Reader value,
-                                capnp::StructSchema schema, const std::string& path) {
+absl::Status CheckAgainstSchema(capnp::JsonValue::Reader value, capnp::StructSchema schema,
+                                const std::string& path) {
   if (value.which() != capnp::JsonValue::OBJECT) {
     return PathError(path, absl::StrCat("expected an object, found ", JsonKind(value)));
   }
@@ -71,8 +70,9 @@ absl::Status CheckAgainstSchema(capnp::JsonValue::Reader value,
       if (JsonName(field) == key) found = field;
     }
     capnp::StructSchema::Field field;
-    KJ_IF_MAYBE(f, found) { field = *f; }
-    else {
+    KJ_IF_MAYBE (f, found) {
+      field = *f;
+    } else {
       std::string known;
       for (auto candidate : schema.getFields()) {
         absl::StrAppend(&known, known.empty() ? "" : ", ", JsonName(candidate));
@@ -85,8 +85,7 @@ absl::Status CheckAgainstSchema(capnp::JsonValue::Reader value,
       RETURN_IF_ERROR(CheckAgainstSchema(child, type.asStruct(), member_path));
     } else if (type.isText()) {
       if (child.which() != capnp::JsonValue::STRING) {
-        return PathError(member_path,
-                         absl::StrCat("expected a string, found ", JsonKind(child)));
+        return PathError(member_path, absl::StrCat("expected a string, found ", JsonKind(child)));
       }
     } else if (type.isList() && type.asList().getElementType().isStruct()) {
       if (child.which() != capnp::JsonValue::ARRAY) {
@@ -95,7 +94,8 @@ absl::Status CheckAgainstSchema(capnp::JsonValue::Reader value,
       }
       size_t index = 0;
       for (auto element : child.getArray()) {
-        RETURN_IF_ERROR(CheckAgainstSchema( element, type.asList().getElementType().asStruct(), absl::StrCat(member_path, "[", index++, "]")));
+        RETURN_IF_ERROR(CheckAgainstSchema(element, type.asList().getElementType().asStruct(),
+                                           absl::StrCat(member_path, "[", index++, "]")));
       }
     } else if (type.isList() && type.asList().getElementType().isText()) {
       if (child.which() != capnp::JsonValue::ARRAY) {
@@ -135,8 +135,8 @@ absl::Status CheckPaths(const std::vector<std::string>& paths, const std::string
       return PathError(where, absl::StrCat("'", entry, "' contains '..'"));
     }
     if (!all->insert(entry).second) {
-      return PathError(where, absl::StrCat("'", entry,
-                                           "' is listed more than once in the filesystem section"));
+      return PathError(
+          where, absl::StrCat("'", entry, "' is listed more than once in the filesystem section"));
     }
   }
   return absl::OkStatus();
@@ -150,9 +150,8 @@ absl::Status CheckNames(const std::vector<std::string>& names, const std::string
     std::string name = names[i];
     if (allow_prefix_star && absl::EndsWith(name, "*")) name.pop_back();
     bool valid = !name.empty() && !absl::ascii_isdigit(name[0]) &&
-                 std::all_of(name.begin(), name.end(), [](char c) {
-                   return absl::ascii_isalnum(c) || c == '_';
-                 });
+                 std::all_of(name.begin(), name.end(),
+                             [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
     if (!valid) return PathError(where, absl::StrCat("'", names[i], "' is not a valid name"));
     if (!seen.insert(names[i]).second) {
       return PathError(where, absl::StrCat("'", names[i], "' is listed twice"));
@@ -172,8 +171,8 @@ absl::StatusOr<uint64_t> ParseLimitValue(const std::string& text, const std::str
 
 absl::StatusOr<RlimitEntry> ParseRlimit(schema::Rlimit::Reader in, const std::string& where) {
   static const std::pair<const char*, int> kResources[] = {
-      {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC},   {"as", RLIMIT_AS},
-      {"cpu", RLIMIT_CPU},       {"fsize", RLIMIT_FSIZE},   {"stack", RLIMIT_STACK},
+      {"nofile", RLIMIT_NOFILE},   {"nproc", RLIMIT_NPROC}, {"as", RLIMIT_AS},
+      {"cpu", RLIMIT_CPU},         {"fsize", RLIMIT_FSIZE}, {"stack", RLIMIT_STACK},
       {"memlock", RLIMIT_MEMLOCK}, {"data", RLIMIT_DATA}};
   RlimitEntry entry;
   entry.name = in.getName();
@@ -216,17 +215,15 @@ absl::StatusOr<schema::Policy::Reader> DecodePolicy(absl::string_view json,
   capnp::MallocMessageBuilder raw_message;
   auto raw = raw_message.initRoot<capnp::JsonValue>();
   kj::ArrayPtr<const char> input(json.data(), json.size());
-  kj::Maybe<kj::Exception> syntax =
-      kj::runCatchingExceptions([&] { codec.decodeRaw(input, raw); });
-  KJ_IF_MAYBE(e, syntax) {
+  kj::Maybe<kj::Exception> syntax = kj::runCatchingExceptions([&] { codec.decodeRaw(input, raw); });
+  KJ_IF_MAYBE (e, syntax) {
     return absl::InvalidArgumentError(
         absl::StrCat("$: not valid JSON: ", e->getDescription().cStr()));
   }
   RETURN_IF_ERROR(CheckAgainstSchema(raw.asReader(), capnp::Schema::from<schema::Policy>(), "$"));
   auto policy = message->initRoot<schema::Policy>();
-  kj::Maybe<kj::Exception> decode =
-      kj::runCatchingExceptions([&] { codec.decode(input, policy); });
-  KJ_IF_MAYBE(e, decode) {
+  kj::Maybe<kj::Exception> decode = kj::runCatchingExceptions([&] { codec.decode(input, policy); });
+  KJ_IF_MAYBE (e, decode) {
     return absl::InvalidArgumentError(
         absl::StrCat("$: cannot decode: ", e->getDescription().cStr()));
   }
@@ -245,9 +242,9 @@ absl::Status ParseFilesystem(schema::Filesystem::Reader filesystem, PolicyFile* 
     std::string text = filesystem.getLandlockCompatibility();
     LandlockCompatibility compatibility;
     if (!ParseLandlockCompatibility(text, &compatibility)) {
-      return PathError("$.filesystem.landlock_compatibility",
-                       absl::StrCat("'", text,
-                                    "' is neither \"best_effort\" nor \"hard_requirement\""));
+      return PathError(
+          "$.filesystem.landlock_compatibility",
+          absl::StrCat("'", text, "' is neither \"best_effort\" nor \"hard_requirement\""));
     }
     file->landlock_compatibility = compatibility;
   }
@@ -376,11 +373,11 @@ absl::Status ParseEnforcement(EnforcementReader enforcement, PolicyFile* file) {
     bool hard = *file->landlock_compatibility == LandlockCompatibility::kHardRequirement;
     for (const auto& [mechanism, mode] : file->enforcement) {
       if (mechanism == Mechanism::kLandlock && (mode == EnforcementMode::kStrict) != hard) {
-        return PathError("$.enforcement.landlock",
-                         absl::StrCat("'", EnforcementModeName(mode),
-                                      "' contradicts $.filesystem.landlock_compatibility '",
-                                      LandlockCompatibilityName(*file->landlock_compatibility),
-                                      "'"));
+        return PathError(
+            "$.enforcement.landlock",
+            absl::StrCat("'", EnforcementModeName(mode),
+                         "' contradicts $.filesystem.landlock_compatibility '",
+                         LandlockCompatibilityName(*file->landlock_compatibility), "'"));
       }
     }
   }
@@ -405,9 +402,9 @@ absl::Status ParseGpu(schema::Gpu::Reader gpu, PolicyFile* file) {
     std::string text = gpu.getProcConflict();
     ProcConflict conflict;
     if (!ParseProcConflict(text, &conflict)) {
-      return PathError("$.gpu.proc_conflict",
-                       absl::StrCat("'", text,
-                                    "' is not one of \"promote\", \"keep_user\", \"reject\""));
+      return PathError(
+          "$.gpu.proc_conflict",
+          absl::StrCat("'", text, "' is not one of \"promote\", \"keep_user\", \"reject\""));
     }
     file->gpu_proc_conflict = conflict;
   }

@@ -15,9 +15,9 @@
 namespace tether::policy {
 
 struct RlimitEntry {
-  std::string name;    // as in the policy: "nofile", ...
-  int resource = 0;    // RLIMIT_*
-  uint64_t soft = 0;   // RLIM_INFINITY for "unlimited"
+  std::string name;   // as in the policy: "nofile", ...
+  int resource = 0;   // RLIMIT_*
+  uint64_t soft = 0;  // RLIM_INFINITY for "unlimited"
   uint64_t hard = 0;
 };
 

@@ -1,8 +1,7 @@
 #include "policy/policy_file.h"
 
-#include <sys/resource.h>
-
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 namespace tether::policy {
 namespace {
@@ -24,13 +23,12 @@ TEST(PolicyFileTest, ParsesEverySection) {
 }
 
 TEST(PolicyFileTest, ParsesEnforcementModes) {
-  absl::StatusOr<PolicyFile> policy = ParsePolicy(
-      R"({"enforcement": {"bounding_set": "best_effort", "landlock": "strict"}})");
+  absl::StatusOr<PolicyFile> policy =
+      ParsePolicy(R"({"enforcement": {"bounding_set": "best_effort", "landlock": "strict"}})");
   ASSERT_TRUE(policy.ok()) << policy.status();
-  EXPECT_EQ(policy->enforcement,
-            (std::vector<std::pair<Mechanism, EnforcementMode>>{
-                {Mechanism::kBoundingSet, EnforcementMode::kBestEffort},
-                {Mechanism::kLandlock, EnforcementMode::kStrict}}));
+  EXPECT_EQ(policy->enforcement, (std::vector<std::pair<Mechanism, EnforcementMode>>{
+                                     {Mechanism::kBoundingSet, EnforcementMode::kBestEffort},
+                                     {Mechanism::kLandlock, EnforcementMode::kStrict}}));
 }
 
 TEST(PolicyFileTest, ParsesProcessIdentityDirectoryAndRlimits) {
@@ -79,8 +77,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "$.filesystem.readonly: unknown key"},
         BadPolicy{"CamelCaseKey", R"({"filesystem": {"readOnly": []}})",
                   "$.filesystem.readOnly: unknown key"},
-        BadPolicy{"DuplicateKey", R"({"process": {}, "process": {}})",
-                  "$.process: duplicate key"},
+        BadPolicy{"DuplicateKey", R"({"process": {}, "process": {}})", "$.process: duplicate key"},
         BadPolicy{"SectionNotObject", R"({"process": 3})",
                   "$.process: expected an object, found a number"},
         BadPolicy{"ListNotArray", R"({"filesystem": {"read_only": "/usr"}})",
@@ -121,7 +118,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "$.enforcement: expected an object, found an array"},
         BadPolicy{"SubnetNotString", R"({"network": {"subnet": 30}})",
                   "$.network.subnet: expected a string, found a number"},
-        BadPolicy{"NullSection", R"({"process": null})", "$.process: expected an object, found null"},
+        BadPolicy{"NullSection", R"({"process": null})",
+                  "$.process: expected an object, found null"},
         BadPolicy{"BadLandlockCompatibility",
                   R"({"filesystem": {"landlock_compatibility": "maybe"}})",
                   "$.filesystem.landlock_compatibility: 'maybe' is neither"},
@@ -129,7 +127,8 @@ INSTANTIATE_TEST_SUITE_P(
                   R"({"filesystem": {"landlock_compatibility": "hard_requirement"},
                       "enforcement": {"landlock": "best_effort"}})",
                   "$.enforcement.landlock: 'best_effort' contradicts"},
-        BadPolicy{"EmptyGroup", R"({"process": {"group": ""}})", "$.process.group: must not be empty"},
+        BadPolicy{"EmptyGroup", R"({"process": {"group": ""}})",
+                  "$.process.group: must not be empty"},
         BadPolicy{"DuplicateSupplementaryGroup",
                   R"({"process": {"supplementary_groups": ["10", "10"]}})",
                   "$.process.supplementary_groups[1]: '10' is listed twice"},
@@ -139,9 +138,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "$.process.working_directory: '/a/..' contains '..'"},
         BadPolicy{"RlimitsNotArray", R"({"process": {"rlimits": {}}})",
                   "$.process.rlimits: expected an array of objects, found an object"},
-        BadPolicy{"RlimitUnknownKey",
-                  R"({"process": {"rlimits": [{"name": "nofile", "soft": "1", "hard": "2", "max": "3"}]}})",
-                  "$.process.rlimits[0].max: unknown key"},
+        BadPolicy{
+            "RlimitUnknownKey",
+            R"({"process": {"rlimits": [{"name": "nofile", "soft": "1", "hard": "2", "max": "3"}]}})",
+            "$.process.rlimits[0].max: unknown key"},
         BadPolicy{"RlimitUnknownName",
                   R"({"process": {"rlimits": [{"name": "files", "soft": "1", "hard": "2"}]}})",
                   "$.process.rlimits[0].name: 'files' is not one of"},
@@ -161,8 +161,7 @@ INSTANTIATE_TEST_SUITE_P(
                   R"({"process": {"rlimits": [{"name": "nproc", "soft": "1", "hard": "1"},
                                                {"name": "nproc", "soft": "2", "hard": "2"}]}})",
                   "$.process.rlimits[1].name: 'nproc' is set twice"},
-        BadPolicy{"UnknownSocketFamily",
-                  R"({"seccomp": {"allow_socket_families": ["AF_NOPE"]}})",
+        BadPolicy{"UnknownSocketFamily", R"({"seccomp": {"allow_socket_families": ["AF_NOPE"]}})",
                   "$.seccomp.allow_socket_families[0]: 'AF_NOPE' is not an address family"},
         BadPolicy{"SocketFamilyTwice",
                   R"({"seccomp": {"allow_socket_families": ["AF_VSOCK", "AF_VSOCK"]}})",

@@ -40,17 +40,17 @@ absl::StatusOr<Ipv4Cidr> ParseIpv4Cidr(absl::string_view text) {
   struct in_addr in;
   // inet_pton takes only four decimal octets: no "10.1", hex or octal forms.
   if (inet_pton(AF_INET, std::string(parts[0]).c_str(), &in) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", absl::CHexEscape(parts[0]), "' in '", absl::CHexEscape(text),
-        "' is not a dotted-quad IPv4 address"));
+    return absl::InvalidArgumentError(absl::StrCat("'", absl::CHexEscape(parts[0]), "' in '",
+                                                   absl::CHexEscape(text),
+                                                   "' is not a dotted-quad IPv4 address"));
   }
   cidr.address = ntohl(in.s_addr);
   bool digits = !parts[1].empty() && parts[1].size() <= 2;
   for (char c : parts[1]) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
   if (!digits || !absl::SimpleAtoi(parts[1], &cidr.prefix) || cidr.prefix > 32) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prefix '", absl::CHexEscape(parts[1]), "' in '", absl::CHexEscape(text),
-        "' is not a number from 0 to 32"));
+    return absl::InvalidArgumentError(absl::StrCat("prefix '", absl::CHexEscape(parts[1]), "' in '",
+                                                   absl::CHexEscape(text),
+                                                   "' is not a number from 0 to 32"));
   }
   return cidr;
 }
@@ -145,14 +145,13 @@ absl::StatusOr<GpuSelection> ParseGpuSelection(absl::string_view text) {
   for (absl::string_view raw : absl::StrSplit(trimmed, ',')) {
     absl::string_view token = absl::StripAsciiWhitespace(raw);
     auto bad = [&](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "GPU selection \"", trimmed, "\": \"", token, "\" ", why));
+      return absl::InvalidArgumentError(
+          absl::StrCat("GPU selection \"", trimmed, "\": \"", token, "\" ", why));
     };
     if (token == "all" || token == "none" || token == "void") {
       return bad("cannot be combined with other entries");
     }
-    if (absl::string_view digits = token;
-        absl::ConsumePrefix(&digits, "-") && AllDigits(digits)) {
+    if (absl::string_view digits = token; absl::ConsumePrefix(&digits, "-") && AllDigits(digits)) {
       return bad("is negative; GPU indexes start at 0");
     }
     if (!AllDigits(token)) {
@@ -161,13 +160,11 @@ absl::StatusOr<GpuSelection> ParseGpuSelection(absl::string_view text) {
           "and MIG devices are not supported)");
     }
     int index = 0;
-    if (token.size() > 3 || !absl::SimpleAtoi(token, &index) ||
-        index > kMaxGpuIndex) {
+    if (token.size() > 3 || !absl::SimpleAtoi(token, &index) || index > kMaxGpuIndex) {
       return bad(absl::StrCat("is above the highest GPU index, ", kMaxGpuIndex));
     }
     if (!seen.insert(index).second) {
-      return bad(absl::StrCat("is a duplicate: GPU index ", index,
-                              " is listed twice"));
+      return bad(absl::StrCat("is a duplicate: GPU index ", index, " is listed twice"));
     }
     selection.indexes.push_back(index);
   }
@@ -177,19 +174,18 @@ absl::StatusOr<GpuSelection> ParseGpuSelection(absl::string_view text) {
 absl::StatusOr<Ipv4Subnet> ParseIpv4Subnet(absl::string_view text) {
   absl::StatusOr<Ipv4Cidr> cidr = ParseIpv4Cidr(text);
   if (!cidr.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("veth subnet: ", cidr.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat("veth subnet: ", cidr.status().message()));
   }
   if (cidr->prefix != 30 && cidr->prefix != 31) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "veth subnet '", text, "': prefix /", cidr->prefix,
-        " is not /30 or /31 (a veth pair needs exactly two addresses)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("veth subnet '", text, "': prefix /", cidr->prefix,
+                     " is not /30 or /31 (a veth pair needs exactly two addresses)"));
   }
   const uint32_t network = cidr->address & Netmask(cidr->prefix);
   if (network != cidr->address) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "veth subnet '", text, "': host bits are set (the subnet is ",
-        FormatIpv4Cidr(network, cidr->prefix), ")"));
+    return absl::InvalidArgumentError(absl::StrCat("veth subnet '", text,
+                                                   "': host bits are set (the subnet is ",
+                                                   FormatIpv4Cidr(network, cidr->prefix), ")"));
   }
   return Ipv4Subnet{network, cidr->prefix};
 }

@@ -1,8 +1,8 @@
 #include "policy/policy_types.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace tether::policy {
 namespace {
@@ -76,8 +76,7 @@ TEST(PolicyTypesTest, RejectsBadSubnetsNamingTheProblem) {
   EXPECT_EQ(ParseIpv4Subnet("10.200.0.0").status().message(),
             "veth subnet: '10.200.0.0' is not ADDRESS/PREFIX");
   EXPECT_TRUE(Mentions(ParseIpv4Subnet("10.256.0.0/30").status(), "IPv4 address"));
-  EXPECT_TRUE(
-      Mentions(ParseIpv4Subnet("10.200.0.0/33").status(), "not a number from 0 to 32"));
+  EXPECT_TRUE(Mentions(ParseIpv4Subnet("10.200.0.0/33").status(), "not a number from 0 to 32"));
 }
 
 }  // namespace

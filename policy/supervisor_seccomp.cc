@@ -9,21 +9,45 @@
 
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "base/status.h"
 #include "kernel/seccomp.h"
-#include "absl/strings/str_cat.h"
 #include "policy/workload_seccomp.h"
 
 namespace tether::policy {
 
 const std::vector<std::string>& SupervisorDeniedSyscalls() {
-  static const std::vector<std::string>* names = new std::vector<std::string>{
-      "ptrace", "process_vm_readv", "process_vm_writev", "kexec_load", "kexec_file_load",
-      "init_module", "finit_module", "delete_module", "bpf", "perf_event_open",
-      "userfaultfd", "add_key", "request_key", "keyctl", "mount", "umount2", "pivot_root",
-      "chroot", "swapon", "swapoff", "reboot", "acct", "io_uring_setup", "io_uring_enter",
-      "io_uring_register", "open_by_handle_at", "personality", "setns", "unshare",
-      "execve", "execveat"};
+  static const std::vector<std::string>* names = new std::vector<std::string>{"ptrace",
+                                                                              "process_vm_readv",
+                                                                              "process_vm_writev",
+                                                                              "kexec_load",
+                                                                              "kexec_file_load",
+                                                                              "init_module",
+                                                                              "finit_module",
+                                                                              "delete_module",
+                                                                              "bpf",
+                                                                              "perf_event_open",
+                                                                              "userfaultfd",
+                                                                              "add_key",
+                                                                              "request_key",
+                                                                              "keyctl",
+                                                                              "mount",
+                                                                              "umount2",
+                                                                              "pivot_root",
+                                                                              "chroot",
+                                                                              "swapon",
+                                                                              "swapoff",
+                                                                              "reboot",
+                                                                              "acct",
+                                                                              "io_uring_setup",
+                                                                              "io_uring_enter",
+                                                                              "io_uring_register",
+                                                                              "open_by_handle_at",
+                                                                              "personality",
+                                                                              "setns",
+                                                                              "unshare",
+                                                                              "execve",
+                                                                              "execveat"};
   return *names;
 }
 

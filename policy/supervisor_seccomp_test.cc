@@ -1,6 +1,7 @@
 #include "policy/supervisor_seccomp.h"
 
 #include <errno.h>
+#include <gtest/gtest.h>
 #include <linux/netlink.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -10,8 +11,6 @@
 #include <unistd.h>
 
 #include <functional>
-
-#include <gtest/gtest.h>
 
 #include "tests/support/child_outcome.h"
 
@@ -50,15 +49,15 @@ TEST_P(SupervisorDeniesTest, CallFailsWithEperm) {
 
 INSTANTIATE_TEST_SUITE_P(
     Calls, SupervisorDeniesTest,
-    ::testing::Values(
-        DeniedCall{"Ptrace", [] { return ptrace(PTRACE_ATTACH, getppid(), nullptr, nullptr); }},
-        DeniedCall{"Bpf", [] { return syscall(SYS_bpf, 0, nullptr, 0); }},
-        DeniedCall{"Execve",
-                   [] {
-                     char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
-                     return static_cast<long>(execv("/bin/true", argv));
-                   }},
-        DeniedCall{"Keyctl", [] { return syscall(SYS_keyctl, 0, 0, 0, 0, 0); }}),
+    ::testing::Values(DeniedCall{"Ptrace",
+                                 [] { return ptrace(PTRACE_ATTACH, getppid(), nullptr, nullptr); }},
+                      DeniedCall{"Bpf", [] { return syscall(SYS_bpf, 0, nullptr, 0); }},
+                      DeniedCall{"Execve",
+                                 [] {
+                                   char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
+                                   return static_cast<long>(execv("/bin/true", argv));
+                                 }},
+                      DeniedCall{"Keyctl", [] { return syscall(SYS_keyctl, 0, 0, 0, 0, 0); }}),
     [](const ::testing::TestParamInfo<DeniedCall>& info) { return std::string(info.param.name); });
 
 TEST(SupervisorSeccompTest, WaitingForChildrenStillWorks) {

@@ -8,12 +8,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-
-#include <bitset>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <bitset>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -21,12 +20,12 @@
 #include <string>
 #include <vector>
 
-#include "base/status.h"
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "base/status.h"
 #include "ipc/limits.h"
 
 // Kernel ABI values that older headers may lack.
@@ -211,14 +210,12 @@ std::vector<Comparisons> Rules(When when, const std::vector<int>& allowed_famili
   };
   std::vector<Comparisons> rules;
   switch (when) {
-    case When::kAlways:
-      rules.push_back({});
-      break;
+    case When::kAlways: rules.push_back({}); break;
     case When::kNamespaceFlags:
       // In clone's flags CLONE_NEWTIME (0x80) lies inside the exit signal
       // byte, where no valid signal sets it; denying it costs nothing.
-      for (uint64_t flag : {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
-                            CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWTIME}) {
+      for (uint64_t flag : {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
+                            CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWTIME}) {
         rules.push_back({MaskedEquals(CloneFlagsArgument(), flag, flag)});
       }
       break;
@@ -295,9 +292,8 @@ absl::Status AddRules(scmp_filter_ctx ctx, absl::string_view name, int nr, int e
     int rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ERRNO(error), nr, comparisons.size(),
                                           comparisons.empty() ? nullptr : comparisons.data());
     if (rc != 0) {
-      return LibseccompError(
-          rc, absl::StrCat("seccomp_rule_add_exact(", name, ", ", comparisons.size(),
-                           " argument comparisons)"));
+      return LibseccompError(rc, absl::StrCat("seccomp_rule_add_exact(", name, ", ",
+                                              comparisons.size(), " argument comparisons)"));
     }
   }
   return absl::OkStatus();
@@ -320,8 +316,7 @@ absl::Status ReadFully(int fd, void* buffer, size_t size, absl::string_view what
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoStatus(errno, absl::StrCat("pread(", what, ")"));
     if (n == 0) {
-      return absl::DataLossError(
-          absl::StrCat(what, " ended after ", done, " of ", size, " bytes"));
+      return absl::DataLossError(absl::StrCat(what, " ended after ", done, " of ", size, " bytes"));
     }
     done += n;
   }
@@ -344,13 +339,13 @@ absl::Status WriteFully(int fd, const void* buffer, size_t size, absl::string_vi
 // Checks an exported or received program's size in bytes.
 absl::Status CheckProgramBytes(off_t bytes) {
   if (bytes <= 0 || bytes % sizeof(struct sock_filter) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a seccomp program of ", bytes, " bytes is not a whole number of instructions"));
+    return absl::InvalidArgumentError(absl::StrCat("a seccomp program of ", bytes,
+                                                   " bytes is not a whole number of instructions"));
   }
   if (static_cast<size_t>(bytes) > kMaxProgramBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a seccomp program of ", bytes / sizeof(struct sock_filter),
-        " instructions is over the kernel's limit of ", ipc::kMaxSeccompInstructions));
+    return absl::InvalidArgumentError(
+        absl::StrCat("a seccomp program of ", bytes / sizeof(struct sock_filter),
+                     " instructions is over the kernel's limit of ", ipc::kMaxSeccompInstructions));
   }
   return absl::OkStatus();
 }
@@ -378,10 +373,9 @@ absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(
   for (const std::string& name : options.extra_denied_syscalls) {
     // c_str() would stop at a NUL and deny a different syscall.
     if (name.find('\0') != std::string::npos || Resolve(name.c_str()) == __NR_SCMP_ERROR) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown syscall \"", absl::CEscape(name),
-                       "\" in the extra denied syscalls (libseccomp ", LibseccompVersion(),
-                       " does not know it)"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown syscall \"", absl::CEscape(name),
+                                                     "\" in the extra denied syscalls (libseccomp ",
+                                                     LibseccompVersion(), " does not know it)"));
     }
   }
 
@@ -408,8 +402,8 @@ absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(
        }) {
     int rc = seccomp_attr_set(ctx.get(), attribute.attr, attribute.value);
     if (rc != 0) {
-      return LibseccompError(rc, absl::StrCat("seccomp_attr_set(", attribute.name, ", ",
-                                              attribute.value, ")"));
+      return LibseccompError(
+          rc, absl::StrCat("seccomp_attr_set(", attribute.name, ", ", attribute.value, ")"));
     }
   }
 
@@ -454,17 +448,17 @@ absl::StatusOr<int> ParseSocketFamily(absl::string_view name) {
   // Numbers from linux/socket.h, so that families newer than the build's
   // libc headers can still be named.
   constexpr std::pair<const char*, int> kFamilies[] = {
-      {"AF_UNIX", 1},        {"AF_LOCAL", 1},      {"AF_INET", 2},       {"AF_AX25", 3},
-      {"AF_IPX", 4},         {"AF_APPLETALK", 5},  {"AF_NETROM", 6},     {"AF_BRIDGE", 7},
-      {"AF_ATMPVC", 8},      {"AF_X25", 9},        {"AF_INET6", 10},     {"AF_ROSE", 11},
-      {"AF_DECnet", 12},     {"AF_NETBEUI", 13},   {"AF_SECURITY", 14},  {"AF_KEY", 15},
-      {"AF_NETLINK", 16},    {"AF_PACKET", 17},    {"AF_ASH", 18},       {"AF_ECONET", 19},
-      {"AF_ATMSVC", 20},     {"AF_RDS", 21},       {"AF_SNA", 22},       {"AF_IRDA", 23},
-      {"AF_PPPOX", 24},      {"AF_WANPIPE", 25},   {"AF_LLC", 26},       {"AF_IB", 27},
-      {"AF_MPLS", 28},       {"AF_CAN", 29},       {"AF_TIPC", 30},      {"AF_BLUETOOTH", 31},
-      {"AF_IUCV", 32},       {"AF_RXRPC", 33},     {"AF_ISDN", 34},      {"AF_PHONET", 35},
-      {"AF_IEEE802154", 36}, {"AF_CAIF", 37},      {"AF_ALG", 38},       {"AF_NFC", 39},
-      {"AF_VSOCK", 40},      {"AF_KCM", 41},       {"AF_QIPCRTR", 42},   {"AF_SMC", 43},
+      {"AF_UNIX", 1},        {"AF_LOCAL", 1},     {"AF_INET", 2},      {"AF_AX25", 3},
+      {"AF_IPX", 4},         {"AF_APPLETALK", 5}, {"AF_NETROM", 6},    {"AF_BRIDGE", 7},
+      {"AF_ATMPVC", 8},      {"AF_X25", 9},       {"AF_INET6", 10},    {"AF_ROSE", 11},
+      {"AF_DECnet", 12},     {"AF_NETBEUI", 13},  {"AF_SECURITY", 14}, {"AF_KEY", 15},
+      {"AF_NETLINK", 16},    {"AF_PACKET", 17},   {"AF_ASH", 18},      {"AF_ECONET", 19},
+      {"AF_ATMSVC", 20},     {"AF_RDS", 21},      {"AF_SNA", 22},      {"AF_IRDA", 23},
+      {"AF_PPPOX", 24},      {"AF_WANPIPE", 25},  {"AF_LLC", 26},      {"AF_IB", 27},
+      {"AF_MPLS", 28},       {"AF_CAN", 29},      {"AF_TIPC", 30},     {"AF_BLUETOOTH", 31},
+      {"AF_IUCV", 32},       {"AF_RXRPC", 33},    {"AF_ISDN", 34},     {"AF_PHONET", 35},
+      {"AF_IEEE802154", 36}, {"AF_CAIF", 37},     {"AF_ALG", 38},      {"AF_NFC", 39},
+      {"AF_VSOCK", 40},      {"AF_KCM", 41},      {"AF_QIPCRTR", 42},  {"AF_SMC", 43},
       {"AF_XDP", 44},        {"AF_MCTP", 45},
   };
   for (const auto& [family_name, family] : kFamilies) {
@@ -477,7 +471,8 @@ absl::StatusOr<int> ParseSocketFamily(absl::string_view name) {
 absl::StatusOr<UniqueFd> SealProgram(const std::vector<struct sock_filter>& program) {
   RETURN_IF_ERROR(CheckProgramBytes(program.size() * sizeof(struct sock_filter)));
   ASSIGN_OR_RETURN(UniqueFd memfd, CreateMemfd("tether-seccomp", MFD_ALLOW_SEALING));
-  RETURN_IF_ERROR(WriteFully(memfd.get(), program.data(), program.size() * sizeof(struct sock_filter), "seccomp program memfd"));
+  RETURN_IF_ERROR(WriteFully(memfd.get(), program.data(),
+                             program.size() * sizeof(struct sock_filter), "seccomp program memfd"));
   if (fcntl(memfd.get(), F_ADD_SEALS, kRequiredSeals) != 0) {
     return ErrnoStatus(errno, "fcntl(seccomp program memfd, F_ADD_SEALS)");
   }

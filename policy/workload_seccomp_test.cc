@@ -1,7 +1,9 @@
 #include "policy/workload_seccomp.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -14,7 +16,6 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
-#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -30,14 +31,11 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-#include "tests/support/child_outcome.h"
-
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ipc/unique_fd.h"
+#include "tests/support/child_outcome.h"
 
 #ifndef AF_VSOCK
 #define AF_VSOCK 40
@@ -84,8 +82,7 @@ ChildOutcome RunChild(const std::vector<sock_filter>* program, absl::FunctionRef
 int ResultIn(const std::vector<sock_filter>* program, absl::FunctionRef<int()> operation) {
   ChildOutcome outcome = RunChild(program, operation);
   if (!outcome.report.has_value()) {
-    ADD_FAILURE() << "the child died without reporting (wait status " << outcome.wait_status
-                  << ")";
+    ADD_FAILURE() << "the child died without reporting (wait status " << outcome.wait_status << ")";
     return kNotRun;
   }
   if (outcome.report->first != 0) {
@@ -199,17 +196,18 @@ TEST_P(CloneNamespaceFlagTest, CloneWithTheFlagFailsWithEperm) {
   EXPECT_EQ(UnderDefaultFilter(clone_with_flag), EPERM);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EveryNamespace, CloneNamespaceFlagTest,
-    testing::Values(NamedFlag{"CLONE_NEWNS", CLONE_NEWNS},
-                    NamedFlag{"CLONE_NEWCGROUP", CLONE_NEWCGROUP},
-                    NamedFlag{"CLONE_NEWUTS", CLONE_NEWUTS},
-                    NamedFlag{"CLONE_NEWIPC", CLONE_NEWIPC},
-                    NamedFlag{"CLONE_NEWUSER", CLONE_NEWUSER},
-                    NamedFlag{"CLONE_NEWPID", CLONE_NEWPID},
-                    NamedFlag{"CLONE_NEWNET", CLONE_NEWNET},
-                    NamedFlag{"CLONE_NEWTIME", CLONE_NEWTIME}),
-    [](const testing::TestParamInfo<NamedFlag>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(EveryNamespace, CloneNamespaceFlagTest,
+                         testing::Values(NamedFlag{"CLONE_NEWNS", CLONE_NEWNS},
+                                         NamedFlag{"CLONE_NEWCGROUP", CLONE_NEWCGROUP},
+                                         NamedFlag{"CLONE_NEWUTS", CLONE_NEWUTS},
+                                         NamedFlag{"CLONE_NEWIPC", CLONE_NEWIPC},
+                                         NamedFlag{"CLONE_NEWUSER", CLONE_NEWUSER},
+                                         NamedFlag{"CLONE_NEWPID", CLONE_NEWPID},
+                                         NamedFlag{"CLONE_NEWNET", CLONE_NEWNET},
+                                         NamedFlag{"CLONE_NEWTIME", CLONE_NEWTIME}),
+                         [](const testing::TestParamInfo<NamedFlag>& info) {
+                           return std::string(info.param.name);
+                         });
 
 TEST(WorkloadSeccompTest, PlainForkStillWorks) {
   EXPECT_EQ(UnderDefaultFilter([] {
@@ -253,15 +251,54 @@ TEST(WorkloadSeccompTest, MemfdCreateStaysAllowed) {
 TEST(WorkloadSeccompTest, EverySyscallDeniedOutrightFailsWithEperm) {
   std::vector<sock_filter> program = DefaultProgram();
   ASSERT_FALSE(program.empty());
-  for (const char* name :
-       {"mount", "umount2", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
-        "mount_setattr", "pivot_root", "chroot", "ptrace", "process_vm_readv",
-        "process_vm_writev", "pidfd_getfd", "process_madvise", "kexec_load", "kexec_file_load", "init_module", "finit_module",
-        "delete_module", "bpf", "perf_event_open", "userfaultfd", "add_key", "request_key",
-        "keyctl", "unshare", "setns", "io_uring_setup", "io_uring_enter", "io_uring_register",
-        "open_by_handle_at", "name_to_handle_at", "swapon", "swapoff", "reboot", "acct",
-        "quotactl", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "iopl",
-        "ioperm", "lookup_dcookie", "vhangup", "nfsservctl"}) {
+  for (const char* name : {"mount",
+                           "umount2",
+                           "move_mount",
+                           "open_tree",
+                           "fsopen",
+                           "fsconfig",
+                           "fsmount",
+                           "fspick",
+                           "mount_setattr",
+                           "pivot_root",
+                           "chroot",
+                           "ptrace",
+                           "process_vm_readv",
+                           "process_vm_writev",
+                           "pidfd_getfd",
+                           "process_madvise",
+                           "kexec_load",
+                           "kexec_file_load",
+                           "init_module",
+                           "finit_module",
+                           "delete_module",
+                           "bpf",
+                           "perf_event_open",
+                           "userfaultfd",
+                           "add_key",
+                           "request_key",
+                           "keyctl",
+                           "unshare",
+                           "setns",
+                           "io_uring_setup",
+                           "io_uring_enter",
+                           "io_uring_register",
+                           "open_by_handle_at",
+                           "name_to_handle_at",
+                           "swapon",
+                           "swapoff",
+                           "reboot",
+                           "acct",
+                           "quotactl",
+                           "settimeofday",
+                           "clock_settime",
+                           "clock_adjtime",
+                           "adjtimex",
+                           "iopl",
+                           "ioperm",
+                           "lookup_dcookie",
+                           "vhangup",
+                           "nfsservctl"}) {
     SCOPED_TRACE(name);
     int nr = seccomp_syscall_resolve_name(name);
     if (nr < 0) continue;
@@ -320,8 +357,8 @@ INSTANTIATE_TEST_SUITE_P(
                     NamedFamily{"AF_RDS", 21}, NamedFamily{"AF_CAN", 29},
                     NamedFamily{"AF_TIPC", 30}, NamedFamily{"AF_BLUETOOTH", AF_BLUETOOTH},
                     NamedFamily{"AF_ALG", 38}, NamedFamily{"AF_VSOCK", AF_VSOCK},
-                    NamedFamily{"AF_KCM", 41}, NamedFamily{"AF_SMC", 43},
-                    NamedFamily{"AF_XDP", 44}, NamedFamily{"AF_MCTP", 45}),
+                    NamedFamily{"AF_KCM", 41}, NamedFamily{"AF_SMC", 43}, NamedFamily{"AF_XDP", 44},
+                    NamedFamily{"AF_MCTP", 45}),
     [](const testing::TestParamInfo<NamedFamily>& info) { return std::string(info.param.name); });
 
 // AF_XDP exists on this kernel: with a real socket type the kernel itself
@@ -392,8 +429,7 @@ TEST(WorkloadSeccompTest, IpSocketsAreAllowed) {
 }
 
 TEST(WorkloadSeccompTest, PacketSocketFailsWithEafnosupport) {
-  EXPECT_EQ(UnderDefaultFilter([] { return Errno(socket(AF_PACKET, SOCK_RAW, 0)); }),
-            EAFNOSUPPORT);
+  EXPECT_EQ(UnderDefaultFilter([] { return Errno(socket(AF_PACKET, SOCK_RAW, 0)); }), EAFNOSUPPORT);
 }
 
 TEST(WorkloadSeccompTest, NetlinkRouteSocketIsAllowed) {
@@ -502,10 +538,9 @@ TEST(WorkloadSeccompTest, PersonalityLinuxIsAllowed) {
 
 TEST(WorkloadSeccompTest, PersonalityChangeFailsWithEperm) {
   // The kernel accepts any value: unfiltered, each of these succeeds.
-  for (unsigned long persona :
-       {0x1UL, 0x2UL, static_cast<unsigned long>(ADDR_NO_RANDOMIZE),
-        static_cast<unsigned long>(PER_LINUX32), 0x7fffffffUL, 0x80000000UL, 0xfffffffeUL,
-        0x55555555UL, kUpperBit | ADDR_NO_RANDOMIZE}) {
+  for (unsigned long persona : {0x1UL, 0x2UL, static_cast<unsigned long>(ADDR_NO_RANDOMIZE),
+                                static_cast<unsigned long>(PER_LINUX32), 0x7fffffffUL, 0x80000000UL,
+                                0xfffffffeUL, 0x55555555UL, kUpperBit | ADDR_NO_RANDOMIZE}) {
     SCOPED_TRACE(persona);
     auto change = [persona] { return Errno(syscall(SYS_personality, persona)); };
     ASSERT_EQ(Unfiltered(change), 0);
@@ -626,8 +661,8 @@ TEST(WorkloadSeccompTest, SealedProgramCannotBeWritten) {
   sock_filter allow_all = {BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW};
   EXPECT_EQ(Errno(pwrite(sealed->get(), &allow_all, sizeof(allow_all), 0)), EPERM);
   EXPECT_EQ(Errno(write(sealed->get(), &allow_all, sizeof(allow_all))), EPERM);
-  void* mapping = mmap(nullptr, sizeof(allow_all), PROT_READ | PROT_WRITE, MAP_SHARED,
-                       sealed->get(), 0);
+  void* mapping =
+      mmap(nullptr, sizeof(allow_all), PROT_READ | PROT_WRITE, MAP_SHARED, sealed->get(), 0);
   EXPECT_EQ(mapping, MAP_FAILED);
   EXPECT_EQ(errno, EPERM);
   if (mapping != MAP_FAILED) munmap(mapping, sizeof(allow_all));
@@ -670,8 +705,7 @@ TEST(WorkloadSeccompTest, ReadSealedProgramRejectsUnsealedMemfd) {
   std::vector<sock_filter> program = DefaultProgram();
   UniqueFd memfd = MemfdWith(program.data(), program.size() * sizeof(sock_filter), 0);
   absl::StatusOr<std::vector<sock_filter>> read_back = ReadSealedProgram(memfd.get());
-  EXPECT_EQ(read_back.status().code(), absl::StatusCode::kFailedPrecondition)
-      << read_back.status();
+  EXPECT_EQ(read_back.status().code(), absl::StatusCode::kFailedPrecondition) << read_back.status();
 }
 
 TEST(WorkloadSeccompTest, ReadSealedProgramRejectsMemfdStillWritable) {

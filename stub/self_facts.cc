@@ -28,8 +28,7 @@ void CollectCapabilities(ipc::CapabilitySets* caps) {
   if (syscall(SYS_capget, &header, data) == 0) {
     caps->effective = data[0].effective | (uint64_t{data[1].effective} << 32);
     caps->permitted = data[0].permitted | (uint64_t{data[1].permitted} << 32);
-    caps->inheritable =
-        data[0].inheritable | (uint64_t{data[1].inheritable} << 32);
+    caps->inheritable = data[0].inheritable | (uint64_t{data[1].inheritable} << 32);
   }
   // The kernel answers EINVAL past its last capability.
   for (int cap = 0; cap < 64; ++cap) {

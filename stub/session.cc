@@ -1,5 +1,6 @@
 #include "stub/session.h"
 
+#include <capnp/message.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -12,37 +13,31 @@
 #include <cstring>
 #include <string>
 
-#include <capnp/message.h>
-
 #include "ipc/frame.h"
+#include "kernel/exec.h"
 #include "stub/self_facts.h"
 #include "stub/step_runner.h"
-#include "kernel/exec.h"
 
 extern char** environ;
 
 namespace tether::stub {
 namespace {
 
-void Complain(const std::string& what) {
-  std::fprintf(stderr, "tether-stub: %s\n", what.c_str());
-}
+void Complain(const std::string& what) { std::fprintf(stderr, "tether-stub: %s\n", what.c_str()); }
 
 bool Send(int socket_fd, const ipc::StubMessage& message) {
   capnp::MallocMessageBuilder builder;
   ipc::Encode(message, builder);
   ipc::SendResult sent = ipc::SendFrame(socket_fd, builder);
   if (!sent.ok()) {
-    Complain(std::string("cannot send ") + ipc::StubMessageKindName(message.kind) +
-             ": " + ipc::FrameErrorName(sent.error) + " " +
-             std::strerror(sent.errno_value));
+    Complain(std::string("cannot send ") + ipc::StubMessageKindName(message.kind) + ": " +
+             ipc::FrameErrorName(sent.error) + " " + std::strerror(sent.errno_value));
   }
   return sent.ok();
 }
 
 // Receives one broker message; nothing on EOF, abort or a bad message.
-std::optional<ipc::BrokerMessage> Receive(int socket_fd,
-                                          std::vector<UniqueFd>* fds) {
+std::optional<ipc::BrokerMessage> Receive(int socket_fd, std::vector<UniqueFd>* fds) {
   ipc::ReceivedFrame frame = ipc::ReceiveFrame(socket_fd);
   if (frame.error == ipc::FrameError::kClosed) return std::nullopt;  // broker gone
   ipc::BrokerMessage message;

@@ -1,11 +1,11 @@
 #include "stub/step_runner.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
-#include <sys/prctl.h>
-#include <grp.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -40,8 +40,7 @@ int LoadSeccompProgram(int memfd) {
   std::vector<sock_filter> program(ipc::kMaxSeccompInstructions + 1);
   ssize_t size = pread(memfd, program.data(), kMaxBytes + 1, 0);
   if (size < 0) return errno;
-  if (size == 0 || static_cast<size_t>(size) > kMaxBytes ||
-      size % sizeof(sock_filter) != 0) {
+  if (size == 0 || static_cast<size_t>(size) > kMaxBytes || size % sizeof(sock_filter) != 0) {
     return EINVAL;
   }
   return kernel::LoadSeccompFilter(program.data(), size / sizeof(sock_filter));
@@ -57,32 +56,23 @@ int SetParentDeathSignal(int signal, pid_t expected_parent) {
 int Perform(const ipc::Step& step, const std::vector<UniqueFd>& fds) {
   switch (step.action) {
     case ipc::Action::kSetGroups: return SetGroups(step.groups);
-    case ipc::Action::kSetResgid:
-      return setresgid(step.id, step.id, step.id) == 0 ? 0 : errno;
-    case ipc::Action::kSetResuid:
-      return setresuid(step.id, step.id, step.id) == 0 ? 0 : errno;
+    case ipc::Action::kSetResgid: return setresgid(step.id, step.id, step.id) == 0 ? 0 : errno;
+    case ipc::Action::kSetResuid: return setresuid(step.id, step.id, step.id) == 0 ? 0 : errno;
     case ipc::Action::kClearBoundingSet: return kernel::ClearBoundingSet();
-    case ipc::Action::kClearInheritableAndAmbient:
-      return ClearInheritableAndAmbient();
+    case ipc::Action::kClearInheritableAndAmbient: return ClearInheritableAndAmbient();
     case ipc::Action::kSetNoNewPrivs:
       return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : errno;
     case ipc::Action::kSetRlimit: {
       struct rlimit limit = {step.rlimit_soft, step.rlimit_hard};
-      return setrlimit(static_cast<__rlimit_resource>(step.rlimit_resource),
-                       &limit) == 0
-                 ? 0
-                 : errno;
+      return setrlimit(static_cast<__rlimit_resource>(step.rlimit_resource), &limit) == 0 ? 0
+                                                                                          : errno;
     }
     case ipc::Action::kLandlockRestrictSelf:
-      return syscall(SYS_landlock_restrict_self, fds[step.fd_index].get(), 0) == 0
-                 ? 0
-                 : errno;
-    case ipc::Action::kSeccompFilter:
-      return LoadSeccompProgram(fds[step.fd_index].get());
+      return syscall(SYS_landlock_restrict_self, fds[step.fd_index].get(), 0) == 0 ? 0 : errno;
+    case ipc::Action::kSeccompFilter: return LoadSeccompProgram(fds[step.fd_index].get());
     case ipc::Action::kParentDeathSignal:
       return SetParentDeathSignal(step.signal, step.expected_parent);
-    case ipc::Action::kChangeDirectory:
-      return chdir(step.path.c_str()) == 0 ? 0 : errno;
+    case ipc::Action::kChangeDirectory: return chdir(step.path.c_str()) == 0 ? 0 : errno;
     case ipc::Action::kJoinNetworkNamespace:
       return setns(fds[step.fd_index].get(), CLONE_NEWNET) == 0 ? 0 : errno;
   }
@@ -91,8 +81,7 @@ int Perform(const ipc::Step& step, const std::vector<UniqueFd>& fds) {
 
 }  // namespace
 
-ipc::StepResult RunStep(uint32_t index, const ipc::Step& step,
-                        const std::vector<UniqueFd>& fds) {
+ipc::StepResult RunStep(uint32_t index, const ipc::Step& step, const std::vector<UniqueFd>& fds) {
   ipc::StepResult result;
   result.index = index;
   if (step.disposition == ipc::Disposition::kSkipAlreadySatisfied) {
@@ -104,10 +93,9 @@ ipc::StepResult RunStep(uint32_t index, const ipc::Step& step,
     result.outcome = ipc::Outcome::kOk;
   } else {
     result.errno_value = error;
-    bool tolerated =
-        step.disposition == ipc::Disposition::kBestEffort &&
-        std::find(step.tolerate_errnos.begin(), step.tolerate_errnos.end(),
-                  error) != step.tolerate_errnos.end();
+    bool tolerated = step.disposition == ipc::Disposition::kBestEffort &&
+                     std::find(step.tolerate_errnos.begin(), step.tolerate_errnos.end(), error) !=
+                         step.tolerate_errnos.end();
     result.outcome = tolerated ? ipc::Outcome::kTolerated : ipc::Outcome::kFailed;
   }
   return result;

@@ -59,9 +59,9 @@ void InstallFilter(const std::vector<Rule>& rules) {
       program.push_back(BPF_STMT(BPF_RET | BPF_K, rule.action));
     } else {
       program.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(rule.nr), 0, 4));
-      program.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                 static_cast<uint32_t>(offsetof(struct seccomp_data, args) +
-                                                       8 * rule.arg_index)));
+      program.push_back(BPF_STMT(
+          BPF_LD | BPF_W | BPF_ABS,
+          static_cast<uint32_t>(offsetof(struct seccomp_data, args) + 8 * rule.arg_index)));
       program.push_back(BPF_STMT(BPF_ALU | BPF_AND | BPF_K, rule.arg_mask));
       program.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, rule.arg_value, 0, 1));
       program.push_back(BPF_STMT(BPF_RET | BPF_K, rule.action));
@@ -106,8 +106,8 @@ void BecomePreDropped() {
   }
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(122);
   std::vector<Rule> rules;
-  for (int nr : {SYS_setresuid, SYS_setresgid, SYS_setuid, SYS_setgid, SYS_setreuid,
-                 SYS_setregid, SYS_setgroups, SYS_setfsuid, SYS_setfsgid}) {
+  for (int nr : {SYS_setresuid, SYS_setresgid, SYS_setuid, SYS_setgid, SYS_setreuid, SYS_setregid,
+                 SYS_setgroups, SYS_setfsuid, SYS_setfsgid}) {
     rules.push_back({nr, SECCOMP_RET_KILL_PROCESS});
   }
   InstallFilter(rules);

@@ -25,8 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::abort();
       }
     }
-    if (message.plan.exec.argv.empty() ||
-        message.plan.steps.size() > tether::ipc::kMaxPlanSteps) {
+    if (message.plan.exec.argv.empty() || message.plan.steps.size() > tether::ipc::kMaxPlanSteps) {
       std::abort();
     }
   }

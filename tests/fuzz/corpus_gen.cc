@@ -71,16 +71,16 @@ int main(int argc, char** argv) {
   no_landlock.hello.landlock_errno = 38;
   WriteMessage(stub_dir, "hello_no_landlock", no_landlock, 0);
   const tether::ipc::Outcome outcomes[] = {
-      tether::ipc::Outcome::kOk, tether::ipc::Outcome::kSkipped,
-      tether::ipc::Outcome::kTolerated, tether::ipc::Outcome::kFailed};
+      tether::ipc::Outcome::kOk, tether::ipc::Outcome::kSkipped, tether::ipc::Outcome::kTolerated,
+      tether::ipc::Outcome::kFailed};
   for (auto outcome : outcomes) {
     StubMessage result;
     result.kind = StubMessage::Kind::kStepResult;
-    bool has_errno = outcome == tether::ipc::Outcome::kTolerated ||
-                     outcome == tether::ipc::Outcome::kFailed;
+    bool has_errno =
+        outcome == tether::ipc::Outcome::kTolerated || outcome == tether::ipc::Outcome::kFailed;
     result.step_result = {3, outcome, has_errno ? 1 : 0};
-    WriteMessage(stub_dir, std::string("step_result_") + tether::ipc::OutcomeName(outcome),
-                 result, 0);
+    WriteMessage(stub_dir, std::string("step_result_") + tether::ipc::OutcomeName(outcome), result,
+                 0);
   }
   StubMessage ready;
   ready.kind = StubMessage::Kind::kReady;

@@ -44,8 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<int> fds(fd_count, STDERR_FILENO);
   int sndbuf = 1 << 20;
   setsockopt(pair[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-  if (tether::ipc::SendWithFds(pair[0], data + 1, size - 1, fds.data(), fd_count,
-                               MSG_DONTWAIT) >= 0) {
+  if (tether::ipc::SendWithFds(pair[0], data + 1, size - 1, fds.data(), fd_count, MSG_DONTWAIT) >=
+      0) {
     tether::ipc::ReceivedFrame frame = tether::ipc::ReceiveFrame(pair[1]);
     if (!frame.ok()) {
       Check(frame.fds.empty(), "a rejected frame keeps no fds");

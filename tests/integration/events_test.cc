@@ -2,16 +2,15 @@
 // OCSF 1.x requires, type_uid = class_uid * 100 + activity_id, and the
 // mechanism and errno in structured fields.
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
 
-#include <gtest/gtest.h>
-
 #include "tests/integration/sandbox_fixture.h"
-#include "tests/support/scoped_temp_dir.h"
 #include "tests/support/report_json.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace tether::testing {
 namespace {
@@ -32,7 +31,6 @@ void ExpectValidOcsf(const OcsfEvent& event) {
 
 class EventsTest : public ::testing::Test {
  protected:
-
   std::vector<OcsfEvent> Run(const std::vector<std::string>& wrapper, bool best_effort,
                              int expected_exit) {
     RunSpec spec;

@@ -3,6 +3,7 @@
 // every mechanism still available is enforced, and the report names exactly
 // the degraded ones with their errno and the probe's evidence).
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -10,11 +11,9 @@
 #include <set>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "tests/integration/sandbox_fixture.h"
-#include "tests/support/scoped_temp_dir.h"
 #include "tests/support/report_json.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace tether::testing {
 namespace {
@@ -27,9 +26,9 @@ struct Degradation {
 
 struct Fault {
   const char* mode;
-  const char* strict_failure;   // nullptr: strict runs too
+  const char* strict_failure;         // nullptr: strict runs too
   std::vector<Degradation> degraded;  // exactly what best effort degrades
-  const char* auto_failure;     // with --network auto, otherwise strict
+  const char* auto_failure;           // with --network auto, otherwise strict
 };
 
 struct Outcome {
@@ -50,13 +49,20 @@ std::multiset<std::string> DegradedEvents(const std::string& events) {
 
 class FaultMatrixTest : public ::testing::TestWithParam<Fault> {
  protected:
-
   Outcome Run(bool best_effort, const char* network = "isolated") {
     RunSpec spec;
     spec.wrapper = {Binaries().Bin("faultenv"), GetParam().mode, "--"};
-    spec.args = {"run", "--network", network, "--report", dir_ + "/report.json",
-                 "--events", dir_ + "/events.json", "--",
-                 "./sandbox_probe", "posture", outside_ + "/file"};
+    spec.args = {"run",
+                 "--network",
+                 network,
+                 "--report",
+                 dir_ + "/report.json",
+                 "--events",
+                 dir_ + "/events.json",
+                 "--",
+                 "./sandbox_probe",
+                 "posture",
+                 outside_ + "/file"};
     spec.before_exec = [best_effort] {
       if (best_effort) setenv("TETHER_BEST_EFFORT", "all", 1);
     };
@@ -146,8 +152,8 @@ TEST_P(FaultMatrixTest, AutoNetworkFallsBackToTheHostNetworkAndStaysStrictOtherw
   ASSERT_EQ(outcome.result.exit_code, 0) << outcome.result.err;
   EXPECT_EQ(FindLine(outcome.result.out, "write="), "EACCES");
   EXPECT_EQ(FindLine(outcome.result.out, "NoNewPrivs:"), "\t1");
-  bool netns_denied = std::string(GetParam().mode) == "hardened" ||
-                      std::string(GetParam().mode) == "predropped";
+  bool netns_denied =
+      std::string(GetParam().mode) == "hardened" || std::string(GetParam().mode) == "predropped";
   PostureReport report = ParseReport(outcome.report);
   const MechanismRecord* record = report.Find("network_namespace");
   ASSERT_NE(record, nullptr) << outcome.report;
@@ -162,25 +168,33 @@ TEST_P(FaultMatrixTest, AutoNetworkFallsBackToTheHostNetworkAndStaysStrictOtherw
 
 INSTANTIATE_TEST_SUITE_P(
     Hosts, FaultMatrixTest,
-    ::testing::Values(
-        Fault{"rootless", "bounding_set: the bounding set is not empty and cannot be cleared",
-              {{"bounding_set", "degraded", 1}},
-              "bounding_set: the bounding set is not empty and cannot be cleared"},
-        Fault{"apparmor", "bounding_set: the bounding set is not empty and cannot be cleared",
-              {{"bounding_set", "degraded", 1}},
-              "bounding_set: the bounding set is not empty and cannot be cleared"},
-        Fault{"gvisor", "network_namespace: network mode isolated, but the broker cannot make",
-              {{"network_namespace", "degraded", 1},
-               {"workload_seccomp", "degraded", 22},
-               {"supervisor_seccomp", "degraded", 22}},
-              "workload_seccomp: the host refuses the filter"},
-        Fault{"hardened", "network_namespace: network mode isolated, but the broker cannot make",
-              {{"network_namespace", "degraded", 1}}, nullptr},
-        Fault{"predropped", "network_namespace: network mode isolated, but the broker cannot make",
-              {{"network_namespace", "degraded", 1}}, nullptr},
-        Fault{"no-landlock", "landlock: the kernel does not offer Landlock",
-              {{"landlock", "unavailable", 38}}, "landlock: the kernel does not offer Landlock"},
-        Fault{"nnp", nullptr, {}, nullptr}),
+    ::testing::Values(Fault{"rootless",
+                            "bounding_set: the bounding set is not empty and cannot be cleared",
+                            {{"bounding_set", "degraded", 1}},
+                            "bounding_set: the bounding set is not empty and cannot be cleared"},
+                      Fault{"apparmor",
+                            "bounding_set: the bounding set is not empty and cannot be cleared",
+                            {{"bounding_set", "degraded", 1}},
+                            "bounding_set: the bounding set is not empty and cannot be cleared"},
+                      Fault{"gvisor",
+                            "network_namespace: network mode isolated, but the broker cannot make",
+                            {{"network_namespace", "degraded", 1},
+                             {"workload_seccomp", "degraded", 22},
+                             {"supervisor_seccomp", "degraded", 22}},
+                            "workload_seccomp: the host refuses the filter"},
+                      Fault{"hardened",
+                            "network_namespace: network mode isolated, but the broker cannot make",
+                            {{"network_namespace", "degraded", 1}},
+                            nullptr},
+                      Fault{"predropped",
+                            "network_namespace: network mode isolated, but the broker cannot make",
+                            {{"network_namespace", "degraded", 1}},
+                            nullptr},
+                      Fault{"no-landlock",
+                            "landlock: the kernel does not offer Landlock",
+                            {{"landlock", "unavailable", 38}},
+                            "landlock: the kernel does not offer Landlock"},
+                      Fault{"nnp", nullptr, {}, nullptr}),
     [](const ::testing::TestParamInfo<Fault>& info) {
       std::string name = info.param.mode;
       for (char& c : name) c = c == '-' ? '_' : c;

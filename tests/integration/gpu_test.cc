@@ -4,17 +4,16 @@
 // not (EACCES), fake nodes refuse the run, and /proc/<pid>/task/<tid>/comm
 // is writable exactly when the promotion applies.
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include <gtest/gtest.h>
-
 #include "tests/integration/sandbox_fixture.h"
-#include "tests/support/scoped_temp_dir.h"
 #include "tests/support/report_json.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace tether::testing {
 namespace {
@@ -83,8 +82,8 @@ TEST_F(GpuTest, ProcCommIsWritableWhenPromoted) {
 }
 
 TEST_F(GpuTest, ReportNamesTheGrantedNodesAndThePromotion) {
-  RunResult result = Run(DeviceRootPolicy(), {"--gpus", "0", "--report", config_ + "/r.json"},
-                         {"exit", "0"});
+  RunResult result =
+      Run(DeviceRootPolicy(), {"--gpus", "0", "--report", config_ + "/r.json"}, {"exit", "0"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   std::string text = ReadFile(config_ + "/r.json");
   PostureReport report = ParseReport(text);

@@ -3,13 +3,12 @@
 // writing, socket families outside the allow-list, and a stub that is
 // missing or that someone other than root could have rewritten.
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
 #include "tests/support/report_json.h"
@@ -94,8 +93,8 @@ TEST(WorkingDirectoryTest, HomeDirectoryStaysReadOnly) {
   std::string planted = home + "/.tether-attack-" + std::to_string(getpid());
   ScopedTempDir scratch;
   std::string report = scratch.Child("report.json");
-  RunResult result = RunProbe({"--user", std::to_string(kTestUser), "--report", report},
-                              {"write", planted}, home);
+  RunResult result =
+      RunProbe({"--user", std::to_string(kTestUser), "--report", report}, {"write", planted}, home);
   bool created = std::filesystem::remove(planted);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(FindLine(result.out, "write="), "EACCES");
@@ -114,8 +113,7 @@ TEST(WorkingDirectoryTest, RootSpelledWithADotDoesNotOpenTheFilesystem) {
   ASSERT_EQ(chmod(world_writable.path().c_str(), 0777), 0);
   std::string policy = scratch.Child("policy.json");
   std::ofstream(policy) << R"({"process": {"working_directory": "/."}})";
-  RunResult result =
-      RunProbe({"--policy", policy}, {"write", world_writable.Child("planted")});
+  RunResult result = RunProbe({"--policy", policy}, {"write", world_writable.Child("planted")});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(FindLine(result.out, "write="), "EACCES");
   EXPECT_FALSE(std::filesystem::exists(world_writable.Child("planted")));
@@ -157,8 +155,8 @@ TEST(StubBinaryTest, MissingStubIsRefusedNamingThePathAndTheFlag) {
   ASSERT_EQ(chmod(lonely.path().c_str(), 0755), 0);
   std::filesystem::copy_file(Binaries().Bin("tether"), lonely.Child("tether"));
   RunSpec spec;
-  spec.command = {lonely.Child("tether"), "run", "--", Binaries().Bin("sandbox_probe"), "exit",
-                  "0"};
+  spec.command = {lonely.Child("tether"),          "run",  "--",
+                  Binaries().Bin("sandbox_probe"), "exit", "0"};
   RunResult result = RunTether(spec);
   EXPECT_EQ(result.exit_code, 125) << result.err;
   EXPECT_NE(result.err.find("the stub " + lonely.Child("tether-stub") + " cannot be opened"),

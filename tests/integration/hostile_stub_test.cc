@@ -2,11 +2,10 @@
 // with a posture the broker did not check: every case ends in exit 125,
 // with nothing from the workload on stdout.
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
 
@@ -14,8 +13,8 @@ namespace tether::testing {
 namespace {
 
 struct Lie {
-  const char* name;       // the stub is installed as hostile-<name>
-  const char* expected;   // what the broker's message must say
+  const char* name;      // the stub is installed as hostile-<name>
+  const char* expected;  // what the broker's message must say
 };
 
 class HostileStubTest : public ::testing::TestWithParam<Lie> {};
@@ -38,8 +37,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Lie{"wrong-caps", "claims CapEff 0000000000000000 but /proc says"},
         Lie{"claims-no-new-privs", "claims NoNewPrivs 1 but /proc says 0"},
-        Lie{"wrong-pid", "claims pid"},
-        Lie{"closes-after-hello", "closed the connection"},
+        Lie{"wrong-pid", "claims pid"}, Lie{"closes-after-hello", "closed the connection"},
         Lie{"results-out-of-order", "expected the result of step 0"},
         Lie{"skips-steps", "expected the result of step 0 clear_bounding_set, got ready"},
         // The first fact /proc contradicts is the network namespace it never joined.

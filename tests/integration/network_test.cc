@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -15,8 +16,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
 
@@ -108,8 +107,8 @@ TEST(NetworkTest, WorkloadReachesTheHostEndOverTcp) {
     if (n > 0) (void)!write(client, buffer, n);
     close(client);
   });
-  RunResult result = RunIsolated({"echo", "10.203.0.1", std::to_string(port)},
-                                 {"--policy", dir + "/policy.json"});
+  RunResult result =
+      RunIsolated({"echo", "10.203.0.1", std::to_string(port)}, {"--policy", dir + "/policy.json"});
   shutdown(listener, SHUT_RDWR);
   close(listener);
   echo.join();
@@ -126,8 +125,8 @@ TEST(NetworkTest, TwoHundredRunsSomeKilledLeaveNoInterfaceBehind) {
     RunSpec spec;
     bool kill_workload = run % 10 == 3;
     bool kill_broker = run % 10 == 7;
-    spec.args = {"run", "--network", "isolated", "--", "./sandbox_probe",
-                 kill_workload || kill_broker ? "sleep" : "exit"};
+    spec.args = {"run", "--network",       "isolated",
+                 "--",  "./sandbox_probe", kill_workload || kill_broker ? "sleep" : "exit"};
     if (!(kill_workload || kill_broker)) spec.args.push_back("0");
     if (kill_workload || kill_broker) {
       spec.while_running = [&](pid_t tether, int out_fd, int) {

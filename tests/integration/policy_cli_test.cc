@@ -1,13 +1,12 @@
 // `tether policy check` and `tether policy explain` on real files.
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "broker/posture_report.h"
 #include "tests/integration/sandbox_fixture.h"
@@ -65,8 +64,8 @@ TEST_F(PolicyCliTest, CheckRejectsABadPolicyWithExit2NamingThePath) {
 }
 
 TEST_F(PolicyCliTest, ExplainAnnotatesEveryEntryWithItsOrigin) {
-  RunResult result = Tether(
-      {"policy", "explain", Write("p.json", R"({"filesystem": {"read_only": ["/srv"]}})")});
+  RunResult result =
+      Tether({"policy", "explain", Write("p.json", R"({"filesystem": {"read_only": ["/srv"]}})")});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   Explanation explanation = Explain(result);
   EXPECT_TRUE(HasOrigin(explanation.get(), "/srv", "user")) << result.out;
@@ -91,8 +90,8 @@ TEST_F(PolicyCliTest, ExplainSaysWhatTheRunningLandlockAbiEnforces) {
 }
 
 TEST_F(PolicyCliTest, ExplainsEffectivePolicyRoundTripsThroughExplain) {
-  RunResult first = Tether({"policy", "explain",
-                            Write("p.json", R"({"filesystem": {"read_write": ["/srv/out"]},
+  RunResult first =
+      Tether({"policy", "explain", Write("p.json", R"({"filesystem": {"read_write": ["/srv/out"]},
                                                 "process": {"environment": ["HOME"]},
                                                 "network": {"mode": "auto"},
                                                 "enforcement": {"landlock": "best_effort"}})")});

@@ -3,14 +3,13 @@
 // planner and the checks, so both must give the same confinement.
 
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
 #include "tests/support/scoped_temp_dir.h"
@@ -38,9 +37,9 @@ class PostureTest : public ::testing::TestWithParam<Launch> {
   void SetUp() override {
     if (GetParam() != Launch::kServe) return;
     socket_ = server_dir_.Child("broker.sock");
-    server_ = StartServe({"--socket", socket_, "--allow-uid", std::to_string(kWorkloadUid),
-                          "--network", "host"},
-                         socket_, server_dir_.Child("serve.log"));
+    server_ = StartServe(
+        {"--socket", socket_, "--allow-uid", std::to_string(kWorkloadUid), "--network", "host"},
+        socket_, server_dir_.Child("serve.log"));
     ASSERT_TRUE(std::filesystem::exists(socket_)) << ReadFile(server_dir_.Child("serve.log"));
   }
   void TearDown() override { StopServe(server_); }

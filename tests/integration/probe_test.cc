@@ -2,6 +2,7 @@
 // (tether runs with this process's credentials) and the Landlock ABI
 // syscall; and under the fault environments, the probes that must fail.
 
+#include <gtest/gtest.h>
 #include <linux/landlock.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,8 +10,6 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
 #include "tests/support/report_json.h"

@@ -2,13 +2,12 @@
 // groups, working directory and rlimits reach the workload; missing user
 // paths follow filesystem.landlock_compatibility.
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "tests/integration/sandbox_fixture.h"
 
@@ -28,8 +27,8 @@ class ProcessPolicyTest : public ::testing::Test {
   RunResult RunShell(const std::string& policy, const std::string& script) {
     std::ofstream(dir_ + "/policy.json") << policy;
     RunSpec spec;
-    spec.args = {"run", "--network", "host", "--policy", dir_ + "/policy.json", "--",
-                 "/bin/sh", "-c", script};
+    spec.args = {"run", "--network", "host", "--policy", dir_ + "/policy.json",
+                 "--",  "/bin/sh",   "-c",   script};
     return RunTether(spec);
   }
 
@@ -37,17 +36,17 @@ class ProcessPolicyTest : public ::testing::Test {
 };
 
 TEST_F(ProcessPolicyTest, WorkingDirectoryFromThePolicyIsWhereTheWorkloadStarts) {
-  RunResult result = RunShell(
-      R"({"process": {"working_directory": ")" + dir_ + R"(/work"}})", "pwd; touch here");
+  RunResult result =
+      RunShell(R"({"process": {"working_directory": ")" + dir_ + R"(/work"}})", "pwd; touch here");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, dir_ + "/work\n");
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/work/here")) << "and it is writable";
 }
 
 TEST_F(ProcessPolicyTest, GroupAndSupplementaryGroupsReachTheWorkload) {
-  RunResult result = RunShell(
-      R"({"process": {"group": "1234", "supplementary_groups": ["2000", "2001"]}})",
-      "id -g; id -G");
+  RunResult result =
+      RunShell(R"({"process": {"group": "1234", "supplementary_groups": ["2000", "2001"]}})",
+               "id -g; id -G");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, "1234\n1234 2000 2001\n");
 }
@@ -59,16 +58,15 @@ TEST_F(ProcessPolicyTest, GroupZeroIsRefused) {
 }
 
 TEST_F(ProcessPolicyTest, RlimitsFromThePolicyApply) {
-  RunResult result = RunShell(
-      R"({"process": {"rlimits": [{"name": "nofile", "soft": "64", "hard": "128"}]}})",
-      "ulimit -Sn; ulimit -Hn");
+  RunResult result =
+      RunShell(R"({"process": {"rlimits": [{"name": "nofile", "soft": "64", "hard": "128"}]}})",
+               "ulimit -Sn; ulimit -Hn");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, "64\n128\n");
 }
 
 TEST_F(ProcessPolicyTest, MissingUserPathIsAnErrorUnderHardRequirement) {
-  RunResult result = RunShell(
-      R"({"filesystem": {"read_only": ["/nonexistent/data"]}})", "true");
+  RunResult result = RunShell(R"({"filesystem": {"read_only": ["/nonexistent/data"]}})", "true");
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("$.filesystem.read_only[0]: '/nonexistent/data' does not exist"),
             std::string::npos)
@@ -81,8 +79,7 @@ TEST_F(ProcessPolicyTest, MissingUserPathIsAWarningUnderBestEffort) {
                               "echo ran");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, "ran\n");
-  EXPECT_NE(result.err.find("warning: $.filesystem.read_only[0]"), std::string::npos)
-      << result.err;
+  EXPECT_NE(result.err.find("warning: $.filesystem.read_only[0]"), std::string::npos) << result.err;
 }
 
 }  // namespace

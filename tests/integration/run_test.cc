@@ -2,8 +2,16 @@
 // real Landlock and seccomp, real signals.
 
 #include <fcntl.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,19 +20,9 @@
 #include <fstream>
 #include <thread>
 
-#include <grp.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-
-#include <gtest/gtest.h>
-
 #include "tests/integration/sandbox_fixture.h"
-#include "tests/support/scoped_temp_dir.h"
 #include "tests/support/report_json.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace tether::testing {
 namespace {
@@ -101,8 +99,7 @@ TEST_P(WorkloadDeniesTest, CallFailsWithEperm) {
   EXPECT_EQ(FindLine(result.out, command + "="), "EPERM");
 }
 
-INSTANTIATE_TEST_SUITE_P(Calls, WorkloadDeniesTest,
-                         ::testing::Values("mount", "unshare", "ptrace"),
+INSTANTIATE_TEST_SUITE_P(Calls, WorkloadDeniesTest, ::testing::Values("mount", "unshare", "ptrace"),
                          [](const ::testing::TestParamInfo<const char*>& info) {
                            return std::string(info.param);
                          });
@@ -182,8 +179,7 @@ TEST_P(SignalForwardingTest, BrokerForwardsSignalToWorkload) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ForwardedSignals, SignalForwardingTest,
-                         ::testing::Values(SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
-                                           SIGUSR2));
+                         ::testing::Values(SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2));
 
 TEST(RunTest, WorkloadDiesWhenBrokerDies) {
   RunSpec spec;
@@ -236,8 +232,7 @@ TEST(RunTest, StubLyingAboutItsUidEndsInSetupFailure) {
 
 TEST(RunTest, StubKilledMidHandshakeExits125AndLeavesNothing) {
   RunSpec spec;
-  spec.args = {"run", "--stub", Binaries().Bin("stalling_stub"), "--", "./sandbox_probe",
-               "status"};
+  spec.args = {"run", "--stub", Binaries().Bin("stalling_stub"), "--", "./sandbox_probe", "status"};
   pid_t stub = 0;
   std::string early_err;
   spec.while_running = [&](pid_t, int, int err_fd) {
@@ -304,8 +299,15 @@ TEST(RunTest, RefusedRunStillWritesTheReport) {
   ScopedTempDir dir_dir("/tmp", 0777);
   const std::string& dir = dir_dir.path();
   RunSpec spec;
-  spec.args = {"run", "--report", dir + "/report.json", "--stub", Binaries().Bin("lying_stub"),
-               "--", "./sandbox_probe", "exit", "0"};
+  spec.args = {"run",
+               "--report",
+               dir + "/report.json",
+               "--stub",
+               Binaries().Bin("lying_stub"),
+               "--",
+               "./sandbox_probe",
+               "exit",
+               "0"};
   RunResult result = RunTether(spec);
   std::string text = ReadFile(dir + "/report.json");
   EXPECT_EQ(result.exit_code, 125);
@@ -317,9 +319,8 @@ TEST(RunTest, RefusedRunStillWritesTheReport) {
 // Kills the process on any identity-changing system call: if the stub made
 // one, the run would die instead of succeeding.
 void InstallKillOnSetidFilter() {
-  constexpr int kDenied[] = {SYS_setresuid, SYS_setresgid, SYS_setuid,  SYS_setgid,
-                             SYS_setreuid,  SYS_setregid,  SYS_setgroups, SYS_setfsuid,
-                             SYS_setfsgid};
+  constexpr int kDenied[] = {SYS_setresuid, SYS_setresgid, SYS_setuid,   SYS_setgid,  SYS_setreuid,
+                             SYS_setregid,  SYS_setgroups, SYS_setfsuid, SYS_setfsgid};
   std::vector<sock_filter> program = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -357,8 +358,8 @@ TEST(RunTest, PreDroppedBrokerSkipsPrivilegeDropWithoutAnySetidCall) {
   RunSpec spec;
   // A uid-1000 broker cannot make a network namespace; that is not what
   // this test is about.
-  spec.args = {"run", "--network", "host", "--report", dir + "/report.json", "--",
-               "./sandbox_probe", "status"};
+  spec.args = {"run", "--network",       "host",  "--report", dir + "/report.json",
+               "--",  "./sandbox_probe", "status"};
   spec.before_exec = BecomePreDroppedEntrypoint;
   RunResult result = RunTether(spec);
   std::string text = ReadFile(dir + "/report.json");

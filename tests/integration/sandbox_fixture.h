@@ -17,7 +17,7 @@ struct RunResult {
   int exit_code = -1;  // like a shell: 128+N for a signal
   std::string out;
   std::string err;
-  pid_t pid = 0;       // tether's pid (its veth host end is tth<pid>)
+  pid_t pid = 0;  // tether's pid (its veth host end is tth<pid>)
 };
 
 class SandboxDir {
@@ -35,10 +35,10 @@ class SandboxDir {
 const SandboxDir& Binaries();
 
 struct RunSpec {
-  std::vector<std::string> wrapper;   // runs tether, e.g. {faultenv, MODE, "--"}
-  std::vector<std::string> command;   // when set, run instead of tether (e.g. a stub)
-  std::vector<std::string> args;      // after "tether"
-  std::string cwd;                    // default: the binaries' directory
+  std::vector<std::string> wrapper;  // runs tether, e.g. {faultenv, MODE, "--"}
+  std::vector<std::string> command;  // when set, run instead of tether (e.g. a stub)
+  std::vector<std::string> args;     // after "tether"
+  std::string cwd;                   // default: the binaries' directory
   std::string stdin_text;
   // Runs in the forked child before exec of tether (e.g. to drop privileges).
   std::function<void()> before_exec;

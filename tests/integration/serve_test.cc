@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -12,19 +14,16 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <regex>
-#include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "ipc/fd_passing.h"
 #include "tests/integration/sandbox_fixture.h"
@@ -37,7 +36,8 @@ namespace {
 // A private mount namespace with something mounted that the other side
 // does not see, so the two sides really differ.
 void EnterOwnMountNamespace(const std::string& marker_dir) {
-  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+  if (unshare(CLONE_NEWNS) != 0 ||
+      mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
       mount("tmpfs", marker_dir.c_str(), "tmpfs", 0, nullptr) != 0) {
     _exit(210);
   }
@@ -70,8 +70,13 @@ class ServeTest : public ::testing::Test {
     std::filesystem::create_directories(dir_ + "/stub-only");
     chmod(dir_.c_str(), 0755);
     socket_ = dir_ + "/broker.sock";
-    std::vector<std::string> args = {"--socket", socket_, "--report-dir", dir_ + "/reports",
-                                     "--events", dir_ + "/events.json", "--handshake-timeout",
+    std::vector<std::string> args = {"--socket",
+                                     socket_,
+                                     "--report-dir",
+                                     dir_ + "/reports",
+                                     "--events",
+                                     dir_ + "/events.json",
+                                     "--handshake-timeout",
                                      "3"};
     std::vector<std::string> flags = ServerFlags();
     args.insert(args.end(), flags.begin(), flags.end());
@@ -307,8 +312,15 @@ TEST_F(ServeTest, StubSendsNothingToAServerOfAnotherUid) {
   ASSERT_EQ(read(listening[0], &ready, 1), 1);
   RunSpec spec;
   spec.before_exec = [] { BecomeUid(1000); };
-  spec.command = {Binaries().Bin("tether-stub"), "--connect", impostor_socket, "--token-file",
-                  token, "--", "./sandbox_probe", "exit", "0"};
+  spec.command = {Binaries().Bin("tether-stub"),
+                  "--connect",
+                  impostor_socket,
+                  "--token-file",
+                  token,
+                  "--",
+                  "./sandbox_probe",
+                  "exit",
+                  "0"};
   RunResult result = RunTether(spec);
   EXPECT_EQ(result.exit_code, 125);
   EXPECT_NE(result.err.find("served by uid 1000, not by the broker's uid 0"), std::string::npos)
@@ -327,8 +339,15 @@ TEST_F(ServeTest, StubAcceptsTheBrokerUidItIsTold) {
     EnterOwnMountNamespace(dir_ + "/stub-only");
     BecomeUid(1000);
   };
-  spec.command = {Binaries().Bin("tether-stub"), "--connect", socket_, "--broker-uid", "0",
-                  "--", "./sandbox_probe", "exit", "3"};
+  spec.command = {Binaries().Bin("tether-stub"),
+                  "--connect",
+                  socket_,
+                  "--broker-uid",
+                  "0",
+                  "--",
+                  "./sandbox_probe",
+                  "exit",
+                  "3"};
   EXPECT_EQ(RunTether(spec).exit_code, 3);
   spec.command[4] = "1000";
   RunResult refused = RunTether(spec);
@@ -345,8 +364,8 @@ TEST_F(ServeTest, StubThatLiesAboutItsPidIsRefused) {
     EnterOwnMountNamespace(dir_ + "/stub-only");
     BecomeUid(1000);
   };
-  spec.command = {Binaries().Bin("lying_stub"), "--connect", socket_, "--", "./sandbox_probe",
-                  "exit", "0"};
+  spec.command = {
+      Binaries().Bin("lying_stub"), "--connect", socket_, "--", "./sandbox_probe", "exit", "0"};
   RunResult result = RunTether(spec);
   EXPECT_EQ(result.exit_code, 125);
   EXPECT_EQ(result.out, "");
@@ -584,8 +603,7 @@ TEST_F(ServeLimitsTest, HundredIdleConnectionsLeaveTheWorkerCountBounded) {
   bool refused = false;
   bool names_the_cap = false;
   for (const OcsfEvent& event : ParseEvents(events)) {
-    refused |=
-        event.class_uid == 2004 && event.finding_info.title == "sidecar connection refused";
+    refused |= event.class_uid == 2004 && event.finding_info.title == "sidecar connection refused";
     names_the_cap |= event.message.find("--max-pending-per-uid 4") != std::string::npos;
   }
   EXPECT_TRUE(refused) << events;

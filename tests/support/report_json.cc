@@ -1,8 +1,8 @@
 #include "tests/support/report_json.h"
 
-#include <sstream>
-
 #include <gtest/gtest.h>
+
+#include <sstream>
 
 #include "absl/status/status.h"
 #include "broker/posture_report.h"
@@ -87,8 +87,7 @@ OcsfEvent ParseEvent(const std::string& line) {
       event.unmapped = ToUnmapped(activity.getUnmapped());
       break;
     }
-    default:
-      ADD_FAILURE() << "not an OCSF event of a class tether writes: " << line;
+    default: ADD_FAILURE() << "not an OCSF event of a class tether writes: " << line;
   }
   return event;
 }
@@ -139,8 +138,7 @@ bool Mentions(capnp::DynamicStruct::Reader value, const std::string& needle) {
         }
         return false;
       }
-      default:
-        return false;
+      default: return false;
     }
   };
   return mentions(value, mentions);

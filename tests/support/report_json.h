@@ -11,15 +11,15 @@
 // gtest failure naming the text); every number and boolean of the schema is
 // then known to be present, and null where an errno is null.
 
+#include <capnp/dynamic.h>
+#include <capnp/message.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <capnp/dynamic.h>
-#include <capnp/message.h>
 
 #include "broker/report.capnp.h"
 
@@ -91,8 +91,7 @@ struct PostureReport {
 
   // The first record of `mechanism` (and of `action`, unless it is empty),
   // or nullptr.
-  const MechanismRecord* Find(const std::string& mechanism,
-                              const std::string& action = "") const;
+  const MechanismRecord* Find(const std::string& mechanism, const std::string& action = "") const;
   // The first record of `action`, whatever its mechanism, or nullptr.
   const MechanismRecord* FindAction(const std::string& action) const;
   // How many records are in `state`.
@@ -144,9 +143,9 @@ struct OcsfEvent {
   int64_t time = 0;
   std::string message;
   Metadata metadata;
-  FindingInfo finding_info;       // Detection Finding (2004)
-  Process process;                // Process Activity (1007)
-  std::optional<int> exit_code;   // Process Activity, Terminate
+  FindingInfo finding_info;      // Detection Finding (2004)
+  Process process;               // Process Activity (1007)
+  std::optional<int> exit_code;  // Process Activity, Terminate
   Unmapped unmapped;
 };
 

@@ -40,10 +40,9 @@ TEST(ReportJsonTest, EventsHaveTheBaseInlineAndTimeAsANumber) {
   event.initExit().setExitCode(3);
   event.initUnmapped().setMechanism("process");
   std::string json = broker::EncodeReportJson(event.asReader());
-  EXPECT_EQ(json,
-            R"({"class_uid":1007,"category_uid":0,"activity_id":0,"type_uid":0,)"
-            R"("severity_id":0,"time":1700000000123,"process":{"pid":42},"exit_code":3,)"
-            R"("unmapped":{"mechanism":"process","errno":null}})");
+  EXPECT_EQ(json, R"({"class_uid":1007,"category_uid":0,"activity_id":0,"type_uid":0,)"
+                  R"("severity_id":0,"time":1700000000123,"process":{"pid":42},"exit_code":3,)"
+                  R"("unmapped":{"mechanism":"process","errno":null}})");
   Decoded<schema::ProcessActivity> decoded(json);
   ASSERT_TRUE(decoded.ok()) << decoded.error();
   EXPECT_EQ(decoded.get().getBase().getTime(), 1700000000123);
@@ -72,13 +71,13 @@ TEST(ReportJsonTest, StrictDecodingRefusesWhatTheSchemaWouldNotWrite) {
   auto fact = capnp::toDynamic(message.initRoot<schema::ProbeFact>());
   EXPECT_EQ(DecodeStrictly(good, fact), "");
   for (const char* bad : {
-           R"({"allowed":false,"evidence":"denied"})",                        // no errno
-           R"({"allowed":false,"errno":0,"evidence":"denied"})",              // 0, not null
-           R"({"allowed":false,"errno":1,"evidence":"denied","extra":1})",    // unknown key
-           R"({"errno":1,"allowed":false,"evidence":"denied"})",              // order
-           R"({"allowed":"no","errno":1,"evidence":"denied"})",               // type
-           R"({"allowed":false,"errno":1.5,"evidence":"denied"})",            // not an integer
-           R"({"allowed":false,"errno":1,"evidence":"denied")",               // not JSON
+           R"({"allowed":false,"evidence":"denied"})",                      // no errno
+           R"({"allowed":false,"errno":0,"evidence":"denied"})",            // 0, not null
+           R"({"allowed":false,"errno":1,"evidence":"denied","extra":1})",  // unknown key
+           R"({"errno":1,"allowed":false,"evidence":"denied"})",            // order
+           R"({"allowed":"no","errno":1,"evidence":"denied"})",             // type
+           R"({"allowed":false,"errno":1.5,"evidence":"denied"})",          // not an integer
+           R"({"allowed":false,"errno":1,"evidence":"denied")",             // not JSON
        }) {
     capnp::MallocMessageBuilder other;
     EXPECT_NE(DecodeStrictly(bad, capnp::toDynamic(other.initRoot<schema::ProbeFact>())), "")

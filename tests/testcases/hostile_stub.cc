@@ -2,6 +2,7 @@
 // it was installed under (/proc/self/exe), because the broker always starts
 // its stub with the same arguments.
 
+#include <capnp/message.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/socket.h>
@@ -10,8 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-
-#include <capnp/message.h>
 
 #include "ipc/frame.h"
 #include "ipc/messages.h"
@@ -68,8 +67,8 @@ int main(int argc, char** argv) {
   } else if (lie == "fake-success") {
     // Claims every step as planned without touching the kernel.
     for (size_t i = 0; i < steps; ++i) {
-      bool skip = plan->plan.steps[i].disposition ==
-                  tether::ipc::Disposition::kSkipAlreadySatisfied;
+      bool skip =
+          plan->plan.steps[i].disposition == tether::ipc::Disposition::kSkipAlreadySatisfied;
       SendResult(i, skip ? tether::ipc::Outcome::kSkipped : tether::ipc::Outcome::kOk);
     }
   } else if (lie == "skips-an-enforced-step") {

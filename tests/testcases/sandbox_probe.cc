@@ -1,19 +1,19 @@
 // A workload for the integration tests: it reports from inside the sandbox
 // what the kernel says and what it is allowed to do, one `key=value` per line.
 
-#include <errno.h>
-#include <dirent.h>
-#include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
-#include <sys/mount.h>
-#include <sys/ioctl.h>
-#include <sys/ptrace.h>
-#include <termios.h>
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -38,8 +38,8 @@ int Status() {
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line)) {
-    for (const char* key : {"Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:",
-                            "CapBnd:", "CapAmb:", "NoNewPrivs:", "Seccomp:"}) {
+    for (const char* key : {"Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:",
+                            "CapAmb:", "NoNewPrivs:", "Seccomp:"}) {
       if (line.rfind(key, 0) == 0) std::printf("%s\n", line.c_str());
     }
   }
