@@ -61,43 +61,12 @@ absl::Status ValidateIfname(absl::string_view name) {
   return absl::OkStatus();
 }
 
-struct Ipv4Cidr {
-  uint32_t address = 0;  // host byte order
-  int prefix = 0;
-};
-
-uint32_t Netmask(int prefix) { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix); }
+using policy::Ipv4Cidr;
+using policy::Netmask;
+using policy::ParseIpv4Cidr;
 
 std::string FormatCidr(uint32_t address, int prefix) {
-  struct in_addr in = {htonl(address)};
-  char text[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &in, text, sizeof(text));
-  return absl::StrCat(text, "/", prefix);
-}
-
-absl::StatusOr<Ipv4Cidr> ParseIpv4Cidr(absl::string_view text) {
-  std::vector<absl::string_view> parts = absl::StrSplit(text, '/');
-  if (parts.size() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", absl::CHexEscape(text), "' is not ADDRESS/PREFIX"));
-  }
-  Ipv4Cidr cidr;
-  struct in_addr in;
-  // inet_pton takes only four decimal octets: no "10.1", hex or octal forms.
-  if (inet_pton(AF_INET, std::string(parts[0]).c_str(), &in) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("'", absl::CHexEscape(parts[0]), "' in '",
-                                                   absl::CHexEscape(text),
-                                                   "' is not a dotted-quad IPv4 address"));
-  }
-  cidr.address = ntohl(in.s_addr);
-  bool digits = !parts[1].empty() && parts[1].size() <= 2;
-  for (char c : parts[1]) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
-  if (!digits || !absl::SimpleAtoi(parts[1], &cidr.prefix) || cidr.prefix > 32) {
-    return absl::InvalidArgumentError(absl::StrCat("prefix '", absl::CHexEscape(parts[1]), "' in '",
-                                                   absl::CHexEscape(text),
-                                                   "' is not a number from 0 to 32"));
-  }
-  return cidr;
+  return policy::FormatIpv4Cidr(address, prefix);
 }
 
 // Both ends of one /30 or /31, distinct, neither the network nor the

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "broker/posture_report.h"
 #include "broker/report.capnp.h"
+#include "kernel/landlock.h"
 #include "policy/landlock_ruleset.h"
 
 namespace tether::broker {
@@ -32,19 +33,9 @@ bool Contains(const std::vector<std::string>& list, const std::string& value) {
 }
 
 // Landlock's rights by bit, for saying what the kernel enforces.
-struct Right {
-  uint64_t bit;
-  const char* name;
-};
-constexpr Right kFsRights[] = {
-    {1ull << 0, "execute"},    {1ull << 1, "write_file"}, {1ull << 2, "read_file"},
-    {1ull << 3, "read_dir"},   {1ull << 4, "remove_dir"}, {1ull << 5, "remove_file"},
-    {1ull << 6, "make_char"},  {1ull << 7, "make_dir"},   {1ull << 8, "make_reg"},
-    {1ull << 9, "make_sock"},  {1ull << 10, "make_fifo"}, {1ull << 11, "make_block"},
-    {1ull << 12, "make_sym"},  {1ull << 13, "refer"},     {1ull << 14, "truncate"},
-    {1ull << 15, "ioctl_dev"},
-};
-constexpr Right kScopes[] = {{1ull << 0, "abstract_unix_socket"}, {1ull << 1, "signal"}};
+using kernel::kFsRights;
+using kernel::kScopes;
+using Right = kernel::LandlockRight;
 
 // The names of the rights `mask` has (`present`) or lacks.
 std::vector<std::string> Rights(uint64_t mask, const Right* rights, size_t count, bool present) {

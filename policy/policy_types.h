@@ -67,6 +67,16 @@ absl::StatusOr<Ipv4Subnet> ParseIpv4Subnet(absl::string_view text);
 
 // "ADDRESS/PREFIX", for `address` in host byte order.
 std::string FormatIpv4Cidr(uint32_t address, int prefix_length);
+
+// One address with its prefix length, "10.0.0.1/30": four decimal octets
+// only (no "10.1", hex or octal), a prefix from 0 to 32.
+struct Ipv4Cidr {
+  uint32_t address = 0;  // host byte order
+  int prefix = 0;
+};
+absl::StatusOr<Ipv4Cidr> ParseIpv4Cidr(absl::string_view text);
+// The mask of a prefix length: 30 -> 0xfffffffc.
+uint32_t Netmask(int prefix);
 inline std::string FormatIpv4Subnet(const Ipv4Subnet& subnet) {
   return FormatIpv4Cidr(subnet.network, subnet.prefix_length);
 }
