@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/status.h"
 #include "broker/output_file.h"
 #include "broker/posture_report.h"
 #include "broker/report.capnp.h"
@@ -72,9 +73,8 @@ void FillUnmapped(schema::OcsfUnmapped::Builder unmapped, Mechanism mechanism, i
 }  // namespace
 
 absl::StatusOr<OcsfEventLog> OcsfEventLog::Open(const std::string& path) {
-  absl::StatusOr<UniqueFd> fd = OpenOutputFile(path, OutputMode::kAppend);
-  if (!fd.ok()) return fd.status();
-  return OcsfEventLog(std::move(*fd));
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenOutputFile(path, OutputMode::kAppend));
+  return OcsfEventLog(std::move(fd));
 }
 
 absl::StatusOr<OcsfEventLog> OcsfEventLog::Share(int fd) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "base/status.h"
 #include "broker/posture_report.h"
 #include "broker/report.capnp.h"
 #include "kernel/landlock.h"
@@ -121,13 +122,9 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file, const 
   GpuGrant grant;
   GpuPolicyOutcome gpu;
   if (options.gpus.all || !options.gpus.indexes.empty()) {
-    absl::StatusOr<GpuGrant> discovered = DiscoverGpus(options.gpus, options.gpu_discovery);
-    if (!discovered.ok()) return discovered.status();
-    grant = *discovered;
-    absl::StatusOr<GpuPolicyOutcome> applied =
-        ApplyGpuGrant(grant, options.proc_conflict, options.user_lists_proc_read_only, &effective);
-    if (!applied.ok()) return applied.status();
-    gpu = *applied;
+    ASSIGN_OR_RETURN(grant, DiscoverGpus(options.gpus, options.gpu_discovery));
+    ASSIGN_OR_RETURN(gpu, ApplyGpuGrant(grant, options.proc_conflict,
+                                        options.user_lists_proc_read_only, &effective));
   }
   std::vector<std::string> gpu_paths = gpu.granted;
   Append(grant.read_only_paths, &gpu_paths);

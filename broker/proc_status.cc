@@ -67,17 +67,16 @@ absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text) {
     fields[line.substr(0, colon)] = absl::StripAsciiWhitespace(line.substr(colon + 1));
   }
   ProcStatus status;
-  absl::Status result = ParseIds(fields, "Uid", &status.uids, &status.fsuid);
-  if (result.ok()) result = ParseIds(fields, "Gid", &status.gids, &status.fsgid);
-  if (result.ok()) result = ParseHex(fields, "CapInh", &status.caps.inheritable);
-  if (result.ok()) result = ParseHex(fields, "CapPrm", &status.caps.permitted);
-  if (result.ok()) result = ParseHex(fields, "CapEff", &status.caps.effective);
-  if (result.ok()) result = ParseHex(fields, "CapBnd", &status.caps.bounding);
-  if (result.ok()) result = ParseHex(fields, "CapAmb", &status.caps.ambient);
+  RETURN_IF_ERROR(ParseIds(fields, "Uid", &status.uids, &status.fsuid));
+  RETURN_IF_ERROR(ParseIds(fields, "Gid", &status.gids, &status.fsgid));
+  RETURN_IF_ERROR(ParseHex(fields, "CapInh", &status.caps.inheritable));
+  RETURN_IF_ERROR(ParseHex(fields, "CapPrm", &status.caps.permitted));
+  RETURN_IF_ERROR(ParseHex(fields, "CapEff", &status.caps.effective));
+  RETURN_IF_ERROR(ParseHex(fields, "CapBnd", &status.caps.bounding));
+  RETURN_IF_ERROR(ParseHex(fields, "CapAmb", &status.caps.ambient));
   int no_new_privs = 0;
-  if (result.ok()) result = ParseInt(fields, "NoNewPrivs", &no_new_privs);
-  if (result.ok()) result = ParseInt(fields, "Seccomp", &status.seccomp_mode);
-  if (!result.ok()) return result;
+  RETURN_IF_ERROR(ParseInt(fields, "NoNewPrivs", &no_new_privs));
+  RETURN_IF_ERROR(ParseInt(fields, "Seccomp", &status.seccomp_mode));
   status.no_new_privs = no_new_privs != 0;
   auto groups = fields.find("Groups");
   if (groups == fields.end()) return Missing("Groups");
@@ -100,9 +99,8 @@ absl::StatusOr<ProcStatus> ReadProcStatus(pid_t pid) {
 
 absl::StatusOr<CoreLimit> ReadCoreLimit(pid_t pid) {
   std::string path = absl::StrCat("/proc/", pid, "/limits");
-  absl::StatusOr<std::string> text = ReadSmallFile(path);
-  if (!text.ok()) return text.status();
-  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+  ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (!absl::ConsumePrefix(&line, "Max core file size")) continue;
     std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
     CoreLimit limit;

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <map>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -64,7 +65,10 @@ absl::StatusOr<UniqueFd> Listen(const ServeOptions& options) {
   if (bound != 0) {
     return ErrnoStatus(bind_errno, absl::StrCat("bind(", options.socket_path, ")"));
   }
+  // From here every early return removes the socket it made.
+  absl::Cleanup unbind = [&options] { unlink(options.socket_path.c_str()); };
   if (listen(listener.get(), 128) != 0) return ErrnoStatus(errno, "listen");
+  std::move(unbind).Cancel();
   return listener;
 }
 
