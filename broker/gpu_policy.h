@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "broker/default_policy.h"
-#include "broker/gpu_devices.h"
+#include "broker/host/gpu_devices.h"
 #include "policy/policy_types.h"
 
 namespace tether::broker {

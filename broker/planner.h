@@ -9,9 +9,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "broker/enforcement.h"
+#include "broker/host/probe_result.h"
 #include "broker/identity.h"
 #include "broker/mechanism.h"
-#include "broker/probe_result.h"
 #include "ipc/messages.h"
 #include "policy/policy_types.h"
 

@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
-#include "broker/posture_report.h"
-#include "broker/report.capnp.h"
+#include "broker/report/posture_report.h"
+#include "broker/report/report.capnp.h"
 #include "kernel/landlock.h"
 #include "policy/landlock_ruleset.h"
 

@@ -24,8 +24,8 @@
 #include "absl/time/time.h"
 #include "base/status.h"
 #include "broker/exit_codes.h"
-#include "broker/ocsf_events.h"
-#include "broker/output_file.h"
+#include "broker/report/ocsf_events.h"
+#include "broker/report/output_file.h"
 #include "ipc/fd_passing.h"
 #include "ipc/unique_fd.h"
 

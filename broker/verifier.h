@@ -6,8 +6,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "broker/host/proc_status.h"
 #include "broker/identity.h"
-#include "broker/proc_status.h"
 #include "ipc/messages.h"
 
 namespace tether::broker {

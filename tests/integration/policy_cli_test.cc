@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "broker/posture_report.h"
+#include "broker/report/posture_report.h"
 #include "tests/integration/sandbox_fixture.h"
 #include "tests/support/report_json.h"
 

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "absl/status/status.h"
-#include "broker/posture_report.h"
+#include "broker/report/posture_report.h"
 
 namespace tether::testing {
 namespace {

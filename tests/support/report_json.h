@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "broker/report.capnp.h"
+#include "broker/report/report.capnp.h"
 
 namespace tether::testing {
 

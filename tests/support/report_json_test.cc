@@ -6,7 +6,7 @@
 #include <capnp/message.h>
 #include <gtest/gtest.h>
 
-#include "broker/posture_report.h"
+#include "broker/report/posture_report.h"
 
 namespace tether::testing {
 namespace {

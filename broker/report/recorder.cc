@@ -1,4 +1,4 @@
-#include "broker/recorder.h"
+#include "broker/report/recorder.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
 #include "broker/exit_codes.h"
-#include "broker/output_file.h"
+#include "broker/report/output_file.h"
 
 namespace tether::broker {
 

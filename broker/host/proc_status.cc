@@ -1,4 +1,4 @@
-#include "broker/proc_status.h"
+#include "broker/host/proc_status.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "broker/gpu_devices.h"
+#include "broker/host/gpu_devices.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,7 +26,7 @@
 #include "absl/strings/strip.h"
 #include "base/files.h"
 #include "base/status.h"
-#include "broker/proc_status.h"
+#include "broker/host/proc_status.h"
 #include "ipc/unique_fd.h"
 
 namespace tether::broker {

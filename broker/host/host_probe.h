@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "broker/probe_result.h"
-#include "broker/proc_status.h"
+#include "broker/host/probe_result.h"
+#include "broker/host/proc_status.h"
 
 namespace tether::broker {
 

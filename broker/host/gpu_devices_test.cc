@@ -1,4 +1,4 @@
-#include "broker/gpu_devices.h"
+#include "broker/host/gpu_devices.h"
 
 #include <errno.h>
 #include <gtest/gtest.h>

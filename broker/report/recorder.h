@@ -10,9 +10,9 @@
 #include "absl/status/status.h"
 #include "broker/enforcement.h"
 #include "broker/mechanism.h"
-#include "broker/ocsf_events.h"
 #include "broker/planner.h"
-#include "broker/posture_report.h"
+#include "broker/report/ocsf_events.h"
+#include "broker/report/posture_report.h"
 #include "ipc/unique_fd.h"
 
 namespace tether::broker {

@@ -1,4 +1,4 @@
-#include "broker/ocsf_events.h"
+#include "broker/report/ocsf_events.h"
 
 #include <capnp/message.h>
 #include <errno.h>
@@ -12,9 +12,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/status.h"
-#include "broker/output_file.h"
-#include "broker/posture_report.h"
-#include "broker/report.capnp.h"
+#include "broker/report/output_file.h"
+#include "broker/report/posture_report.h"
+#include "broker/report/report.capnp.h"
 
 namespace tether::broker {
 namespace {

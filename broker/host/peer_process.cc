@@ -1,4 +1,4 @@
-#include "broker/peer_process.h"
+#include "broker/host/peer_process.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>

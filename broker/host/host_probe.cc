@@ -1,4 +1,4 @@
-#include "broker/host_probe.h"
+#include "broker/host/host_probe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +16,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "base/files.h"
-#include "broker/posture_report.h"
-#include "broker/report.capnp.h"
+#include "broker/report/posture_report.h"
+#include "broker/report/report.capnp.h"
 #include "kernel/capabilities.h"
 #include "kernel/landlock.h"
 #include "kernel/seccomp.h"

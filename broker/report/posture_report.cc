@@ -1,4 +1,4 @@
-#include "broker/posture_report.h"
+#include "broker/report/posture_report.h"
 
 #include <capnp/compat/json.h>
 #include <capnp/message.h>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "broker/report.capnp.h"
+#include "broker/report/report.capnp.h"
 
 namespace tether::broker {
 namespace {

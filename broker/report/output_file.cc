@@ -1,4 +1,4 @@
-#include "broker/output_file.h"
+#include "broker/report/output_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
