@@ -104,6 +104,22 @@ INSTANTIATE_TEST_SUITE_P(Calls, WorkloadDeniesTest, ::testing::Values("mount", "
                            return std::string(info.param);
                          });
 
+// A step the stub cannot perform names its mechanism, step, syscall and
+// errno: nobody cannot enter a 0700 directory of root's.
+TEST(RunTest, FailedStepNamesItsMechanismAndSyscall) {
+  ScopedTempDir private_dir("/tmp", 0700);
+  RunSpec spec;
+  spec.cwd = private_dir.path();
+  spec.args = {"run", "--", Binaries().Bin("sandbox_probe"), "exit", "0"};
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_NE(result.err.find("sandbox set-up failed: working_directory: step "), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("change_directory failed: chdir: Permission denied (errno 13)"),
+            std::string::npos)
+      << result.err;
+}
+
 TEST(RunTest, NoBrokerFdLeaksIntoWorkload) {
   RunSpec spec;
   spec.args = {"run", "--", "./sandbox_probe", "fds"};
