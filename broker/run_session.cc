@@ -509,6 +509,10 @@ absl::Status RunSession::Handshake() {
   RETURN_IF_ERROR(RestrictSupervisor());
   RETURN_IF_ERROR(CollectResults(plan));
   RETURN_IF_ERROR(VerifyPosture(plan));
+  // Complete before the workload can start, so that whoever waits for the
+  // workload finds the whole report (a failed Go rewrites it as refused).
+  recorder_.report().outcome = "running";
+  recorder_.WriteReport(child_, hello_received_);
   ipc::BrokerMessage go;
   go.kind = ipc::BrokerMessage::Kind::kGo;
   return channel_.Send(go);
@@ -592,8 +596,6 @@ int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t pee
     return Fail(refused->status);
   }
   if (absl::Status handshake = Handshake(); !handshake.ok()) return Fail(handshake);
-  recorder_.report().outcome = "running";
-  recorder_.WriteReport(child_, hello_received_);
   recorder_.EmitPostureEvents();
   // EOF: the stub exec'd (its socket is close-on-exec); ExecFailed: it did
   // not. A stub that says neither is taken as running once the deadline
@@ -659,8 +661,6 @@ int RunSession::Run() {
   if (std::optional<Refusal> refused = GrantGpus(); refused.has_value()) return Fail(*refused);
   if (absl::Status started = StartStub(); !started.ok()) return Fail(started);
   if (absl::Status handshake = Handshake(); !handshake.ok()) return Fail(handshake);
-  recorder_.report().outcome = "running";
-  recorder_.WriteReport(child_, hello_received_);
   recorder_.EmitPostureEvents();
   OcsfEventLog* events = recorder_.events();
   if (events != nullptr) events->ProcessLaunch(child_, options_.argv, target_.uid);

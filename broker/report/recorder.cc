@@ -1,5 +1,8 @@
 #include "broker/report/recorder.h"
 
+#include <errno.h>
+#include <stdio.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -36,22 +39,32 @@ void Recorder::SetPlan(const Plan& plan) {
 }
 
 void Recorder::WriteReport(pid_t stub_pid, bool hello_received) {
+  std::string json = report_.ToJson();
   if (!report_fd_.valid() && report_dir_fd_ >= 0 && hello_received) {
+    // Written under a hidden name, then renamed: a reader of the directory
+    // sees a whole report or none.
     absl::StatusOr<std::string> name = UnpredictableReportName(stub_pid);
     std::string display = absl::StrCat(report_dir_display_, "/", name.ok() ? *name : "?");
     absl::StatusOr<UniqueFd> report =
-        name.ok() ? OpenOutputFileAt(report_dir_fd_, *name, OutputMode::kTruncate, display)
+        name.ok() ? OpenOutputFileAt(report_dir_fd_, "." + *name, OutputMode::kTruncate, display)
                   : absl::StatusOr<UniqueFd>(name.status());
-    if (!report.ok()) {
+    absl::Status written =
+        report.ok() ? ReplaceContent(report->get(), json, display) : report.status();
+    if (written.ok() &&
+        renameat(report_dir_fd_, ("." + *name).c_str(), report_dir_fd_, name->c_str()) != 0) {
+      written = ErrnoStatus(errno, absl::StrCat("rename(", display, ")"));
+    }
+    if (!written.ok()) {
       std::fprintf(stderr, "tether: no report for stub pid %d: %s\n", stub_pid,
-                   std::string(report.status().message()).c_str());
+                   std::string(written.message()).c_str());
       return;
     }
     report_fd_ = std::move(*report);
     report_display_ = display;
+    return;
   }
   if (!report_fd_.valid()) return;
-  absl::Status written = ReplaceContent(report_fd_.get(), report_.ToJson(), report_display_);
+  absl::Status written = ReplaceContent(report_fd_.get(), json, report_display_);
   if (!written.ok()) {
     std::fprintf(stderr, "tether: cannot write the report: %s\n",
                  std::string(written.message()).c_str());
