@@ -65,10 +65,6 @@ using policy::Ipv4Cidr;
 using policy::Netmask;
 using policy::ParseIpv4Cidr;
 
-std::string FormatCidr(uint32_t address, int prefix) {
-  return policy::FormatIpv4Cidr(address, prefix);
-}
-
 // Both ends of one /30 or /31, distinct, neither the network nor the
 // broadcast address of a /30.
 absl::Status ValidateAddresses(const VethAddresses& addresses, Ipv4Cidr* host, Ipv4Cidr* sandbox) {
@@ -98,7 +94,7 @@ absl::Status ValidateAddresses(const VethAddresses& addresses, Ipv4Cidr* host, I
     for (uint32_t address : {host->address, sandbox->address}) {
       if ((address & 3) == 0 || (address & 3) == 3) {
         return absl::InvalidArgumentError(
-            absl::StrCat("veth addresses ", both, ": ", FormatCidr(address, 30),
+            absl::StrCat("veth addresses ", both, ": ", policy::FormatIpv4Cidr(address, 30),
                          " is the network or broadcast address of its /30"));
       }
     }
@@ -226,8 +222,8 @@ absl::Status AddIpv4Address(RouteSocket& socket, int ifindex, absl::string_view 
   if (local == nullptr || addr == nullptr) return OutOfMemory("rtnl_addr_alloc");
   nl_addr_set_prefixlen(local.get(), cidr.prefix);
   rtnl_addr_set_ifindex(addr.get(), ifindex);
-  const std::string what =
-      absl::StrCat("rtnl_addr_add(", FormatCidr(cidr.address, cidr.prefix), " on ", ifname, ")");
+  const std::string what = absl::StrCat(
+      "rtnl_addr_add(", policy::FormatIpv4Cidr(cidr.address, cidr.prefix), " on ", ifname, ")");
   int result = rtnl_addr_set_local(addr.get(), local.get());  // also sets the prefix length
   if (result < 0) return absl::InternalError(absl::StrCat(what, ": libnl: ", nl_geterror(result)));
   return socket.Run(what, [&](struct nl_sock* sock) { return rtnl_addr_add(sock, addr.get(), 0); });
@@ -417,7 +413,8 @@ VethAddresses VethAddressesFor(const policy::Ipv4Subnet& subnet) {
   // A /31 has no network or broadcast address to skip (RFC 3021).
   const int prefix = subnet.prefix_length;
   const uint32_t first = prefix == 30 ? subnet.network + 1 : subnet.network;
-  return VethAddresses{FormatCidr(first, prefix), FormatCidr(first + 1, prefix)};
+  return VethAddresses{policy::FormatIpv4Cidr(first, prefix),
+                       policy::FormatIpv4Cidr(first + 1, prefix)};
 }
 
 // ---------------------------------------------------------------------------

@@ -31,7 +31,6 @@
 #include "broker/stub_binary.h"
 #include "broker/verifier.h"
 #include "broker/working_directory.h"
-#include "ipc/frame.h"
 #include "kernel/exec.h"
 #include "kernel/landlock.h"
 #include "policy/landlock_ruleset.h"
@@ -142,8 +141,6 @@ std::optional<Refusal> RunSession::Prologue(uid_t uid, gid_t gid,
   outputs.report_path = options_.report_path;
   outputs.events_path = options_.events_path;
   outputs.events_fd = options_.events_fd;
-  outputs.report_dir_fd = report_dir_fd_;
-  outputs.report_dir_display = report_dir_display_;
   absl::Status opened = recorder_.Open(outputs);
   if (!opened.ok()) return Refusal{ExitKind::kUsage, opened};
   return std::nullopt;
@@ -538,14 +535,7 @@ int RunSession::Supervise() {
       }
     }
     if (socket_open && fds[2].revents != 0) {
-      ipc::ReceivedFrame frame = ipc::ReceiveFrame(channel_.socket());
-      ipc::StubMessage message;
-      std::string error;
-      if (frame.ok() && ipc::Decode(frame, &message, &error) &&
-          message.kind == ipc::StubMessage::Kind::kExecFailed) {
-        exec_errno = message.exec_errno;
-      }
-      // EOF: the socket was closed by execve (close-on-exec), or the stub ended.
+      exec_errno = channel_.ReceiveExecOutcome();
       socket_open = false;
       channel_.Close();
     }
@@ -605,16 +595,10 @@ int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t pee
       std::max<int64_t>(1000, absl::ToInt64Milliseconds(channel_.deadline() - absl::Now()));
   while (poll(&answered, 1, static_cast<int>(wait_ms)) < 0 && errno == EINTR) {
   }
-  if (answered.revents != 0) {
-    ipc::ReceivedFrame frame = ipc::ReceiveFrame(channel_.socket());
-    ipc::StubMessage message;
-    std::string error;
-    if (frame.ok() && ipc::Decode(frame, &message, &error) &&
-        message.kind == ipc::StubMessage::Kind::kExecFailed) {
-      std::fprintf(stderr, "tether serve: the stub could not execute its command: %s\n",
-                   strerror(message.exec_errno));
-      return kernel::ExitStatusForExecErrno(message.exec_errno);
-    }
+  if (int exec_errno = answered.revents != 0 ? channel_.ReceiveExecOutcome() : 0; exec_errno != 0) {
+    std::fprintf(stderr, "tether serve: the stub could not execute its command: %s\n",
+                 strerror(exec_errno));
+    return kernel::ExitStatusForExecErrno(exec_errno);
   }
   if (OcsfEventLog* events = recorder_.events()) events->ProcessLaunch(child_, {}, target_.uid);
   return 0;

@@ -84,8 +84,7 @@ class RunSession {
   // Serve: the report goes to <pid>-<random>.json in this directory (an fd
   // the server checked, see output_file.h).
   void SetReportDirectory(int directory_fd, std::string display) {
-    report_dir_fd_ = directory_fd;
-    report_dir_display_ = std::move(display);
+    recorder_.SetReportDirectory(directory_fd, std::move(display));
   }
 
   // After Serve: keeps the isolated network until the workload exits (where
@@ -116,8 +115,6 @@ class RunSession {
   RunOptions options_;
   StubChannel channel_;
   Recorder recorder_;
-  int report_dir_fd_ = -1;  // serve: borrowed from the server
-  std::string report_dir_display_;
   TargetIdentity target_;
   std::string working_directory_;            // canonical (local) or normalised (sidecar)
   std::vector<std::string> requested_envp_;  // a sidecar stub's environment

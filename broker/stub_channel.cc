@@ -75,6 +75,17 @@ absl::StatusOr<ipc::StubMessage> StubChannel::Expect(ipc::StubMessage::Kind kind
   return message;
 }
 
+int StubChannel::ReceiveExecOutcome() {
+  ipc::ReceivedFrame frame = ipc::ReceiveFrame(socket_.get());
+  ipc::StubMessage message;
+  std::string error;
+  if (frame.ok() && ipc::Decode(frame, &message, &error) &&
+      message.kind == ipc::StubMessage::Kind::kExecFailed) {
+    return message.exec_errno;
+  }
+  return 0;
+}
+
 absl::Status StubChannel::Send(const ipc::BrokerMessage& message, const std::vector<int>& fds) {
   capnp::MallocMessageBuilder builder;
   ipc::Encode(message, builder);

@@ -41,6 +41,10 @@ class StubChannel {
   // The next message, which must be of `kind`.
   absl::StatusOr<ipc::StubMessage> Expect(ipc::StubMessage::Kind kind, absl::string_view expecting);
   absl::Status Send(const ipc::BrokerMessage& message, const std::vector<int>& fds = {});
+  // After Go: reads what the stub said last. EOF (its socket is
+  // close-on-exec, so exec closed it) or anything else is 0; ExecFailed
+  // gives the errno of the failed exec.
+  int ReceiveExecOutcome();
 
   int socket() const { return socket_.get(); }
   int signal_fd() const { return signal_fd_.get(); }

@@ -14,8 +14,6 @@
 namespace tether::broker {
 
 absl::Status Recorder::Open(const Outputs& outputs) {
-  report_dir_fd_ = outputs.report_dir_fd;
-  report_dir_display_ = outputs.report_dir_display;
   if (outputs.report_path.has_value()) {
     absl::StatusOr<UniqueFd> report = OpenOutputFile(*outputs.report_path, OutputMode::kTruncate);
     if (!report.ok()) return Annotate(report.status(), "--report");

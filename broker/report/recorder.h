@@ -36,13 +36,17 @@ class Recorder {
     std::optional<std::string> report_path;  // `tether run --report`
     std::optional<std::string> events_path;  // `--events`
     int events_fd = -1;                      // serve: the server's open event log
-    int report_dir_fd = -1;                  // serve: <dir>/<pid>-<random>.json
-    std::string report_dir_display;
   };
 
   // Opens what `outputs` names, never through a planted link
   // (output_file.h); errors name the flag.
   absl::Status Open(const Outputs& outputs);
+  // Serve: reports go to <dir>/<pid>-<random>.json in this directory, an fd
+  // the server checked and keeps open.
+  void SetReportDirectory(int directory_fd, std::string display) {
+    report_dir_fd_ = directory_fd;
+    report_dir_display_ = std::move(display);
+  }
 
   PostureReport& report() { return report_; }
   OcsfEventLog* events() { return events_.has_value() ? &*events_ : nullptr; }
