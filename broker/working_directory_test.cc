@@ -5,6 +5,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "tests/support/scoped_temp_dir.h"
@@ -54,11 +55,10 @@ TEST(WorkingDirectoryAccess, HomeBoundUnderAnotherNameIsStillAHome) {
   std::filesystem::create_directory(home);
   std::filesystem::create_directory(elsewhere);
   // In a mount namespace of the test's own, so that nothing leaks out.
-  if (unshare(CLONE_NEWNS) != 0 ||
-      mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-      mount(home.c_str(), elsewhere.c_str(), nullptr, MS_BIND, nullptr) != 0) {
-    GTEST_SKIP() << "bind mounts need CAP_SYS_ADMIN";
-  }
+  ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
+  ASSERT_EQ(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+  ASSERT_EQ(mount(home.c_str(), elsewhere.c_str(), nullptr, MS_BIND, nullptr), 0)
+      << strerror(errno);
   WorkingDirectoryAccess access = DecideWorkingDirectoryAccessOnDisk(elsewhere, {home}, {});
   umount2(elsewhere.c_str(), MNT_DETACH);
   EXPECT_FALSE(access.writable);

@@ -43,6 +43,21 @@ void EnterOwnMountNamespace(const std::string& marker_dir) {
   }
 }
 
+struct sockaddr_un UnixAddress(const std::string& path) {
+  struct sockaddr_un address = {};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  return address;
+}
+
+// A client's SEQPACKET connection to `path`, or -1.
+int ConnectTo(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  struct sockaddr_un address = UnixAddress(path);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return -1;
+  return fd;
+}
+
 void BecomeUid(uid_t uid) {
   for (int cap = 0; cap < 64; ++cap) {
     if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;
@@ -110,13 +125,10 @@ class ServeTest : public ::testing::Test {
     pid_t pid = fork();
     if (pid == 0) {
       BecomeUid(1000);
-      int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+      int fd = ConnectTo(socket_);
+      if (fd < 0) _exit(1);
       int size = 32 << 20;
       setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-      struct sockaddr_un address = {};
-      address.sun_family = AF_UNIX;
-      std::strncpy(address.sun_path, socket_.c_str(), sizeof(address.sun_path) - 1);
-      if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) _exit(1);
       misbehave(fd);
       char byte;
       _exit(read(fd, &byte, 1) <= 0 ? 0 : 2);  // the broker hung up
@@ -183,11 +195,8 @@ TEST_F(ServeTest, GarbageFromOneClientDoesNotDisturbTheNext) {
   pid_t garbage = fork();
   if (garbage == 0) {
     BecomeUid(1000);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-    struct sockaddr_un address = {};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, socket_.c_str(), sizeof(address.sun_path) - 1);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) _exit(1);
+    int fd = ConnectTo(socket_);
+    if (fd < 0) _exit(1);
     char junk[4096];
     std::memset(junk, 0xa5, sizeof(junk));
     (void)!write(fd, junk, sizeof(junk));
@@ -292,9 +301,7 @@ TEST_F(ServeTest, StubSendsNothingToAServerOfAnotherUid) {
   if (impostor == 0) {
     BecomeUid(1000);
     int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-    struct sockaddr_un address = {};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, impostor_socket.c_str(), sizeof(address.sun_path) - 1);
+    struct sockaddr_un address = UnixAddress(impostor_socket);
     if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
         listen(fd, 1) != 0) {
       _exit(1);
@@ -558,11 +565,8 @@ TEST_F(ServeLimitsTest, HundredIdleConnectionsLeaveTheWorkerCountBounded) {
     BecomeUid(1000);
     std::vector<int> fds;
     for (int i = 0; i < kConnections; ++i) {
-      int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-      struct sockaddr_un address = {};
-      address.sun_family = AF_UNIX;
-      std::strncpy(address.sun_path, socket_.c_str(), sizeof(address.sun_path) - 1);
-      if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) _exit(1);
+      int fd = ConnectTo(socket_);
+      if (fd < 0) _exit(1);
       fds.push_back(fd);
     }
     // Counts the connections the broker hung up on within two seconds,
