@@ -17,6 +17,9 @@ struct SandboxPolicy {
   std::vector<std::string> environment_allow;
   std::vector<std::string> extra_denied_syscalls;
   std::vector<int> allowed_socket_families;
+  std::string hostname = "tether";  // in the sandbox's uts namespace
+  // Each private tmpfs of the filesystem view (/tmp, /dev/shm).
+  uint64_t tmpfs_size_bytes = uint64_t{256} << 20;
 };
 
 SandboxPolicy DefaultPolicy();

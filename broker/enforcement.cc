@@ -1,6 +1,7 @@
 #include "broker/enforcement.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
@@ -35,10 +36,10 @@ absl::Status Enforcement::WidenFromList(absl::string_view list, absl::string_vie
     name = absl::StripAsciiWhitespace(name);
     Mechanism mechanism;
     if (!ParseRelaxableMechanism(name, &mechanism)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": '", name,
-                       "' is not a mechanism (network_namespace, bounding_set, supervisor_seccomp, "
-                       "workload_seccomp, landlock, privilege_drop, or all)"));
+      std::vector<std::string> names;
+      for (Mechanism relaxable : kRelaxableMechanisms) names.push_back(MechanismName(relaxable));
+      return absl::InvalidArgumentError(absl::StrCat(source, ": '", name, "' is not a mechanism (",
+                                                     absl::StrJoin(names, ", "), ", or all)"));
     }
     widened.Set(mechanism, EnforcementMode::kBestEffort, std::string(source));
   }

@@ -55,7 +55,9 @@ constexpr char kUsage[] =
     "                  [--gpus all|none|0,2] [--allow-env NAME]...\n"
     "                  [--best-effort LIST] [--stub PATH] -- CMD [ARGS...]\n"
     "LIST: all, or a comma list of network_namespace, bounding_set,\n"
-    "supervisor_seccomp, workload_seccomp, landlock, privilege_drop;\n"
+    "supervisor_seccomp, workload_seccomp, landlock, privilege_drop,\n"
+    "pid_namespace, mount_namespace, ipc_namespace, uts_namespace,\n"
+    "cgroup_namespace, filesystem_view;\n"
     "TETHER_BEST_EFFORT in the environment widens the same way.\n";
 
 int BadPolicy(const std::string& path, absl::string_view message) {

@@ -212,7 +212,8 @@ absl::Status PlanParentDeathSignal(const PlanInput& input, Plan* plan) {
   PlannedStep pdeath = Enforce(Mechanism::kParentDeathSignal, ipc::Action::kParentDeathSignal,
                                "the workload is killed when the broker dies");
   pdeath.step.signal = SIGKILL;
-  pdeath.step.expected_parent = input.broker_pid;
+  // In a new pid namespace the broker is not visible (getppid() is 0).
+  pdeath.step.expected_parent = input.new_pid_namespace ? 0 : input.broker_pid;
   plan->steps.push_back(pdeath);
   return absl::OkStatus();
 }
@@ -318,6 +319,7 @@ absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
   RETURN_IF_ERROR(PlanWorkloadSeccomp(input, &plan));
   plan.exec.argv = input.argv;
   plan.exec.envp = input.envp;
+  plan.exec.as_init = input.new_pid_namespace;
   return plan;
 }
 

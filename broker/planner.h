@@ -51,6 +51,9 @@ struct PlanInput {
   // Sidecar mode: the stub is not the broker's child, so there is no
   // parent-death signal to arm; the workload's runtime owns its lifetime.
   bool sidecar = false;
+  // The stub is pid 1 of a new pid namespace: its parent is not visible
+  // to it, and it stays on as the workload's init.
+  bool new_pid_namespace = false;
   std::string landlock_missing_rights;  // names, for a kernel below the required ABI
 };
 

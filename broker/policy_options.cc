@@ -86,6 +86,8 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
   updated.group = file.group;
   updated.supplementary_groups = file.supplementary_groups;
   if (file.working_directory.has_value()) updated.working_directory = file.working_directory;
+  if (file.hostname.has_value()) updated.policy.hostname = *file.hostname;
+  if (file.tmpfs_size_bytes.has_value()) updated.policy.tmpfs_size_bytes = *file.tmpfs_size_bytes;
   for (const policy::RlimitEntry& limit : file.rlimits) {
     updated.rlimits.push_back(
         {limit.name, static_cast<uint32_t>(limit.resource), limit.soft, limit.hard});

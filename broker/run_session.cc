@@ -20,6 +20,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
@@ -28,8 +29,10 @@
 #include "broker/host/host_probe.h"
 #include "broker/host/peer_process.h"
 #include "broker/host/proc_status.h"
+#include "broker/namespaces.h"
 #include "broker/stub_binary.h"
 #include "broker/verifier.h"
+#include "broker/view_builder.h"
 #include "broker/working_directory.h"
 #include "kernel/exec.h"
 #include "kernel/landlock.h"
@@ -44,9 +47,25 @@ namespace {
 
 using kernel::kStubSocketFd;
 
-// Runs in the forked child: only async-signal-safe calls until execveat.
-// The stub is executed from the fd that was checked (stub_binary.h).
-[[noreturn]] void ExecStub(int stub_binary, int stub_socket, pid_t broker_pid) {
+// What the cloned child needs: everything decided and allocated before
+// the clone.
+struct SandboxChild {
+  int stub_binary = -1;
+  int stub_socket = -1;
+  pid_t broker_pid = 0;
+  bool new_pid_namespace = false;
+  const char* hostname = nullptr;  // set in a new uts namespace
+  const ViewPlan* view = nullptr;  // built in a new mount namespace
+  int view_report_fd = -1;
+};
+
+void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen(message)); }
+
+// Runs in the cloned child, the broker's code in the sandbox's new
+// namespaces (the broker is single-threaded here): the hostname, the
+// filesystem view, then the stub, executed from the fd that was checked
+// (stub_binary.h). The stub itself never mounts.
+[[noreturn]] void StartSandboxChild(const SandboxChild& setup) {
   sigset_t empty;
   sigemptyset(&empty);
   for (int signo : kForwardedSignals) signal(signo, SIG_DFL);
@@ -54,11 +73,20 @@ using kernel::kStubSocketFd;
   // Dies with the broker from the first instruction; the stub re-arms this
   // after its identity change, which clears it.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (getppid() != broker_pid) _exit(kExitSetupFailed);
+  // Outside a new pid namespace the parent is the broker; inside, it is
+  // not visible at all (0).
+  if (getppid() != (setup.new_pid_namespace ? 0 : setup.broker_pid)) _exit(kExitSetupFailed);
+  if (setup.hostname != nullptr && sethostname(setup.hostname, strlen(setup.hostname)) != 0) {
+    Complain("tether: sethostname in the sandbox's uts namespace failed\n");
+    _exit(kExitSetupFailed);
+  }
+  if (setup.view != nullptr && BuildView(*setup.view, setup.view_report_fd) != 0) {
+    _exit(kExitSetupFailed);
+  }
   // Both fds move above the ones they will become, so neither overwrites
   // the other; the binary's fd stays close-on-exec.
-  int socket_copy = fcntl(stub_socket, F_DUPFD_CLOEXEC, kStubSocketFd + 2);
-  int binary = fcntl(stub_binary, F_DUPFD_CLOEXEC, kStubSocketFd + 2);
+  int socket_copy = fcntl(setup.stub_socket, F_DUPFD_CLOEXEC, kStubSocketFd + 2);
+  int binary = fcntl(setup.stub_binary, F_DUPFD_CLOEXEC, kStubSocketFd + 2);
   if (socket_copy < 0 || binary < 0 || dup2(socket_copy, kStubSocketFd) < 0 ||
       dup3(binary, kStubSocketFd + 1, O_CLOEXEC) < 0) {
     _exit(kExitSetupFailed);
@@ -68,8 +96,7 @@ using kernel::kStubSocketFd;
   char* argv[] = {const_cast<char*>("tether-stub"), const_cast<char*>("--fd"), fd_text, nullptr};
   char* envp[] = {nullptr};
   syscall(SYS_execveat, kStubSocketFd + 1, "", argv, envp, AT_EMPTY_PATH);
-  static const char kMessage[] = "tether: cannot execute the stub\n";
-  (void)!write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+  Complain("tether: cannot execute the stub\n");
   _exit(kExitSetupFailed);
 }
 
@@ -155,6 +182,54 @@ absl::Status RunSession::OpenStubBinary() {
   return absl::OkStatus();
 }
 
+// The namespaces and the filesystem view, decided before the stub exists:
+// they are made at clone time.
+absl::Status RunSession::PlanSandbox() {
+  const HostFacts& facts = CachedHostFacts(*options_.compiled_seccomp);
+  ASSIGN_OR_RETURN(NamespaceDecision namespaces, DecideNamespaces(facts, options_.enforcement));
+  clone_flags_ = namespaces.clone_flags;
+  namespace_records_ = std::move(namespaces.records);
+  working_directory_access_ = DecideWorkingDirectoryAccessOnDisk(
+      working_directory_, HomeDirectories(), options_.policy.read_write);
+  if (clone_flags_ & CLONE_NEWNS) {
+    ViewInput input;
+    input.policy = &options_.policy;
+    input.working_directory = working_directory_;
+    input.working_directory_writable = working_directory_access_->writable;
+    // Without a new pid namespace a fresh procfs shows the host's processes
+    // anyway, as the pid_namespace record says.
+    input.fresh_procfs = facts.fresh_procfs;
+    input.best_effort = options_.enforcement.best_effort(Mechanism::kFilesystemView);
+    ASSIGN_OR_RETURN(view_, PlanFilesystemView(input));
+  } else {
+    std::string why = absl::StrCat("the filesystem view needs a mount namespace (",
+                                   facts.mount_namespace.evidence, ")");
+    if (!options_.enforcement.best_effort(Mechanism::kFilesystemView)) {
+      return MechanismError(Mechanism::kFilesystemView, absl::StatusCode::kFailedPrecondition, why);
+    }
+    MechanismRecord record;
+    record.mechanism = Mechanism::kFilesystemView;
+    record.action = "not_planned";
+    record.state = MechanismState::kDegraded;
+    record.reason = absl::StrCat("best effort: ", why,
+                                 "; the workload sees the host's filesystem through Landlock only");
+    record.errno_value = facts.mount_namespace.errno_value;
+    namespace_records_.push_back(record);
+  }
+  if (clone_flags_ & CLONE_NEWPID) {
+    MechanismRecord init;
+    init.mechanism = Mechanism::kSandboxInit;
+    init.action = "stub_as_init";
+    init.state = MechanismState::kEnforced;
+    init.reason =
+        "the stub stays as pid 1: it forwards signals, reaps orphans and exits with the "
+        "workload's status; every process of the sandbox dies with it";
+    init.evidence = Evidence::kNone;  // until the stub is seen as pid 1
+    namespace_records_.push_back(init);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunSession::StartStub() {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
@@ -162,22 +237,85 @@ absl::Status RunSession::StartStub() {
   }
   channel_.Attach(UniqueFd(pair[0]));
   UniqueFd stub_end(pair[1]);
+  int outcomes[2];
+  if (pipe2(outcomes, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  UniqueFd outcomes_read(outcomes[0]);
+  UniqueFd outcomes_write(outcomes[1]);
   RETURN_IF_ERROR(channel_.CatchForwardedSignals());
-  pid_t broker_pid = getpid();
-  child_ = fork();
-  if (child_ < 0) return ErrnoStatus(errno, "fork");
-  if (child_ == 0) ExecStub(stub_binary_.get(), stub_end.get(), broker_pid);
+  SandboxChild setup;
+  setup.stub_binary = stub_binary_.get();
+  setup.stub_socket = stub_end.get();
+  setup.broker_pid = getpid();
+  setup.new_pid_namespace = (clone_flags_ & CLONE_NEWPID) != 0;
+  if (clone_flags_ & CLONE_NEWUTS) setup.hostname = options_.policy.hostname.c_str();
+  if (view_.has_value()) setup.view = &*view_;
+  setup.view_report_fd = outcomes_write.get();
+  int pidfd = -1;
+  child_ = CloneWithNamespaces(clone_flags_, &pidfd);
+  if (child_ < 0) {
+    return ErrnoStatus(
+        errno, absl::StrCat("clone3 of the stub with namespace flags 0x", absl::Hex(clone_flags_)));
+  }
+  if (child_ == 0) StartSandboxChild(setup);
+  pidfd_.reset(pidfd);
   stub_binary_.reset();
-  pidfd_.reset(static_cast<int>(syscall(SYS_pidfd_open, child_, 0)));
+  outcomes_write.reset();
   if (!pidfd_.valid()) return ErrnoStatus(errno, "pidfd_open");
-  return absl::OkStatus();
+  absl::Status verified = VerifyNamespaces(child_, clone_flags_, &namespace_records_);
+  if (verified.ok() && view_.has_value()) verified = CollectView(outcomes_read.get());
+  for (MechanismRecord& record : namespace_records_) {
+    if (record.mechanism == Mechanism::kSandboxInit && verified.ok()) {
+      record.evidence = Evidence::kVerified;  // pid 1 of the namespace just checked
+    }
+    recorder_.RecordSetup(record);
+  }
+  for (MechanismRecord& record : view_records_) recorder_.RecordSetup(record);
+  return verified;
+}
+
+// The child's account of each mount, until it execs the stub (its end of
+// the pipe is close-on-exec), then the kernel's in /proc/<stub>/mountinfo.
+absl::Status RunSession::CollectView(int outcomes_fd) {
+  std::vector<int> errors(view_->mounts.size(), -1);
+  while (true) {
+    struct pollfd readable = {outcomes_fd, POLLIN, 0};
+    int64_t wait_ms = absl::ToInt64Milliseconds(channel_.deadline() - absl::Now());
+    if (wait_ms <= 0) return absl::DeadlineExceededError("the filesystem view took too long");
+    int ready = poll(&readable, 1, static_cast<int>(std::min<int64_t>(wait_ms, INT_MAX)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return ErrnoStatus(ready < 0 ? errno : ETIMEDOUT, "poll(view outcomes)");
+    ViewMountOutcome outcome;
+    ssize_t n = read(outcomes_fd, &outcome, sizeof(outcome));
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) break;
+    if (n != sizeof(outcome) || outcome.index >= errors.size()) {
+      return absl::InternalError("garbled filesystem view outcome");
+    }
+    errors[outcome.index] = outcome.error;
+  }
+  view_records_ = ViewRecords(*view_, errors);
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (errors[i] > 0) {
+      return MechanismError(Mechanism::kFilesystemView, absl::StatusCode::kFailedPrecondition,
+                            absl::StrCat(view_records_[i].action, " failed: ", strerror(errors[i]),
+                                         " (", strerrorname_np(errors[i]), ")"));
+    }
+  }
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (errors[i] < 0) {
+      return MechanismError(Mechanism::kFilesystemView, absl::StatusCode::kInternal,
+                            absl::StrCat("the sandbox ended before ", view_records_[i].action));
+    }
+  }
+  return VerifyView(child_, *view_, &view_records_);
 }
 
 // The working directory is writable unless it is the root, a system
 // directory, a home directory or an ancestor of one: then it stays
 // read-only (the root not even that), with a warning and a report record.
 void RunSession::GrantWorkingDirectory(policy::LandlockRules* rules) {
-  std::vector<std::string> homes = HomeDirectories();
+  std::vector<std::string> homes =
+      working_directory_access_.has_value() ? std::vector<std::string>() : HomeDirectories();
   if (sidecar_) {
     // The stub's own HOME names a home of its root.
     for (const std::string& variable : requested_envp_) {
@@ -187,10 +325,11 @@ void RunSession::GrantWorkingDirectory(policy::LandlockRules* rules) {
     }
   }
   // A sidecar stub's path lives in its own root: decided by name only.
+  // Local: decided once, before the view was built around it.
   WorkingDirectoryAccess access =
-      sidecar_ ? DecideWorkingDirectoryAccess(working_directory_, homes, options_.policy.read_write)
-               : DecideWorkingDirectoryAccessOnDisk(working_directory_, homes,
-                                                    options_.policy.read_write);
+      working_directory_access_.has_value()
+          ? *working_directory_access_
+          : DecideWorkingDirectoryAccess(working_directory_, homes, options_.policy.read_write);
   if (access.writable) {
     rules->read_write.push_back(working_directory_);
     return;
@@ -217,6 +356,7 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
   input.broker_pid = getpid();
   input.working_directory = working_directory_;
   input.sidecar = sidecar_;
+  input.new_pid_namespace = (clone_flags_ & CLONE_NEWPID) != 0;
   input.argv = sidecar_ ? hello.requested_argv : options_.argv;
   input.envp = sidecar_ ? FilterEnvironment(hello.requested_envp, options_.policy.environment_allow)
                         : FilterEnvironment(environ, options_.policy.environment_allow);
@@ -230,8 +370,14 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
     GrantWorkingDirectory(&rules);
     rules.devices = options_.policy.devices;
     rules.write_file = options_.policy.write_file;
-    // A sidecar stub's paths are those of its own root.
-    if (sidecar_ && stub_visible_) rules.root = absl::StrCat("/proc/", child_, "/root");
+    // A sidecar stub's paths are those of its own root, a local stub's
+    // those of its view (its /tmp is not the host's).
+    if ((sidecar_ && stub_visible_) || view_.has_value()) {
+      rules.root = absl::StrCat("/proc/", child_, "/root");
+    }
+    // Everything in the view is there because the policy lists it: its
+    // directories may be listed (what is in them keeps its own rule).
+    if (view_.has_value()) rules.read_only.push_back("/");
     ruleset = policy::BuildLandlockRuleset(rules, hello.landlock_abi, policy::MissingPath::kSkip);
   }
   if (!ruleset.ok()) {
@@ -625,7 +771,8 @@ void RunSession::HoldNetworkUntilWorkloadExits() {
 }
 
 // The order of a local run: working directory, identity and outputs, the
-// stub binary, GPUs, the stub, the handshake, then supervision.
+// stub binary, GPUs, the namespaces and the view, the stub cloned into
+// them, the handshake, then supervision.
 int RunSession::Run() {
   channel_.SetDeadline(absl::Now() + options_.handshake_timeout);
   absl::StatusOr<std::string> cwd = CurrentDirectory();
@@ -643,6 +790,10 @@ int RunSession::Run() {
   }
   if (absl::Status opened = OpenStubBinary(); !opened.ok()) return Fail(opened);
   if (std::optional<Refusal> refused = GrantGpus(); refused.has_value()) return Fail(*refused);
+  if (!options_.compiled_seccomp.has_value()) {
+    if (absl::Status prepared = PrepareOnce(&options_); !prepared.ok()) return Fail(prepared);
+  }
+  if (absl::Status planned = PlanSandbox(); !planned.ok()) return Fail(planned);
   if (absl::Status started = StartStub(); !started.ok()) return Fail(started);
   if (absl::Status handshake = Handshake(); !handshake.ok()) return Fail(handshake);
   recorder_.EmitPostureEvents();

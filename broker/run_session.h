@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/default_policy.h"
+#include "broker/filesystem_view.h"
 #include "broker/gpu_policy.h"
 #include "broker/host/host_probe.h"
 #include "broker/netns.h"
@@ -21,6 +22,7 @@
 #include "broker/report/posture_report.h"
 #include "broker/report/recorder.h"
 #include "broker/stub_channel.h"
+#include "broker/working_directory.h"
 #include "ipc/messages.h"
 #include "ipc/unique_fd.h"
 #include "policy/landlock_ruleset.h"
@@ -96,7 +98,9 @@ class RunSession {
   // the report's header and the output files.
   std::optional<Refusal> Prologue(uid_t uid, gid_t gid, const std::vector<uint32_t>& groups);
   absl::Status OpenStubBinary();
+  absl::Status PlanSandbox();
   absl::Status StartStub();
+  absl::Status CollectView(int outcomes_fd);
   absl::Status Handshake();
   absl::StatusOr<Plan> MakePlan(const ipc::Hello& hello, std::vector<UniqueFd>* fds);
   void GrantWorkingDirectory(policy::LandlockRules* rules);
@@ -131,6 +135,13 @@ class RunSession {
   std::unique_ptr<IsolatedNetwork> network_;
   std::optional<ProbeResult> warm_network_;  // what WarmUp made of the network
   std::vector<ipc::StepResult> results_;
+  // Local mode: the namespaces the stub is cloned into, the view built in
+  // them, and their records.
+  int clone_flags_ = 0;
+  std::optional<ViewPlan> view_;
+  std::optional<WorkingDirectoryAccess> working_directory_access_;
+  std::vector<MechanismRecord> namespace_records_;
+  std::vector<MechanismRecord> view_records_;
 };
 
 }  // namespace tether::broker

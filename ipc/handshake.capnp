@@ -83,6 +83,10 @@ struct ParentDeathSignal {
 struct ExecRequest {
   argv @0 :List(Text);         # argv[0] is the program, searched in PATH of envp
   envp @1 :List(Text);
+  # The stub is pid 1 of a new pid namespace: it forks the workload and
+  # stays as its init (forwards signals, reaps orphans, exits with the
+  # workload's status), so that the workload never is a pid 1.
+  asInit @2 :Bool;
 }
 
 # broker -> stub: the whole bootstrap, decided by the broker.

@@ -333,6 +333,7 @@ bool DecodeBrokerMessage(wire::BrokerMessage::Reader in, size_t fd_count, Broker
       if (out->plan.exec.argv.empty() || out->plan.exec.argv[0].empty()) {
         return Fail(error, "plan.exec.argv is empty");
       }
+      out->plan.exec.as_init = exec.getAsInit();
       return true;
     }
     case wire::BrokerMessage::GO:
@@ -460,6 +461,7 @@ void Encode(const BrokerMessage& message, capnp::MessageBuilder& builder) {
       for (size_t i = 0; i < message.plan.exec.envp.size(); ++i) {
         envp.set(i, message.plan.exec.envp[i]);
       }
+      exec.setAsInit(message.plan.exec.as_init);
       break;
     }
     case BrokerMessage::Kind::kGo: root.setGo(); break;

@@ -92,6 +92,7 @@ struct Step {
 struct ExecRequest {
   std::vector<std::string> argv;
   std::vector<std::string> envp;
+  bool as_init = false;  // fork the workload and stay as its init
 };
 
 struct Plan {

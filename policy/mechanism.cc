@@ -46,6 +46,7 @@ const char* MechanismStateName(MechanismState state) {
     case MechanismState::kNotRequested: return "not_requested";
     case MechanismState::kFailed: return "failed";
     case MechanismState::kNotReached: return "not_reached";
+    case MechanismState::kProvidedByContainer: return "provided_by_container";
   }
   return "unknown";
 }

@@ -22,6 +22,12 @@ enum class Mechanism {
   kWorkloadSeccomp,
   kLandlock,
   kPrivilegeDrop,
+  kPidNamespace,
+  kMountNamespace,
+  kIpcNamespace,
+  kUtsNamespace,
+  kCgroupNamespace,
+  kFilesystemView,
   // Always enforced where planned.
   kInheritableAndAmbientCaps,
   kParentDeathSignal,
@@ -30,6 +36,7 @@ enum class Mechanism {
   kRlimits,
   kNoNewPrivs,
   kGpu,
+  kSandboxInit,
   // Subjects of events that are no single mechanism.
   kPlan,
   kPosture,
@@ -54,6 +61,12 @@ inline constexpr MechanismInfo kMechanisms[] = {
     {Mechanism::kWorkloadSeccomp, "workload_seccomp", true, true},
     {Mechanism::kLandlock, "landlock", true, false},
     {Mechanism::kPrivilegeDrop, "privilege_drop", true, true},
+    {Mechanism::kPidNamespace, "pid_namespace", true, true},
+    {Mechanism::kMountNamespace, "mount_namespace", true, true},
+    {Mechanism::kIpcNamespace, "ipc_namespace", true, true},
+    {Mechanism::kUtsNamespace, "uts_namespace", true, true},
+    {Mechanism::kCgroupNamespace, "cgroup_namespace", true, true},
+    {Mechanism::kFilesystemView, "filesystem_view", true, true},
     {Mechanism::kInheritableAndAmbientCaps, "inheritable_and_ambient_caps", false, true},
     {Mechanism::kParentDeathSignal, "parent_death_signal", false, false},
     {Mechanism::kWorkingDirectory, "working_directory", false, true},
@@ -61,6 +74,7 @@ inline constexpr MechanismInfo kMechanisms[] = {
     {Mechanism::kRlimits, "rlimits", false, false},
     {Mechanism::kNoNewPrivs, "no_new_privs", false, true},
     {Mechanism::kGpu, "gpu", false, false},
+    {Mechanism::kSandboxInit, "sandbox_init", false, true},
     {Mechanism::kPlan, "plan", false, false},
     {Mechanism::kPosture, "posture", false, false},
     {Mechanism::kSetup, "setup", false, false},
@@ -69,9 +83,11 @@ inline constexpr MechanismInfo kMechanisms[] = {
 };
 
 // The relaxable ones, in enumerator order.
-inline constexpr std::array<Mechanism, 6> kRelaxableMechanisms = {
-    Mechanism::kNetworkNamespace, Mechanism::kBoundingSet, Mechanism::kSupervisorSeccomp,
-    Mechanism::kWorkloadSeccomp,  Mechanism::kLandlock,    Mechanism::kPrivilegeDrop};
+inline constexpr std::array<Mechanism, 12> kRelaxableMechanisms = {
+    Mechanism::kNetworkNamespace, Mechanism::kBoundingSet,     Mechanism::kSupervisorSeccomp,
+    Mechanism::kWorkloadSeccomp,  Mechanism::kLandlock,        Mechanism::kPrivilegeDrop,
+    Mechanism::kPidNamespace,     Mechanism::kMountNamespace,  Mechanism::kIpcNamespace,
+    Mechanism::kUtsNamespace,     Mechanism::kCgroupNamespace, Mechanism::kFilesystemView};
 
 const MechanismInfo& InfoOf(Mechanism mechanism);
 inline const char* MechanismName(Mechanism mechanism) { return InfoOf(mechanism).name; }
@@ -90,6 +106,8 @@ enum class MechanismState {
   kNotRequested,
   kFailed,
   kNotReached,
+  // Sidecar: the outer container's own namespace or image, not tether's.
+  kProvidedByContainer,
 };
 const char* MechanismStateName(MechanismState state);
 

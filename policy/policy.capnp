@@ -34,6 +34,12 @@ struct Enforcement {
   workloadSeccomp @3 :Text $Json.name("workload_seccomp");
   landlock @4 :Text;
   privilegeDrop @5 :Text $Json.name("privilege_drop");
+  pidNamespace @6 :Text $Json.name("pid_namespace");
+  mountNamespace @7 :Text $Json.name("mount_namespace");
+  ipcNamespace @8 :Text $Json.name("ipc_namespace");
+  utsNamespace @9 :Text $Json.name("uts_namespace");
+  cgroupNamespace @10 :Text $Json.name("cgroup_namespace");
+  filesystemView @11 :Text $Json.name("filesystem_view");
 }
 
 struct Filesystem {
@@ -44,6 +50,9 @@ struct Filesystem {
   # policy relies on, and every listed path must exist. "best_effort": use
   # what the running ABI has and report the rest.
   landlockCompatibility @3 :Text $Json.name("landlock_compatibility");
+  # The size of each private tmpfs (/tmp, /dev/shm) of the filesystem view:
+  # bytes, or a number with k, m or g. Default 256m.
+  tmpfsSize @4 :Text $Json.name("tmpfs_size");
 }
 
 struct Process {
@@ -53,6 +62,7 @@ struct Process {
   supplementaryGroups @3 :List(Text) $Json.name("supplementary_groups");
   workingDirectory @4 :Text $Json.name("working_directory");
   rlimits @5 :List(Rlimit);
+  hostname @6 :Text;                           # in the sandbox's uts namespace; default "tether"
 }
 
 struct Rlimit {

@@ -248,6 +248,12 @@ absl::Status ParseFilesystem(schema::Filesystem::Reader filesystem, PolicyFile* 
     }
     file->landlock_compatibility = compatibility;
   }
+  if (filesystem.hasTmpfsSize()) {
+    std::string text = filesystem.getTmpfsSize();
+    absl::StatusOr<uint64_t> bytes = ParseByteSize(text);
+    if (!bytes.ok()) return PathError("$.filesystem.tmpfs_size", bytes.status().message());
+    file->tmpfs_size_bytes = *bytes;
+  }
   return absl::OkStatus();
 }
 
@@ -282,6 +288,19 @@ absl::Status ParseProcess(schema::Process::Reader process, PolicyFile* file) {
     if (dir.find("/../") != std::string::npos || absl::EndsWith(dir, "/..")) {
       return PathError("$.process.working_directory", absl::StrCat("'", dir, "' contains '..'"));
     }
+  }
+  if (process.hasHostname()) {
+    std::string hostname = process.getHostname();
+    // What sethostname(2) takes, spelled as a DNS label list would be.
+    bool valid = !hostname.empty() && hostname.size() <= 64 && hostname.front() != '-' &&
+                 hostname.front() != '.';
+    for (char c : hostname) valid = valid && (absl::ascii_isalnum(c) || c == '-' || c == '.');
+    if (!valid) {
+      return PathError("$.process.hostname",
+                       absl::StrCat("'", hostname,
+                                    "' is not a hostname (1 to 64 letters, digits, '-' and '.')"));
+    }
+    file->hostname = hostname;
   }
   auto rlimits = process.getRlimits();
   std::set<std::string> seen_limits;
@@ -353,6 +372,18 @@ constexpr EnforcementKey kEnforcementKeys[] = {
     {Mechanism::kLandlock, &EnforcementReader::hasLandlock, &EnforcementReader::getLandlock},
     {Mechanism::kPrivilegeDrop, &EnforcementReader::hasPrivilegeDrop,
      &EnforcementReader::getPrivilegeDrop},
+    {Mechanism::kPidNamespace, &EnforcementReader::hasPidNamespace,
+     &EnforcementReader::getPidNamespace},
+    {Mechanism::kMountNamespace, &EnforcementReader::hasMountNamespace,
+     &EnforcementReader::getMountNamespace},
+    {Mechanism::kIpcNamespace, &EnforcementReader::hasIpcNamespace,
+     &EnforcementReader::getIpcNamespace},
+    {Mechanism::kUtsNamespace, &EnforcementReader::hasUtsNamespace,
+     &EnforcementReader::getUtsNamespace},
+    {Mechanism::kCgroupNamespace, &EnforcementReader::hasCgroupNamespace,
+     &EnforcementReader::getCgroupNamespace},
+    {Mechanism::kFilesystemView, &EnforcementReader::hasFilesystemView,
+     &EnforcementReader::getFilesystemView},
 };
 static_assert(std::size(kEnforcementKeys) == kRelaxableMechanisms.size());
 

@@ -46,6 +46,8 @@ struct PolicyFile {
   std::vector<std::string> supplementary_groups;
   std::optional<std::string> working_directory;
   std::vector<RlimitEntry> rlimits;  // "promote", "keep_user" or "reject"
+  std::optional<std::string> hostname;
+  std::optional<uint64_t> tmpfs_size_bytes;
 };
 
 // Parses and validates policy JSON, every value into its type. Errors name

@@ -192,4 +192,28 @@ std::string FormatIpv4Cidr(uint32_t address, int prefix_length) {
   return absl::StrCat(text, "/", prefix_length);
 }
 
+absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text) {
+  absl::string_view digits = text;
+  uint64_t unit = 1;
+  if (!digits.empty()) {
+    switch (absl::ascii_tolower(digits.back())) {
+      case 'k': unit = uint64_t{1} << 10; break;
+      case 'm': unit = uint64_t{1} << 20; break;
+      case 'g': unit = uint64_t{1} << 30; break;
+      default: break;
+    }
+    if (unit != 1) digits.remove_suffix(1);
+  }
+  uint64_t value = 0;
+  bool all_digits = !digits.empty() && digits.size() <= 13 &&
+                    std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit);
+  constexpr uint64_t kMin = 4096, kMax = uint64_t{1} << 40;
+  if (!all_digits || !absl::SimpleAtoi(digits, &value) || value > kMax / unit ||
+      value * unit < kMin) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", text, "' is not a size from 4k to 1024g (a number of bytes, or with k, m or g)"));
+  }
+  return value * unit;
+}
+
 }  // namespace tether::policy

@@ -81,6 +81,10 @@ inline std::string FormatIpv4Subnet(const Ipv4Subnet& subnet) {
   return FormatIpv4Cidr(subnet.network, subnet.prefix_length);
 }
 
+// A size in bytes: "4096", "64k", "256m" or "2g" (binary units), from one
+// page to 1 TiB. The error names the text and says what is accepted.
+absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text);
+
 }  // namespace tether::policy
 
 #endif  // TETHER_POLICY_POLICY_TYPES_H_

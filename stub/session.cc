@@ -15,6 +15,7 @@
 
 #include "ipc/frame.h"
 #include "kernel/exec.h"
+#include "stub/init.h"
 #include "stub/self_facts.h"
 #include "stub/step_runner.h"
 
@@ -99,26 +100,44 @@ bool SendReady(int socket_fd) {
   return Send(socket_fd, message);
 }
 
+namespace {
+
+struct Workload {
+  int socket_fd;
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+};
+
+// Execs the workload; on failure tells the broker why and returns the exit
+// status for it.
+int ExecWorkload(Workload* workload) {
+  // execvp searches the PATH of the environment it runs in.
+  environ = workload->envp.data();
+  execvp(workload->argv[0], workload->argv.data());
+  int error = errno;
+  ipc::StubMessage failed;
+  failed.kind = ipc::StubMessage::Kind::kExecFailed;
+  failed.exec_errno = error;
+  Send(workload->socket_fd, failed);
+  return kernel::ExitStatusForExecErrno(error);
+}
+
+void StartWorkload(void* context) { _exit(ExecWorkload(static_cast<Workload*>(context))); }
+
+}  // namespace
+
 int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec) {
   std::optional<ipc::BrokerMessage> message = Receive(socket_fd, nullptr);
   if (!message.has_value() || message->kind != ipc::BrokerMessage::Kind::kGo) {
     return kSetupFailedExit;
   }
-  std::vector<char*> argv;
-  for (const std::string& arg : exec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const std::string& var : exec.envp) envp.push_back(const_cast<char*>(var.c_str()));
-  envp.push_back(nullptr);
-  // execvp searches the PATH of the environment it runs in.
-  environ = envp.data();
-  execvp(argv[0], argv.data());
-  int error = errno;
-  ipc::StubMessage failed;
-  failed.kind = ipc::StubMessage::Kind::kExecFailed;
-  failed.exec_errno = error;
-  Send(socket_fd, failed);
-  return kernel::ExitStatusForExecErrno(error);
+  Workload workload{socket_fd, {}, {}};
+  for (const std::string& arg : exec.argv) workload.argv.push_back(const_cast<char*>(arg.c_str()));
+  workload.argv.push_back(nullptr);
+  for (const std::string& var : exec.envp) workload.envp.push_back(const_cast<char*>(var.c_str()));
+  workload.envp.push_back(nullptr);
+  if (exec.as_init) return RunAsInit(socket_fd, StartWorkload, &workload);
+  return ExecWorkload(&workload);
 }
 
 namespace {

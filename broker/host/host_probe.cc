@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -30,6 +31,23 @@ int UnshareAttempt(const void* arg) {
 }
 
 int ClearBoundingSetAttempt(const void*) { return kernel::ClearBoundingSet(); }
+
+// In a new pid namespace only a child is inside it: the grandchild mounts.
+int FreshProcfsAttempt(const void*) {
+  if (unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) return errno;
+  pid_t child = fork();
+  if (child < 0) return errno;
+  if (child == 0) {
+    int fs = static_cast<int>(syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC));
+    if (fs < 0) _exit(errno);
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) _exit(errno);
+    _exit(syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0) < 0 ? errno : 0);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
+}
 
 int LoadSeccompAttempt(const void* arg) {
   const auto* program = static_cast<const std::vector<struct sock_filter>*>(arg);
@@ -140,6 +158,23 @@ HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program) {
   int userns_flag = CLONE_NEWUSER;
   facts.network_namespace = Probe(UnshareAttempt, &netns_flag, "unshare(CLONE_NEWNET)");
   facts.user_namespace = Probe(UnshareAttempt, &userns_flag, "unshare(CLONE_NEWUSER)");
+  const struct {
+    ProbeResult HostFacts::*fact;
+    int flag;
+    const char* what;
+  } namespaces[] = {
+      {&HostFacts::pid_namespace, CLONE_NEWPID, "unshare(CLONE_NEWPID)"},
+      {&HostFacts::mount_namespace, CLONE_NEWNS, "unshare(CLONE_NEWNS)"},
+      {&HostFacts::ipc_namespace, CLONE_NEWIPC, "unshare(CLONE_NEWIPC)"},
+      {&HostFacts::uts_namespace, CLONE_NEWUTS, "unshare(CLONE_NEWUTS)"},
+      {&HostFacts::cgroup_namespace, CLONE_NEWCGROUP, "unshare(CLONE_NEWCGROUP)"},
+  };
+  for (const auto& ns : namespaces) facts.*ns.fact = Probe(UnshareAttempt, &ns.flag, ns.what);
+  facts.fresh_procfs =
+      Probe(FreshProcfsAttempt, nullptr, "fsmount of a procfs in a new mount and pid namespace");
+  if (facts.fresh_procfs.errno_value == EPERM) {
+    facts.fresh_procfs.evidence += " (the host's /proc has masked paths: mount too revealing)";
+  }
   facts.bounding_set =
       Probe(ClearBoundingSetAttempt, nullptr, "prctl(PR_CAPBSET_DROP) of every capability");
   facts.seccomp = Probe(LoadSeccompAttempt, &seccomp_program,
@@ -167,6 +202,12 @@ std::string HostFactsToJson(const HostFacts& facts) {
   auto json = message.initRoot<schema::HostFacts>();
   FillProbe(json.initNetworkNamespace(), facts.network_namespace);
   FillProbe(json.initUserNamespace(), facts.user_namespace);
+  FillProbe(json.initPidNamespace(), facts.pid_namespace);
+  FillProbe(json.initMountNamespace(), facts.mount_namespace);
+  FillProbe(json.initIpcNamespace(), facts.ipc_namespace);
+  FillProbe(json.initUtsNamespace(), facts.uts_namespace);
+  FillProbe(json.initCgroupNamespace(), facts.cgroup_namespace);
+  FillProbe(json.initFreshProcfs(), facts.fresh_procfs);
   FillProbe(json.initBoundingSetClearable(), facts.bounding_set);
   FillProbe(json.initSeccompLoadable(), facts.seccomp);
   auto landlock = json.initLandlock();

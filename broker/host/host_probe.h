@@ -22,8 +22,17 @@ struct RuntimeGuess {
 struct HostFacts {
   ProbeResult network_namespace;  // unshare(CLONE_NEWNET)
   ProbeResult user_namespace;     // unshare(CLONE_NEWUSER)
-  ProbeResult bounding_set;       // PR_CAPBSET_DROP of every capability
-  ProbeResult seccomp;            // load of the workload filter after no_new_privs
+  // The sandbox's other namespaces, each unshared alone.
+  ProbeResult pid_namespace;
+  ProbeResult mount_namespace;
+  ProbeResult ipc_namespace;
+  ProbeResult uts_namespace;
+  ProbeResult cgroup_namespace;
+  // A procfs mounted in a new mount and pid namespace: refused ("mount too
+  // revealing") inside a user namespace whose /proc has masked paths.
+  ProbeResult fresh_procfs;
+  ProbeResult bounding_set;  // PR_CAPBSET_DROP of every capability
+  ProbeResult seccomp;       // load of the workload filter after no_new_privs
   int landlock_abi = 0;
   int landlock_errno = 0;
   ProcStatus self;  // the broker's ids, caps, no_new_privs

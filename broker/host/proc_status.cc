@@ -86,6 +86,13 @@ absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text) {
     if (!absl::SimpleAtoi(group, &gid)) return Missing("Groups");
     status.groups.push_back(gid);
   }
+  if (auto nspid = fields.find("NSpid"); nspid != fields.end()) {
+    std::vector<absl::string_view> pids =
+        absl::StrSplit(nspid->second, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (pids.empty() || !absl::SimpleAtoi(pids.back(), &status.pid_in_namespace)) {
+      return Missing("NSpid");
+    }
+  }
   return status;
 }
 

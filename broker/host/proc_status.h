@@ -24,6 +24,9 @@ struct ProcStatus {
   ipc::CapabilitySets caps;
   bool no_new_privs = false;
   int seccomp_mode = 0;
+  // The pid in the process's own (innermost) pid namespace, from NSpid;
+  // 0 where the kernel does not say.
+  pid_t pid_in_namespace = 0;
 };
 
 // Parses the text of /proc/<pid>/status. Every field above is required.

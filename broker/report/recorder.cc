@@ -33,6 +33,7 @@ absl::Status Recorder::Open(const Outputs& outputs) {
 
 void Recorder::SetPlan(const Plan& plan) {
   report_.SetPlan(plan);
+  for (const MechanismRecord& record : setup_) report_.mechanisms.push_back(record);
   for (const MechanismRecord& record : after_plan_) report_.mechanisms.push_back(record);
 }
 

@@ -55,6 +55,13 @@ class Recorder {
   // the stub's results are indexed by step).
   void SetPlan(const Plan& plan);
   void RecordAfterPlan(MechanismRecord record) { after_plan_.push_back(std::move(record)); }
+  // What the broker set up before the stub ran (namespaces, the filesystem
+  // view): in the report at once, and after the plan's steps once there is
+  // a plan.
+  void RecordSetup(MechanismRecord record) {
+    report_.mechanisms.push_back(record);
+    setup_.push_back(std::move(record));
+  }
 
   // Writes the report as it stands. In a serve report directory the file
   // is made only for a stub that sent a Hello, so that connections that say
@@ -75,6 +82,7 @@ class Recorder {
 
  private:
   PostureReport report_;
+  std::vector<MechanismRecord> setup_;
   std::vector<MechanismRecord> after_plan_;
   UniqueFd report_fd_;
   std::string report_display_;

@@ -51,6 +51,12 @@ struct Enforcement {
   workloadSeccomp @3 :EnforcementSetting $Json.name("workload_seccomp");
   landlock @4 :EnforcementSetting;
   privilegeDrop @5 :EnforcementSetting $Json.name("privilege_drop");
+  pidNamespace @6 :EnforcementSetting $Json.name("pid_namespace");
+  mountNamespace @7 :EnforcementSetting $Json.name("mount_namespace");
+  ipcNamespace @8 :EnforcementSetting $Json.name("ipc_namespace");
+  utsNamespace @9 :EnforcementSetting $Json.name("uts_namespace");
+  cgroupNamespace @10 :EnforcementSetting $Json.name("cgroup_namespace");
+  filesystemView @11 :EnforcementSetting $Json.name("filesystem_view");
 }
 
 struct EnforcementSetting {
@@ -162,6 +168,12 @@ struct HostFacts {
   landlock @4 :LandlockFact;
   self @5 :SelfFacts;        # the broker itself, from /proc/self/status
   runtime @6 :RuntimeFact;
+  pidNamespace @7 :ProbeFact $Json.name("pid_namespace");        # unshare(CLONE_NEWPID)
+  mountNamespace @8 :ProbeFact $Json.name("mount_namespace");    # unshare(CLONE_NEWNS)
+  ipcNamespace @9 :ProbeFact $Json.name("ipc_namespace");        # unshare(CLONE_NEWIPC)
+  utsNamespace @10 :ProbeFact $Json.name("uts_namespace");       # unshare(CLONE_NEWUTS)
+  cgroupNamespace @11 :ProbeFact $Json.name("cgroup_namespace"); # unshare(CLONE_NEWCGROUP)
+  freshProcfs @12 :ProbeFact $Json.name("fresh_procfs");         # procfs in a new pid+mount namespace
 }
 
 struct ProbeFact {
@@ -243,6 +255,12 @@ struct EnforcementModes {
   workloadSeccomp @3 :Text $Json.name("workload_seccomp");
   landlock @4 :Text;
   privilegeDrop @5 :Text $Json.name("privilege_drop");
+  pidNamespace @6 :Text $Json.name("pid_namespace");
+  mountNamespace @7 :Text $Json.name("mount_namespace");
+  ipcNamespace @8 :Text $Json.name("ipc_namespace");
+  utsNamespace @9 :Text $Json.name("uts_namespace");
+  cgroupNamespace @10 :Text $Json.name("cgroup_namespace");
+  filesystemView @11 :Text $Json.name("filesystem_view");
 }
 
 # Each member only when the policy file sets it.

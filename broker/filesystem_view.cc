@@ -1,0 +1,390 @@
+#include "broker/filesystem_view.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "base/status.h"
+
+namespace tether::broker {
+namespace {
+
+constexpr uint64_t kReadOnlyAttributes = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+constexpr uint64_t kReadWriteAttributes = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+constexpr uint64_t kDeviceAttributes = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
+constexpr uint64_t kKernelFsAttributes = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+
+bool IsUnder(const std::string& path, const std::string& directory) {
+  return path == directory ||
+         (absl::StartsWith(path, directory) && (directory == "/" || path[directory.size()] == '/'));
+}
+
+// Parents sort before what is under them: "/dev" < "/dev/null", and a
+// sibling with a longer name ("/dev-x") never sits between the two.
+bool MountOrder(const ViewMount& a, const ViewMount& b) {
+  std::vector<absl::string_view> left = absl::StrSplit(a.target, '/', absl::SkipEmpty());
+  std::vector<absl::string_view> right = absl::StrSplit(b.target, '/', absl::SkipEmpty());
+  return left < right;
+}
+
+class Planner {
+ public:
+  explicit Planner(const ViewInput& input) : input_(input) {}
+
+  absl::StatusOr<ViewPlan> Plan() {
+    const SandboxPolicy& policy = *input_.policy;
+    Add(Special(ViewMountKind::kRoot, "/", "a fresh, empty root: only what follows exists"));
+    plan_.mounts.back().read_only = true;
+    plan_.mounts.back().attributes = kReadOnlyAttributes;
+    plan_.mounts.back().tmpfs_size = uint64_t{1} << 20;
+    ViewMount tmp = Special(ViewMountKind::kTmpfs, "/tmp", "private: no other tenant's files");
+    tmp.attributes = kReadWriteAttributes;
+    tmp.tmpfs_size = policy.tmpfs_size_bytes;
+    tmp.mode = 01777;
+    Add(tmp);
+    RETURN_IF_ERROR(PlanProc());
+    PlanDev();
+    for (const std::string& path : policy.read_only) AddHostPath(path, /*writable=*/false, false);
+    for (const std::string& path : policy.read_write) AddHostPath(path, /*writable=*/true, false);
+    for (const std::string& path : policy.devices) AddHostPath(path, /*writable=*/true, true);
+    if (input_.working_directory != "/") {
+      AddHostPath(input_.working_directory, input_.working_directory_writable, false,
+                  input_.working_directory_writable
+                      ? "the working directory, read-write"
+                      : "the working directory, read-only (see working_directory_not_writable)");
+    }
+    DropCoveredBinds();
+    std::stable_sort(plan_.mounts.begin(), plan_.mounts.end(), MountOrder);
+    return plan_;
+  }
+
+ private:
+  ViewMount Special(ViewMountKind kind, std::string target, std::string reason) {
+    ViewMount mount;
+    mount.kind = kind;
+    mount.target = std::move(target);
+    mount.reason = std::move(reason);
+    return mount;
+  }
+
+  void Add(ViewMount mount) {
+    taken_.insert(mount.target);
+    plan_.mounts.push_back(std::move(mount));
+  }
+
+  absl::Status PlanProc() {
+    if (input_.fresh_procfs.ok) {
+      ViewMount proc = Special(ViewMountKind::kProc, "/proc",
+                               "a procfs of the sandbox's pid namespace: only its processes");
+      proc.attributes = kKernelFsAttributes;
+      Add(proc);
+      return absl::OkStatus();
+    }
+    std::string why =
+        absl::StrCat("the host refuses a fresh /proc: ", input_.fresh_procfs.evidence);
+    if (!input_.best_effort) {
+      return MechanismError(Mechanism::kFilesystemView, absl::StatusCode::kFailedPrecondition, why);
+    }
+    ViewMount proc = Special(ViewMountKind::kBind, "/proc",
+                             absl::StrCat("best effort: ", why,
+                                          "; the host's /proc is bound read-only instead: the "
+                                          "workload can read the host's processes"));
+    proc.source = "/proc";
+    proc.read_only = true;
+    proc.attributes = kReadOnlyAttributes | MOUNT_ATTR_NOEXEC;
+    Add(proc);
+    plan_.outer_proc = true;
+    return absl::OkStatus();
+  }
+
+  // /dev: only the policy's device nodes (bound one by one, below), a new
+  // devpts instance, a private /dev/shm and the usual links.
+  void PlanDev() {
+    ViewMount dev = Special(ViewMountKind::kTmpfs, "/dev", "a minimal /dev");
+    dev.attributes = kKernelFsAttributes;
+    dev.tmpfs_size = uint64_t{64} << 10;
+    Add(dev);
+    ViewMount pts = Special(ViewMountKind::kDevpts, "/dev/pts",
+                            "a new devpts instance: no other terminal is reachable");
+    pts.attributes = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
+    Add(pts);
+    ViewMount shm = Special(ViewMountKind::kTmpfs, "/dev/shm", "private: no other tenant's files");
+    shm.attributes = kReadWriteAttributes;
+    shm.tmpfs_size = input_.policy->tmpfs_size_bytes;
+    shm.mode = 01777;
+    Add(shm);
+    const struct {
+      const char* name;
+      const char* text;
+    } links[] = {{"/dev/ptmx", "pts/ptmx"},
+                 {"/dev/fd", "/proc/self/fd"},
+                 {"/dev/stdin", "/proc/self/fd/0"},
+                 {"/dev/stdout", "/proc/self/fd/1"},
+                 {"/dev/stderr", "/proc/self/fd/2"}};
+    for (const auto& link : links) {
+      ViewMount mount = Special(ViewMountKind::kSymlink, link.name, "a standard link");
+      mount.source = link.text;
+      mount.directory = false;
+      Add(mount);
+    }
+  }
+
+  // A host path at its own path: a directory or file bound once, a link
+  // recreated (and what it names bound too, so that it resolves).
+  void AddHostPath(const std::string& path, bool writable, bool device, std::string reason = "") {
+    // The fresh /proc (or its stand-in) and the private tmpfs already hold these.
+    if (IsUnder(path, "/proc") || path == "/tmp" || path == "/dev/shm") return;
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) {
+      plan_.absent.push_back(path);
+      return;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      char text[PATH_MAX];
+      ssize_t length = readlink(path.c_str(), text, sizeof(text) - 1);
+      if (length <= 0) return;
+      if (taken_.count(path) == 0) {
+        ViewMount link = Special(ViewMountKind::kSymlink, path, "a link, as on the host");
+        link.source.assign(text, length);
+        link.directory = false;
+        Add(link);
+      }
+      char resolved[PATH_MAX];
+      if (realpath(path.c_str(), resolved) != nullptr && path != resolved) {
+        AddHostPath(resolved, writable, device, std::move(reason));
+      }
+      return;
+    }
+    if (taken_.count(path) != 0) {
+      // Bound once: a read-write listing wins over a read-only one.
+      for (ViewMount& mount : plan_.mounts) {
+        if (mount.target == path && mount.kind == ViewMountKind::kBind && writable &&
+            mount.read_only) {
+          mount.read_only = false;
+          mount.attributes = device ? kDeviceAttributes : kReadWriteAttributes;
+        }
+      }
+      return;
+    }
+    ViewMount bind = Special(ViewMountKind::kBind, path, "");
+    bind.source = path;
+    bind.directory = S_ISDIR(st.st_mode);
+    bool is_device = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+    bind.read_only = !writable;
+    bind.attributes = (device || is_device) ? kDeviceAttributes
+                      : writable            ? kReadWriteAttributes
+                                            : kReadOnlyAttributes;
+    if (!reason.empty()) {
+      bind.reason = std::move(reason);
+    } else if (device || is_device) {
+      bind.reason = "a device node the policy lists";
+    } else {
+      bind.reason = writable ? "read-write in the policy" : "read-only in the policy";
+    }
+    Add(bind);
+  }
+
+  // Each host path is bound once: a bind inside another bind of the same
+  // kind (/usr/bin, reached through the /bin link, inside /usr) adds nothing.
+  void DropCoveredBinds() {
+    auto covered = [&](const ViewMount& inner) {
+      return inner.kind == ViewMountKind::kBind &&
+             std::any_of(plan_.mounts.begin(), plan_.mounts.end(), [&](const ViewMount& outer) {
+               return &outer != &inner && outer.kind == ViewMountKind::kBind && outer.directory &&
+                      outer.attributes == inner.attributes && IsUnder(inner.target, outer.target);
+             });
+    };
+    std::vector<ViewMount> kept;
+    for (const ViewMount& mount : plan_.mounts) {
+      if (!covered(mount)) kept.push_back(mount);
+    }
+    plan_.mounts = std::move(kept);
+  }
+
+  const ViewInput& input_;
+  ViewPlan plan_;
+  std::set<std::string> taken_;
+};
+
+// /proc/<pid>/mountinfo: "ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER".
+struct MountInfo {
+  std::string point;
+  std::set<std::string> options;
+  std::string type;
+};
+
+std::string Unescape(absl::string_view field) {
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size()) {
+      out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
+                                      (field[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(field[i]);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<MountInfo>> ReadMountInfo(pid_t pid) {
+  std::string path = absl::StrCat("/proc/", pid, "/mountinfo");
+  std::ifstream file(path);
+  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::vector<MountInfo> mounts;
+  std::string line;
+  while (std::getline(file, line)) {
+    std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
+    auto separator = std::find(fields.begin(), fields.end(), "-");
+    if (fields.size() < 10 || separator == fields.end() || separator + 1 == fields.end()) {
+      return absl::InternalError(absl::StrCat(path, ": cannot parse '", line, "'"));
+    }
+    MountInfo info;
+    info.point = Unescape(fields[4]);
+    for (absl::string_view option : absl::StrSplit(fields[5], ',')) {
+      info.options.emplace(option);
+    }
+    info.type = std::string(*(separator + 1));
+    mounts.push_back(std::move(info));
+  }
+  return mounts;
+}
+
+const char* ExpectedType(ViewMountKind kind) {
+  switch (kind) {
+    case ViewMountKind::kRoot:
+    case ViewMountKind::kTmpfs: return "tmpfs";
+    case ViewMountKind::kProc: return "proc";
+    case ViewMountKind::kDevpts: return "devpts";
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<ViewPlan> PlanFilesystemView(const ViewInput& input) {
+  return Planner(input).Plan();
+}
+
+std::string ViewMountAction(const ViewMount& mount) {
+  switch (mount.kind) {
+    case ViewMountKind::kRoot: return "mount_root_tmpfs";
+    case ViewMountKind::kBind:
+      if ((mount.attributes & MOUNT_ATTR_NODEV) == 0) return "bind_device";
+      return mount.read_only ? "bind_read_only" : "bind_read_write";
+    case ViewMountKind::kTmpfs: return "mount_tmpfs";
+    case ViewMountKind::kProc: return "mount_proc";
+    case ViewMountKind::kDevpts: return "mount_devpts";
+    case ViewMountKind::kSymlink: return "symlink";
+  }
+  return "mount";
+}
+
+std::string ViewMountOptions(const ViewMount& mount) {
+  if (mount.kind == ViewMountKind::kSymlink) return absl::StrCat("-> ", mount.source);
+  std::vector<std::string> options = {(mount.attributes & MOUNT_ATTR_RDONLY) ? "ro" : "rw"};
+  if (mount.attributes & MOUNT_ATTR_NOSUID) options.push_back("nosuid");
+  if (mount.attributes & MOUNT_ATTR_NODEV) options.push_back("nodev");
+  if (mount.attributes & MOUNT_ATTR_NOEXEC) options.push_back("noexec");
+  if (mount.tmpfs_size != 0) options.push_back(absl::StrCat("size=", mount.tmpfs_size));
+  if (mount.kind == ViewMountKind::kTmpfs || mount.kind == ViewMountKind::kRoot) {
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%o", mount.mode);
+    options.push_back(absl::StrCat("mode=", mode));
+  }
+  return absl::StrJoin(options, ",");
+}
+
+std::vector<MechanismRecord> ViewRecords(const ViewPlan& plan, const std::vector<int>& errors) {
+  std::vector<MechanismRecord> records;
+  for (size_t i = 0; i < plan.mounts.size(); ++i) {
+    const ViewMount& mount = plan.mounts[i];
+    MechanismRecord record;
+    record.mechanism = Mechanism::kFilesystemView;
+    record.action = absl::StrCat(ViewMountAction(mount), " ", mount.target);
+    record.reason = absl::StrCat(mount.reason, " (", ViewMountOptions(mount), ")");
+    if (i >= errors.size()) {
+      record.state = MechanismState::kNotReached;
+    } else if (errors[i] != 0) {
+      record.state = MechanismState::kFailed;
+      record.errno_value = errors[i];
+    } else {
+      record.state = plan.outer_proc && mount.target == "/proc" ? MechanismState::kDegraded
+                                                                : MechanismState::kEnforced;
+      if (record.state == MechanismState::kDegraded) record.errno_value = EPERM;
+    }
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+absl::Status VerifyView(pid_t stub, const ViewPlan& plan, std::vector<MechanismRecord>* records) {
+  ASSIGN_OR_RETURN(std::vector<MountInfo> mounts, ReadMountInfo(stub));
+  auto wrong = [](absl::string_view what) {
+    return MechanismError(Mechanism::kFilesystemView, absl::StatusCode::kFailedPrecondition,
+                          absl::StrCat("final posture: ", what));
+  };
+  // The topmost mount at each point is the one the workload sees.
+  std::map<std::string, const MountInfo*> top;
+  for (const MountInfo& info : mounts) top[info.point] = &info;
+  std::vector<std::string> recursive;  // binds whose submounts came along
+  for (size_t i = 0; i < plan.mounts.size(); ++i) {
+    const ViewMount& mount = plan.mounts[i];
+    if (mount.kind == ViewMountKind::kSymlink) {
+      struct stat st;
+      std::string path = absl::StrCat("/proc/", stub, "/root", mount.target);
+      if (lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) {
+        return wrong(absl::StrCat(mount.target, " is not a link"));
+      }
+    } else {
+      auto found = top.find(mount.target);
+      if (found == top.end()) return wrong(absl::StrCat(mount.target, " is not mounted"));
+      const MountInfo& info = *found->second;
+      const char* type = ExpectedType(mount.kind);
+      if (type != nullptr && info.type != type) {
+        return wrong(absl::StrCat(mount.target, " is ", info.type, ", expected ", type));
+      }
+      bool read_only = (mount.attributes & MOUNT_ATTR_RDONLY) != 0;
+      if (info.options.count(read_only ? "ro" : "rw") == 0) {
+        return wrong(absl::StrCat(mount.target, " is not ", read_only ? "read-only" : "writable"));
+      }
+      for (const auto& [flag, name] :
+           {std::pair{MOUNT_ATTR_NOSUID, "nosuid"}, std::pair{MOUNT_ATTR_NODEV, "nodev"},
+            std::pair{MOUNT_ATTR_NOEXEC, "noexec"}}) {
+        if ((mount.attributes & flag) && info.options.count(name) == 0) {
+          return wrong(absl::StrCat(mount.target, " lacks ", name));
+        }
+      }
+      if (mount.kind == ViewMountKind::kBind && mount.directory) recursive.push_back(mount.target);
+    }
+    if (i < records->size()) (*records)[i].evidence = Evidence::kVerified;
+  }
+  std::set<std::string> planned;
+  for (const ViewMount& mount : plan.mounts) planned.insert(mount.target);
+  for (const MountInfo& info : mounts) {
+    if (planned.count(info.point) != 0) continue;
+    bool under_bind = std::any_of(recursive.begin(), recursive.end(),
+                                  [&](const std::string& dir) { return IsUnder(info.point, dir); });
+    if (!under_bind) return wrong(absl::StrCat("unplanned mount at ", info.point));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tether::broker

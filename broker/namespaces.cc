@@ -1,0 +1,96 @@
+#include "broker/namespaces.h"
+
+#include <errno.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "base/status.h"
+
+namespace tether::broker {
+namespace {
+
+absl::StatusOr<ino_t> NamespaceInode(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat(", path, ")"));
+  return st.st_ino;
+}
+
+}  // namespace
+
+absl::StatusOr<NamespaceDecision> DecideNamespaces(const HostFacts& facts,
+                                                   const Enforcement& enforcement) {
+  NamespaceDecision decision;
+  for (size_t i = 0; i < kSandboxNamespaceCount; ++i) {
+    const NamespaceKind& kind = kSandboxNamespaces[i];
+    const ProbeResult& probe = facts.*kind.probe;
+    MechanismRecord record;
+    record.mechanism = kind.mechanism;
+    if (probe.ok) {
+      decision.clone_flags |= kind.clone_flag;
+      record.action = "clone_new_namespace";
+      record.state = MechanismState::kEnforced;
+      record.reason = absl::StrCat("a new ", kind.proc_name, " namespace hides ", kind.hides);
+      record.evidence = Evidence::kNone;  // until VerifyNamespaces
+    } else {
+      std::string why = absl::StrCat("the host denies a new ", kind.proc_name, " namespace (",
+                                     probe.evidence, ")");
+      if (!enforcement.best_effort(kind.mechanism)) {
+        return MechanismError(kind.mechanism, absl::StatusCode::kFailedPrecondition, why);
+      }
+      record.action = "not_planned";
+      record.state = MechanismState::kDegraded;
+      record.reason = absl::StrCat("best effort: ", why, "; the workload sees ", kind.hides);
+      record.errno_value = probe.errno_value;
+    }
+    decision.records.push_back(std::move(record));
+  }
+  return decision;
+}
+
+absl::Status VerifyNamespaces(pid_t stub, int clone_flags, std::vector<MechanismRecord>* records) {
+  for (size_t i = 0; i < kSandboxNamespaceCount; ++i) {
+    const NamespaceKind& kind = kSandboxNamespaces[i];
+    ASSIGN_OR_RETURN(ino_t own, NamespaceInode(absl::StrCat("/proc/self/ns/", kind.proc_name)));
+    ASSIGN_OR_RETURN(ino_t stubs,
+                     NamespaceInode(absl::StrCat("/proc/", stub, "/ns/", kind.proc_name)));
+    bool asked = (clone_flags & kind.clone_flag) != 0;
+    if (asked == (own == stubs)) {
+      return MechanismError(
+          kind.mechanism, absl::StatusCode::kFailedPrecondition,
+          absl::StrCat("/proc/", stub, "/ns/", kind.proc_name, " is ", kind.proc_name, ":[", stubs,
+                       "], the broker's is ", kind.proc_name, ":[", own, "]: ",
+                       asked ? "the stub is not in a new namespace" : "unexpected namespace"));
+    }
+    if (asked && i < records->size()) {
+      (*records)[i].evidence = Evidence::kVerified;
+      (*records)[i].reason += absl::StrCat(" (", kind.proc_name, ":[", stubs, "])");
+    }
+  }
+  return absl::OkStatus();
+}
+
+pid_t CloneWithNamespaces(int clone_flags, int* pidfd) {
+  *pidfd = -1;
+  struct clone_args args;
+  std::memset(&args, 0, sizeof(args));
+  args.flags = static_cast<uint64_t>(clone_flags) | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(pidfd);
+  args.exit_signal = SIGCHLD;
+  long pid = syscall(SYS_clone3, &args, sizeof(args));
+  if (pid < 0 && errno == ENOSYS) {
+    // Old kernels, and hosts whose seccomp filter hides clone3 to make
+    // libcs use clone, whose flags it can read.
+    pid = syscall(SYS_clone, static_cast<unsigned long>(clone_flags) | SIGCHLD, nullptr, nullptr,
+                  nullptr, nullptr);
+    if (pid > 0) *pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  }
+  return static_cast<pid_t>(pid);
+}
+
+}  // namespace tether::broker

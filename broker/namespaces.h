@@ -1,0 +1,65 @@
+#ifndef TETHER_BROKER_NAMESPACES_H_
+#define TETHER_BROKER_NAMESPACES_H_
+
+// The namespaces the broker makes for the stub at clone time (the network
+// namespace is made apart, see netns.h): which ones, from the host probes
+// and the enforcement, and the check that the stub really is in them.
+
+#include <sched.h>
+#include <sys/types.h>
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "broker/enforcement.h"
+#include "broker/host/host_probe.h"
+#include "broker/mechanism.h"
+#include "broker/report/posture_report.h"
+
+namespace tether::broker {
+
+struct NamespaceKind {
+  Mechanism mechanism;
+  ProbeResult HostFacts::*probe;
+  int clone_flag;
+  const char* proc_name;  // under /proc/<pid>/ns/
+  const char* hides;      // what a new one keeps from the workload
+};
+
+inline constexpr NamespaceKind kSandboxNamespaces[] = {
+    {Mechanism::kPidNamespace, &HostFacts::pid_namespace, CLONE_NEWPID, "pid",
+     "the host's and other sandboxes' processes"},
+    {Mechanism::kMountNamespace, &HostFacts::mount_namespace, CLONE_NEWNS, "mnt",
+     "the host's mounts (the filesystem view)"},
+    {Mechanism::kIpcNamespace, &HostFacts::ipc_namespace, CLONE_NEWIPC, "ipc",
+     "SysV IPC objects and POSIX message queues"},
+    {Mechanism::kUtsNamespace, &HostFacts::uts_namespace, CLONE_NEWUTS, "uts",
+     "the host's hostname"},
+    {Mechanism::kCgroupNamespace, &HostFacts::cgroup_namespace, CLONE_NEWCGROUP, "cgroup",
+     "the host's cgroup tree"},
+};
+inline constexpr size_t kSandboxNamespaceCount = std::size(kSandboxNamespaces);
+
+// The clone flags, and a record for every namespace: enforced (verified
+// later), or degraded with the probe's evidence when best effort allows it.
+// Strict and denied: an error naming the mechanism and the cause.
+struct NamespaceDecision {
+  int clone_flags = 0;
+  std::vector<MechanismRecord> records;  // in kSandboxNamespaces order
+};
+absl::StatusOr<NamespaceDecision> DecideNamespaces(const HostFacts& facts,
+                                                   const Enforcement& enforcement);
+
+// Reads /proc/<pid>/ns/* of the stub and compares each with the broker's
+// own: a namespace that was asked for must differ (the record becomes
+// verified), one that was not must be the broker's.
+absl::Status VerifyNamespaces(pid_t stub, int clone_flags, std::vector<MechanismRecord>* records);
+
+// clone3 with CLONE_PIDFD, or clone where clone3 is missing or filtered
+// (ENOSYS), with the namespace flags: returns 0 in the child, the child's
+// pid in the parent (its pidfd in *pidfd), or -1 with errno set.
+pid_t CloneWithNamespaces(int clone_flags, int* pidfd);
+
+}  // namespace tether::broker
+
+#endif  // TETHER_BROKER_NAMESPACES_H_

@@ -1,0 +1,42 @@
+#include "stub/init.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace tether::stub {
+
+int RunAsInit(int socket_fd, void (*start_workload)(void* context), void* context) {
+  // Blocked, a signal sent from outside the namespace is queued for pid 1
+  // even without a handler; sigwaitinfo then takes them one by one.
+  sigset_t all, original;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &original);
+  pid_t workload = fork();
+  if (workload < 0) return 125;
+  if (workload == 0) {
+    sigprocmask(SIG_SETMASK, &original, nullptr);
+    start_workload(context);
+    _exit(125);
+  }
+  close(socket_fd);
+  while (true) {
+    siginfo_t info;
+    int signo = sigwaitinfo(&all, &info);
+    if (signo < 0) continue;
+    if (signo != SIGCHLD) {
+      kill(workload, signo);
+      continue;
+    }
+    int status = 0;
+    pid_t reaped;
+    while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (reaped != workload) continue;  // an orphan, reaped
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      return 128 + WTERMSIG(status);
+    }
+  }
+}
+
+}  // namespace tether::stub

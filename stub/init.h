@@ -1,0 +1,23 @@
+#ifndef TETHER_STUB_INIT_H_
+#define TETHER_STUB_INIT_H_
+
+#include <sys/types.h>
+
+namespace tether::stub {
+
+// The stub as pid 1 of the sandbox's pid namespace, so that the workload
+// never is a pid 1 (which ignores every signal it has no handler for):
+// forks `start_workload`'s caller into the workload, then forwards every
+// signal it receives to it, reaps whatever is orphaned onto it, and
+// returns the workload's status (128+N for a signal) once the workload's
+// main process is gone. Returning ends pid 1, and with it the kernel kills
+// every process left in the namespace. `socket_fd` is closed here: the
+// workload keeps its own copy until exec.
+//
+// `start_workload` runs in the child with the original signal mask and
+// never returns.
+int RunAsInit(int socket_fd, void (*start_workload)(void* context), void* context);
+
+}  // namespace tether::stub
+
+#endif  // TETHER_STUB_INIT_H_
