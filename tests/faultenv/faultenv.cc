@@ -13,11 +13,31 @@
 //   predropped       uid/gid 1000, empty bounding set, setres*/setgroups kill
 //   no-landlock      landlock_* give ENOSYS
 //   nnp              no_new_privs already set
+//   no-pidns         clone and unshare with CLONE_NEWPID give EPERM, clone3
+//                    gives ENOSYS (seccomp cannot read its flags, so callers
+//                    fall back to clone)
+//   no-mountns       the same for CLONE_NEWNS
+//   masked-proc      a container (Docker, Kubernetes) whose /proc has masked
+//                    paths: CMD runs as uid 0 with every capability in a new
+//                    user, mount and network namespace (ids 0..4294967294 map
+//                    to themselves), where the kernel refuses a fresh procfs
+//                    mount as "too revealing"; no seccomp filter
 //
 // Filters are installed as root, which needs no no_new_privs, so that the
 // broker starts in exactly the state the mode describes.
+//
+// Exit codes when a mode cannot be set up (CMD never runs):
+//   64   usage or unknown mode
+//   118  masked-proc: the private mount namespace or the masks over /proc
+//   119  masked-proc: the user namespace or its id maps
+//   120  seccomp filter refused
+//   121  rootless: CAP_SETPCAP could not be dropped
+//   122  predropped: could not become uid/gid 1000
+//   123  nnp: no_new_privs could not be set
+//   127  CMD could not be executed
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
@@ -25,8 +45,11 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <stddef.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -113,6 +136,137 @@ void BecomePreDropped() {
   InstallFilter(rules);
 }
 
+// The host refuses to create namespaces of type `flag`. clone3 passes its
+// flags in memory, out of seccomp's reach, so it is refused outright with
+// ENOSYS, which glibc and tether treat as "use clone".
+void DenyNamespace(uint32_t flag) {
+  InstallFilter({{SYS_clone, Errno(EPERM), 0, flag, flag},
+                 {SYS_unshare, Errno(EPERM), 0, flag, flag},
+                 {SYS_clone3, Errno(ENOSYS)}});
+}
+
+constexpr int kExitMaskFailed = 118;
+constexpr int kExitUserNsFailed = 119;
+
+bool WriteFile(const std::string& path, const std::string& contents) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = write(fd, contents.data(), contents.size()) == static_cast<ssize_t>(contents.size());
+  return close(fd) == 0 && ok;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::string contents;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return contents;
+  char buffer[256];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) contents.append(buffer, n);
+  close(fd);
+  return contents;
+}
+
+// Docker's masked paths: files are covered with /dev/null, directories with
+// an empty read-only tmpfs. Done in a private mount namespace of the initial
+// user namespace, so that the host is untouched and the masks become locked
+// (MNT_LOCKED) once copied into the container's mount namespace: only locked
+// mounts make /proc "not fully visible" to the kernel.
+void MaskProc() {
+  if (unshare(CLONE_NEWNS) != 0) {
+    std::perror("faultenv: unshare(CLONE_NEWNS)");
+    _exit(kExitMaskFailed);
+  }
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    std::perror("faultenv: make / private");
+    _exit(kExitMaskFailed);
+  }
+  int masked = 0;
+  for (const char* path :
+       {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
+        "/proc/timer_stats", "/proc/acpi", "/proc/scsi", "/proc/asound"}) {
+    struct stat st;
+    if (lstat(path, &st) != 0) continue;
+    int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs",
+                                         MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr)
+                                 : mount("/dev/null", path, nullptr, MS_BIND, nullptr);
+    if (rc != 0) {
+      std::fprintf(stderr, "faultenv: mask %s: %s\n", path, std::strerror(errno));
+      _exit(kExitMaskFailed);
+    }
+    ++masked;
+  }
+  if (masked == 0) {
+    std::fprintf(stderr, "faultenv: no /proc path to mask\n");
+    _exit(kExitMaskFailed);
+  }
+}
+
+// A process inside a fresh user namespace may map only its own id, so a
+// helper left in the parent namespace, where it holds CAP_SETUID and
+// CAP_SETGID, writes the identity maps for us.
+void EnterIdentityUserNamespace() {
+  int go[2];
+  if (pipe2(go, O_CLOEXEC) != 0) {
+    std::perror("faultenv: pipe");
+    _exit(kExitUserNsFailed);
+  }
+  pid_t target = getpid();
+  pid_t helper = fork();
+  if (helper < 0) {
+    std::perror("faultenv: fork");
+    _exit(kExitUserNsFailed);
+  }
+  if (helper == 0) {
+    close(go[1]);
+    char byte;
+    if (read(go[0], &byte, 1) != 1) _exit(1);
+    std::string proc = "/proc/" + std::to_string(target);
+    if (!WriteFile(proc + "/uid_map", "0 0 4294967295\n")) {
+      std::perror("faultenv: uid_map");
+      _exit(1);
+    }
+    // Inherited as "deny" only from a parent that denies it, in which case
+    // "allow" is refused; a privileged writer otherwise keeps it allowed.
+    if (ReadFile(proc + "/setgroups").rfind("allow", 0) != 0 &&
+        !WriteFile(proc + "/setgroups", "allow\n")) {
+      std::perror("faultenv: setgroups allow");
+      _exit(1);
+    }
+    if (!WriteFile(proc + "/gid_map", "0 0 4294967295\n")) {
+      std::perror("faultenv: gid_map");
+      _exit(1);
+    }
+    _exit(0);
+  }
+  close(go[0]);
+  int unshared = unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET);
+  int unshare_errno = errno;
+  if (unshared == 0 && write(go[1], "x", 1) != 1) unshared = -1;
+  close(go[1]);
+  int status = 0;
+  while (waitpid(helper, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (unshared != 0) {
+    errno = unshare_errno;
+    std::perror("faultenv: unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET)");
+    _exit(kExitUserNsFailed);
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "faultenv: could not write the id maps\n");
+    _exit(kExitUserNsFailed);
+  }
+}
+
+void BecomeMaskedProcContainer() {
+  MaskProc();
+  EnterIdentityUserNamespace();
+  // The copied mounts are private already; keep it so whatever the host did.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    std::perror("faultenv: make / private in the container");
+    _exit(kExitMaskFailed);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,6 +294,12 @@ int main(int argc, char** argv) {
                    {SYS_landlock_restrict_self, Errno(ENOSYS)}});
   } else if (mode == "nnp") {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 123;
+  } else if (mode == "no-pidns") {
+    DenyNamespace(CLONE_NEWPID);
+  } else if (mode == "no-mountns") {
+    DenyNamespace(CLONE_NEWNS);
+  } else if (mode == "masked-proc") {
+    BecomeMaskedProcContainer();
   } else {
     std::fprintf(stderr, "faultenv: unknown mode '%s'\n", mode.c_str());
     return 64;
