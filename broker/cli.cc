@@ -42,7 +42,14 @@ absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string
       single = &line.network;
     else if (name == "--gpus")
       single = &line.gpus;
-    else if (name != "--allow-env") {
+    std::vector<std::string>* repeated = nullptr;
+    if (name == "--allow-env")
+      repeated = &line.allow_env;
+    else if (name == "--read-only")
+      repeated = &line.read_only;
+    else if (name == "--read-write")
+      repeated = &line.read_write;
+    if (single == nullptr && repeated == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name));
     }
     if (!value.has_value()) {
@@ -54,12 +61,18 @@ absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string
     if (value->empty()) {
       return absl::InvalidArgumentError(absl::StrCat(name, " needs a non-empty value"));
     }
-    if (single == nullptr) {
-      if (value->find_first_of("=\n") != std::string::npos) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--allow-env '", *value, "' is not a variable name"));
-      }
-      line.allow_env.push_back(*value);
+    if (repeated == &line.allow_env && value->find_first_of("=\n") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--allow-env '", *value, "' is not a variable name"));
+    }
+    if (repeated != nullptr && repeated != &line.allow_env &&
+        ((*value)[0] != '/' || absl::StrContains(*value, "/../") ||
+         absl::EndsWith(*value, "/.."))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " '", *value, "' is not an absolute path without '..'"));
+    }
+    if (repeated != nullptr) {
+      repeated->push_back(*value);
       continue;
     }
     if (single->has_value()) {

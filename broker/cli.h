@@ -20,6 +20,9 @@ struct RunCommandLine {
   std::optional<std::string> network;
   std::optional<std::string> gpus;
   std::vector<std::string> allow_env;
+  // Host paths added to the policy's lists (and so bound into the view).
+  std::vector<std::string> read_only;
+  std::vector<std::string> read_write;
   std::vector<std::string> argv;
 };
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/landlock.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -53,6 +55,7 @@ constexpr char kUsage[] =
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
     "                  [--events FILE] [--network isolated|host|auto]\n"
     "                  [--gpus all|none|0,2] [--allow-env NAME]...\n"
+    "                  [--read-only PATH]... [--read-write PATH]...\n"
     "                  [--best-effort LIST] [--stub PATH] -- CMD [ARGS...]\n"
     "LIST: all, or a comma list of network_namespace, bounding_set,\n"
     "supervisor_seccomp, workload_seccomp, landlock, privilege_drop,\n"
@@ -137,6 +140,19 @@ int Run(const std::vector<std::string>& args) {
   }
   for (const std::string& name : line->allow_env) {
     options.policy.environment_allow.push_back(name);
+  }
+  // Like paths a policy lists: they must exist, and are bound into the view.
+  for (const auto& [flag, paths, list] :
+       {std::tuple{"--read-only", &line->read_only, &options.policy.read_only},
+        std::tuple{"--read-write", &line->read_write, &options.policy.read_write}}) {
+    for (const std::string& path : *paths) {
+      struct stat st;
+      if (stat(path.c_str(), &st) != 0) {
+        std::fprintf(stderr, "tether run: %s '%s': %s\n", flag, path.c_str(), strerror(errno));
+        return kExitUsage;
+      }
+      list->push_back(path);
+    }
   }
   options.stub_path = line->stub_path.value_or("");
   options.report_path = line->report_path;

@@ -57,6 +57,7 @@ struct SandboxChild {
   const char* hostname = nullptr;  // set in a new uts namespace
   const ViewPlan* view = nullptr;  // built in a new mount namespace
   int view_report_fd = -1;
+  int proceed_fd = -1;  // one byte once the broker checked the view
 };
 
 void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen(message)); }
@@ -80,8 +81,16 @@ void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen
     Complain("tether: sethostname in the sandbox's uts namespace failed\n");
     _exit(kExitSetupFailed);
   }
-  if (setup.view != nullptr && BuildView(*setup.view, setup.view_report_fd) != 0) {
-    _exit(kExitSetupFailed);
+  if (setup.view != nullptr) {
+    if (BuildView(*setup.view, setup.view_report_fd) != 0) _exit(kExitSetupFailed);
+    // The broker reads /proc/<pid>/mountinfo while only its own code runs
+    // here, then lets the stub start (or closes the pipe: exit).
+    ViewMountOutcome complete = {kViewComplete, 0};
+    char proceed = 0;
+    if (write(setup.view_report_fd, &complete, sizeof(complete)) != sizeof(complete) ||
+        read(setup.proceed_fd, &proceed, 1) != 1) {
+      _exit(kExitSetupFailed);
+    }
   }
   // Both fds move above the ones they will become, so neither overwrites
   // the other; the binary's fd stays close-on-exec.
@@ -237,10 +246,13 @@ absl::Status RunSession::StartStub() {
   }
   channel_.Attach(UniqueFd(pair[0]));
   UniqueFd stub_end(pair[1]);
-  int outcomes[2];
+  int outcomes[2], proceed[2];
   if (pipe2(outcomes, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
   UniqueFd outcomes_read(outcomes[0]);
   UniqueFd outcomes_write(outcomes[1]);
+  if (pipe2(proceed, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  UniqueFd proceed_read(proceed[0]);
+  UniqueFd proceed_write(proceed[1]);
   RETURN_IF_ERROR(channel_.CatchForwardedSignals());
   SandboxChild setup;
   setup.stub_binary = stub_binary_.get();
@@ -250,6 +262,7 @@ absl::Status RunSession::StartStub() {
   if (clone_flags_ & CLONE_NEWUTS) setup.hostname = options_.policy.hostname.c_str();
   if (view_.has_value()) setup.view = &*view_;
   setup.view_report_fd = outcomes_write.get();
+  setup.proceed_fd = proceed_read.get();
   int pidfd = -1;
   child_ = CloneWithNamespaces(clone_flags_, &pidfd);
   if (child_ < 0) {
@@ -260,9 +273,13 @@ absl::Status RunSession::StartStub() {
   pidfd_.reset(pidfd);
   stub_binary_.reset();
   outcomes_write.reset();
+  proceed_read.reset();
   if (!pidfd_.valid()) return ErrnoStatus(errno, "pidfd_open");
   absl::Status verified = VerifyNamespaces(child_, clone_flags_, &namespace_records_);
   if (verified.ok() && view_.has_value()) verified = CollectView(outcomes_read.get());
+  if (verified.ok() && view_.has_value() && write(proceed_write.get(), "", 1) != 1) {
+    verified = ErrnoStatus(errno, "write(proceed)");
+  }
   for (MechanismRecord& record : namespace_records_) {
     if (record.mechanism == Mechanism::kSandboxInit && verified.ok()) {
       record.evidence = Evidence::kVerified;  // pid 1 of the namespace just checked
@@ -273,8 +290,9 @@ absl::Status RunSession::StartStub() {
   return verified;
 }
 
-// The child's account of each mount, until it execs the stub (its end of
-// the pipe is close-on-exec), then the kernel's in /proc/<stub>/mountinfo.
+// The child's account of each mount, until it says the view is complete
+// (or dies), then the kernel's in /proc/<pid>/mountinfo, read while the
+// child waits, before the stub runs there.
 absl::Status RunSession::CollectView(int outcomes_fd) {
   std::vector<int> errors(view_->mounts.size(), -1);
   while (true) {
@@ -287,7 +305,7 @@ absl::Status RunSession::CollectView(int outcomes_fd) {
     ViewMountOutcome outcome;
     ssize_t n = read(outcomes_fd, &outcome, sizeof(outcome));
     if (n < 0 && errno == EINTR) continue;
-    if (n == 0) break;
+    if (n == 0 || (n == sizeof(outcome) && outcome.index == kViewComplete)) break;
     if (n != sizeof(outcome) || outcome.index >= errors.size()) {
       return absl::InternalError("garbled filesystem view outcome");
     }
@@ -307,7 +325,13 @@ absl::Status RunSession::CollectView(int outcomes_fd) {
                             absl::StrCat("the sandbox ended before ", view_records_[i].action));
     }
   }
-  return VerifyView(child_, *view_, &view_records_);
+  RETURN_IF_ERROR(VerifyView(child_, *view_, &view_records_));
+  // Held from now on: Landlock's rules name the view's inodes through it,
+  // even if the stub is gone by then.
+  std::string root = absl::StrCat("/proc/", child_, "/root");
+  view_root_.reset(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!view_root_.valid()) return ErrnoStatus(errno, absl::StrCat("open(", root, ", O_PATH)"));
+  return absl::OkStatus();
 }
 
 // The working directory is writable unless it is the root, a system
@@ -372,7 +396,9 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
     rules.write_file = options_.policy.write_file;
     // A sidecar stub's paths are those of its own root, a local stub's
     // those of its view (its /tmp is not the host's).
-    if ((sidecar_ && stub_visible_) || view_.has_value()) {
+    if (view_root_.valid()) {
+      rules.root = absl::StrCat("/proc/self/fd/", view_root_.get());
+    } else if (sidecar_ && stub_visible_) {
       rules.root = absl::StrCat("/proc/", child_, "/root");
     }
     // Everything in the view is there because the policy lists it: its

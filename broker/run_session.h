@@ -139,6 +139,7 @@ class RunSession {
   // them, and their records.
   int clone_flags_ = 0;
   std::optional<ViewPlan> view_;
+  UniqueFd view_root_;  // the stub's root once the view is built
   std::optional<WorkingDirectoryAccess> working_directory_access_;
   std::vector<MechanismRecord> namespace_records_;
   std::vector<MechanismRecord> view_records_;

@@ -7,9 +7,10 @@ namespace tether::broker {
 
 // One mount's outcome, as the cloned child reports it on its pipe.
 struct ViewMountOutcome {
-  uint32_t index;
-  int32_t error;  // 0 or an errno
+  uint32_t index;  // kViewComplete after the last
+  int32_t error;   // 0 or an errno
 };
+inline constexpr uint32_t kViewComplete = 0xffffffff;
 
 // Runs in the broker's cloned child, single-threaded, inside its new mount
 // (and pid) namespace, before it execs the stub: makes every mount of

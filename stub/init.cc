@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 namespace tether::stub {
@@ -16,6 +17,14 @@ int RunAsInit(int socket_fd, void (*start_workload)(void* context), void* contex
   pid_t workload = fork();
   if (workload < 0) return 125;
   if (workload == 0) {
+    // On a terminal the workload leads its own foreground process group,
+    // one that exists in its pid namespace (the caller's does not), so
+    // that a shell can take and give back the terminal.
+    if (isatty(STDIN_FILENO) && setpgid(0, 0) == 0) {
+      signal(SIGTTOU, SIG_IGN);
+      tcsetpgrp(STDIN_FILENO, getpgrp());
+      signal(SIGTTOU, SIG_DFL);
+    }
     sigprocmask(SIG_SETMASK, &original, nullptr);
     start_workload(context);
     _exit(125);

@@ -33,8 +33,10 @@ int UnshareAttempt(const void* arg) {
 int ClearBoundingSetAttempt(const void*) { return kernel::ClearBoundingSet(); }
 
 // In a new pid namespace only a child is inside it: the grandchild mounts.
+// Without a pid namespace (a host that denies it) the view's procfs is the
+// host pid namespace's, and that is what is tried.
 int FreshProcfsAttempt(const void*) {
-  if (unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) return errno;
+  if (unshare(CLONE_NEWNS | CLONE_NEWPID) != 0 && unshare(CLONE_NEWNS) != 0) return errno;
   pid_t child = fork();
   if (child < 0) return errno;
   if (child == 0) {

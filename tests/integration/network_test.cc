@@ -131,9 +131,15 @@ TEST(NetworkTest, TwoHundredRunsSomeKilledLeaveNoInterfaceBehind) {
     if (kill_workload || kill_broker) {
       spec.while_running = [&](pid_t tether, int out_fd, int) {
         char buffer[64] = {};
+        // The workload's own pid is that of its namespace; by the host's
+        // numbering it is the last of tether's descendants (after its init).
         pid_t workload = 0;
-        if (read(out_fd, buffer, sizeof(buffer) - 1) > 0) workload = std::atoi(buffer + 4);
-        kill(kill_workload ? workload : tether, SIGKILL);
+        if (read(out_fd, buffer, sizeof(buffer) - 1) > 0) {
+          std::vector<pid_t> sandbox = Descendants(tether);
+          if (!sandbox.empty()) workload = sandbox.back();
+        }
+        if (kill_workload && workload > 0) kill(workload, SIGKILL);
+        if (kill_broker) kill(tether, SIGKILL);
       };
     }
     RunResult result = RunTether(spec);

@@ -37,16 +37,6 @@ RunResult Probe(std::vector<std::string> probe_args, std::vector<std::string> fl
   return RunTether(spec);
 }
 
-bool ProcessGone(pid_t pid) {
-  for (int i = 0; i < 100; ++i) {
-    std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-    size_t paren = stat.rfind(')');
-    if (stat.empty() || (paren != std::string::npos && stat[paren + 2] == 'Z')) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 TEST(RunTest, WorkloadRunsAsNobodyWithoutGroups) {
   RunResult result = Probe({"status"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
@@ -71,21 +61,39 @@ TEST(RunTest, WorkloadHasNoNewPrivsAndSeccompFilter) {
   EXPECT_EQ(FindLine(result.out, "Seccomp:"), "\t2");
 }
 
-TEST(RunTest, WriteOutsideReadWritePathsFailsWithEacces) {
-  // World-writable, so only Landlock can be what says no.
+TEST(RunTest, HostPathOutsideThePolicyDoesNotExistInTheView) {
+  // World-writable on the host, so only the view can be what says no.
   ScopedTempDir outside_dir("/var/tmp", 0777);
   const std::string& outside = outside_dir.path();
   RunResult result = Probe({"write", outside + "/file"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(FindLine(result.out, "write="), "EACCES");
+  EXPECT_EQ(FindLine(result.out, "write="), "ENOENT");
+  EXPECT_EQ(access((outside + "/file").c_str(), F_OK), -1);
 }
 
-TEST(RunTest, WriteInsideTmpSucceeds) {
-  ScopedTempDir inside_dir("/tmp", 0777);
-  const std::string& inside = inside_dir.path();
-  RunResult result = Probe({"write", inside + "/file"});
+TEST(RunTest, ReadOnlyFlagBindsAPathThatCannotBeWritten) {
+  ScopedTempDir shared_dir("/var/tmp", 0777);
+  const std::string& shared = shared_dir.path();
+  std::ofstream(shared + "/input") << "data";
+  RunSpec spec;
+  spec.args = {"run", "--read-only", shared, "--", "./sandbox_probe", "write", shared + "/file"};
+  RunResult written = RunTether(spec);
+  ASSERT_EQ(written.exit_code, 0) << written.err;
+  EXPECT_EQ(FindLine(written.out, "write="), "EROFS");
+  EXPECT_EQ(access((shared + "/file").c_str(), F_OK), -1);
+  spec.args = {"run", "--read-only", shared, "--", "./sandbox_probe", "read", shared + "/input"};
+  RunResult read = RunTether(spec);
+  ASSERT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(FindLine(read.out, "read="), "ok");
+}
+
+TEST(RunTest, WriteInsideTmpSucceedsInAPrivateTmpfs) {
+  ScopedTempDir host_dir("/tmp", 0777);
+  std::string name = "tether-private-" + std::to_string(getpid());
+  RunResult result = Probe({"write", "/tmp/" + name});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(FindLine(result.out, "write="), "ok");
+  EXPECT_EQ(access(("/tmp/" + name).c_str(), F_OK), -1) << "the host's /tmp got the file";
 }
 
 // What the workload filter denies, tried from inside a real sandbox: each
@@ -161,7 +169,7 @@ TEST(RunTest, NonExecutableProgramExits126) {
   std::ofstream(dir + "/not-executable") << "#!/bin/sh\n";
   chmod((dir + "/not-executable").c_str(), 0644);
   RunSpec spec;
-  spec.args = {"run", "--", dir + "/not-executable"};
+  spec.args = {"run", "--read-only", dir, "--", dir + "/not-executable"};
   RunResult result = RunTether(spec);
   EXPECT_EQ(result.exit_code, 126) << result.err;
 }
@@ -200,16 +208,18 @@ INSTANTIATE_TEST_SUITE_P(ForwardedSignals, SignalForwardingTest,
 TEST(RunTest, WorkloadDiesWhenBrokerDies) {
   RunSpec spec;
   spec.args = {"run", "--", "./sandbox_probe", "sleep"};
-  pid_t workload = 0;
+  std::vector<pid_t> sandbox;  // the stub as init and the workload, host pids
   spec.while_running = [&](pid_t tether, int out_fd, int) {
     char buffer[64] = {};
-    if (read(out_fd, buffer, sizeof(buffer) - 1) > 0) workload = std::atoi(buffer + 4);
+    if (read(out_fd, buffer, sizeof(buffer) - 1) > 0) sandbox = Descendants(tether);
     kill(tether, SIGKILL);
   };
   RunResult result = RunTether(spec);
   EXPECT_EQ(result.exit_code, 128 + SIGKILL);
-  ASSERT_GT(workload, 0);
-  EXPECT_TRUE(ProcessGone(workload)) << "workload " << workload << " outlived the broker";
+  ASSERT_EQ(sandbox.size(), 2u);
+  for (pid_t pid : sandbox) {
+    EXPECT_TRUE(ProcessGone(pid)) << "sandbox process " << pid << " outlived the broker";
+  }
 }
 
 TEST(RunTest, EnvironmentReachesWorkloadOnlyThroughAllowList) {
@@ -251,12 +261,17 @@ TEST(RunTest, StubKilledMidHandshakeExits125AndLeavesNothing) {
   spec.args = {"run", "--stub", Binaries().Bin("stalling_stub"), "--", "./sandbox_probe", "status"};
   pid_t stub = 0;
   std::string early_err;
-  spec.while_running = [&](pid_t, int, int err_fd) {
+  spec.while_running = [&](pid_t tether, int, int err_fd) {
     char buffer[128] = {};
+    // The stub says its pid in its own namespace (1); the host's is that
+    // of tether's descendant that is pid 1 of a namespace of its own.
     if (read(err_fd, buffer, sizeof(buffer) - 1) > 0) {
       early_err = buffer;
-      size_t at = early_err.find("pid=");
-      if (at != std::string::npos) stub = std::atoi(early_err.c_str() + at + 4);
+      for (pid_t pid : Descendants(tether)) {
+        std::string nspid =
+            FindLine(ReadFile("/proc/" + std::to_string(pid) + "/status"), "NSpid:");
+        if (nspid.size() > 2 && nspid.substr(nspid.size() - 2) == "\t1") stub = pid;
+      }
     }
     if (stub > 0) kill(stub, SIGKILL);
   };
@@ -368,14 +383,17 @@ void BecomePreDroppedEntrypoint() {
   InstallKillOnSetidFilter();
 }
 
+constexpr char kNamespacesAndView[] =
+    "pid_namespace,mount_namespace,ipc_namespace,uts_namespace,cgroup_namespace,filesystem_view";
+
 TEST(RunTest, PreDroppedBrokerSkipsPrivilegeDropWithoutAnySetidCall) {
   ScopedTempDir dir_dir("/tmp", 0777);
   const std::string& dir = dir_dir.path();
   RunSpec spec;
-  // A uid-1000 broker cannot make a network namespace; that is not what
-  // this test is about.
-  spec.args = {"run", "--network",       "host",  "--report", dir + "/report.json",
-               "--",  "./sandbox_probe", "status"};
+  // A uid-1000 broker cannot make namespaces; that is not what this test
+  // is about.
+  spec.args = {"run",      "--network",          "host", "--best-effort",   kNamespacesAndView,
+               "--report", dir + "/report.json", "--",   "./sandbox_probe", "status"};
   spec.before_exec = BecomePreDroppedEntrypoint;
   RunResult result = RunTether(spec);
   std::string text = ReadFile(dir + "/report.json");
@@ -394,7 +412,8 @@ TEST(RunTest, PreDroppedBrokerSkipsPrivilegeDropWithoutAnySetidCall) {
 
 TEST(RunTest, StubAtAnotherNonRootUidIsRefused) {
   RunSpec spec;
-  spec.args = {"run", "--network", "host", "--user", "2000", "--", "./sandbox_probe", "status"};
+  spec.args = {"run",    "--network", "host", "--best-effort",   kNamespacesAndView,
+               "--user", "2000",      "--",   "./sandbox_probe", "status"};
   spec.before_exec = BecomePreDroppedEntrypoint;
   RunResult result = RunTether(spec);
   EXPECT_EQ(result.exit_code, 125);

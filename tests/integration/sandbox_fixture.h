@@ -38,7 +38,9 @@ struct RunSpec {
   std::vector<std::string> wrapper;  // runs tether, e.g. {faultenv, MODE, "--"}
   std::vector<std::string> command;  // when set, run instead of tether (e.g. a stub)
   std::vector<std::string> args;     // after "tether"
-  std::string cwd;                   // default: the binaries' directory
+  // Default: the binaries' directory. Another one makes `tether run` bind
+  // the binaries' directory read-only (--read-only), so workloads are found.
+  std::string cwd;
   std::string stdin_text;
   // Runs in the forked child before exec of tether (e.g. to drop privileges).
   std::function<void()> before_exec;
@@ -54,6 +56,13 @@ std::string FindLine(const std::string& text, const std::string& prefix);
 
 std::string ReadFile(const std::string& path);
 
+// Every live descendant of `pid` (children first), by host pid: what a
+// workload in its own pid namespace cannot say about itself.
+std::vector<pid_t> Descendants(pid_t pid);
+
+// Whether `pid` is gone (or a zombie) within about five seconds.
+bool ProcessGone(pid_t pid);
+
 // `tether serve ARGS...` in the background, its output in `log`, stdin from
 // /dev/null; `before_exec` runs in the child first. Returns once `socket`
 // exists (or after 4 s), with the server's pid.
@@ -64,7 +73,8 @@ void StopServe(pid_t server);
 
 // What every confined workload shows, whichever way it was launched: runs
 // as `uid`, no capability in any set, no_new_privs, a seccomp filter, and a
-// write outside the allowed paths refused (sandbox_probe `posture` output).
+// write outside the allowed paths refused (not in the view, or by Landlock) (sandbox_probe
+// `posture` output).
 void ExpectFullPosture(const std::string& probe_output, uid_t uid);
 
 }  // namespace tether::testing
