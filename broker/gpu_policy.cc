@@ -32,9 +32,11 @@ absl::StatusOr<GpuPolicyOutcome> ApplyGpuGrant(const GpuGrant& grant, ProcConfli
   outcome.proc_promoted = true;
   outcome.proc_note = user_lists_proc_read_only
                           ? "promoted over the policy's read-only /proc (gpu.proc_conflict "
-                            "promote): the write-file right only, for CUDA's comm writes"
+                            "promote): the write-file right only, for CUDA's comm writes, on "
+                            "the sandbox's own procfs only (its pid namespace's, not the host's)"
                           : "baseline read-only /proc promoted to the write-file right only, "
-                            "for CUDA's /proc/<pid>/task/<tid>/comm writes";
+                            "for CUDA's /proc/<pid>/task/<tid>/comm writes, on the sandbox's "
+                            "own procfs only (its pid namespace's, not the host's)";
   return outcome;
 }
 

@@ -8,8 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "broker/filesystem_view.h"
 #include "broker/report/posture_report.h"
 #include "broker/report/report.capnp.h"
+#include "broker/working_directory.h"
 #include "kernel/landlock.h"
 #include "policy/landlock_ruleset.h"
 
@@ -150,8 +152,10 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file, const 
   SetStrings(filesystem.initReadOnly(effective.read_only.size()), effective.read_only);
   SetStrings(filesystem.initReadWrite(effective.read_write.size()), effective.read_write);
   SetStrings(filesystem.initDevices(effective.devices.size()), effective.devices);
+  filesystem.setTmpfsSize(absl::StrCat(effective.tmpfs_size_bytes));
   auto process = json_effective.initProcess();
   if (options.user.has_value()) process.setUser(*options.user);
+  process.setHostname(effective.hostname);
   SetStrings(process.initEnvironment(effective.environment_allow.size()),
              effective.environment_allow);
   SetStrings(json_effective.initSeccomp().initDenySyscalls(effective.extra_denied_syscalls.size()),
@@ -195,6 +199,26 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file, const 
     entry.setValue(path);
     entry.setOrigin("promoted");
     entry.setReason(gpu.proc_note);
+  }
+
+  ViewInput view_input;
+  view_input.policy = &effective;
+  absl::StatusOr<std::string> cwd = CanonicalDirectory(options.working_directory.value_or("."));
+  view_input.working_directory = cwd.ok() ? *cwd : "/";
+  view_input.working_directory_writable =
+      DecideWorkingDirectoryAccessOnDisk(view_input.working_directory, HomeDirectories(),
+                                         effective.read_write)
+          .writable;
+  ASSIGN_OR_RETURN(ViewPlan view, PlanFilesystemView(view_input));
+  auto json_view = json.initView(view.mounts.size());
+  for (size_t i = 0; i < view.mounts.size(); ++i) {
+    const ViewMount& mount = view.mounts[i];
+    auto entry = json_view[i];
+    entry.setTarget(mount.target);
+    entry.setAction(ViewMountAction(mount));
+    entry.setSource(mount.source);
+    entry.setOptions(ViewMountOptions(mount));
+    entry.setReason(mount.reason);
   }
 
   auto landlock = json.initLandlock();

@@ -657,6 +657,7 @@ absl::Status RunSession::Handshake() {
     ASSIGN_OR_RETURN(ProcStatus proc, ReadProcStatus(child_));
     RETURN_IF_ERROR(CheckHelloAgainstProc(hello, proc, child_));
   }
+  if (sidecar_) RecordSidecarLayers(hello);
   recorder_.report().landlock_abi = hello.landlock_abi;
 
   std::vector<UniqueFd> fds;
@@ -685,6 +686,66 @@ absl::Status RunSession::Handshake() {
   ipc::BrokerMessage go;
   go.kind = ipc::BrokerMessage::Kind::kGo;
   return channel_.Send(go);
+}
+
+// A sidecar stub already runs in its container's namespaces and image:
+// tether applies none of them. Each layer is reported for what it is, the
+// container's own (where its namespace differs from the broker's) or none
+// at all, never as enforced. /proc says which where the broker sees the
+// stub; elsewhere the pid namespace differs by the kernel's word (Serve)
+// and the others only by the stub's.
+void RunSession::RecordSidecarLayers(const ipc::Hello& hello) {
+  const struct {
+    Mechanism mechanism;
+    const char* name;
+  } layers[] = {{Mechanism::kPidNamespace, "pid"},       {Mechanism::kMountNamespace, "mnt"},
+                {Mechanism::kIpcNamespace, "ipc"},       {Mechanism::kUtsNamespace, "uts"},
+                {Mechanism::kCgroupNamespace, "cgroup"}, {Mechanism::kFilesystemView, "mnt"}};
+  for (const auto& layer : layers) {
+    struct stat own, stubs;
+    bool known_own = stat(absl::StrCat("/proc/self/ns/", layer.name).c_str(), &own) == 0;
+    std::optional<ino_t> stub_inode;
+    Evidence evidence = Evidence::kStubAttested;
+    if (stub_visible_) {
+      if (stat(absl::StrCat("/proc/", child_, "/ns/", layer.name).c_str(), &stubs) == 0) {
+        stub_inode = stubs.st_ino;
+        evidence = Evidence::kVerified;
+      }
+    } else if (layer.mechanism == Mechanism::kPidNamespace) {
+      stub_inode = 0;  // another pid namespace: the kernel said so
+      evidence = Evidence::kVerified;
+    } else {
+      for (size_t i = 0; i < std::size(ipc::kNamespaceNames); ++i) {
+        if (std::string(ipc::kNamespaceNames[i]) == layer.name &&
+            i < hello.namespace_inodes.size() && hello.namespace_inodes[i] != 0) {
+          stub_inode = hello.namespace_inodes[i];
+        }
+      }
+    }
+    MechanismRecord record;
+    record.mechanism = layer.mechanism;
+    record.action = "sidecar_layer";
+    bool view = layer.mechanism == Mechanism::kFilesystemView;
+    if (!stub_inode.has_value() || !known_own) {
+      record.state = MechanismState::kNotIsolated;
+      record.reason = absl::StrCat("sidecar: the stub's ", layer.name,
+                                   " namespace is unknown; tether did not make it");
+      record.evidence = Evidence::kNone;
+    } else if (*stub_inode != own.st_ino) {
+      record.state = MechanismState::kProvidedByContainer;
+      record.reason = view ? "sidecar: the container's own image and mounts, not tether's view"
+                           : absl::StrCat("sidecar: the container's own ", layer.name,
+                                          " namespace, not one tether made");
+      record.evidence = evidence;
+    } else {
+      record.state = MechanismState::kNotIsolated;
+      record.reason = absl::StrCat(
+          "sidecar: the stub shares the broker's ", layer.name,
+          view ? " namespace: it sees the host's filesystem" : " namespace: nothing isolates it");
+      record.evidence = evidence;
+    }
+    recorder_.RecordSetup(record);
+  }
 }
 
 int RunSession::Supervise() {

@@ -102,6 +102,7 @@ class RunSession {
   absl::Status StartStub();
   absl::Status CollectView(int outcomes_fd);
   absl::Status Handshake();
+  void RecordSidecarLayers(const ipc::Hello& hello);
   absl::StatusOr<Plan> MakePlan(const ipc::Hello& hello, std::vector<UniqueFd>* fds);
   void GrantWorkingDirectory(policy::LandlockRules* rules);
   absl::Status CollectResults(const Plan& plan);

@@ -42,6 +42,10 @@ struct Hello {
   requestedExec @11 :ExecRequest;
   cwd @12 :Text;
   token @13 :Text;             # sidecar: the per-sandbox secret, when the broker asks for one
+  # The inode of each of the stub's namespaces (/proc/self/ns/*), in the
+  # order pid, mnt, ipc, uts, cgroup, net; 0 where it cannot tell. A claim:
+  # what the broker reports for a sidecar it cannot see.
+  namespaceInodes @14 :List(UInt64);
 }
 
 enum Disposition {

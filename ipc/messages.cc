@@ -78,6 +78,12 @@ void EncodeHello(const Hello& hello, wire::Hello::Builder out) {
   }
   if (!hello.cwd.empty()) out.setCwd(hello.cwd);
   if (!hello.token.empty()) out.setToken(hello.token);
+  if (!hello.namespace_inodes.empty()) {
+    auto inodes = out.initNamespaceInodes(hello.namespace_inodes.size());
+    for (size_t i = 0; i < hello.namespace_inodes.size(); ++i) {
+      inodes.set(i, hello.namespace_inodes[i]);
+    }
+  }
 }
 
 bool DecodeHello(wire::Hello::Reader in, Hello* out, std::string* error) {
@@ -131,6 +137,13 @@ bool DecodeHello(wire::Hello::Reader in, Hello* out, std::string* error) {
         return Fail(error, "hello.requestedExec.envp has an entry without '='");
       }
     }
+  }
+  if (in.hasNamespaceInodes()) {
+    auto inodes = in.getNamespaceInodes();
+    if (inodes.size() > std::size(kNamespaceNames)) {
+      return Fail(error, "hello.namespaceInodes has more entries than there are namespaces");
+    }
+    for (uint64_t inode : inodes) out->namespace_inodes.push_back(inode);
   }
   if (in.hasToken()) {
     out->token = in.getToken();

@@ -49,6 +49,8 @@ struct Hello {
   std::vector<std::string> requested_envp;
   std::string cwd;
   std::string token;
+  // The stub's namespaces (kNamespaceNames order), 0 where unknown.
+  std::vector<uint64_t> namespace_inodes;
 };
 
 enum class Disposition { kEnforce, kSkipAlreadySatisfied, kBestEffort };
@@ -88,6 +90,9 @@ struct Step {
   int32_t expected_parent = 0;
   std::string path;  // kChangeDirectory
 };
+
+// The namespaces a Hello names, in its order.
+inline constexpr const char* kNamespaceNames[] = {"pid", "mnt", "ipc", "uts", "cgroup", "net"};
 
 struct ExecRequest {
   std::vector<std::string> argv;

@@ -47,6 +47,7 @@ const char* MechanismStateName(MechanismState state) {
     case MechanismState::kFailed: return "failed";
     case MechanismState::kNotReached: return "not_reached";
     case MechanismState::kProvidedByContainer: return "provided_by_container";
+    case MechanismState::kNotIsolated: return "not_isolated";
   }
   return "unknown";
 }

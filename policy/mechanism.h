@@ -108,6 +108,8 @@ enum class MechanismState {
   kNotReached,
   // Sidecar: the outer container's own namespace or image, not tether's.
   kProvidedByContainer,
+  // Sidecar: the stub shares the broker's namespace: nothing isolates it.
+  kNotIsolated,
 };
 const char* MechanismStateName(MechanismState state);
 

@@ -5,8 +5,11 @@
 #include <linux/capability.h>
 #include <linux/landlock.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <string>
 
 #include "ipc/handshake.capnp.h"
 #include "kernel/landlock.h"
@@ -66,6 +69,11 @@ ipc::Hello CollectSelfFacts() {
     hello.landlock_errno = -abi;
   }
   hello.audit_arch = kAuditArch;
+  for (const char* name : ipc::kNamespaceNames) {
+    struct stat st;
+    std::string path = std::string("/proc/self/ns/") + name;
+    hello.namespace_inodes.push_back(stat(path.c_str(), &st) == 0 ? st.st_ino : 0);
+  }
   return hello;
 }
 

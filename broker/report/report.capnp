@@ -215,6 +215,17 @@ struct PolicyExplanation {
   effective @0 :EffectivePolicy;
   origins @1 :List(Origin);
   landlock @2 :LandlockCoverage;
+  # `tether run`'s filesystem view, mount by mount in the order they are
+  # made, on a host that allows every namespace and a fresh /proc.
+  view @3 :List(ViewMountExplanation);
+}
+
+struct ViewMountExplanation {
+  target @0 :Text;   # the path in the view
+  action @1 :Text;   # "bind_read_only", "mount_tmpfs", "symlink", ...
+  source @2 :Text;   # binds: the host path; links: their text; else empty
+  options @3 :Text;  # "ro,nosuid,nodev", "-> usr/bin", ...
+  reason @4 :Text;
 }
 
 # The policy in effect, itself a valid policy file (policy/policy.capnp).
@@ -231,11 +242,13 @@ struct EffectiveFilesystem {
   readOnly @0 :List(Text) $Json.name("read_only");
   readWrite @1 :List(Text) $Json.name("read_write");
   devices @2 :List(Text);
+  tmpfsSize @3 :Text $Json.name("tmpfs_size");  # bytes
 }
 
 struct EffectiveProcess {
   user @0 :Text;  # only when one is set
   environment @1 :List(Text);
+  hostname @2 :Text;
 }
 
 struct EffectiveSeccomp {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "broker/report/posture_report.h"
 #include "tests/integration/sandbox_fixture.h"
@@ -100,6 +101,36 @@ TEST_F(PolicyCliTest, ExplainsEffectivePolicyRoundTripsThroughExplain) {
   RunResult second = Tether({"policy", "explain", Write("effective.json", effective)});
   ASSERT_EQ(second.exit_code, 0) << second.err << "\n" << effective;
   EXPECT_EQ(Effective(second), effective);
+}
+
+TEST_F(PolicyCliTest, ExplainListsTheFilesystemViewMountByMount) {
+  std::string shared = dir_ + "/shared";
+  std::filesystem::create_directories(shared);
+  RunResult result = Tether({"policy", "explain",
+                             Write("p.json", R"({"filesystem": {"read_only": [")" + shared +
+                                                 R"("], "tmpfs_size": "64m"},
+                                                 "process": {"hostname": "box"}})")});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  Explanation explanation = Explain(result);
+  std::map<std::string, std::pair<std::string, std::string>> view;  // target -> action, options
+  std::vector<std::string> order;
+  for (auto mount : explanation.get().getView()) {
+    view[mount.getTarget()] = {mount.getAction(), mount.getOptions()};
+    order.push_back(mount.getTarget());
+  }
+  ASSERT_FALSE(order.empty()) << result.out;
+  EXPECT_EQ(order.front(), "/") << "the root comes first";
+  EXPECT_EQ(view["/"].first, "mount_root_tmpfs");
+  EXPECT_EQ(view["/"].second.rfind("ro,nosuid,nodev", 0), 0u) << view["/"].second;
+  EXPECT_EQ(view["/tmp"].first, "mount_tmpfs");
+  EXPECT_NE(view["/tmp"].second.find("size=67108864"), std::string::npos) << view["/tmp"].second;
+  EXPECT_EQ(view["/dev/shm"].first, "mount_tmpfs");
+  EXPECT_EQ(view["/proc"].first, "mount_proc");
+  EXPECT_EQ(view["/dev/pts"].first, "mount_devpts");
+  EXPECT_EQ(view["/dev/null"].first, "bind_device");
+  EXPECT_EQ(view[shared].first, "bind_read_only") << result.out;
+  EXPECT_EQ(view.count("/home"), 0u) << "nothing unlisted is in the view";
+  EXPECT_EQ(std::string(explanation.get().getEffective().getProcess().getHostname()), "box");
 }
 
 }  // namespace

@@ -510,17 +510,41 @@ TEST_F(ServeIsolatedTest, StubInAnotherPidNamespaceIsStubAttestedNeverVerified) 
   PostureReport report = ParseReport(text);
   ASSERT_FALSE(report.mechanisms.empty()) << text;
   bool stub_attested = false;
-  size_t verified = 0;
+  std::vector<std::string> verified;
   for (const MechanismRecord& record : report.mechanisms) {
     stub_attested |= record.evidence == "stub-attested";
-    verified += record.evidence == "verified";
+    if (record.evidence == "verified") verified.push_back(record.mechanism);
   }
   EXPECT_TRUE(stub_attested) << text;
-  // Only the broker's own filter, read from its own /proc, is verified, and
-  // it is the last record.
-  EXPECT_EQ(verified, 1u) << text;
+  // Only what the broker reads itself is verified: its own filter (the last
+  // record), and that the stub is in another pid namespace (the kernel said
+  // so when it could not see the stub), a layer of the container's.
+  EXPECT_EQ(verified, (std::vector<std::string>{"pid_namespace", "supervisor_seccomp"})) << text;
+  const MechanismRecord* pid_layer = report.Find("pid_namespace", "sidecar_layer");
+  ASSERT_NE(pid_layer, nullptr) << text;
+  EXPECT_EQ(pid_layer->state, "provided_by_container") << text;
   EXPECT_EQ(report.mechanisms.back().mechanism, "supervisor_seccomp") << text;
   EXPECT_EQ(report.mechanisms.back().evidence, "verified") << text;
+}
+
+// Nothing tether did not make is reported as enforced. This stub has a
+// mount namespace of its own (its "container") and shares the others with
+// the broker: /proc shows both, and the report says which is which.
+TEST_F(ServeIsolatedTest, SidecarLayersAreTheContainersOrNoneNeverEnforced) {
+  RunResult result = RootStub({"./sandbox_probe", "exit", "0"}, false);
+  ASSERT_EQ(result.exit_code, 0) << result.err << ReadFile(dir_ + "/serve.log");
+  std::string text = OnlyReport();
+  PostureReport report = ParseReport(text);
+  const std::pair<const char*, const char*> expected[] = {
+      {"pid_namespace", "not_isolated"},    {"mount_namespace", "provided_by_container"},
+      {"ipc_namespace", "not_isolated"},    {"uts_namespace", "not_isolated"},
+      {"cgroup_namespace", "not_isolated"}, {"filesystem_view", "provided_by_container"}};
+  for (const auto& [mechanism, state] : expected) {
+    const MechanismRecord* layer = report.Find(mechanism, "sidecar_layer");
+    ASSERT_NE(layer, nullptr) << mechanism << " in " << text;
+    EXPECT_EQ(layer->state, state) << mechanism << " in " << text;
+    EXPECT_EQ(layer->evidence, "verified") << mechanism << " in " << text;
+  }
 }
 
 }  // namespace
