@@ -166,10 +166,22 @@ class Planner {
         link.directory = false;
         Add(link);
       }
+      // What the link names, one link at a time (a chain keeps every
+      // link), in a directory whose own path holds no link.
+      std::string named(text, length);
+      size_t slash = path.rfind('/');
+      std::string directory = named[0] == '/' ? "/" : path.substr(0, slash == 0 ? 1 : slash);
+      if (named[0] == '/') named = named.substr(1);
+      std::string parent = directory + "/" + named;
+      size_t last = parent.rfind('/');
       char resolved[PATH_MAX];
-      if (realpath(path.c_str(), resolved) != nullptr && path != resolved) {
-        AddHostPath(resolved, writable, device, std::move(reason));
+      if (++link_depth_ > 40 ||
+          realpath(parent.substr(0, last == 0 ? 1 : last).c_str(), resolved) == nullptr) {
+        return;
       }
+      std::string next = std::string(resolved) + (std::string(resolved) == "/" ? "" : "/") +
+                         parent.substr(last + 1);
+      if (next != path) AddHostPath(next, writable, device, std::move(reason));
       return;
     }
     if (taken_.count(path) != 0) {
@@ -188,7 +200,9 @@ class Planner {
     bind.directory = S_ISDIR(st.st_mode);
     bool is_device = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
     bind.read_only = !writable;
-    bind.attributes = (device || is_device) ? kDeviceAttributes
+    // A read-only mount does not stop writes to a device node (Landlock
+    // does), but the mount says what the policy says.
+    bind.attributes = (device || is_device) ? kDeviceAttributes | (writable ? 0 : MOUNT_ATTR_RDONLY)
                       : writable            ? kReadWriteAttributes
                                             : kReadOnlyAttributes;
     if (!reason.empty()) {
@@ -201,15 +215,23 @@ class Planner {
     Add(bind);
   }
 
-  // Each host path is bound once: a bind inside another bind of the same
-  // kind (/usr/bin, reached through the /bin link, inside /usr) adds nothing.
+  // Each host path is bound once: a bind whose nearest enclosing mount is
+  // a bind of the same kind (/usr/bin, reached through the /bin link,
+  // inside /usr) adds nothing. Only the nearest counts: a read-only path
+  // inside a writable bind inside a read-only one keeps its own bind.
   void DropCoveredBinds() {
     auto covered = [&](const ViewMount& inner) {
-      return inner.kind == ViewMountKind::kBind &&
-             std::any_of(plan_.mounts.begin(), plan_.mounts.end(), [&](const ViewMount& outer) {
-               return &outer != &inner && outer.kind == ViewMountKind::kBind && outer.directory &&
-                      outer.attributes == inner.attributes && IsUnder(inner.target, outer.target);
-             });
+      if (inner.kind != ViewMountKind::kBind) return false;
+      const ViewMount* nearest = nullptr;
+      for (const ViewMount& outer : plan_.mounts) {
+        if (&outer == &inner || outer.kind == ViewMountKind::kSymlink ||
+            !IsUnder(inner.target, outer.target) || outer.target == inner.target) {
+          continue;
+        }
+        if (nearest == nullptr || outer.target.size() > nearest->target.size()) nearest = &outer;
+      }
+      return nearest != nullptr && nearest->kind == ViewMountKind::kBind && nearest->directory &&
+             nearest->attributes == inner.attributes;
     };
     std::vector<ViewMount> kept;
     for (const ViewMount& mount : plan_.mounts) {
@@ -221,6 +243,7 @@ class Planner {
   const ViewInput& input_;
   ViewPlan plan_;
   std::set<std::string> taken_;
+  int link_depth_ = 0;  // links followed: a loop ends here
 };
 
 // /proc/<pid>/mountinfo: "ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER".
@@ -320,7 +343,7 @@ std::vector<MechanismRecord> ViewRecords(const ViewPlan& plan, const std::vector
     record.mechanism = Mechanism::kFilesystemView;
     record.action = absl::StrCat(ViewMountAction(mount), " ", mount.target);
     record.reason = absl::StrCat(mount.reason, " (", ViewMountOptions(mount), ")");
-    if (i >= errors.size()) {
+    if (i >= errors.size() || errors[i] < 0) {
       record.state = MechanismState::kNotReached;
     } else if (errors[i] != 0) {
       record.state = MechanismState::kFailed;

@@ -72,7 +72,8 @@ std::string ViewMountOptions(const ViewMount& mount);
 
 // One record per mount, in plan order, each enforced once `errors` (one
 // per mount, 0 or an errno, from the builder) says so; verified only by
-// VerifyView. Mounts the builder never reached are not_reached.
+// VerifyView. Mounts the builder never reached (-1, or beyond `errors`)
+// are not_reached.
 std::vector<MechanismRecord> ViewRecords(const ViewPlan& plan, const std::vector<int>& errors);
 
 // Compares /proc/<stub>/mountinfo with the plan: every mount is there, of

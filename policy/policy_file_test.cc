@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <string>
+
 namespace tether::policy {
 namespace {
 
@@ -169,6 +171,131 @@ INSTANTIATE_TEST_SUITE_P(
         BadPolicy{"BadSyscallName", R"({"seccomp": {"deny_syscalls": ["mount*"]}})",
                   "$.seccomp.deny_syscalls[0]: 'mount*' is not a valid name"}),
     [](const ::testing::TestParamInfo<BadPolicy>& info) { return info.param.name; });
+
+struct Hostname {
+  const char* name;
+  std::string hostname;
+};
+
+std::string HostnamePolicy(const std::string& hostname) {
+  return R"({"process": {"hostname": ")" + hostname + R"("}})";
+}
+
+class GoodHostnameTest : public ::testing::TestWithParam<Hostname> {};
+
+TEST_P(GoodHostnameTest, IsAccepted) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(HostnamePolicy(GetParam().hostname));
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(policy->hostname, GetParam().hostname);
+}
+
+INSTANTIATE_TEST_SUITE_P(Hostnames, GoodHostnameTest,
+                         ::testing::Values(Hostname{"DigitAndDash", "sandbox-1"},
+                                           Hostname{"Dotted", "a.b"},
+                                           Hostname{"SixtyFourCharacters", std::string(64, 'h')}),
+                         [](const ::testing::TestParamInfo<Hostname>& info) {
+                           return info.param.name;
+                         });
+
+class BadHostnameTest : public ::testing::TestWithParam<Hostname> {};
+
+TEST_P(BadHostnameTest, IsRefusedNamingTheKey) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(HostnamePolicy(GetParam().hostname));
+  ASSERT_FALSE(policy.ok());
+  EXPECT_EQ(policy.status().message().rfind("$.process.hostname: ", 0), 0u) << policy.status();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Hostnames, BadHostnameTest,
+    ::testing::Values(Hostname{"Empty", ""}, Hostname{"SixtyFiveCharacters", std::string(65, 'h')},
+                      Hostname{"Underscore", "bad_name"}, Hostname{"LeadingDash", "-x"},
+                      Hostname{"LeadingDot", ".x"}, Hostname{"Space", "a b"}),
+    [](const ::testing::TestParamInfo<Hostname>& info) { return info.param.name; });
+
+TEST(PolicyFileTest, NoHostnameLeavesItUnset) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(R"({"process": {}})");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_FALSE(policy->hostname.has_value());
+  EXPECT_FALSE(policy->tmpfs_size_bytes.has_value());
+}
+
+struct TmpfsSize {
+  const char* name;
+  const char* text;
+  uint64_t bytes;  // 0: refused
+};
+
+std::string TmpfsSizePolicy(const char* text) {
+  return std::string(R"({"filesystem": {"tmpfs_size": ")") + text + R"("}})";
+}
+
+class GoodTmpfsSizeTest : public ::testing::TestWithParam<TmpfsSize> {};
+
+TEST_P(GoodTmpfsSizeTest, ParsesToBytes) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(TmpfsSizePolicy(GetParam().text));
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(policy->tmpfs_size_bytes, GetParam().bytes);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, GoodTmpfsSizeTest,
+                         ::testing::Values(TmpfsSize{"Bytes", "4096", 4096},
+                                           TmpfsSize{"Kibibytes", "64k", 64 << 10},
+                                           TmpfsSize{"Mebibytes", "256m", uint64_t{256} << 20},
+                                           TmpfsSize{"Gibibytes", "2g", uint64_t{2} << 30}),
+                         [](const ::testing::TestParamInfo<TmpfsSize>& info) {
+                           return info.param.name;
+                         });
+
+class BadTmpfsSizeTest : public ::testing::TestWithParam<TmpfsSize> {};
+
+TEST_P(BadTmpfsSizeTest, IsRefusedNamingTheKey) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(TmpfsSizePolicy(GetParam().text));
+  ASSERT_FALSE(policy.ok());
+  EXPECT_EQ(policy.status().message().rfind("$.filesystem.tmpfs_size: ", 0), 0u) << policy.status();
+  EXPECT_NE(policy.status().message().find(std::string("'") + GetParam().text + "'"),
+            absl::string_view::npos)
+      << policy.status();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sizes, BadTmpfsSizeTest,
+    ::testing::Values(TmpfsSize{"Zero", "0", 0}, TmpfsSize{"BelowAPage", "1k", 0},
+                      TmpfsSize{"UnknownUnit", "12x", 0}, TmpfsSize{"Empty", "", 0},
+                      TmpfsSize{"AboveOneTebibyte", "2048g", 0}),
+    [](const ::testing::TestParamInfo<TmpfsSize>& info) { return info.param.name; });
+
+TEST(PolicyFileTest, TmpfsSizeNotAStringIsRefused) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(R"({"filesystem": {"tmpfs_size": 4096}})");
+  ASSERT_FALSE(policy.ok());
+  EXPECT_NE(policy.status().message().find("$.filesystem.tmpfs_size: expected a string"),
+            absl::string_view::npos)
+      << policy.status();
+}
+
+TEST(PolicyFileTest, EnforcementAcceptsTheNamespaceAndFilesystemViewKeys) {
+  // Written out of order: the result follows the mechanisms' order.
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(R"({"enforcement": {
+      "filesystem_view": "best_effort", "cgroup_namespace": "strict",
+      "uts_namespace": "best_effort", "ipc_namespace": "strict",
+      "mount_namespace": "best_effort", "pid_namespace": "strict"}})");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_EQ(policy->enforcement, (std::vector<std::pair<Mechanism, EnforcementMode>>{
+                                     {Mechanism::kPidNamespace, EnforcementMode::kStrict},
+                                     {Mechanism::kMountNamespace, EnforcementMode::kBestEffort},
+                                     {Mechanism::kIpcNamespace, EnforcementMode::kStrict},
+                                     {Mechanism::kUtsNamespace, EnforcementMode::kBestEffort},
+                                     {Mechanism::kCgroupNamespace, EnforcementMode::kStrict},
+                                     {Mechanism::kFilesystemView, EnforcementMode::kBestEffort}}));
+}
+
+TEST(PolicyFileTest, BadModeForANewEnforcementKeyNamesIt) {
+  absl::StatusOr<PolicyFile> policy =
+      ParsePolicy(R"({"enforcement": {"filesystem_view": "lenient"}})");
+  ASSERT_FALSE(policy.ok());
+  EXPECT_NE(policy.status().message().find("$.enforcement.filesystem_view: 'lenient' is neither"),
+            absl::string_view::npos)
+      << policy.status();
+}
 
 }  // namespace
 }  // namespace tether::policy

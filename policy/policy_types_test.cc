@@ -79,5 +79,51 @@ TEST(PolicyTypesTest, RejectsBadSubnetsNamingTheProblem) {
   EXPECT_TRUE(Mentions(ParseIpv4Subnet("10.200.0.0/33").status(), "not a number from 0 to 32"));
 }
 
+struct ByteSize {
+  const char* name;
+  const char* text;
+  uint64_t bytes;  // 0: refused
+};
+
+class GoodByteSizeTest : public ::testing::TestWithParam<ByteSize> {};
+
+TEST_P(GoodByteSizeTest, ParsesToBytes) {
+  absl::StatusOr<uint64_t> bytes = ParseByteSize(GetParam().text);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(*bytes, GetParam().bytes);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, GoodByteSizeTest,
+                         ::testing::Values(ByteSize{"OnePage", "4096", 4096},
+                                           ByteSize{"OnePageInKibibytes", "4k", 4096},
+                                           ByteSize{"Kibibytes", "64k", 64 << 10},
+                                           ByteSize{"Mebibytes", "256m", uint64_t{256} << 20},
+                                           ByteSize{"Gibibytes", "2g", uint64_t{2} << 30},
+                                           ByteSize{"OneTebibyte", "1024g", uint64_t{1} << 40}),
+                         [](const ::testing::TestParamInfo<ByteSize>& info) {
+                           return info.param.name;
+                         });
+
+class BadByteSizeTest : public ::testing::TestWithParam<ByteSize> {};
+
+TEST_P(BadByteSizeTest, IsAnErrorNamingTheText) {
+  absl::StatusOr<uint64_t> bytes = ParseByteSize(GetParam().text);
+  ASSERT_FALSE(bytes.ok()) << *bytes;
+  EXPECT_TRUE(Mentions(bytes.status(), std::string("'") + GetParam().text + "'")) << bytes.status();
+  EXPECT_TRUE(Mentions(bytes.status(), "from 4k to 1024g")) << bytes.status();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sizes, BadByteSizeTest,
+    ::testing::Values(ByteSize{"Zero", "0", 0}, ByteSize{"OneKibibyteBelowAPage", "1k", 0},
+                      ByteSize{"OneByteBelowAPage", "4095", 0}, ByteSize{"UnknownUnit", "12x", 0},
+                      ByteSize{"Empty", "", 0}, ByteSize{"UnitAlone", "k", 0},
+                      ByteSize{"Negative", "-4096", 0}, ByteSize{"Fraction", "1.5g", 0},
+                      ByteSize{"LeadingSpace", " 4096", 0},
+                      ByteSize{"AboveOneTebibyte", "2048g", 0},
+                      ByteSize{"OneByteAboveOneTebibyte", "1099511627777", 0},
+                      ByteSize{"HugeNumber", "99999999999999999999k", 0}),
+    [](const ::testing::TestParamInfo<ByteSize>& info) { return info.param.name; });
+
 }  // namespace
 }  // namespace tether::policy

@@ -89,9 +89,10 @@ absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text) {
   if (auto nspid = fields.find("NSpid"); nspid != fields.end()) {
     std::vector<absl::string_view> pids =
         absl::StrSplit(nspid->second, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    if (pids.empty() || !absl::SimpleAtoi(pids.back(), &status.pid_in_namespace)) {
-      return Missing("NSpid");
+    for (absl::string_view pid : pids) {
+      if (!absl::SimpleAtoi(pid, &status.pid_in_namespace)) return Missing("NSpid");
     }
+    if (pids.empty()) return Missing("NSpid");
   }
   return status;
 }

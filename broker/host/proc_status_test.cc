@@ -43,11 +43,52 @@ TEST(ProcStatusTest, GarbledIdsAreAnError) {
   EXPECT_FALSE(ParseProcStatus(text).ok());
 }
 
+TEST(ProcStatusTest, NSpidGivesThePidInTheInnermostNamespace) {
+  absl::StatusOr<ProcStatus> status = ParseProcStatus(std::string(kStatus) + "NSpid:\t1234\t1\n");
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->pid_in_namespace, 1);
+}
+
+TEST(ProcStatusTest, SingleNSpidIsThePidItself) {
+  absl::StatusOr<ProcStatus> status = ParseProcStatus(std::string(kStatus) + "NSpid:\t77\n");
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->pid_in_namespace, 77);
+}
+
+TEST(ProcStatusTest, NoNSpidLeavesPidInNamespaceZero) {
+  absl::StatusOr<ProcStatus> status = ParseProcStatus(kStatus);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->pid_in_namespace, 0);
+}
+
+struct BadNSpid {
+  const char* name;
+  const char* line;
+};
+
+class BadNSpidTest : public ::testing::TestWithParam<BadNSpid> {};
+
+TEST_P(BadNSpidTest, IsAnErrorNamingIt) {
+  absl::StatusOr<ProcStatus> status = ParseProcStatus(std::string(kStatus) + GetParam().line);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.status().message().find("NSpid"), absl::string_view::npos) << status.status();
+}
+
+INSTANTIATE_TEST_SUITE_P(Lines, BadNSpidTest,
+                         ::testing::Values(BadNSpid{"Empty", "NSpid:\t\n"},
+                                           BadNSpid{"NotANumber", "NSpid:\tx\n"},
+                                           BadNSpid{"Garbled", "NSpid:\t12x\n"},
+                                           BadNSpid{"InnermostNotANumber", "NSpid:\t1234\tone\n"}),
+                         [](const ::testing::TestParamInfo<BadNSpid>& info) {
+                           return info.param.name;
+                         });
+
 TEST(ProcStatusTest, ReadsOwnStatusMatchingGetuid) {
   absl::StatusOr<ProcStatus> status = ReadProcStatus(getpid());
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(status->uids.real, getuid());
   EXPECT_EQ(status->gids.effective, getegid());
+  EXPECT_EQ(status->pid_in_namespace, getpid());
 }
 
 TEST(ProcStatusTest, ReadsOwnCoreLimit) {
