@@ -17,6 +17,8 @@
 //                    gives ENOSYS (seccomp cannot read its flags, so callers
 //                    fall back to clone)
 //   no-mountns       the same for CLONE_NEWNS
+//   no-ipc-uts-cgroupns  the same for CLONE_NEWIPC, CLONE_NEWUTS and
+//                    CLONE_NEWCGROUP
 //   masked-proc      a container (Docker, Kubernetes) whose /proc has masked
 //                    paths: CMD runs as uid 0 with every capability in a new
 //                    user, mount and network namespace (ids 0..4294967294 map
@@ -54,6 +56,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -139,10 +142,14 @@ void BecomePreDropped() {
 // The host refuses to create namespaces of type `flag`. clone3 passes its
 // flags in memory, out of seccomp's reach, so it is refused outright with
 // ENOSYS, which glibc and tether treat as "use clone".
-void DenyNamespace(uint32_t flag) {
-  InstallFilter({{SYS_clone, Errno(EPERM), 0, flag, flag},
-                 {SYS_unshare, Errno(EPERM), 0, flag, flag},
-                 {SYS_clone3, Errno(ENOSYS)}});
+void DenyNamespaces(std::initializer_list<uint32_t> flags) {
+  std::vector<Rule> rules;
+  for (uint32_t flag : flags) {
+    rules.push_back({SYS_clone, Errno(EPERM), 0, flag, flag});
+    rules.push_back({SYS_unshare, Errno(EPERM), 0, flag, flag});
+  }
+  rules.push_back({SYS_clone3, Errno(ENOSYS)});
+  InstallFilter(rules);
 }
 
 constexpr int kExitMaskFailed = 118;
@@ -295,9 +302,11 @@ int main(int argc, char** argv) {
   } else if (mode == "nnp") {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 123;
   } else if (mode == "no-pidns") {
-    DenyNamespace(CLONE_NEWPID);
+    DenyNamespaces({CLONE_NEWPID});
   } else if (mode == "no-mountns") {
-    DenyNamespace(CLONE_NEWNS);
+    DenyNamespaces({CLONE_NEWNS});
+  } else if (mode == "no-ipc-uts-cgroupns") {
+    DenyNamespaces({CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWCGROUP});
   } else if (mode == "masked-proc") {
     BecomeMaskedProcContainer();
   } else {

@@ -220,6 +220,12 @@ INSTANTIATE_TEST_SUITE_P(
                           {{"mount_namespace", "degraded", 1}, {"filesystem_view", "degraded", 1}},
                           "mount_namespace: the host denies a new mnt namespace",
                           "EACCES"},
+                      Fault{"no-ipc-uts-cgroupns",
+                            "ipc_namespace: the host denies a new ipc namespace",
+                            {{"ipc_namespace", "degraded", 1},
+                             {"uts_namespace", "degraded", 1},
+                             {"cgroup_namespace", "degraded", 1}},
+                            "ipc_namespace: the host denies a new ipc namespace"},
                       // Docker/Kubernetes: masked paths in /proc make the
                       // kernel refuse a fresh procfs; best effort binds the
                       // host's read-only.
