@@ -151,14 +151,18 @@ class Planner {
   void AddHostPath(const std::string& path, bool writable, bool device, std::string reason = "") {
     // The fresh /proc (or its stand-in) and the private tmpfs already hold these.
     if (IsUnder(path, "/proc") || path == "/tmp" || path == "/dev/shm") return;
+    // Opened once, never through a link at the end: what is decided here
+    // (kind, link text) is what the child clones, whatever the path names
+    // by then.
+    auto opened = std::make_shared<UniqueFd>(open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     struct stat st;
-    if (lstat(path.c_str(), &st) != 0) {
+    if (!opened->valid() || fstat(opened->get(), &st) != 0) {
       plan_.absent.push_back(path);
       return;
     }
     if (S_ISLNK(st.st_mode)) {
       char text[PATH_MAX];
-      ssize_t length = readlink(path.c_str(), text, sizeof(text) - 1);
+      ssize_t length = readlinkat(opened->get(), "", text, sizeof(text) - 1);
       if (length <= 0) return;
       if (taken_.count(path) == 0) {
         ViewMount link = Special(ViewMountKind::kSymlink, path, "a link, as on the host");
@@ -197,6 +201,7 @@ class Planner {
     }
     ViewMount bind = Special(ViewMountKind::kBind, path, "");
     bind.source = path;
+    bind.source_fd = std::move(opened);
     bind.directory = S_ISDIR(st.st_mode);
     bool is_device = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
     bind.read_only = !writable;

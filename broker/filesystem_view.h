@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "broker/default_policy.h"
 #include "broker/host/probe_result.h"
 #include "broker/report/posture_report.h"
+#include "ipc/unique_fd.h"
 
 namespace tether::broker {
 
@@ -35,6 +37,10 @@ struct ViewMount {
   ViewMountKind kind = ViewMountKind::kBind;
   std::string target;  // absolute path in the view
   std::string source;  // kBind: the host path; kSymlink: the link's text
+  // kBind: the host path opened (O_PATH, not through a final link) when it
+  // was planned; the child clones this, not the path again. Shared by
+  // copies of the plan.
+  std::shared_ptr<const UniqueFd> source_fd;
   bool directory = true;
   bool read_only = false;
   uint64_t attributes = 0;  // MOUNT_ATTR_* it gets

@@ -54,8 +54,9 @@ struct SandboxChild {
   int stub_socket = -1;
   pid_t broker_pid = 0;
   bool new_pid_namespace = false;
-  const char* hostname = nullptr;  // set in a new uts namespace
-  const ViewPlan* view = nullptr;  // built in a new mount namespace
+  const char* hostname = nullptr;                       // set in a new uts namespace
+  const ViewPlan* view = nullptr;                       // built in a new mount namespace
+  const std::vector<UniqueFd>* view_sources = nullptr;  // the host paths, cloned
   int view_report_fd = -1;
   int proceed_fd = -1;  // one byte once the broker checked the view
 };
@@ -82,7 +83,9 @@ void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen
     _exit(kExitSetupFailed);
   }
   if (setup.view != nullptr) {
-    if (BuildView(*setup.view, setup.view_report_fd) != 0) _exit(kExitSetupFailed);
+    if (BuildView(*setup.view, *setup.view_sources, setup.view_report_fd) != 0) {
+      _exit(kExitSetupFailed);
+    }
     // The broker reads /proc/<pid>/mountinfo while only its own code runs
     // here, then lets the stub start (or closes the pipe: exit).
     ViewMountOutcome complete = {kViewComplete, 0};
@@ -260,7 +263,23 @@ absl::Status RunSession::StartStub() {
   setup.broker_pid = getpid();
   setup.new_pid_namespace = (clone_flags_ & CLONE_NEWPID) != 0;
   if (clone_flags_ & CLONE_NEWUTS) setup.hostname = options_.policy.hostname.c_str();
-  if (view_.has_value()) setup.view = &*view_;
+  // The host paths are cloned here, in the broker's mount namespace, from
+  // the fds the planner opened; the child attaches the clones in its own.
+  std::vector<UniqueFd> view_sources;
+  if (view_.has_value()) {
+    size_t failed = 0;
+    if (int error = CloneViewSources(*view_, &view_sources, &failed); error != 0) {
+      view_records_ = ViewRecords(*view_, std::vector<int>(failed + 1, -1));
+      view_records_[failed].state = MechanismState::kFailed;
+      view_records_[failed].errno_value = error;
+      for (MechanismRecord& record : view_records_) recorder_.RecordSetup(record);
+      return MechanismError(Mechanism::kFilesystemView, absl::StatusCode::kFailedPrecondition,
+                            absl::StrCat(view_records_[failed].action, " failed: open_tree: ",
+                                         strerror(error), " (", strerrorname_np(error), ")"));
+    }
+    setup.view = &*view_;
+    setup.view_sources = &view_sources;
+  }
   setup.view_report_fd = outcomes_write.get();
   setup.proceed_fd = proceed_read.get();
   int pidfd = -1;
@@ -274,6 +293,7 @@ absl::Status RunSession::StartStub() {
   stub_binary_.reset();
   outcomes_write.reset();
   proceed_read.reset();
+  view_sources.clear();  // the child holds its own copies
   if (!pidfd_.valid()) return ErrnoStatus(errno, "pidfd_open");
   absl::Status verified = VerifyNamespaces(child_, clone_flags_, &namespace_records_);
   if (verified.ok() && view_.has_value()) verified = CollectView(outcomes_read.get());

@@ -34,6 +34,11 @@ class Fd {
     if (fd_ >= 0) close(fd_);
     fd_ = -1;
   }
+  int Release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
 
  private:
   int fd_;
@@ -46,12 +51,15 @@ int SetAttributes(int fd, uint64_t set, bool recursive) {
   return syscall(SYS_mount_setattr, fd, "", flags, &attr, sizeof(attr)) == 0 ? 0 : errno;
 }
 
-// A detached clone of a host path with its attributes already set, taken
-// before anything is mounted over the host's tree.
+// A detached clone of a host path with its attributes already set.
 int CloneHostPath(const ViewMount& mount, Fd* out) {
   unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW |
                    (mount.directory ? AT_RECURSIVE : 0);
-  Fd tree(static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, mount.source.c_str(), flags)));
+  // The fd the broker opened when it planned, where there is one.
+  bool opened = mount.source_fd != nullptr && mount.source_fd->valid();
+  Fd tree(static_cast<int>(syscall(SYS_open_tree, opened ? mount.source_fd->get() : AT_FDCWD,
+                                   opened ? "" : mount.source.c_str(),
+                                   flags | (opened ? AT_EMPTY_PATH : 0))));
   if (!tree.valid()) return errno;
   if (int error = SetAttributes(tree.get(), mount.attributes, mount.directory); error != 0) {
     return error;
@@ -160,7 +168,23 @@ const char* StagingDirectory() {
 
 }  // namespace
 
-int BuildView(const ViewPlan& plan, int report_fd) {
+int CloneViewSources(const ViewPlan& plan, std::vector<UniqueFd>* sources, size_t* failed) {
+  sources->clear();
+  for (size_t i = 0; i < plan.mounts.size(); ++i) {
+    Fd tree;
+    if (plan.mounts[i].kind == ViewMountKind::kBind) {
+      if (int error = CloneHostPath(plan.mounts[i], &tree); error != 0) {
+        *failed = i;
+        sources->clear();
+        return error;
+      }
+    }
+    sources->emplace_back(tree.Release());
+  }
+  return 0;
+}
+
+int BuildView(const ViewPlan& plan, const std::vector<UniqueFd>& sources, int report_fd) {
   // Nothing done here may reach the host's mount namespace.
   struct mount_attr make_private = {};
   make_private.propagation = MS_PRIVATE;
@@ -170,14 +194,9 @@ int BuildView(const ViewPlan& plan, int report_fd) {
     Report(report_fd, 0, error);
     return error;
   }
-  // Every host path is cloned first, before anything hides it.
-  std::vector<Fd> sources(plan.mounts.size());
-  for (size_t i = 0; i < plan.mounts.size(); ++i) {
-    if (plan.mounts[i].kind != ViewMountKind::kBind) continue;
-    if (int error = CloneHostPath(plan.mounts[i], &sources[i]); error != 0) {
-      Report(report_fd, i, error);
-      return error;
-    }
+  if (sources.size() != plan.mounts.size()) {
+    Report(report_fd, 0, EINVAL);
+    return EINVAL;
   }
   size_t root_index = 0;
   while (root_index < plan.mounts.size() && plan.mounts[root_index].kind != ViewMountKind::kRoot) {
@@ -209,7 +228,6 @@ int BuildView(const ViewPlan& plan, int report_fd) {
                        point.get());
       }
     }
-    sources[i].Reset();
     if (!Report(report_fd, i, error) && error == 0) error = EPIPE;
     if (error != 0) return error;
   }
