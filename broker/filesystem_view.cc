@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/mount.h>
@@ -22,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/status.h"
+#include "broker/working_directory.h"
 
 namespace tether::broker {
 namespace {
@@ -61,15 +63,23 @@ class Planner {
     Add(tmp);
     RETURN_IF_ERROR(PlanProc());
     PlanDev();
-    for (const std::string& path : policy.read_only) AddHostPath(path, /*writable=*/false, false);
-    for (const std::string& path : policy.read_write) AddHostPath(path, /*writable=*/true, false);
-    for (const std::string& path : policy.devices) AddHostPath(path, /*writable=*/true, true);
-    if (input_.working_directory != "/") {
-      AddHostPath(input_.working_directory, input_.working_directory_writable, false,
-                  input_.working_directory_writable
-                      ? "the working directory, read-write"
-                      : "the working directory, read-only (see working_directory_not_writable)");
+    for (const std::string& path : policy.read_only) {
+      RETURN_IF_ERROR(AddHostPath(path, /*writable=*/false, false));
     }
+    for (const std::string& path : policy.read_write) {
+      RETURN_IF_ERROR(AddHostPath(path, /*writable=*/true, false));
+    }
+    for (const std::string& path : policy.devices) {
+      RETURN_IF_ERROR(AddHostPath(path, /*writable=*/true, true));
+    }
+    if (input_.working_directory != "/") {
+      RETURN_IF_ERROR(AddHostPath(
+          input_.working_directory, input_.working_directory_writable, false,
+          input_.working_directory_writable
+              ? "the working directory, read-write"
+              : "the working directory, read-only (see working_directory_not_writable)"));
+    }
+    DropLinksInsideBinds();
     DropCoveredBinds();
     std::stable_sort(plan_.mounts.begin(), plan_.mounts.end(), MountOrder);
     return plan_;
@@ -147,57 +157,49 @@ class Planner {
   }
 
   // A host path at its own path: a directory or file bound once, a link
-  // recreated (and what it names bound too, so that it resolves).
-  void AddHostPath(const std::string& path, bool writable, bool device, std::string reason = "") {
+  // recreated (and what it names bound too, so that it resolves). Links on
+  // the way are followed only where root or the broker's uid owns them;
+  // anyone else's could name any directory of the host.
+  absl::Status AddHostPath(const std::string& listed, bool writable, bool device,
+                           std::string reason = "", bool via_link = false) {
+    absl::StatusOr<std::string> resolved = ResolveTrusted(NormalizeLexically(listed));
+    if (absl::IsNotFound(resolved.status())) {
+      plan_.absent.push_back(listed);
+      return absl::OkStatus();
+    }
+    if (!resolved.ok()) return resolved.status();
+    const std::string& path = *resolved;
     // The fresh /proc (or its stand-in) and the private tmpfs already hold these.
-    if (IsUnder(path, "/proc") || path == "/tmp" || path == "/dev/shm") return;
-    // Opened once, never through a link at the end: what is decided here
-    // (kind, link text) is what the child clones, whatever the path names
-    // by then.
-    auto opened = std::make_shared<UniqueFd>(open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (IsUnder(path, "/proc") || path == "/tmp" || path == "/dev/shm") return absl::OkStatus();
+    // Opened once, through no link at all: what is decided here (kind, link
+    // text) is what gets cloned, whatever the path names by then.
+    struct open_how how = {};
+    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    auto opened = std::make_shared<UniqueFd>(
+        static_cast<int>(syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof(how))));
     struct stat st;
     if (!opened->valid() || fstat(opened->get(), &st) != 0) {
-      plan_.absent.push_back(path);
-      return;
-    }
-    if (S_ISLNK(st.st_mode)) {
-      char text[PATH_MAX];
-      ssize_t length = readlinkat(opened->get(), "", text, sizeof(text) - 1);
-      if (length <= 0) return;
-      if (taken_.count(path) == 0) {
-        ViewMount link = Special(ViewMountKind::kSymlink, path, "a link, as on the host");
-        link.source.assign(text, length);
-        link.directory = false;
-        Add(link);
+      if (errno == ENOENT) {
+        plan_.absent.push_back(listed);
+        return absl::OkStatus();
       }
-      // What the link names, one link at a time (a chain keeps every
-      // link), in a directory whose own path holds no link.
-      std::string named(text, length);
-      size_t slash = path.rfind('/');
-      std::string directory = named[0] == '/' ? "/" : path.substr(0, slash == 0 ? 1 : slash);
-      if (named[0] == '/') named = named.substr(1);
-      std::string parent = directory + "/" + named;
-      size_t last = parent.rfind('/');
-      char resolved[PATH_MAX];
-      if (++link_depth_ > 40 ||
-          realpath(parent.substr(0, last == 0 ? 1 : last).c_str(), resolved) == nullptr) {
-        return;
-      }
-      std::string next = std::string(resolved) + (std::string(resolved) == "/" ? "" : "/") +
-                         parent.substr(last + 1);
-      if (next != path) AddHostPath(next, writable, device, std::move(reason));
-      return;
+      return ViewError(
+          absl::StrCat("'", listed, "' changed while it was opened: ", strerrorname_np(errno)));
     }
+    if (S_ISLNK(st.st_mode)) return AddLink(listed, path, *opened, st, writable, device, reason);
     if (taken_.count(path) != 0) {
-      // Bound once: a read-write listing wins over a read-only one.
+      // Bound once: a read-write listing wins over a read-only one, but
+      // never through a link (a link must not widen another listing).
       for (ViewMount& mount : plan_.mounts) {
         if (mount.target == path && mount.kind == ViewMountKind::kBind && writable &&
-            mount.read_only) {
+            mount.read_only && !via_link) {
           mount.read_only = false;
           mount.attributes = device ? kDeviceAttributes : kReadWriteAttributes;
+          mount.reason = "read-write in the policy";
         }
       }
-      return;
+      return absl::OkStatus();
     }
     ViewMount bind = Special(ViewMountKind::kBind, path, "");
     bind.source = path;
@@ -218,6 +220,83 @@ class Planner {
       bind.reason = writable ? "read-write in the policy" : "read-only in the policy";
     }
     Add(bind);
+    return absl::OkStatus();
+  }
+
+  // A link the policy lists (or one on the way to what it lists): made in
+  // the view with its own text, and what it names added too.
+  absl::Status AddLink(const std::string& listed, const std::string& path, const UniqueFd& opened,
+                       const struct stat& st, bool writable, bool device,
+                       const std::string& reason) {
+    if (!Trusted(st)) {
+      return ViewError(absl::StrCat("'", listed, "' is a link owned by uid ", st.st_uid,
+                                    ": list the path it names instead"));
+    }
+    char text[PATH_MAX];
+    ssize_t length = readlinkat(opened.get(), "", text, sizeof(text) - 1);
+    if (length <= 0) return absl::OkStatus();
+    std::string named(text, length);
+    if (taken_.count(path) == 0) {
+      ViewMount link = Special(ViewMountKind::kSymlink, path, "a link, as on the host");
+      link.source = named;
+      link.directory = false;
+      Add(link);
+    }
+    if (++link_depth_ > 40) return absl::OkStatus();
+    size_t slash = path.rfind('/');
+    std::string next = named[0] == '/' ? named : path.substr(0, slash + 1) + named;
+    return AddHostPath(next, writable, device, reason, /*via_link=*/true);
+  }
+
+  // Root's and the broker's own links are the host's; anyone else's could
+  // be planted or swapped.
+  static bool Trusted(const struct stat& st) { return st.st_uid == 0 || st.st_uid == geteuid(); }
+
+  // A listed path the view cannot take as it is: the policy's (or the
+  // flag's) problem, not the host's.
+  static absl::Status ViewError(absl::string_view why) {
+    return MechanismError(Mechanism::kFilesystemView, absl::StatusCode::kInvalidArgument, why);
+  }
+
+  // `path` with every link before its last component resolved, following
+  // only trusted links (NotFound when something on the way is missing).
+  absl::StatusOr<std::string> ResolveTrusted(const std::string& path) {
+    std::vector<std::string> pending = absl::StrSplit(path, '/', absl::SkipEmpty());
+    std::reverse(pending.begin(), pending.end());
+    std::string resolved;
+    int links = 0;
+    while (!pending.empty()) {
+      std::string part = std::move(pending.back());
+      pending.pop_back();
+      if (part == ".") continue;
+      if (part == "..") {
+        resolved = resolved.substr(0, resolved.rfind('/'));
+        continue;
+      }
+      std::string candidate = absl::StrCat(resolved, "/", part);
+      struct stat st;
+      if (lstat(candidate.c_str(), &st) != 0) {
+        return absl::NotFoundError(absl::StrCat(candidate, " does not exist"));
+      }
+      if (!S_ISLNK(st.st_mode) || pending.empty()) {
+        resolved = std::move(candidate);
+        continue;
+      }
+      if (!Trusted(st)) {
+        return ViewError(absl::StrCat("'", path, "' passes through ", candidate,
+                                      ", a link owned by uid ", st.st_uid,
+                                      ": list the path it names instead"));
+      }
+      char text[PATH_MAX];
+      ssize_t length = readlink(candidate.c_str(), text, sizeof(text) - 1);
+      if (length <= 0 || ++links > 40)
+        return ViewError(absl::StrCat("'", path, "': too many links"));
+      std::vector<std::string> target =
+          absl::StrSplit(absl::string_view(text, length), '/', absl::SkipEmpty());
+      if (text[0] == '/') resolved.clear();
+      for (auto it = target.rbegin(); it != target.rend(); ++it) pending.push_back(*it);
+    }
+    return resolved.empty() ? std::string("/") : resolved;
   }
 
   // Each host path is bound once: a bind whose nearest enclosing mount is
@@ -241,6 +320,21 @@ class Planner {
     std::vector<ViewMount> kept;
     for (const ViewMount& mount : plan_.mounts) {
       if (!covered(mount)) kept.push_back(mount);
+    }
+    plan_.mounts = std::move(kept);
+  }
+
+  // A link inside a bound host directory is already there (the bind holds
+  // it): making it again would fail.
+  void DropLinksInsideBinds() {
+    std::vector<ViewMount> kept;
+    for (const ViewMount& mount : plan_.mounts) {
+      bool inside = mount.kind == ViewMountKind::kSymlink &&
+                    std::any_of(plan_.mounts.begin(), plan_.mounts.end(), [&](const ViewMount& b) {
+                      return b.kind == ViewMountKind::kBind && b.directory &&
+                             b.target != mount.target && IsUnder(mount.target, b.target);
+                    });
+      if (!inside) kept.push_back(mount);
     }
     plan_.mounts = std::move(kept);
   }
@@ -398,6 +492,16 @@ absl::Status VerifyView(pid_t stub, const ViewPlan& plan, std::vector<MechanismR
             std::pair{MOUNT_ATTR_NOEXEC, "noexec"}}) {
         if ((mount.attributes & flag) && info.options.count(name) == 0) {
           return wrong(absl::StrCat(mount.target, " lacks ", name));
+        }
+      }
+      if (mount.kind == ViewMountKind::kBind && mount.source_fd != nullptr &&
+          mount.source_fd->valid()) {
+        // The very file or directory the planner opened, not another one.
+        struct stat planned, seen;
+        std::string path = absl::StrCat("/proc/", stub, "/root", mount.target);
+        if (fstat(mount.source_fd->get(), &planned) != 0 || stat(path.c_str(), &seen) != 0 ||
+            planned.st_dev != seen.st_dev || planned.st_ino != seen.st_ino) {
+          return wrong(absl::StrCat(mount.target, " is not the host's ", mount.source));
         }
       }
       if (mount.kind == ViewMountKind::kBind && mount.directory) recursive.push_back(mount.target);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/landlock.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -308,6 +309,9 @@ int main(int argc, char** argv) {
   for (int fd = 0; fd <= 2; ++fd) {
     if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDWR) != fd) return 125;
   }
+  // An ignored SIGCHLD inherited from the caller would have the kernel reap
+  // the stub behind the broker's back, and its status would be lost.
+  signal(SIGCHLD, SIG_DFL);
   // `bazel run` starts binaries in their runfiles tree; the user meant the
   // directory they ran it from.
   if (const char* invoked_from = std::getenv("BUILD_WORKING_DIRECTORY");

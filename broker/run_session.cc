@@ -59,6 +59,9 @@ struct SandboxChild {
   const std::vector<UniqueFd>* view_sources = nullptr;  // the host paths, cloned
   int view_report_fd = -1;
   int proceed_fd = -1;  // one byte once the broker checked the view
+  // The broker's ends of those two pipes, which the child closes at once:
+  // with them gone, a dead broker is a hang-up the child can see.
+  int broker_ends[2] = {-1, -1};
 };
 
 void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen(message)); }
@@ -68,16 +71,26 @@ void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen
 // filesystem view, then the stub, executed from the fd that was checked
 // (stub_binary.h). The stub itself never mounts.
 [[noreturn]] void StartSandboxChild(const SandboxChild& setup) {
+  for (int fd : setup.broker_ends) close(fd);
+  // Every disposition back to the default: an ignored SIGCHLD inherited
+  // from whoever started tether would make the stub's init wait forever.
+  for (int signo = 1; signo < NSIG; ++signo) {
+    if (signo != SIGKILL && signo != SIGSTOP) signal(signo, SIG_DFL);
+  }
   sigset_t empty;
   sigemptyset(&empty);
-  for (int signo : kForwardedSignals) signal(signo, SIG_DFL);
   sigprocmask(SIG_SETMASK, &empty, nullptr);
-  // Dies with the broker from the first instruction; the stub re-arms this
-  // after its identity change, which clears it.
+  // Dies with the broker from here on; the stub re-arms this after its
+  // identity change, which clears it.
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  // Outside a new pid namespace the parent is the broker; inside, it is
-  // not visible at all (0).
-  if (getppid() != (setup.new_pid_namespace ? 0 : setup.broker_pid)) _exit(kExitSetupFailed);
+  // A broker that died before that: outside a new pid namespace the parent
+  // changed; inside, where the parent is not visible (0), the pipe from the
+  // broker has hung up.
+  struct pollfd broker = {setup.proceed_fd, POLLIN, 0};
+  if (getppid() != (setup.new_pid_namespace ? 0 : setup.broker_pid) ||
+      (poll(&broker, 1, 0) > 0 && (broker.revents & (POLLHUP | POLLERR)) != 0)) {
+    _exit(kExitSetupFailed);
+  }
   if (setup.hostname != nullptr && sethostname(setup.hostname, strlen(setup.hostname)) != 0) {
     Complain("tether: sethostname in the sandbox's uts namespace failed\n");
     _exit(kExitSetupFailed);
@@ -255,7 +268,8 @@ absl::Status RunSession::StartStub() {
   UniqueFd outcomes_write(outcomes[1]);
   if (pipe2(proceed, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
   UniqueFd proceed_read(proceed[0]);
-  UniqueFd proceed_write(proceed[1]);
+  // Held while the session lives: the child reads a hang-up as the broker's death.
+  proceed_write_.reset(proceed[1]);
   RETURN_IF_ERROR(channel_.CatchForwardedSignals());
   SandboxChild setup;
   setup.stub_binary = stub_binary_.get();
@@ -282,6 +296,8 @@ absl::Status RunSession::StartStub() {
   }
   setup.view_report_fd = outcomes_write.get();
   setup.proceed_fd = proceed_read.get();
+  setup.broker_ends[0] = outcomes_read.get();
+  setup.broker_ends[1] = proceed_write_.get();
   int pidfd = -1;
   child_ = CloneWithNamespaces(clone_flags_, &pidfd);
   if (child_ < 0) {
@@ -297,7 +313,7 @@ absl::Status RunSession::StartStub() {
   if (!pidfd_.valid()) return ErrnoStatus(errno, "pidfd_open");
   absl::Status verified = VerifyNamespaces(child_, clone_flags_, &namespace_records_);
   if (verified.ok() && view_.has_value()) verified = CollectView(outcomes_read.get());
-  if (verified.ok() && view_.has_value() && write(proceed_write.get(), "", 1) != 1) {
+  if (verified.ok() && view_.has_value() && write(proceed_write_.get(), "", 1) != 1) {
     verified = ErrnoStatus(errno, "write(proceed)");
   }
   for (MechanismRecord& record : namespace_records_) {
@@ -811,6 +827,18 @@ int RunSession::Supervise() {
   }
 }
 
+// The stub's init gave the terminal to the workload's process group; the
+// caller's gets it back, or the shell that ran tether could not read.
+void RunSession::RestoreTerminal() {
+  if (terminal_group_ <= 0) return;
+  sigset_t ttou, previous;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  sigprocmask(SIG_BLOCK, &ttou, &previous);
+  tcsetpgrp(STDIN_FILENO, terminal_group_);
+  sigprocmask(SIG_SETMASK, &previous, nullptr);
+}
+
 int RunSession::Fail(const absl::Status& status) {
   return Fail(Refusal{ExitKind::kSetupFailed, status});
 }
@@ -900,13 +928,20 @@ int RunSession::Run() {
   if (!options_.compiled_seccomp.has_value()) {
     if (absl::Status prepared = PrepareOnce(&options_); !prepared.ok()) return Fail(prepared);
   }
-  if (absl::Status planned = PlanSandbox(); !planned.ok()) return Fail(planned);
+  if (absl::Status planned = PlanSandbox(); !planned.ok()) {
+    // A listed path the view refuses (a link someone else owns) is the
+    // policy's problem: best effort would not change it.
+    bool bad_path = planned.code() == absl::StatusCode::kInvalidArgument;
+    return Fail(Refusal{bad_path ? ExitKind::kBadPolicy : ExitKind::kSetupFailed, planned});
+  }
+  if (isatty(STDIN_FILENO)) terminal_group_ = tcgetpgrp(STDIN_FILENO);
   if (absl::Status started = StartStub(); !started.ok()) return Fail(started);
   if (absl::Status handshake = Handshake(); !handshake.ok()) return Fail(handshake);
   recorder_.EmitPostureEvents();
   OcsfEventLog* events = recorder_.events();
   if (events != nullptr) events->ProcessLaunch(child_, options_.argv, target_.uid);
   int status = Supervise();
+  RestoreTerminal();
   if (events != nullptr) events->ProcessExit(child_, status);
   return status;
 }

@@ -111,6 +111,7 @@ class RunSession {
   std::optional<Refusal> GrantGpus();
   ProbeResult PrepareNetwork(const HostFacts& facts);
   int Supervise();
+  void RestoreTerminal();
   void KillAndReapStub();
   // Ends a run that could not start: the report and events say why, and
   // the exit status follows the refusal's kind.
@@ -144,6 +145,8 @@ class RunSession {
   std::optional<WorkingDirectoryAccess> working_directory_access_;
   std::vector<MechanismRecord> namespace_records_;
   std::vector<MechanismRecord> view_records_;
+  pid_t terminal_group_ = -1;  // the foreground group of stdin's terminal
+  UniqueFd proceed_write_;     // the broker's end of the pipe the cloned child waits on
 };
 
 }  // namespace tether::broker

@@ -85,6 +85,10 @@ int NewFilesystem(const ViewMount& mount, Fd* out) {
     snprintf(mode, sizeof(mode), "%o", mount.mode);
     error = Configure(fs.get(), "mode", mode);
     if (error == 0) error = Configure(fs.get(), "size", std::to_string(mount.tmpfs_size));
+    // Inodes cost kernel memory that `size` does not count: one per page.
+    if (error == 0) {
+      error = Configure(fs.get(), "nr_inodes", std::to_string(mount.tmpfs_size / 4096 + 16));
+    }
   } else if (mount.kind == ViewMountKind::kDevpts) {
     error = Configure(fs.get(), "ptmxmode", "0666");
     if (error == 0) error = Configure(fs.get(), "mode", "0620");

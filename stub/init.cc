@@ -11,11 +11,16 @@ namespace tether::stub {
 int RunAsInit(int socket_fd, void (*start_workload)(void* context), void* context) {
   // Blocked, a signal sent from outside the namespace is queued for pid 1
   // even without a handler; sigwaitinfo then takes them one by one.
+  // Default dispositions: an ignored SIGCHLD would reap the workload
+  // behind the init's back, and it would wait forever.
+  for (int signo = 1; signo < NSIG; ++signo) {
+    if (signo != SIGKILL && signo != SIGSTOP) signal(signo, SIG_DFL);
+  }
   sigset_t all, original;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &original);
   pid_t workload = fork();
-  if (workload < 0) return 125;
+  if (workload < 0) return -errno;
   if (workload == 0) {
     // On a terminal the workload leads its own foreground process group,
     // one that exists in its pid namespace (the caller's does not), so

@@ -15,7 +15,8 @@ namespace tether::stub {
 // workload keeps its own copy until exec.
 //
 // `start_workload` runs in the child with the original signal mask and
-// never returns.
+// never returns. A fork that fails returns minus its errno, before anything
+// else happened (the socket is still open then).
 int RunAsInit(int socket_fd, void (*start_workload)(void* context), void* context);
 
 }  // namespace tether::stub

@@ -136,8 +136,16 @@ int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec) {
   workload.argv.push_back(nullptr);
   for (const std::string& var : exec.envp) workload.envp.push_back(const_cast<char*>(var.c_str()));
   workload.envp.push_back(nullptr);
-  if (exec.as_init) return RunAsInit(socket_fd, StartWorkload, &workload);
-  return ExecWorkload(&workload);
+  if (!exec.as_init) return ExecWorkload(&workload);
+  int status = RunAsInit(socket_fd, StartWorkload, &workload);
+  if (status >= 0) return status;
+  // No workload process at all (e.g. EAGAIN: the uid's process limit):
+  // the broker says why, as for an exec that failed.
+  ipc::StubMessage failed;
+  failed.kind = ipc::StubMessage::Kind::kExecFailed;
+  failed.exec_errno = -status;
+  Send(socket_fd, failed);
+  return kernel::ExitStatusForExecErrno(-status);
 }
 
 namespace {

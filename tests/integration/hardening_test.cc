@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -84,6 +85,33 @@ TEST_F(PlantedOutputTest, NewReportIsOwnerOnly) {
   ASSERT_EQ(stat(report.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600);
   EXPECT_EQ(ParseReport(ReadFile(report)).outcome, "running");
+}
+
+// A user who owns one component of a listed path swaps it for a link to
+// "/": the view would then hold the host's /run (its daemons' sockets). A
+// link only root or the broker owns is followed; this one refuses the run.
+TEST(ViewPathTest, LinkOwnedByAnotherUserInAListedPathIsRefused) {
+  ScopedTempDir shared("/tmp", 01777);
+  std::string link = shared.Child("job");
+  pid_t child = fork();
+  if (child == 0) {
+    if (setresgid(kTestUser, kTestUser, kTestUser) != 0 ||
+        setresuid(kTestUser, kTestUser, kTestUser) != 0 || symlink("/", link.c_str()) != 0) {
+      _exit(1);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_EQ(status, 0) << "the other user could not plant the link";
+  struct stat st;
+  ASSERT_EQ(lstat(link.c_str(), &st), 0);
+  ASSERT_EQ(st.st_uid, kTestUser);
+  ASSERT_TRUE(std::filesystem::is_directory(link + "/run")) << "the link reaches the host's /run";
+  RunResult result = RunProbe({"--read-write", link + "/run"}, {"exit", "0"});
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("a link owned by uid 1000"), std::string::npos) << result.err;
+  EXPECT_EQ(result.out, "") << "the workload must not have run";
 }
 
 // From the user's own home, the workload must not get ~/.bashrc or ~/.ssh.

@@ -251,5 +251,16 @@ INSTANTIATE_TEST_SUITE_P(Statuses, ExitStatusTest,
                            return std::string(info.param.name);
                          });
 
+// Whoever starts tether may leave SIGCHLD ignored; the kernel would then
+// reap the workload (and the init) unseen, and the run would never end.
+TEST(LifetimeTest, InheritedIgnoredSigchldStillEndsWithTheWorkloadsStatus) {
+  RunSpec spec;
+  spec.args = {"run", "--", "/bin/sh", "-c", "exit 3"};
+  spec.before_exec = [] { signal(SIGCHLD, SIG_IGN); };
+  spec.timeout_seconds = 20;
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+}
+
 }  // namespace
 }  // namespace tether::testing

@@ -284,6 +284,42 @@ TEST(RunTest, StubKilledMidHandshakeExits125AndLeavesNothing) {
   EXPECT_TRUE(ProcessGone(stub));
 }
 
+// tmpfs inodes cost kernel memory its size does not count: they are
+// bounded with it (one per page), so empty files cannot fill the host.
+TEST(RunTest, PrivateTmpfsBoundsItsInodesWithItsSize) {
+  ScopedTempDir dir_dir("/tmp", 0777);
+  std::string policy = dir_dir.path() + "/policy.json";
+  std::ofstream(policy) << R"({"filesystem": {"tmpfs_size": "64k"}})";
+  RunSpec spec;
+  spec.args = {"run",
+               "--policy",
+               policy,
+               "--",
+               "/bin/sh",
+               "-c",
+               "i=0; while [ $i -lt 1000 ]; do true > /tmp/f$i 2>/dev/null || break; "
+               "i=$((i+1)); done; echo files=$i; df -i /tmp | tail -1"};
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  int files = std::atoi(FindLine(result.out, "files=").c_str());
+  EXPECT_GT(files, 0) << result.out;
+  EXPECT_LT(files, 100) << "far more empty files than 64k of pages: " << result.out;
+}
+
+// The uid's process limit leaves the init no workload to fork: the run
+// says why instead of ending with a bare 125.
+TEST(RunTest, WorkloadThatCannotBeForkedIsReportedWithItsErrno) {
+  ScopedTempDir dir_dir("/tmp", 0777);
+  std::string policy = dir_dir.path() + "/policy.json";
+  std::ofstream(policy)
+      << R"({"process": {"rlimits": [{"name": "nproc", "soft": "1", "hard": "1"}]}})";
+  RunSpec spec;
+  spec.args = {"run", "--policy", policy, "--", "/bin/true"};
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 126) << result.err;
+  EXPECT_NE(result.err.find("Resource temporarily unavailable"), std::string::npos) << result.err;
+}
+
 TEST(RunTest, MissingCommandIsAUsageError) {
   RunSpec spec;
   spec.args = {"run"};

@@ -7,11 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <ostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -208,6 +210,39 @@ TEST(WorkloadsTest, InteractiveShellExitsWithItsStatus) {
                                                        << result.err;
   EXPECT_EQ(out.find("/bin/sh:"), std::string::npos) << "the shell complained:\n" << out;
   EXPECT_EQ(result.exit_code, 3) << "out:\n" << out << "\nerr:\n" << result.err;
+}
+
+// The workload had the terminal's foreground group; the shell that ran
+// tether gets it back, and can read its terminal afterwards.
+TEST(WorkloadsTest, CallerGetsItsTerminalBackAfterTheRun) {
+  RequirePrograms({{"/usr/bin/script", "bsdutils"}, kSh});
+  if (::testing::Test::HasFailure()) return;
+  RunSpec spec;
+  ScopedTempDir cwd("/tmp", 0777);
+  spec.cwd = cwd.path();
+  spec.command = {
+      "/usr/bin/script", "-qec",
+      "/bin/sh -c '" + Binaries().Bin("tether") + " run -- /bin/true; read line; echo got=$line'",
+      "/dev/null"};
+  // Typed only once the run is over, so that the caller is the one to read it.
+  int typed[2];
+  ASSERT_EQ(pipe(typed), 0);
+  spec.before_exec = [&typed] {
+    setenv("PATH", kPath, 1);
+    dup2(typed[0], STDIN_FILENO);
+    close(typed[1]);
+  };
+  std::thread typist([&typed] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    (void)!write(typed[1], "hello\n", 6);
+    close(typed[1]);
+  });
+  RunResult result = RunTether(spec);
+  typist.join();
+  close(typed[0]);
+  EXPECT_NE(result.out.find("got=hello"), std::string::npos) << "out:\n"
+                                                             << result.out << "\nerr:\n"
+                                                             << result.err;
 }
 
 }  // namespace
