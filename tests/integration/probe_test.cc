@@ -2,6 +2,7 @@
 // (tether runs with this process's credentials) and the Landlock ABI
 // syscall; and under the fault environments, the probes that must fail.
 
+#include <capnp/dynamic.h>
 #include <gtest/gtest.h>
 #include <linux/landlock.h>
 #include <sys/syscall.h>
@@ -69,6 +70,12 @@ TEST(ProbeTest, EverythingIsAllowedOnThisHost) {
   EXPECT_TRUE(facts.getUserNamespace().getAllowed());
   EXPECT_TRUE(facts.getBoundingSetClearable().getAllowed());
   EXPECT_TRUE(facts.getSeccompLoadable().getAllowed());
+  EXPECT_TRUE(facts.getPidNamespace().getAllowed());
+  EXPECT_TRUE(facts.getMountNamespace().getAllowed());
+  EXPECT_TRUE(facts.getIpcNamespace().getAllowed());
+  EXPECT_TRUE(facts.getUtsNamespace().getAllowed());
+  EXPECT_TRUE(facts.getCgroupNamespace().getAllowed());
+  EXPECT_TRUE(facts.getFreshProcfs().getAllowed());
   EXPECT_FALSE(Str(facts.getRuntime().getGuess()).empty());
   std::vector<std::string> evidence = Strings(facts.getRuntime().getEvidence());
   ASSERT_FALSE(evidence.empty());
@@ -103,6 +110,40 @@ TEST(ProbeTest, GvisorLikeHostRefusesSeccompWithEinval) {
   EXPECT_EQ(facts.getSeccompLoadable().getErrno(), 22);
   EXPECT_FALSE(facts.getNetworkNamespace().getAllowed());
 }
+
+// Each host that denies part of the environment, as `tether probe` sees it.
+struct DeniedFact {
+  const char* mode;
+  const char* fact;  // the one probe the host denies (others may be denied too)
+  int errno_value;
+  const char* evidence;
+};
+
+class DeniedFactTest : public ::testing::TestWithParam<DeniedFact> {};
+
+TEST_P(DeniedFactTest, ProbeSaysWhatTheHostDeniesWithItsErrno) {
+  HostFacts probed = Probe({Binaries().Bin("faultenv"), GetParam().mode, "--"});
+  capnp::DynamicStruct::Reader facts = capnp::toDynamic(probed.get());
+  auto fact = facts.get(GetParam().fact).as<schema::ProbeFact>();
+  EXPECT_FALSE(fact.getAllowed());
+  EXPECT_EQ(fact.getErrno(), GetParam().errno_value);
+  EXPECT_NE(Str(fact.getEvidence()).find(GetParam().evidence), std::string::npos)
+      << Str(fact.getEvidence());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Hosts, DeniedFactTest,
+    ::testing::Values(DeniedFact{"no-pidns", "pidNamespace", 1, "unshare(CLONE_NEWPID)"},
+                      DeniedFact{"no-mountns", "mountNamespace", 1, "unshare(CLONE_NEWNS)"},
+                      DeniedFact{"no-ipc-uts-cgroupns", "ipcNamespace", 1, "CLONE_NEWIPC"},
+                      DeniedFact{"no-ipc-uts-cgroupns", "utsNamespace", 1, "CLONE_NEWUTS"},
+                      DeniedFact{"no-ipc-uts-cgroupns", "cgroupNamespace", 1, "CLONE_NEWCGROUP"},
+                      DeniedFact{"masked-proc", "freshProcfs", 1, "mount too revealing"}),
+    [](const ::testing::TestParamInfo<DeniedFact>& info) {
+      std::string name = std::string(info.param.mode) + "_" + info.param.fact;
+      for (char& c : name) c = c == '-' ? '_' : c;
+      return name;
+    });
 
 TEST(ProbeTest, ProbingDoesNotChangeTheBroker) {
   HostFacts probed = Probe();
