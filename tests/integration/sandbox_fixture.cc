@@ -30,12 +30,6 @@ void CopyExecutable(const std::string& from, const std::string& to) {
   chmod(to.c_str(), 0755);
 }
 
-void ReadInto(int fd, std::string* out) {
-  char buffer[4096];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) out->append(buffer, n);
-}
-
 }  // namespace
 
 SandboxDir::SandboxDir() {
