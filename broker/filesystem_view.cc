@@ -188,6 +188,14 @@ class Planner {
           absl::StrCat("'", listed, "' changed while it was opened: ", strerrorname_np(errno)));
     }
     if (S_ISLNK(st.st_mode)) return AddLink(listed, path, *opened, st, writable, device, reason);
+    // Neither a read-only mount nor Landlock stops a connect or a write to
+    // these: listed read-only, they would be writable all the same.
+    if ((S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode)) && !writable) {
+      return ViewError(absl::StrCat("'", listed, "' is a ",
+                                    S_ISSOCK(st.st_mode) ? "unix socket" : "FIFO",
+                                    ": a read-only listing cannot stop writes to it; list it "
+                                    "read-write if the workload may use it"));
+    }
     if (taken_.count(path) != 0) {
       // Bound once: a read-write listing wins over a read-only one, but
       // never through a link (a link must not widen another listing).
@@ -350,6 +358,7 @@ struct MountInfo {
   std::string point;
   std::set<std::string> options;
   std::string type;
+  bool propagates = false;  // a shared: or master: tag: joined to another namespace
 };
 
 std::string Unescape(absl::string_view field) {
@@ -384,6 +393,10 @@ absl::StatusOr<std::vector<MountInfo>> ReadMountInfo(pid_t pid) {
       info.options.emplace(option);
     }
     info.type = std::string(*(separator + 1));
+    for (auto optional = fields.begin() + 6; optional < separator; ++optional) {
+      info.propagates |=
+          absl::StartsWith(*optional, "shared:") || absl::StartsWith(*optional, "master:");
+    }
     mounts.push_back(std::move(info));
   }
   return mounts;
@@ -511,6 +524,9 @@ absl::Status VerifyView(pid_t stub, const ViewPlan& plan, std::vector<MechanismR
   std::set<std::string> planned;
   for (const ViewMount& mount : plan.mounts) planned.insert(mount.target);
   for (const MountInfo& info : mounts) {
+    if (info.propagates) {
+      return wrong(absl::StrCat(info.point, " propagates mounts to or from another namespace"));
+    }
     if (planned.count(info.point) != 0) continue;
     bool under_bind = std::any_of(recursive.begin(), recursive.end(),
                                   [&](const std::string& dir) { return IsUnder(info.point, dir); });

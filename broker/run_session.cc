@@ -724,6 +724,17 @@ absl::Status RunSession::Handshake() {
   return channel_.Send(go);
 }
 
+namespace {
+
+// Whether /proc/<pid>/root is the broker's own root directory.
+bool SameRootAsBroker(pid_t pid) {
+  struct stat own, theirs;
+  return stat("/", &own) == 0 && stat(absl::StrCat("/proc/", pid, "/root").c_str(), &theirs) == 0 &&
+         own.st_dev == theirs.st_dev && own.st_ino == theirs.st_ino;
+}
+
+}  // namespace
+
 // A sidecar stub already runs in its container's namespaces and image:
 // tether applies none of them. Each layer is reported for what it is, the
 // container's own (where its namespace differs from the broker's) or none
@@ -767,6 +778,13 @@ void RunSession::RecordSidecarLayers(const ipc::Hello& hello) {
       record.reason = absl::StrCat("sidecar: the stub's ", layer.name,
                                    " namespace is unknown; tether did not make it");
       record.evidence = Evidence::kNone;
+    } else if (*stub_inode != own.st_ino && view && stub_visible_ && SameRootAsBroker(child_)) {
+      // Its own mount namespace, but the host's root: no view at all.
+      record.state = MechanismState::kNotIsolated;
+      record.reason =
+          "sidecar: the stub's mount namespace is its own but its root is the broker's: it sees "
+          "the host's filesystem";
+      record.evidence = Evidence::kVerified;
     } else if (*stub_inode != own.st_ino) {
       record.state = MechanismState::kProvidedByContainer;
       record.reason = view ? "sidecar: the container's own image and mounts, not tether's view"

@@ -44,9 +44,12 @@ class Fd {
   int fd_;
 };
 
-int SetAttributes(int fd, uint64_t set, bool recursive) {
+int SetAttributes(int fd, uint64_t set, bool recursive, bool make_private = false) {
   struct mount_attr attr = {};
   attr.attr_set = set;
+  // A clone keeps its source's peer group: mounts made in it would then
+  // appear on the host, and the host's later mounts in the view.
+  if (make_private) attr.propagation = MS_PRIVATE;
   unsigned flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
   return syscall(SYS_mount_setattr, fd, "", flags, &attr, sizeof(attr)) == 0 ? 0 : errno;
 }
@@ -61,7 +64,9 @@ int CloneHostPath(const ViewMount& mount, Fd* out) {
                                    opened ? "" : mount.source.c_str(),
                                    flags | (opened ? AT_EMPTY_PATH : 0))));
   if (!tree.valid()) return errno;
-  if (int error = SetAttributes(tree.get(), mount.attributes, mount.directory); error != 0) {
+  if (int error = SetAttributes(tree.get(), mount.attributes, mount.directory,
+                                /*make_private=*/true);
+      error != 0) {
     return error;
   }
   *out = std::move(tree);

@@ -4,10 +4,13 @@
 // missing or that someone other than root could have rewritten.
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -112,6 +115,40 @@ TEST(ViewPathTest, LinkOwnedByAnotherUserInAListedPathIsRefused) {
   EXPECT_EQ(result.exit_code, 2) << result.err;
   EXPECT_NE(result.err.find("a link owned by uid 1000"), std::string::npos) << result.err;
   EXPECT_EQ(result.out, "") << "the workload must not have run";
+}
+
+// A socket or FIFO listed read-only would still take the workload's writes
+// (neither a read-only mount nor Landlock stops them): refused, exit 2.
+TEST(ViewPathTest, SocketListedReadOnlyIsRefused) {
+  ScopedTempDir dir("/tmp", 0755);
+  std::string path = dir.Child("daemon.sock");
+  int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un address = {};
+  address.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof(address.sun_path));
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  RunResult result = RunProbe({"--read-only", path}, {"exit", "0"});
+  close(listener);
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("is a unix socket"), std::string::npos) << result.err;
+  EXPECT_EQ(result.out, "");
+}
+
+// On a host whose mounts are shared (systemd's default), the view's binds
+// must neither appear in the caller's mount namespace nor pile up there.
+TEST(ViewPathTest, ViewMountsDoNotPropagateToTheCaller) {
+  ScopedTempDir project("/opt", 0777);
+  std::string script = "mount --make-rshared / && cd " + project.path() +
+                       " && for i in 1 2 3; do " + Binaries().Bin("tether") +
+                       " run -- /bin/true || exit 9; done; echo mounts=$(grep -c " +
+                       project.path() + " /proc/self/mountinfo)";
+  RunSpec spec;
+  spec.command = {"/usr/bin/unshare", "-m", "--propagation", "unchanged", "/bin/sh", "-c", script};
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(FindLine(result.out, "mounts="), "0") << result.out;
 }
 
 // From the user's own home, the workload must not get ~/.bashrc or ~/.ssh.

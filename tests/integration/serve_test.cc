@@ -528,8 +528,9 @@ TEST_F(ServeIsolatedTest, StubInAnotherPidNamespaceIsStubAttestedNeverVerified) 
 }
 
 // Nothing tether did not make is reported as enforced. This stub has a
-// mount namespace of its own (its "container") and shares the others with
-// the broker: /proc shows both, and the report says which is which.
+// mount namespace of its own and shares the others with the broker: /proc
+// shows both, and the report says which is which. Its root is still the
+// host's, so its own mount namespace is no filesystem view.
 TEST_F(ServeIsolatedTest, SidecarLayersAreTheContainersOrNoneNeverEnforced) {
   RunResult result = RootStub({"./sandbox_probe", "exit", "0"}, false);
   ASSERT_EQ(result.exit_code, 0) << result.err << ReadFile(dir_ + "/serve.log");
@@ -538,7 +539,7 @@ TEST_F(ServeIsolatedTest, SidecarLayersAreTheContainersOrNoneNeverEnforced) {
   const std::pair<const char*, const char*> expected[] = {
       {"pid_namespace", "not_isolated"},    {"mount_namespace", "provided_by_container"},
       {"ipc_namespace", "not_isolated"},    {"uts_namespace", "not_isolated"},
-      {"cgroup_namespace", "not_isolated"}, {"filesystem_view", "provided_by_container"}};
+      {"cgroup_namespace", "not_isolated"}, {"filesystem_view", "not_isolated"}};
   for (const auto& [mechanism, state] : expected) {
     const MechanismRecord* layer = report.Find(mechanism, "sidecar_layer");
     ASSERT_NE(layer, nullptr) << mechanism << " in " << text;
