@@ -1,18 +1,13 @@
 #include "broker/netns.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <net/if.h>
-#include <netinet/in.h>
-#include <netlink/addr.h>
 #include <netlink/errno.h>
 #include <netlink/handlers.h>
 #include <netlink/netlink.h>
-#include <netlink/route/addr.h>
 #include <netlink/route/link.h>
-#include <netlink/route/link/veth.h>
 #include <netlink/socket.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -27,12 +22,7 @@
 #include <utility>
 #include <vector>
 
-#include "absl/memory/memory.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "base/status.h"
 #include "ipc/fd_passing.h"
 
@@ -40,83 +30,12 @@ namespace tether::broker {
 namespace {
 
 // ---------------------------------------------------------------------------
-// Names and addresses.
-
-// The kernel's own rule (dev_valid_name), minus non-ASCII bytes.
-absl::Status ValidateIfname(absl::string_view name) {
-  if (name.empty() || name.size() >= IFNAMSIZ) {
-    return absl::InvalidArgumentError(absl::StrCat("interface name '", name, "' must be 1 to ",
-                                                   IFNAMSIZ - 1, " bytes, not ", name.size()));
-  }
-  if (name == "." || name == "..") {
-    return absl::InvalidArgumentError(absl::StrCat("interface name '", name, "' is reserved"));
-  }
-  for (char c : name) {
-    if (c == '/' || c == ':' || !absl::ascii_isgraph(static_cast<unsigned char>(c))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("interface name '", absl::CHexEscape(name),
-                       "' may not contain '/', ':', whitespace or non-printable bytes"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-using policy::Ipv4Cidr;
-using policy::Netmask;
-using policy::ParseIpv4Cidr;
-
-// Both ends of one /30 or /31, distinct, neither the network nor the
-// broadcast address of a /30.
-absl::Status ValidateAddresses(const VethAddresses& addresses, Ipv4Cidr* host, Ipv4Cidr* sandbox) {
-  absl::StatusOr<Ipv4Cidr> parsed_host = ParseIpv4Cidr(addresses.host_cidr);
-  if (!parsed_host.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("host address: ", parsed_host.status().message()));
-  }
-  absl::StatusOr<Ipv4Cidr> parsed_sandbox = ParseIpv4Cidr(addresses.sandbox_cidr);
-  if (!parsed_sandbox.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sandbox address: ", parsed_sandbox.status().message()));
-  }
-  *host = *parsed_host;
-  *sandbox = *parsed_sandbox;
-  const std::string both = absl::StrCat(addresses.host_cidr, " and ", addresses.sandbox_cidr);
-  if ((host->prefix != 30 && host->prefix != 31) || host->prefix != sandbox->prefix) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("veth addresses ", both, " are not both /30 or both /31"));
-  }
-  const uint32_t mask = Netmask(host->prefix);
-  if ((host->address & mask) != (sandbox->address & mask) || host->address == sandbox->address) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("veth addresses ", both, " are not two different addresses of one subnet"));
-  }
-  if (host->prefix == 30) {
-    for (uint32_t address : {host->address, sandbox->address}) {
-      if ((address & 3) == 0 || (address & 3) == 3) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("veth addresses ", both, ": ", policy::FormatIpv4Cidr(address, 30),
-                         " is the network or broadcast address of its /30"));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-// ---------------------------------------------------------------------------
 // libnl, with the kernel's errno kept.
 
 struct LinkDeleter {
   void operator()(struct rtnl_link* link) const { rtnl_link_put(link); }
 };
-struct AddrDeleter {
-  void operator()(struct rtnl_addr* addr) const { rtnl_addr_put(addr); }
-};
-struct NlAddrDeleter {
-  void operator()(struct nl_addr* addr) const { nl_addr_put(addr); }
-};
 using LinkPtr = std::unique_ptr<struct rtnl_link, LinkDeleter>;
-using AddrPtr = std::unique_ptr<struct rtnl_addr, AddrDeleter>;
-using NlAddrPtr = std::unique_ptr<struct nl_addr, NlAddrDeleter>;
 
 absl::Status OutOfMemory(absl::string_view call) {
   return absl::ResourceExhaustedError(absl::StrCat(call, ": out of memory"));
@@ -144,27 +63,12 @@ class RouteSocket {
     return socket;
   }
 
-  // A socket in the caller's own namespace, with its own copy of SOCK_CLOEXEC
-  // (libnl's nl_connect sets it only in some versions).
-  static absl::StatusOr<std::unique_ptr<RouteSocket>> OpenHere(std::string where) {
-    UniqueFd fd(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-    if (!fd.valid()) return ErrnoStatus(errno, "socket(AF_NETLINK, NETLINK_ROUTE)");
-    struct sockaddr_nl local = {};
-    local.nl_family = AF_NETLINK;  // port 0: the kernel picks a free one
-    if (bind(fd.get(), reinterpret_cast<struct sockaddr*>(&local), sizeof(local)) != 0) {
-      return ErrnoStatus(errno, "bind(AF_NETLINK)");
-    }
-    return Adopt(std::move(fd), std::move(where));
-  }
-
   RouteSocket(const RouteSocket&) = delete;
   RouteSocket& operator=(const RouteSocket&) = delete;
   ~RouteSocket() { nl_socket_free(sock_); }
 
   int fd() const { return nl_socket_get_fd(sock_); }
   const std::string& where() const { return where_; }
-  // The errno of the kernel's answer to the last Run, 0 if it accepted.
-  int kernel_errno() const { return kernel_errno_; }
 
   // Runs `call(nl_sock*)`, a libnl request that waits for the kernel's
   // answer, and names `what` and the errno in the error.
@@ -212,21 +116,6 @@ absl::Status SetLinkUp(RouteSocket& socket, int ifindex, absl::string_view ifnam
   return socket.Run(absl::StrCat("rtnl_link_change(", ifname, " up)"), [&](struct nl_sock* sock) {
     return rtnl_link_change(sock, link.get(), changes.get(), 0);
   });
-}
-
-absl::Status AddIpv4Address(RouteSocket& socket, int ifindex, absl::string_view ifname,
-                            const Ipv4Cidr& cidr) {
-  const uint32_t network_order = htonl(cidr.address);
-  NlAddrPtr local(nl_addr_build(AF_INET, &network_order, sizeof(network_order)));
-  AddrPtr addr(rtnl_addr_alloc());
-  if (local == nullptr || addr == nullptr) return OutOfMemory("rtnl_addr_alloc");
-  nl_addr_set_prefixlen(local.get(), cidr.prefix);
-  rtnl_addr_set_ifindex(addr.get(), ifindex);
-  const std::string what = absl::StrCat(
-      "rtnl_addr_add(", policy::FormatIpv4Cidr(cidr.address, cidr.prefix), " on ", ifname, ")");
-  int result = rtnl_addr_set_local(addr.get(), local.get());  // also sets the prefix length
-  if (result < 0) return absl::InternalError(absl::StrCat(what, ": libnl: ", nl_geterror(result)));
-  return socket.Run(what, [&](struct nl_sock* sock) { return rtnl_addr_add(sock, addr.get(), 0); });
 }
 
 // ---------------------------------------------------------------------------
@@ -331,123 +220,16 @@ absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd) {
 }  // namespace
 
 // ---------------------------------------------------------------------------
-// The veth pair.
-
-// One veth pair, known by its host end: deleting that end deletes the peer
-// wherever it lives. Deleted on destruction. It keeps its own netlink socket
-// so that the deletion needs no new fd.
-class VethPair {
- public:
-  // Creates `host_ifname` in the broker's namespace and its peer
-  // `sandbox_ifname` directly inside `netns_fd`, in one request: the peer
-  // never exists in the broker's namespace, where its name could clash.
-  static absl::StatusOr<std::unique_ptr<VethPair>> Create(const std::string& host_ifname,
-                                                          const std::string& sandbox_ifname,
-                                                          int netns_fd) {
-    ASSIGN_OR_RETURN(std::unique_ptr<RouteSocket> socket,
-                     RouteSocket::OpenHere("in the broker's namespace"));
-    LinkPtr link(rtnl_link_veth_alloc());
-    if (link == nullptr) return OutOfMemory("rtnl_link_veth_alloc");
-    rtnl_link_set_name(link.get(), host_ifname.c_str());
-    LinkPtr peer(rtnl_link_veth_get_peer(link.get()));
-    rtnl_link_set_name(peer.get(), sandbox_ifname.c_str());
-    rtnl_link_set_ns_fd(peer.get(), netns_fd);
-    RETURN_IF_ERROR(socket->Run(absl::StrCat("rtnl_link_add(veth ", host_ifname, ", peer ",
-                                             sandbox_ifname, " inside the new namespace)"),
-                                [&](struct nl_sock* sock) {
-                                  return rtnl_link_add(sock, link.get(), NLM_F_CREATE | NLM_F_EXCL);
-                                }));
-    // Owned from here on: an error below deletes it (by name until the
-    // index is known).
-    std::unique_ptr<VethPair> pair(new VethPair(std::move(socket), host_ifname));
-    ASSIGN_OR_RETURN(int ifindex, LinkIndex(*pair->socket_, host_ifname));
-    pair->host_ifindex_ = ifindex;
-    return pair;
-  }
-
-  VethPair(const VethPair&) = delete;
-  VethPair& operator=(const VethPair&) = delete;
-  ~VethPair() { (void)Delete(); }
-
-  // Deletes the pair; gone already (ENODEV) counts as done. Tried once.
-  absl::Status Delete() {
-    if (deleted_) return absl::OkStatus();
-    deleted_ = true;
-    LinkPtr link(rtnl_link_alloc());
-    if (link == nullptr) return OutOfMemory("rtnl_link_alloc");
-    // By index, not by name: a name can be reused by someone else's link.
-    if (host_ifindex_ > 0) {
-      rtnl_link_set_ifindex(link.get(), host_ifindex_);
-    } else {
-      rtnl_link_set_name(link.get(), host_ifname_.c_str());
-    }
-    absl::Status status =
-        socket_->Run(absl::StrCat("rtnl_link_delete(", host_ifname_, ")"),
-                     [&](struct nl_sock* sock) { return rtnl_link_delete(sock, link.get()); });
-    if (!status.ok() && socket_->kernel_errno() == ENODEV) return absl::OkStatus();
-    return status;
-  }
-
-  RouteSocket& host_socket() { return *socket_; }
-  int host_ifindex() const { return host_ifindex_; }
-
- private:
-  VethPair(std::unique_ptr<RouteSocket> socket, std::string host_ifname)
-      : socket_(std::move(socket)), host_ifname_(std::move(host_ifname)) {}
-
-  std::unique_ptr<RouteSocket> socket_;  // in the broker's namespace
-  std::string host_ifname_;
-  int host_ifindex_ = 0;
-  bool deleted_ = false;
-};
-
-// ---------------------------------------------------------------------------
-// Parsing.
-
-absl::StatusOr<VethAddresses> ParseVethSubnet(absl::string_view subnet) {
-  ASSIGN_OR_RETURN(policy::Ipv4Subnet parsed, policy::ParseIpv4Subnet(subnet));
-  return VethAddressesFor(parsed);
-}
-
-VethAddresses VethAddressesFor(const policy::Ipv4Subnet& subnet) {
-  // A /31 has no network or broadcast address to skip (RFC 3021).
-  const int prefix = subnet.prefix_length;
-  const uint32_t first = prefix == 30 ? subnet.network + 1 : subnet.network;
-  return VethAddresses{policy::FormatIpv4Cidr(first, prefix),
-                       policy::FormatIpv4Cidr(first + 1, prefix)};
-}
-
-// ---------------------------------------------------------------------------
 // IsolatedNetwork.
 
-IsolatedNetwork::IsolatedNetwork(std::string host_ifname, VethAddresses addresses)
-    : host_ifname_(std::move(host_ifname)), addresses_(std::move(addresses)) {}
-
-IsolatedNetwork::~IsolatedNetwork() { (void)Destroy(); }
-
-absl::Status IsolatedNetwork::Destroy() {
-  absl::Status status;
-  if (veth_ != nullptr) status = veth_->Delete();
-  veth_.reset();
-  netns_fd_.reset();
-  return status;
+absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::Create() {
+  return CreateImpl(Step::kNone);
 }
 
-absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::Create(
-    const std::string& host_ifname, const VethAddresses& addresses) {
-  return CreateImpl(host_ifname, addresses, Step::kNone);
-}
-
-absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::CreateImpl(
-    const std::string& host_ifname, const VethAddresses& addresses, Step fail_after) {
-  RETURN_IF_ERROR(ValidateIfname(host_ifname));
-  Ipv4Cidr host_cidr;
-  Ipv4Cidr sandbox_cidr;
-  RETURN_IF_ERROR(ValidateAddresses(addresses, &host_cidr, &sandbox_cidr));
-
+absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::CreateImpl(Step fail_after) {
   // Everything made from here on belongs to `network` (or to a local RAII
   // object), so each early return undoes it.
-  std::unique_ptr<IsolatedNetwork> network(new IsolatedNetwork(host_ifname, addresses));
+  std::unique_ptr<IsolatedNetwork> network(new IsolatedNetwork());
   auto injected = [fail_after](Step step, absl::string_view name) {
     return step == fail_after ? absl::AbortedError(absl::StrCat("injected failure after ", name))
                               : absl::OkStatus();
@@ -459,32 +241,10 @@ absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::CreateImpl(
                    RouteSocket::Adopt(std::move(route_fd), "in the new namespace"));
   RETURN_IF_ERROR(injected(Step::kNamespace, "the namespace"));
 
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<VethPair> veth,
-      VethPair::Create(host_ifname, network->sandbox_ifname_, network->netns_fd_.get()));
-  network->veth_ = std::move(veth);
-  RETURN_IF_ERROR(injected(Step::kVethPair, "the veth pair"));
-
-  RouteSocket& outside = network->veth_->host_socket();
-  const int host_ifindex = network->veth_->host_ifindex();
-  RETURN_IF_ERROR(AddIpv4Address(outside, host_ifindex, host_ifname, host_cidr));
-  RETURN_IF_ERROR(injected(Step::kHostAddress, "the host address"));
-
-  RETURN_IF_ERROR(SetLinkUp(outside, host_ifindex, host_ifname));
-  RETURN_IF_ERROR(injected(Step::kHostUp, "the host end up"));
-
   // A new namespace's loopback is down; most workloads expect it up.
   ASSIGN_OR_RETURN(int loopback, LinkIndex(*inside, "lo"));
   RETURN_IF_ERROR(SetLinkUp(*inside, loopback, "lo"));
   RETURN_IF_ERROR(injected(Step::kLoopbackUp, "loopback up"));
-
-  ASSIGN_OR_RETURN(int sandbox_ifindex, LinkIndex(*inside, network->sandbox_ifname_));
-  RETURN_IF_ERROR(AddIpv4Address(*inside, sandbox_ifindex, network->sandbox_ifname_, sandbox_cidr));
-  RETURN_IF_ERROR(injected(Step::kSandboxAddress, "the sandbox address"));
-
-  RETURN_IF_ERROR(SetLinkUp(*inside, sandbox_ifindex, network->sandbox_ifname_));
-  RETURN_IF_ERROR(injected(Step::kSandboxUp, "the sandbox end up"));
-
   return network;
 }
 

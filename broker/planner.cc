@@ -109,10 +109,9 @@ absl::Status PlanNetwork(const PlanInput& input, Plan* plan) {
     return absl::OkStatus();
   }
   if (input.network.ok && HasEffective(hello, CAP_SYS_ADMIN)) {
-    PlannedStep join =
-        Enforce(Mechanism::kNetworkNamespace, ipc::Action::kJoinNetworkNamespace,
-                absl::StrCat("network mode ", NetworkModeName(input.network_mode),
-                             ": join the broker's namespace with loopback and one veth"));
+    PlannedStep join = Enforce(Mechanism::kNetworkNamespace, ipc::Action::kJoinNetworkNamespace,
+                               absl::StrCat("network mode ", NetworkModeName(input.network_mode),
+                                            ": join the broker's namespace, loopback only"));
     join.step.fd_index = kNetworkNamespaceFdIndex;
     plan->steps.push_back(join);
     return absl::OkStatus();

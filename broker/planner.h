@@ -27,8 +27,8 @@ using policy::ParseNetworkMode;
 struct PlanInput {
   ipc::Hello hello;
   NetworkMode network_mode = NetworkMode::kHost;
-  // For isolated and auto: whether the broker made the namespace (with its
-  // veth pair) and, if not, the evidence.
+  // For isolated and auto: whether the broker made the namespace (loopback
+  // only) and, if not, the evidence.
   ProbeResult network{true};
   Enforcement enforcement;
   ProbeResult bounding_set_probe{true};

@@ -72,7 +72,6 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
     updated.enforcement.Set(mechanism, mode, "policy");
   }
   if (file.network_mode.has_value()) updated.network_mode = *file.network_mode;
-  if (file.network_subnet.has_value()) updated.subnet = VethAddressesFor(*file.network_subnet);
   if (file.gpu_devices.has_value()) updated.gpus = *file.gpu_devices;
   if (file.gpu_device_root.has_value()) updated.gpu_discovery.device_root = *file.gpu_device_root;
   if (file.gpu_proc_conflict.has_value()) updated.proc_conflict = *file.gpu_proc_conflict;
@@ -162,9 +161,6 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file, const 
              effective.extra_denied_syscalls);
   auto network = json_effective.initNetwork();
   network.setMode(NetworkModeName(options.network_mode));
-  if (file.network_subnet.has_value()) {
-    network.setSubnet(policy::FormatIpv4Subnet(*file.network_subnet));
-  }
   capnp::DynamicStruct::Builder modes = capnp::toDynamic(json_effective.initEnforcement());
   for (Mechanism mechanism : kRelaxableMechanisms) {
     modes.set(MechanismField(modes.getSchema(), mechanism),

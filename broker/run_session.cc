@@ -599,32 +599,17 @@ std::optional<Refusal> RunSession::GrantGpus() {
   return std::nullopt;
 }
 
-// Makes the namespace and its veth pair now, so that the plan is decided
-// from what really happened; the probe's evidence explains a failure.
+// Makes the namespace now, so that the plan is decided from what really
+// happened; the probe's evidence explains a failure.
 ProbeResult RunSession::PrepareNetwork(const HostFacts& facts) {
   if (!facts.network_namespace.ok) return facts.network_namespace;
-  VethAddresses addresses;
-  if (options_.subnet.has_value()) {
-    addresses = *options_.subnet;
-  } else {
-    // A /30 of 10.201.0.0/16 picked by pid, so concurrent runs do not clash.
-    uint32_t slot = static_cast<uint32_t>(getpid()) % 16384;
-    absl::StatusOr<VethAddresses> derived =
-        ParseVethSubnet(absl::StrCat("10.201.", slot / 64, ".", (slot % 64) * 4, "/30"));
-    if (!derived.ok()) return {false, EINVAL, std::string(derived.status().message())};
-    addresses = *derived;
-  }
-  absl::StatusOr<std::unique_ptr<IsolatedNetwork>> network =
-      IsolatedNetwork::Create(absl::StrCat("tth", getpid()), addresses);
+  absl::StatusOr<std::unique_ptr<IsolatedNetwork>> network = IsolatedNetwork::Create();
   if (!network.ok()) {
     int error = network.status().code() == absl::StatusCode::kPermissionDenied ? EPERM : EIO;
     return {false, error, std::string(network.status().message())};
   }
   network_ = std::move(*network);
-  return {true, 0,
-          absl::StrCat("made a network namespace with ", network_->host_ifname(), " ",
-                       network_->addresses().host_cidr, " <-> ", network_->sandbox_ifname(), " ",
-                       network_->addresses().sandbox_cidr)};
+  return {true, 0, "made a network namespace whose only interface is lo"};
 }
 
 // Every privileged object exists by now (stub forked, ruleset and filter
@@ -912,7 +897,7 @@ void RunSession::WarmUp() {
 
 void RunSession::HoldNetworkUntilWorkloadExits() {
   // Unseen workloads: exiting closes the namespace fd, and the kernel
-  // deletes the pair with the namespace when the workload is gone.
+  // removes the namespace when the workload is gone.
   if (network_ == nullptr || !stub_visible_) return;
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, child_, 0)));
   if (pidfd.valid()) {

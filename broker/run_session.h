@@ -39,8 +39,7 @@ struct RunOptions {
   SandboxPolicy policy;
   Enforcement enforcement;
   NetworkMode network_mode = NetworkMode::kIsolated;
-  std::optional<VethAddresses> subnet;  // default: a /30 chosen from the pid
-  GpuSelection gpus;                    // none unless asked
+  GpuSelection gpus;  // none unless asked
   GpuDiscoveryOptions gpu_discovery;
   ProcConflict proc_conflict = ProcConflict::kPromote;
   bool user_lists_proc_read_only = false;
@@ -90,7 +89,7 @@ class RunSession {
   }
 
   // After Serve: keeps the isolated network until the workload exits (where
-  // the broker can see it), then deletes the veth pair.
+  // the broker can see it).
   void HoldNetworkUntilWorkloadExits();
 
  private:
@@ -132,8 +131,8 @@ class RunSession {
   bool sidecar_ = false;
   bool stub_visible_ = true;  // /proc/<stub> is the stub's (same pid namespace)
   bool hello_received_ = false;
-  // Destroyed with the session: the veth pair goes on every exit path, and
-  // if the broker is killed the kernel removes it with the namespace.
+  // Destroyed with the session; the kernel removes the namespace once the
+  // workload is gone too.
   std::unique_ptr<IsolatedNetwork> network_;
   std::optional<ProbeResult> warm_network_;  // what WarmUp made of the network
   std::vector<ipc::StepResult> results_;

@@ -22,8 +22,7 @@ struct Gpu {
 }
 
 struct Network {
-  mode @0 :Text;       # "isolated" (default), "host" or "auto"
-  subnet @1 :Text;     # a /30 or /31 for the veth pair, e.g. "10.200.0.0/30"
+  mode @0 :Text;       # "isolated" (default: loopback only), "host" or "auto"
 }
 
 # Per mechanism: "strict" (the default: fail closed) or "best_effort".

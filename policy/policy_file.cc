@@ -343,12 +343,6 @@ absl::Status ParseNetwork(schema::Network::Reader network, PolicyFile* file) {
     }
     file->network_mode = mode;
   }
-  if (network.hasSubnet()) {
-    std::string text = network.getSubnet();
-    absl::StatusOr<Ipv4Subnet> subnet = ParseIpv4Subnet(text);
-    if (!subnet.ok()) return PathError("$.network.subnet", subnet.status().message());
-    file->network_subnet = *subnet;
-  }
   return absl::OkStatus();
 }
 

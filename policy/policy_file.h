@@ -34,7 +34,6 @@ struct PolicyFile {
   // schema's order (kRelaxableMechanisms), with their modes.
   std::vector<std::pair<Mechanism, EnforcementMode>> enforcement;
   std::optional<NetworkMode> network_mode;
-  std::optional<Ipv4Subnet> network_subnet;
   std::optional<GpuSelection> gpu_devices;
   // gpu.devices as written ("void", " 0, 2"), set with gpu_devices, so that
   // `policy explain` says it back the way the user spelled it.
@@ -53,7 +52,7 @@ struct PolicyFile {
 // Parses and validates policy JSON, every value into its type. Errors name
 // the JSON path (`$.filesystem.read_only[2]`) and the problem: unknown keys,
 // wrong types, relative or duplicate paths, a path both read-only and
-// read-write, malformed variable names, bad modes, GPU selections or subnets.
+// read-write, malformed variable names, bad modes, or GPU selections.
 absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json);
 
 absl::StatusOr<PolicyFile> LoadPolicyFile(const std::string& path);

@@ -119,7 +119,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadPolicy{"EnforcementNotObject", R"({"enforcement": []})",
                   "$.enforcement: expected an object, found an array"},
         BadPolicy{"SubnetNotString", R"({"network": {"subnet": 30}})",
-                  "$.network.subnet: expected a string, found a number"},
+                  "$.network.subnet: unknown key"},
         BadPolicy{"NullSection", R"({"process": null})",
                   "$.process: expected an object, found null"},
         BadPolicy{"BadLandlockCompatibility",

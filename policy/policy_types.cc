@@ -139,25 +139,6 @@ absl::StatusOr<GpuSelection> ParseGpuSelection(absl::string_view text) {
   return selection;
 }
 
-absl::StatusOr<Ipv4Subnet> ParseIpv4Subnet(absl::string_view text) {
-  absl::StatusOr<Ipv4Cidr> cidr = ParseIpv4Cidr(text);
-  if (!cidr.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("veth subnet: ", cidr.status().message()));
-  }
-  if (cidr->prefix != 30 && cidr->prefix != 31) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("veth subnet '", text, "': prefix /", cidr->prefix,
-                     " is not /30 or /31 (a veth pair needs exactly two addresses)"));
-  }
-  const uint32_t network = cidr->address & Netmask(cidr->prefix);
-  if (network != cidr->address) {
-    return absl::InvalidArgumentError(absl::StrCat("veth subnet '", text,
-                                                   "': host bits are set (the subnet is ",
-                                                   FormatIpv4Cidr(network, cidr->prefix), ")"));
-  }
-  return Ipv4Subnet{network, cidr->prefix};
-}
-
 uint32_t Netmask(int prefix) { return prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix); }
 
 absl::StatusOr<Ipv4Cidr> ParseIpv4Cidr(absl::string_view text) {

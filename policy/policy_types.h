@@ -54,17 +54,6 @@ inline constexpr int kMaxGpuIndex = 253;
 // token; a duplicate index is an error.
 absl::StatusOr<GpuSelection> ParseGpuSelection(absl::string_view text);
 
-// The subnet of the isolated network's veth pair: a /30 or a /31.
-struct Ipv4Subnet {
-  uint32_t network = 0;   // host byte order, no host bits set
-  int prefix_length = 0;  // 30 or 31
-};
-
-// Parses "10.200.0.0/30" or "10.200.0.0/31": four decimal octets, then the
-// prefix length. Bad syntax, another prefix length or host bits set are
-// InvalidArgumentError naming the problem ("veth subnet ...").
-absl::StatusOr<Ipv4Subnet> ParseIpv4Subnet(absl::string_view text);
-
 // "ADDRESS/PREFIX", for `address` in host byte order.
 std::string FormatIpv4Cidr(uint32_t address, int prefix_length);
 
@@ -77,9 +66,6 @@ struct Ipv4Cidr {
 absl::StatusOr<Ipv4Cidr> ParseIpv4Cidr(absl::string_view text);
 // The mask of a prefix length: 30 -> 0xfffffffc.
 uint32_t Netmask(int prefix);
-inline std::string FormatIpv4Subnet(const Ipv4Subnet& subnet) {
-  return FormatIpv4Cidr(subnet.network, subnet.prefix_length);
-}
 
 // A size in bytes: "4096", "64k", "256m" or "2g" (binary units), from one
 // page to 1 TiB. The error names the text and says what is accepted.

@@ -56,27 +56,21 @@ TEST(PolicyTypesTest, ParsesGpuSelections) {
   EXPECT_TRUE(Mentions(ParseGpuSelection("").status(), "empty GPU selection"));
 }
 
-TEST(PolicyTypesTest, ParsesAndFormatsVethSubnets) {
-  absl::StatusOr<Ipv4Subnet> subnet = ParseIpv4Subnet("10.200.0.4/30");
-  ASSERT_TRUE(subnet.ok()) << subnet.status();
-  EXPECT_EQ(subnet->network, 0x0ac80004u);
-  EXPECT_EQ(subnet->prefix_length, 30);
-  EXPECT_EQ(FormatIpv4Subnet(*subnet), "10.200.0.4/30");
-  subnet = ParseIpv4Subnet("192.168.1.254/31");
-  ASSERT_TRUE(subnet.ok()) << subnet.status();
-  EXPECT_EQ(FormatIpv4Subnet(*subnet), "192.168.1.254/31");
+TEST(PolicyTypesTest, ParsesAndFormatsIpv4Cidrs) {
+  absl::StatusOr<Ipv4Cidr> cidr = ParseIpv4Cidr("10.200.0.4/30");
+  ASSERT_TRUE(cidr.ok()) << cidr.status();
+  EXPECT_EQ(cidr->address, 0x0ac80004u);
+  EXPECT_EQ(cidr->prefix, 30);
+  EXPECT_EQ(FormatIpv4Cidr(cidr->address, cidr->prefix), "10.200.0.4/30");
+  EXPECT_EQ(Netmask(30), 0xfffffffcu);
+  EXPECT_EQ(Netmask(0), 0u);
 }
 
-TEST(PolicyTypesTest, RejectsBadSubnetsNamingTheProblem) {
-  EXPECT_EQ(ParseIpv4Subnet("10.0.0.0/8").status().message(),
-            "veth subnet '10.0.0.0/8': prefix /8 is not /30 or /31 (a veth pair needs exactly "
-            "two addresses)");
-  EXPECT_EQ(ParseIpv4Subnet("10.200.0.1/30").status().message(),
-            "veth subnet '10.200.0.1/30': host bits are set (the subnet is 10.200.0.0/30)");
-  EXPECT_EQ(ParseIpv4Subnet("10.200.0.0").status().message(),
-            "veth subnet: '10.200.0.0' is not ADDRESS/PREFIX");
-  EXPECT_TRUE(Mentions(ParseIpv4Subnet("10.256.0.0/30").status(), "IPv4 address"));
-  EXPECT_TRUE(Mentions(ParseIpv4Subnet("10.200.0.0/33").status(), "not a number from 0 to 32"));
+TEST(PolicyTypesTest, RejectsBadCidrsNamingTheProblem) {
+  EXPECT_TRUE(Mentions(ParseIpv4Cidr("10.200.0.0").status(), "is not ADDRESS/PREFIX"));
+  EXPECT_TRUE(Mentions(ParseIpv4Cidr("10.256.0.0/30").status(), "IPv4 address"));
+  EXPECT_TRUE(Mentions(ParseIpv4Cidr("10.200.0.0/33").status(), "not a number from 0 to 32"));
+  EXPECT_FALSE(ParseIpv4Cidr("010.200.0.0/30").ok());
 }
 
 struct ByteSize {

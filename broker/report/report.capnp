@@ -257,7 +257,6 @@ struct EffectiveSeccomp {
 
 struct EffectiveNetwork {
   mode @0 :Text;
-  subnet @1 :Text;  # only when the policy file sets one
 }
 
 # Per relaxable mechanism, as in Enforcement above: "strict" or "best_effort".

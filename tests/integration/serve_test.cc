@@ -463,21 +463,28 @@ class ServeIsolatedTest : public ServeTest {
 };
 
 // The warm pool: before any stub connects, the server's waiting workers
-// (its children) each hold a ready network with its veth pair.
+// (its children) each hold a ready network, loopback only.
 TEST_F(ServeIsolatedTest, WaitingWorkersHoldWarmNetworksBeforeAnyStubConnects) {
+  // A worker holds its network as an fd on a network namespace that is not
+  // the server's.
   auto warm = [this] {
+    std::string own;
+    char link[64] = {};
+    std::string server_ns = "/proc/" + std::to_string(server_) + "/ns/net";
+    if (readlink(server_ns.c_str(), link, sizeof(link) - 1) > 0) own = link;
     int count = 0;
-    for (const auto& entry : std::filesystem::directory_iterator("/sys/class/net")) {
-      std::string name = entry.path().filename();
-      if (name.rfind("tth", 0) != 0) continue;
-      std::string stat = ReadFile("/proc/" + name.substr(3) + "/stat");
-      size_t paren = stat.rfind(')');
-      if (paren == std::string::npos) continue;
-      std::istringstream fields(stat.substr(paren + 2));
-      std::string state;
-      pid_t parent = 0;
-      fields >> state >> parent;
-      count += parent == server_;
+    std::istringstream children(ReadFile("/proc/" + std::to_string(server_) + "/task/" +
+                                         std::to_string(server_) + "/children"));
+    for (pid_t worker; children >> worker;) {
+      std::string fds = "/proc/" + std::to_string(worker) + "/fd";
+      bool holds = false;
+      std::error_code error;
+      for (const auto& entry : std::filesystem::directory_iterator(fds, error)) {
+        char target[64] = {};
+        if (readlink(entry.path().c_str(), target, sizeof(target) - 1) <= 0) continue;
+        holds |= std::string(target).rfind("net:[", 0) == 0 && target != own;
+      }
+      count += holds;
     }
     return count;
   };
@@ -491,7 +498,7 @@ TEST_F(ServeIsolatedTest, WaitingWorkersHoldWarmNetworksBeforeAnyStubConnects) {
 TEST_F(ServeIsolatedTest, RootStubJoinsTheBrokersNetworkNamespaceAndDrops) {
   RunResult result = RootStub({"./sandbox_probe", "interfaces"}, false);
   ASSERT_EQ(result.exit_code, 0) << result.err << ReadFile(dir_ + "/serve.log");
-  EXPECT_NE(result.out.find("interface=eth0"), std::string::npos) << result.out;
+  EXPECT_EQ(result.out.find("interface=eth0"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("interface=lo"), std::string::npos) << result.out;
   std::string text = OnlyReport();
   PostureReport report = ParseReport(text);
