@@ -50,28 +50,7 @@ namespace {
 
 constexpr uid_t kNobody = 65534;
 
-// The fixture copies a fixed list of binaries; tenant_probe is in its data
-// but may not be in that list, so copy it beside the others once.
-std::string TenantProbe() {
-  std::string path = Binaries().Bin("tenant_probe");
-  if (access(path.c_str(), X_OK) != 0) {
-    const char* srcdir = std::getenv("TEST_SRCDIR");
-    std::filesystem::copy_file(
-        std::string(srcdir != nullptr ? srcdir : ".") + "/tether/tests/testcases/tenant_probe",
-        path, std::filesystem::copy_options::overwrite_existing);
-    chmod(path.c_str(), 0755);
-  }
-  return path;
-}
-
-std::vector<std::string> Lines(const std::string& text, const std::string& prefix) {
-  std::vector<std::string> found;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind(prefix, 0) == 0) found.push_back(line.substr(prefix.size()));
-  }
-  return found;
-}
+std::string TenantProbe() { return Binaries().Bin("tenant_probe"); }
 
 // Appends what `fd` gives to *text until a line starts with `prefix`, EOF,
 // or the deadline.
@@ -129,22 +108,6 @@ std::string RunOutside(std::vector<std::string> args, bool as_nobody, int ipc_ns
     text += "exit_status=" + std::to_string(status) + "\n";
   }
   return text;
-}
-
-// /proc/PID/cmdline split at its NULs.
-std::vector<std::string> CmdlineOf(const std::string& pid) {
-  std::string raw = ReadFile("/proc/" + pid + "/cmdline");
-  std::vector<std::string> args;
-  std::string arg;
-  for (char c : raw) {
-    if (c == '\0') {
-      args.push_back(arg);
-      arg.clear();
-    } else {
-      arg += c;
-    }
-  }
-  return args;
 }
 
 // The host pid of the process running `tenant_probe hold NAME ...`.
@@ -573,13 +536,13 @@ TEST(IsolationTest, ProcListsOnlyTheSandboxsOwnProcesses) {
   ASSERT_EQ(w.b_ps.exit_code, 0) << w.b_ps.err;
   std::string self = FindLine(w.b_ps.out, "self=");
   std::set<std::string> pids;
-  for (const std::string& line : Lines(w.b_ps.out, "proc="))
+  for (const std::string& line : FindLines(w.b_ps.out, "proc="))
     pids.insert(line.substr(0, line.find(' ')));
   EXPECT_EQ(pids, (std::set<std::string>{"1", self}))
       << "tenant B's /proc must hold its init and itself only:\n"
       << w.b_ps.out;
   EXPECT_EQ(FindLine(w.b_ps.out, "ppid="), "1") << w.b_ps.out;
-  for (const std::string& line : Lines(w.b_ps.out, "cmdline=")) {
+  for (const std::string& line : FindLines(w.b_ps.out, "cmdline=")) {
     EXPECT_EQ(line.find(w.a.name), std::string::npos) << "tenant A is visible: " << line;
     EXPECT_EQ(line.find(w.h.name), std::string::npos) << "the host twin is visible: " << line;
   }

@@ -36,21 +36,6 @@ std::string UniqueSeconds(int base) {
   return text;
 }
 
-std::vector<std::string> CmdlineOf(const std::string& pid) {
-  std::string raw = ReadFile("/proc/" + pid + "/cmdline");
-  std::vector<std::string> args;
-  std::string arg;
-  for (char c : raw) {
-    if (c == '\0') {
-      args.push_back(arg);
-      arg.clear();
-    } else {
-      arg += c;
-    }
-  }
-  return args;
-}
-
 // Host pids (any namespace: the host's /proc shows them all) running
 // `sleep SECONDS`. Zombies have an empty command line and do not count.
 std::vector<pid_t> Sleepers(const std::string& seconds) {

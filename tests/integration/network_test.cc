@@ -42,15 +42,6 @@ std::set<std::string> NamedNamespaces() {
   return names;
 }
 
-std::vector<std::string> Lines(const std::string& text, const std::string& prefix) {
-  std::vector<std::string> found;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind(prefix, 0) == 0) found.push_back(line.substr(prefix.size()));
-  }
-  return found;
-}
-
 RunResult RunIsolated(std::vector<std::string> probe_args, std::vector<std::string> flags = {}) {
   RunSpec spec;
   spec.args = {"run", "--network", "isolated"};
@@ -64,7 +55,7 @@ RunResult RunIsolated(std::vector<std::string> probe_args, std::vector<std::stri
 TEST(NetworkTest, IsolatedWorkloadSeesOnlyLoopback) {
   RunResult result = RunIsolated({"interfaces"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  std::vector<std::string> interfaces = Lines(result.out, "interface=");
+  std::vector<std::string> interfaces = FindLines(result.out, "interface=");
   EXPECT_EQ(std::set<std::string>(interfaces.begin(), interfaces.end()),
             (std::set<std::string>{"lo"}))
       << result.out;
@@ -80,7 +71,7 @@ TEST(NetworkTest, HostModeWorkloadSeesTheHostInterfaces) {
     (void)entry;
     ++host_interfaces;
   }
-  EXPECT_EQ(Lines(result.out, "interface=").size(), host_interfaces) << result.out;
+  EXPECT_EQ(FindLines(result.out, "interface=").size(), host_interfaces) << result.out;
 }
 
 // A host service on 0.0.0.0 answers on every host address, and from none of

@@ -151,6 +151,30 @@ bool ProcessGone(pid_t pid) {
   return false;
 }
 
+std::vector<std::string> FindLines(const std::string& text, const std::string& prefix) {
+  std::vector<std::string> found;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(prefix, 0) == 0) found.push_back(line.substr(prefix.size()));
+  }
+  return found;
+}
+
+std::vector<std::string> CmdlineOf(const std::string& pid) {
+  std::string raw = ReadFile("/proc/" + pid + "/cmdline");
+  std::vector<std::string> args;
+  std::string arg;
+  for (char c : raw) {
+    if (c == '\0') {
+      args.push_back(arg);
+      arg.clear();
+    } else {
+      arg += c;
+    }
+  }
+  return args;
+}
+
 std::string FindLine(const std::string& text, const std::string& prefix) {
   std::istringstream lines(text);
   std::string line;

@@ -53,6 +53,11 @@ RunResult RunTether(const RunSpec& spec);
 
 // Reads the first line starting with `prefix` from text, without the prefix.
 std::string FindLine(const std::string& text, const std::string& prefix);
+// Every line starting with `prefix`, without the prefix.
+std::vector<std::string> FindLines(const std::string& text, const std::string& prefix);
+
+// /proc/PID/cmdline split at its NULs (empty for a zombie or a gone pid).
+std::vector<std::string> CmdlineOf(const std::string& pid);
 
 std::string ReadFile(const std::string& path);
 
