@@ -30,6 +30,7 @@
 #include "broker/host/peer_process.h"
 #include "broker/host/proc_status.h"
 #include "broker/namespaces.h"
+#include "broker/sandbox_child.h"
 #include "broker/stub_binary.h"
 #include "broker/verifier.h"
 #include "broker/view_builder.h"
@@ -46,84 +47,6 @@ namespace tether::broker {
 namespace {
 
 using kernel::kStubSocketFd;
-
-// What the cloned child needs: everything decided and allocated before
-// the clone.
-struct SandboxChild {
-  int stub_binary = -1;
-  int stub_socket = -1;
-  pid_t broker_pid = 0;
-  bool new_pid_namespace = false;
-  const char* hostname = nullptr;                       // set in a new uts namespace
-  const ViewPlan* view = nullptr;                       // built in a new mount namespace
-  const std::vector<UniqueFd>* view_sources = nullptr;  // the host paths, cloned
-  int view_report_fd = -1;
-  int proceed_fd = -1;  // one byte once the broker checked the view
-  // The broker's ends of those two pipes, which the child closes at once:
-  // with them gone, a dead broker is a hang-up the child can see.
-  int broker_ends[2] = {-1, -1};
-};
-
-void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen(message)); }
-
-// Runs in the cloned child, the broker's code in the sandbox's new
-// namespaces (the broker is single-threaded here): the hostname, the
-// filesystem view, then the stub, executed from the fd that was checked
-// (stub_binary.h). The stub itself never mounts.
-[[noreturn]] void StartSandboxChild(const SandboxChild& setup) {
-  for (int fd : setup.broker_ends) close(fd);
-  // Every disposition back to the default: an ignored SIGCHLD inherited
-  // from whoever started tether would make the stub's init wait forever.
-  for (int signo = 1; signo < NSIG; ++signo) {
-    if (signo != SIGKILL && signo != SIGSTOP) signal(signo, SIG_DFL);
-  }
-  sigset_t empty;
-  sigemptyset(&empty);
-  sigprocmask(SIG_SETMASK, &empty, nullptr);
-  // Dies with the broker from here on; the stub re-arms this after its
-  // identity change, which clears it.
-  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  // A broker that died before that: outside a new pid namespace the parent
-  // changed; inside, where the parent is not visible (0), the pipe from the
-  // broker has hung up.
-  struct pollfd broker = {setup.proceed_fd, POLLIN, 0};
-  if (getppid() != (setup.new_pid_namespace ? 0 : setup.broker_pid) ||
-      (poll(&broker, 1, 0) > 0 && (broker.revents & (POLLHUP | POLLERR)) != 0)) {
-    _exit(kExitSetupFailed);
-  }
-  if (setup.hostname != nullptr && sethostname(setup.hostname, strlen(setup.hostname)) != 0) {
-    Complain("tether: sethostname in the sandbox's uts namespace failed\n");
-    _exit(kExitSetupFailed);
-  }
-  if (setup.view != nullptr) {
-    if (BuildView(*setup.view, *setup.view_sources, setup.view_report_fd) != 0) {
-      _exit(kExitSetupFailed);
-    }
-    // The broker reads /proc/<pid>/mountinfo while only its own code runs
-    // here, then lets the stub start (or closes the pipe: exit).
-    ViewMountOutcome complete = {kViewComplete, 0};
-    char proceed = 0;
-    if (write(setup.view_report_fd, &complete, sizeof(complete)) != sizeof(complete) ||
-        read(setup.proceed_fd, &proceed, 1) != 1) {
-      _exit(kExitSetupFailed);
-    }
-  }
-  // Both fds move above the ones they will become, so neither overwrites
-  // the other; the binary's fd stays close-on-exec.
-  int socket_copy = fcntl(setup.stub_socket, F_DUPFD_CLOEXEC, kStubSocketFd + 2);
-  int binary = fcntl(setup.stub_binary, F_DUPFD_CLOEXEC, kStubSocketFd + 2);
-  if (socket_copy < 0 || binary < 0 || dup2(socket_copy, kStubSocketFd) < 0 ||
-      dup3(binary, kStubSocketFd + 1, O_CLOEXEC) < 0) {
-    _exit(kExitSetupFailed);
-  }
-  syscall(SYS_close_range, kStubSocketFd + 2, ~0U, 0);
-  char fd_text[] = "3";
-  char* argv[] = {const_cast<char*>("tether-stub"), const_cast<char*>("--fd"), fd_text, nullptr};
-  char* envp[] = {nullptr};
-  syscall(SYS_execveat, kStubSocketFd + 1, "", argv, envp, AT_EMPTY_PATH);
-  Complain("tether: cannot execute the stub\n");
-  _exit(kExitSetupFailed);
-}
 
 // Compares without an early exit, so timing says nothing about the token.
 bool TokensEqual(const std::string& expected, const std::string& given) {

@@ -1,0 +1,84 @@
+#include "broker/sandbox_child.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "broker/exit_codes.h"
+#include "broker/view_builder.h"
+#include "kernel/exec.h"
+
+namespace tether::broker {
+namespace {
+
+using kernel::kStubSocketFd;
+
+void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen(message)); }
+
+}  // namespace
+
+// Runs in the cloned child, the broker's code in the sandbox's new
+// namespaces (the broker is single-threaded here): the hostname, the
+// filesystem view, then the stub, executed from the fd that was checked
+// (stub_binary.h). The stub itself never mounts.
+[[noreturn]] void StartSandboxChild(const SandboxChild& setup) {
+  for (int fd : setup.broker_ends) close(fd);
+  // Every disposition back to the default: an ignored SIGCHLD inherited
+  // from whoever started tether would make the stub's init wait forever.
+  for (int signo = 1; signo < NSIG; ++signo) {
+    if (signo != SIGKILL && signo != SIGSTOP) signal(signo, SIG_DFL);
+  }
+  sigset_t empty;
+  sigemptyset(&empty);
+  sigprocmask(SIG_SETMASK, &empty, nullptr);
+  // Dies with the broker from here on; the stub re-arms this after its
+  // identity change, which clears it.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // A broker that died before that: outside a new pid namespace the parent
+  // changed; inside, where the parent is not visible (0), the pipe from the
+  // broker has hung up.
+  struct pollfd broker = {setup.proceed_fd, POLLIN, 0};
+  if (getppid() != (setup.new_pid_namespace ? 0 : setup.broker_pid) ||
+      (poll(&broker, 1, 0) > 0 && (broker.revents & (POLLHUP | POLLERR)) != 0)) {
+    _exit(kExitSetupFailed);
+  }
+  if (setup.hostname != nullptr && sethostname(setup.hostname, strlen(setup.hostname)) != 0) {
+    Complain("tether: sethostname in the sandbox's uts namespace failed\n");
+    _exit(kExitSetupFailed);
+  }
+  if (setup.view != nullptr) {
+    if (BuildView(*setup.view, *setup.view_sources, setup.view_report_fd) != 0) {
+      _exit(kExitSetupFailed);
+    }
+    // The broker reads /proc/<pid>/mountinfo while only its own code runs
+    // here, then lets the stub start (or closes the pipe: exit).
+    ViewMountOutcome complete = {kViewComplete, 0};
+    char proceed = 0;
+    if (write(setup.view_report_fd, &complete, sizeof(complete)) != sizeof(complete) ||
+        read(setup.proceed_fd, &proceed, 1) != 1) {
+      _exit(kExitSetupFailed);
+    }
+  }
+  // Both fds move above the ones they will become, so neither overwrites
+  // the other; the binary's fd stays close-on-exec.
+  int socket_copy = fcntl(setup.stub_socket, F_DUPFD_CLOEXEC, kStubSocketFd + 2);
+  int binary = fcntl(setup.stub_binary, F_DUPFD_CLOEXEC, kStubSocketFd + 2);
+  if (socket_copy < 0 || binary < 0 || dup2(socket_copy, kStubSocketFd) < 0 ||
+      dup3(binary, kStubSocketFd + 1, O_CLOEXEC) < 0) {
+    _exit(kExitSetupFailed);
+  }
+  syscall(SYS_close_range, kStubSocketFd + 2, ~0U, 0);
+  char fd_text[] = "3";
+  char* argv[] = {const_cast<char*>("tether-stub"), const_cast<char*>("--fd"), fd_text, nullptr};
+  char* envp[] = {nullptr};
+  syscall(SYS_execveat, kStubSocketFd + 1, "", argv, envp, AT_EMPTY_PATH);
+  Complain("tether: cannot execute the stub\n");
+  _exit(kExitSetupFailed);
+}
+
+}  // namespace tether::broker
