@@ -46,8 +46,6 @@ extern char** environ;
 namespace tether::broker {
 namespace {
 
-using kernel::kStubSocketFd;
-
 // Compares without an early exit, so timing says nothing about the token.
 bool TokensEqual(const std::string& expected, const std::string& given) {
   unsigned char difference = expected.size() != given.size();
