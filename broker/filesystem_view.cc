@@ -82,6 +82,9 @@ class Planner {
     DropLinksInsideBinds();
     DropCoveredBinds();
     std::stable_sort(plan_.mounts.begin(), plan_.mounts.end(), MountOrder);
+    // The root holds a mount point (and its parents) for every mount.
+    plan_.mounts.front().tmpfs_size =
+        (uint64_t{1} << 20) + plan_.mounts.size() * (uint64_t{64} << 10);
     return plan_;
   }
 
@@ -183,6 +186,11 @@ class Planner {
       if (errno == ENOENT) {
         plan_.absent.push_back(listed);
         return absl::OkStatus();
+      }
+      if (errno == EMFILE || errno == ENFILE) {
+        return MechanismError(Mechanism::kFilesystemView, absl::StatusCode::kResourceExhausted,
+                              absl::StrCat("opening '", listed, "': ", strerrorname_np(errno),
+                                           ": too many paths for this broker's fd limit"));
       }
       return ViewError(
           absl::StrCat("'", listed, "' changed while it was opened: ", strerrorname_np(errno)));

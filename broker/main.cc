@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <linux/landlock.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -312,6 +313,12 @@ int main(int argc, char** argv) {
   // An ignored SIGCHLD inherited from the caller would have the kernel reap
   // the stub behind the broker's back, and its status would be lost.
   signal(SIGCHLD, SIG_DFL);
+  // Each path the filesystem view binds holds an fd while the run starts.
+  struct rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   // `bazel run` starts binaries in their runfiles tree; the user meant the
   // directory they ran it from.
   if (const char* invoked_from = std::getenv("BUILD_WORKING_DIRECTORY");

@@ -319,6 +319,7 @@ absl::StatusOr<Plan> BuildPlan(const PlanInput& input) {
   plan.exec.argv = input.argv;
   plan.exec.envp = input.envp;
   plan.exec.as_init = input.new_pid_namespace;
+  plan.exec.take_terminal = input.new_pid_namespace && input.foreground_terminal;
   return plan;
 }
 

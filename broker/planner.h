@@ -54,6 +54,9 @@ struct PlanInput {
   // The stub is pid 1 of a new pid namespace: its parent is not visible
   // to it, and it stays on as the workload's init.
   bool new_pid_namespace = false;
+  // tether run is the foreground job of its terminal: the workload may
+  // take the terminal (a background job must never).
+  bool foreground_terminal = false;
   std::string landlock_missing_rights;  // names, for a kernel below the required ABI
 };
 

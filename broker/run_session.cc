@@ -330,6 +330,37 @@ void RunSession::GrantWorkingDirectory(policy::LandlockRules* rules) {
   recorder_.RecordAfterPlan(record);
 }
 
+absl::Status RunSession::CheckLandlockAloneCanNarrow(const policy::LandlockRules& rules) {
+  std::vector<std::string> narrowed;
+  for (const std::vector<std::string>* list : {&rules.read_only, &rules.devices}) {
+    for (const std::string& path : *list) {
+      std::string inner = NormalizeLexically(path);
+      for (const std::string& writable : rules.read_write) {
+        std::string outer = NormalizeLexically(writable);
+        if (inner != outer && absl::StartsWith(inner, outer) &&
+            (outer == "/" || inner[outer.size()] == '/')) {
+          narrowed.push_back(absl::StrCat(inner, " (under ", outer, ")"));
+        }
+      }
+    }
+  }
+  if (narrowed.empty()) return absl::OkStatus();
+  std::string why = absl::StrCat(
+      "without a filesystem view Landlock cannot make a path read-only inside a read-write one: ",
+      absl::StrJoin(narrowed, ", "), " stay writable");
+  if (!options_.enforcement.best_effort(Mechanism::kLandlock)) {
+    return MechanismError(Mechanism::kLandlock, absl::StatusCode::kFailedPrecondition, why);
+  }
+  MechanismRecord record;
+  record.mechanism = Mechanism::kLandlock;
+  record.action = "read_only_inside_read_write";
+  record.state = MechanismState::kDegraded;
+  record.reason = absl::StrCat("best effort: ", why);
+  record.evidence = Evidence::kStubAttested;
+  recorder_.RecordAfterPlan(record);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<UniqueFd>* fds) {
   PlanInput input;
   input.hello = hello;
@@ -338,6 +369,7 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
   input.working_directory = working_directory_;
   input.sidecar = sidecar_;
   input.new_pid_namespace = (clone_flags_ & CLONE_NEWPID) != 0;
+  input.foreground_terminal = terminal_group_ > 0 && terminal_group_ == getpgrp();
   input.argv = sidecar_ ? hello.requested_argv : options_.argv;
   input.envp = sidecar_ ? FilterEnvironment(hello.requested_envp, options_.policy.environment_allow)
                         : FilterEnvironment(environ, options_.policy.environment_allow);
@@ -361,6 +393,9 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
     // Everything in the view is there because the policy lists it: its
     // directories may be listed (what is in them keeps its own rule).
     if (view_.has_value()) rules.read_only.push_back("/");
+    // Without a view only Landlock stands, and Landlock only adds rights
+    // down a tree: a read-only entry under a writable one stays writable.
+    if (!view_.has_value()) RETURN_IF_ERROR(CheckLandlockAloneCanNarrow(rules));
     ruleset = policy::BuildLandlockRuleset(rules, hello.landlock_abi, policy::MissingPath::kSkip);
   }
   if (!ruleset.ok()) {
@@ -858,7 +893,8 @@ int RunSession::Run() {
     bool bad_path = planned.code() == absl::StatusCode::kInvalidArgument;
     return Fail(Refusal{bad_path ? ExitKind::kBadPolicy : ExitKind::kSetupFailed, planned});
   }
-  if (isatty(STDIN_FILENO)) terminal_group_ = tcgetpgrp(STDIN_FILENO);
+  // Only the terminal's foreground job may hand it to the workload.
+  if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) terminal_group_ = getpgrp();
   if (absl::Status started = StartStub(); !started.ok()) return Fail(started);
   if (absl::Status handshake = Handshake(); !handshake.ok()) return Fail(handshake);
   recorder_.EmitPostureEvents();

@@ -104,6 +104,7 @@ class RunSession {
   void RecordSidecarLayers(const ipc::Hello& hello);
   absl::StatusOr<Plan> MakePlan(const ipc::Hello& hello, std::vector<UniqueFd>* fds);
   void GrantWorkingDirectory(policy::LandlockRules* rules);
+  absl::Status CheckLandlockAloneCanNarrow(const policy::LandlockRules& rules);
   absl::Status CollectResults(const Plan& plan);
   absl::Status VerifyPosture(const Plan& plan);
   absl::Status RestrictSupervisor();

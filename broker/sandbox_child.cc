@@ -47,7 +47,9 @@ void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen
       (poll(&broker, 1, 0) > 0 && (broker.revents & (POLLHUP | POLLERR)) != 0)) {
     _exit(kExitSetupFailed);
   }
-  if (setup.hostname != nullptr && sethostname(setup.hostname, strlen(setup.hostname)) != 0) {
+  // The NIS domain name too: a new uts namespace starts with the host's.
+  if (setup.hostname != nullptr && (sethostname(setup.hostname, strlen(setup.hostname)) != 0 ||
+                                    setdomainname("(none)", 6) != 0)) {
     Complain("tether: sethostname in the sandbox's uts namespace failed\n");
     _exit(kExitSetupFailed);
   }

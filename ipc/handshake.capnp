@@ -91,6 +91,9 @@ struct ExecRequest {
   # stays as its init (forwards signals, reaps orphans, exits with the
   # workload's status), so that the workload never is a pid 1.
   asInit @2 :Bool;
+  # With asInit: the broker's tether run is the terminal's foreground job,
+  # so the workload may take the terminal (never from a background job).
+  takeTerminal @3 :Bool;
 }
 
 # broker -> stub: the whole bootstrap, decided by the broker.

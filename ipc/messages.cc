@@ -347,6 +347,7 @@ bool DecodeBrokerMessage(wire::BrokerMessage::Reader in, size_t fd_count, Broker
         return Fail(error, "plan.exec.argv is empty");
       }
       out->plan.exec.as_init = exec.getAsInit();
+      out->plan.exec.take_terminal = exec.getTakeTerminal();
       return true;
     }
     case wire::BrokerMessage::GO:
@@ -475,6 +476,7 @@ void Encode(const BrokerMessage& message, capnp::MessageBuilder& builder) {
         envp.set(i, message.plan.exec.envp[i]);
       }
       exec.setAsInit(message.plan.exec.as_init);
+      exec.setTakeTerminal(message.plan.exec.take_terminal);
       break;
     }
     case BrokerMessage::Kind::kGo: root.setGo(); break;

@@ -97,7 +97,8 @@ inline constexpr const char* kNamespaceNames[] = {"pid", "mnt", "ipc", "uts", "c
 struct ExecRequest {
   std::vector<std::string> argv;
   std::vector<std::string> envp;
-  bool as_init = false;  // fork the workload and stay as its init
+  bool as_init = false;        // fork the workload and stay as its init
+  bool take_terminal = false;  // as_init: the workload leads the terminal's foreground
 };
 
 struct Plan {

@@ -8,7 +8,8 @@
 
 namespace tether::stub {
 
-int RunAsInit(int socket_fd, void (*start_workload)(void* context), void* context) {
+int RunAsInit(int socket_fd, bool take_terminal, void (*start_workload)(void* context),
+              void* context) {
   // Blocked, a signal sent from outside the namespace is queued for pid 1
   // even without a handler; sigwaitinfo then takes them one by one.
   // Default dispositions: an ignored SIGCHLD would reap the workload
@@ -25,7 +26,7 @@ int RunAsInit(int socket_fd, void (*start_workload)(void* context), void* contex
     // On a terminal the workload leads its own foreground process group,
     // one that exists in its pid namespace (the caller's does not), so
     // that a shell can take and give back the terminal.
-    if (isatty(STDIN_FILENO) && setpgid(0, 0) == 0) {
+    if (take_terminal && isatty(STDIN_FILENO) && setpgid(0, 0) == 0) {
       signal(SIGTTOU, SIG_IGN);
       tcsetpgrp(STDIN_FILENO, getpgrp());
       signal(SIGTTOU, SIG_DFL);
@@ -41,6 +42,10 @@ int RunAsInit(int socket_fd, void (*start_workload)(void* context), void* contex
     if (signo < 0) continue;
     if (signo != SIGCHLD) {
       kill(workload, signo);
+      // A stopped workload would keep a signal that ends it pending forever.
+      if (signo == SIGTERM || signo == SIGINT || signo == SIGHUP || signo == SIGQUIT) {
+        kill(workload, SIGCONT);
+      }
       continue;
     }
     int status = 0;

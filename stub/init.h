@@ -17,7 +17,10 @@ namespace tether::stub {
 // `start_workload` runs in the child with the original signal mask and
 // never returns. A fork that fails returns minus its errno, before anything
 // else happened (the socket is still open then).
-int RunAsInit(int socket_fd, void (*start_workload)(void* context), void* context);
+// With `take_terminal` (the broker's word that its run is the terminal's
+// foreground job), the workload leads the terminal's foreground group.
+int RunAsInit(int socket_fd, bool take_terminal, void (*start_workload)(void* context),
+              void* context);
 
 }  // namespace tether::stub
 

@@ -137,7 +137,7 @@ int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec) {
   for (const std::string& var : exec.envp) workload.envp.push_back(const_cast<char*>(var.c_str()));
   workload.envp.push_back(nullptr);
   if (!exec.as_init) return ExecWorkload(&workload);
-  int status = RunAsInit(socket_fd, StartWorkload, &workload);
+  int status = RunAsInit(socket_fd, exec.take_terminal, StartWorkload, &workload);
   if (status >= 0) return status;
   // No workload process at all (e.g. EAGAIN: the uid's process limit):
   // the broker says why, as for an exec that failed.

@@ -151,6 +151,34 @@ TEST(ViewPathTest, ViewMountsDoNotPropagateToTheCaller) {
   EXPECT_EQ(FindLine(result.out, "mounts="), "0") << result.out;
 }
 
+// Without a view (a host that denies mount namespaces) only Landlock
+// stands, and it cannot narrow a read-write listing: a read-only entry
+// under one is refused in strict mode, never silently writable.
+TEST(ViewPathTest, ReadOnlyInsideReadWriteWithoutAViewIsRefused) {
+  ScopedTempDir outer("/var/tmp", 0777);
+  std::string inner = outer.Child("sub");
+  ASSERT_EQ(mkdir(inner.c_str(), 0777), 0);
+  RunSpec spec;
+  spec.wrapper = {Binaries().Bin("faultenv"), "no-mountns", "--"};
+  spec.args = {"run",
+               "--best-effort",
+               "mount_namespace,filesystem_view",
+               "--read-write",
+               outer.path(),
+               "--read-only",
+               inner,
+               "--",
+               "/bin/sh",
+               "-c",
+               "touch " + inner + "/planted"};
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 125) << result.err;
+  EXPECT_NE(result.err.find("Landlock cannot make a path read-only inside a read-write one"),
+            std::string::npos)
+      << result.err;
+  EXPECT_FALSE(std::filesystem::exists(inner + "/planted"));
+}
+
 // From the user's own home, the workload must not get ~/.bashrc or ~/.ssh.
 TEST(WorkingDirectoryTest, HomeDirectoryStaysReadOnly) {
   std::string home = "/home/cloudsdk";

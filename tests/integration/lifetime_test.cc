@@ -236,6 +236,24 @@ INSTANTIATE_TEST_SUITE_P(Statuses, ExitStatusTest,
                            return std::string(info.param.name);
                          });
 
+// A workload that stops itself would keep a forwarded SIGTERM pending
+// forever: the init continues it, and the run ends with 143.
+TEST(LifetimeTest, SigtermEndsAStoppedWorkload) {
+  RunSpec spec;
+  spec.args = {"run", "--", "/bin/sh", "-c", "echo stopping; kill -STOP $$; echo resumed"};
+  spec.while_running = [](pid_t tether, int out_fd, int) {
+    char buffer[64];
+    (void)!read(out_fd, buffer, sizeof(buffer));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    kill(tether, SIGTERM);
+  };
+  spec.timeout_seconds = 20;
+  auto start = std::chrono::steady_clock::now();
+  RunResult result = RunTether(spec);
+  EXPECT_EQ(result.exit_code, 143) << result.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
 // Whoever starts tether may leave SIGCHLD ignored; the kernel would then
 // reap the workload (and the init) unseen, and the run would never end.
 TEST(LifetimeTest, InheritedIgnoredSigchldStillEndsWithTheWorkloadsStatus) {

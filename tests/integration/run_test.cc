@@ -7,6 +7,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/prctl.h>
@@ -318,6 +319,35 @@ TEST(RunTest, WorkloadThatCannotBeForkedIsReportedWithItsErrno) {
   RunResult result = RunTether(spec);
   EXPECT_EQ(result.exit_code, 126) << result.err;
   EXPECT_NE(result.err.find("Resource temporarily unavailable"), std::string::npos) << result.err;
+}
+
+// A new uts namespace starts with the host's NIS domain name: replaced.
+TEST(RunTest, HostDomainNameDoesNotReachTheSandbox) {
+  RunSpec spec;
+  spec.args = {"run", "--", "/bin/cat", "/proc/sys/kernel/domainname"};
+  spec.before_exec = [] {
+    if (unshare(CLONE_NEWUTS) != 0 || setdomainname("corp-nis.example", 16) != 0) _exit(210);
+  };
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "(none)\n");
+}
+
+// Every listed path needs a mount point in the root: hundreds of them fit.
+TEST(RunTest, HundredsOfListedPathsFitInTheView) {
+  ScopedTempDir many("/var/tmp", 0755);
+  RunSpec spec;
+  spec.args = {"run"};
+  for (int i = 0; i < 300; ++i) {
+    std::string dir = many.path() + "/d" + std::to_string(i);
+    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+    spec.args.push_back("--read-only");
+    spec.args.push_back(dir);
+  }
+  spec.args.insert(spec.args.end(), {"--", "/bin/sh", "-c", "ls " + many.path() + " | wc -l"});
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "300\n");
 }
 
 TEST(RunTest, MissingCommandIsAUsageError) {

@@ -245,5 +245,39 @@ TEST(WorkloadsTest, CallerGetsItsTerminalBackAfterTheRun) {
                                                              << result.err;
 }
 
+// A tether run started in the background of an interactive shell must not
+// take the terminal: what the user types next goes to the shell, not to the
+// sandboxed workload.
+TEST(WorkloadsTest, BackgroundRunDoesNotTakeTheTerminal) {
+  RequirePrograms({{"/usr/bin/script", "bsdutils"}, kSh});
+  if (::testing::Test::HasFailure()) return;
+  RunSpec spec;
+  ScopedTempDir cwd("/tmp", 0777);
+  spec.cwd = cwd.path();
+  // sh -m: job control, so the background job has a process group of its own.
+  std::string script = Binaries().Bin("tether") +
+                       " run -- /bin/sh -c \"read x; echo stolen=\\$x\" & sleep 1; read line; "
+                       "echo shell=$line; kill -9 %1";
+  spec.command = {"/usr/bin/script", "-qec", "/bin/sh -m -c '" + script + "'", "/dev/null"};
+  int typed[2];
+  ASSERT_EQ(pipe(typed), 0);
+  spec.before_exec = [&typed] {
+    setenv("PATH", kPath, 1);
+    dup2(typed[0], STDIN_FILENO);
+    close(typed[1]);
+  };
+  std::thread typist([&typed] {
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    (void)!write(typed[1], "secret\n", 7);
+    close(typed[1]);
+  });
+  spec.timeout_seconds = 30;
+  RunResult result = RunTether(spec);
+  typist.join();
+  close(typed[0]);
+  EXPECT_NE(result.out.find("shell=secret"), std::string::npos) << "out:\n" << result.out;
+  EXPECT_EQ(result.out.find("stolen=secret"), std::string::npos) << "out:\n" << result.out;
+}
+
 }  // namespace
 }  // namespace tether::testing
