@@ -20,6 +20,20 @@ TEST(ParseRunCommandLineTest, ReadOnlyAndReadWriteAreRepeatableAndKeptInOrder) {
   EXPECT_EQ(line->argv, (std::vector<std::string>{"make", "-j2"}));
 }
 
+// The same path, however spelled, both read-only and read-write.
+TEST(ParseRunCommandLineTest, OnePathBothReadOnlyAndReadWriteIsAnError) {
+  for (const char* spelling : {"/srv/data", "/srv//data/", "/srv/./data"}) {
+    absl::StatusOr<RunCommandLine> line =
+        ParseRunCommandLine({"--read-only", "/srv/data", "--read-write", spelling, "--", "true"});
+    ASSERT_FALSE(line.ok()) << spelling;
+    EXPECT_NE(line.status().message().find("name one path"), absl::string_view::npos)
+        << line.status();
+  }
+  EXPECT_TRUE(
+      ParseRunCommandLine({"--read-only", "/srv/data", "--read-write", "/srv/datum", "--", "true"})
+          .ok());
+}
+
 TEST(ParseRunCommandLineTest, WithoutPathFlagsTheListsAreEmpty) {
   absl::StatusOr<RunCommandLine> line = ParseRunCommandLine({"--", "true"});
   ASSERT_TRUE(line.ok()) << line.status();
