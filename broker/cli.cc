@@ -3,8 +3,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
+#include "broker/working_directory.h"
 
 namespace tether::broker {
 
@@ -83,16 +82,9 @@ absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string
     *single = *value;
   }
   // A path both read-only and read-write contradicts itself, as in a policy.
-  auto normal = [](const std::string& path) {
-    std::vector<absl::string_view> parts;
-    for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
-      if (part != ".") parts.push_back(part);
-    }
-    return absl::StrCat("/", absl::StrJoin(parts, "/"));
-  };
   for (const std::string& read_only : line.read_only) {
     for (const std::string& read_write : line.read_write) {
-      if (normal(read_only) == normal(read_write)) {
+      if (NormalizeLexically(read_only) == NormalizeLexically(read_write)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "--read-only '", read_only, "' and --read-write '", read_write, "' name one path"));
       }

@@ -33,11 +33,6 @@ constexpr uint64_t kReadWriteAttributes = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 constexpr uint64_t kDeviceAttributes = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
 constexpr uint64_t kKernelFsAttributes = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
 
-bool IsUnder(const std::string& path, const std::string& directory) {
-  return path == directory ||
-         (absl::StartsWith(path, directory) && (directory == "/" || path[directory.size()] == '/'));
-}
-
 // Parents sort before what is under them: "/dev" < "/dev/null", and a
 // sibling with a longer name ("/dev-x") never sits between the two.
 bool MountOrder(const ViewMount& a, const ViewMount& b) {
@@ -79,8 +74,7 @@ class Planner {
               ? "the working directory, read-write"
               : "the working directory, read-only (see working_directory_not_writable)"));
     }
-    DropLinksInsideBinds();
-    DropCoveredBinds();
+    DropWhatBindsHold();
     std::stable_sort(plan_.mounts.begin(), plan_.mounts.end(), MountOrder);
     // The root holds a mount point (and its parents) for every mount.
     plan_.mounts.front().tmpfs_size =
@@ -173,7 +167,7 @@ class Planner {
     if (!resolved.ok()) return resolved.status();
     const std::string& path = *resolved;
     // The fresh /proc (or its stand-in) and the private tmpfs already hold these.
-    if (IsUnder(path, "/proc") || path == "/tmp" || path == "/dev/shm") return absl::OkStatus();
+    if (IsUnderPath(path, "/proc") || path == "/tmp" || path == "/dev/shm") return absl::OkStatus();
     // Opened once, through no link at all: what is decided here (kind, link
     // text) is what gets cloned, whatever the path names by then.
     struct open_how how = {};
@@ -315,42 +309,35 @@ class Planner {
     return resolved.empty() ? std::string("/") : resolved;
   }
 
-  // Each host path is bound once: a bind whose nearest enclosing mount is
-  // a bind of the same kind (/usr/bin, reached through the /bin link,
-  // inside /usr) adds nothing. Only the nearest counts: a read-only path
-  // inside a writable bind inside a read-only one keeps its own bind.
-  void DropCoveredBinds() {
-    auto covered = [&](const ViewMount& inner) {
-      if (inner.kind != ViewMountKind::kBind) return false;
-      const ViewMount* nearest = nullptr;
-      for (const ViewMount& outer : plan_.mounts) {
-        if (&outer == &inner || outer.kind == ViewMountKind::kSymlink ||
-            !IsUnder(inner.target, outer.target) || outer.target == inner.target) {
-          continue;
-        }
-        if (nearest == nullptr || outer.target.size() > nearest->target.size()) nearest = &outer;
+  // The mount a target lies strictly inside, the nearest one (a link is no
+  // mount).
+  const ViewMount* NearestEnclosing(const ViewMount& inner) const {
+    const ViewMount* nearest = nullptr;
+    for (const ViewMount& outer : plan_.mounts) {
+      if (&outer == &inner || outer.kind == ViewMountKind::kSymlink ||
+          outer.target == inner.target || !IsUnderPath(inner.target, outer.target)) {
+        continue;
       }
-      return nearest != nullptr && nearest->kind == ViewMountKind::kBind && nearest->directory &&
-             nearest->attributes == inner.attributes;
-    };
-    std::vector<ViewMount> kept;
-    for (const ViewMount& mount : plan_.mounts) {
-      if (!covered(mount)) kept.push_back(mount);
+      if (nearest == nullptr || outer.target.size() > nearest->target.size()) nearest = &outer;
     }
-    plan_.mounts = std::move(kept);
+    return nearest;
   }
 
-  // A link inside a bound host directory is already there (the bind holds
-  // it): making it again would fail.
-  void DropLinksInsideBinds() {
+  // What a bound host directory already holds is not made again: a bind of
+  // the same kind inside it (/usr/bin, reached through the /bin link,
+  // inside /usr) adds nothing, and a link inside it is there already (making
+  // it would fail). Only the nearest counts: a read-only path inside a
+  // writable bind inside a read-only one keeps its own bind.
+  void DropWhatBindsHold() {
     std::vector<ViewMount> kept;
     for (const ViewMount& mount : plan_.mounts) {
-      bool inside = mount.kind == ViewMountKind::kSymlink &&
-                    std::any_of(plan_.mounts.begin(), plan_.mounts.end(), [&](const ViewMount& b) {
-                      return b.kind == ViewMountKind::kBind && b.directory &&
-                             b.target != mount.target && IsUnder(mount.target, b.target);
-                    });
-      if (!inside) kept.push_back(mount);
+      const ViewMount* nearest = NearestEnclosing(mount);
+      bool in_bound_directory =
+          nearest != nullptr && nearest->kind == ViewMountKind::kBind && nearest->directory;
+      bool held = in_bound_directory &&
+                  (mount.kind == ViewMountKind::kSymlink ||
+                   (mount.kind == ViewMountKind::kBind && nearest->attributes == mount.attributes));
+      if (!held) kept.push_back(mount);
     }
     plan_.mounts = std::move(kept);
   }
@@ -536,8 +523,9 @@ absl::Status VerifyView(pid_t stub, const ViewPlan& plan, std::vector<MechanismR
       return wrong(absl::StrCat(info.point, " propagates mounts to or from another namespace"));
     }
     if (planned.count(info.point) != 0) continue;
-    bool under_bind = std::any_of(recursive.begin(), recursive.end(),
-                                  [&](const std::string& dir) { return IsUnder(info.point, dir); });
+    bool under_bind = std::any_of(recursive.begin(), recursive.end(), [&](const std::string& dir) {
+      return IsUnderPath(info.point, dir);
+    });
     if (!under_bind) return wrong(absl::StrCat("unplanned mount at ", info.point));
   }
   return absl::OkStatus();

@@ -337,8 +337,7 @@ absl::Status RunSession::CheckLandlockAloneCanNarrow(const policy::LandlockRules
       std::string inner = NormalizeLexically(path);
       for (const std::string& writable : rules.read_write) {
         std::string outer = NormalizeLexically(writable);
-        if (inner != outer && absl::StartsWith(inner, outer) &&
-            (outer == "/" || inner[outer.size()] == '/')) {
+        if (inner != outer && IsUnderPath(inner, outer)) {
           narrowed.push_back(absl::StrCat(inner, " (under ", outer, ")"));
         }
       }

@@ -13,37 +13,6 @@
 namespace tether::broker {
 namespace {
 
-// An fd this file owns; closed on every return (the child may keep going
-// to exec the stub, so nothing may leak into it).
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = other.fd_;
-      other.fd_ = -1;
-    }
-    return *this;
-  }
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-  int Release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
-
 int SetAttributes(int fd, uint64_t set, bool recursive, bool make_private = false) {
   struct mount_attr attr = {};
   attr.attr_set = set;
@@ -55,14 +24,14 @@ int SetAttributes(int fd, uint64_t set, bool recursive, bool make_private = fals
 }
 
 // A detached clone of a host path with its attributes already set.
-int CloneHostPath(const ViewMount& mount, Fd* out) {
+int CloneHostPath(const ViewMount& mount, UniqueFd* out) {
   unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW |
                    (mount.directory ? AT_RECURSIVE : 0);
   // The fd the broker opened when it planned, where there is one.
   bool opened = mount.source_fd != nullptr && mount.source_fd->valid();
-  Fd tree(static_cast<int>(syscall(SYS_open_tree, opened ? mount.source_fd->get() : AT_FDCWD,
-                                   opened ? "" : mount.source.c_str(),
-                                   flags | (opened ? AT_EMPTY_PATH : 0))));
+  UniqueFd tree(static_cast<int>(syscall(SYS_open_tree, opened ? mount.source_fd->get() : AT_FDCWD,
+                                         opened ? "" : mount.source.c_str(),
+                                         flags | (opened ? AT_EMPTY_PATH : 0))));
   if (!tree.valid()) return errno;
   if (int error = SetAttributes(tree.get(), mount.attributes, mount.directory,
                                 /*make_private=*/true);
@@ -78,11 +47,11 @@ int Configure(int fs, const char* key, const std::string& value) {
 }
 
 // A new filesystem instance (tmpfs, proc, devpts), detached.
-int NewFilesystem(const ViewMount& mount, Fd* out) {
+int NewFilesystem(const ViewMount& mount, UniqueFd* out) {
   const char* type = mount.kind == ViewMountKind::kProc     ? "proc"
                      : mount.kind == ViewMountKind::kDevpts ? "devpts"
                                                             : "tmpfs";
-  Fd fs(static_cast<int>(syscall(SYS_fsopen, type, FSOPEN_CLOEXEC)));
+  UniqueFd fs(static_cast<int>(syscall(SYS_fsopen, type, FSOPEN_CLOEXEC)));
   if (!fs.valid()) return errno;
   int error = 0;
   if (mount.kind == ViewMountKind::kTmpfs || mount.kind == ViewMountKind::kRoot) {
@@ -104,7 +73,7 @@ int NewFilesystem(const ViewMount& mount, Fd* out) {
   uint64_t attributes = mount.kind == ViewMountKind::kRoot
                             ? mount.attributes & ~static_cast<uint64_t>(MOUNT_ATTR_RDONLY)
                             : mount.attributes;
-  Fd mounted(static_cast<int>(syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, attributes)));
+  UniqueFd mounted(static_cast<int>(syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, attributes)));
   if (!mounted.valid()) return errno;
   *out = std::move(mounted);
   return 0;
@@ -113,7 +82,7 @@ int NewFilesystem(const ViewMount& mount, Fd* out) {
 // Opens `target` under `root`, one component at a time and never through a
 // link, making what is missing: directories, or an empty file to bind a
 // file or a device node onto. A link (kSymlink) is made, and no fd returned.
-int PrepareMountPoint(int root, const ViewMount& mount, Fd* out) {
+int PrepareMountPoint(int root, const ViewMount& mount, UniqueFd* out) {
   std::vector<std::string> parts;
   size_t start = 1;
   while (start < mount.target.size()) {
@@ -122,7 +91,7 @@ int PrepareMountPoint(int root, const ViewMount& mount, Fd* out) {
     if (end > start) parts.push_back(mount.target.substr(start, end - start));
     start = end + 1;
   }
-  Fd directory(openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd directory(openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!directory.valid()) return errno;
   for (size_t i = 0; i < parts.size(); ++i) {
     const char* name = parts[i].c_str();
@@ -133,17 +102,17 @@ int PrepareMountPoint(int root, const ViewMount& mount, Fd* out) {
     bool want_directory = !last || mount.directory;
     if (want_directory) {
       if (mkdirat(directory.get(), name, 0755) != 0 && errno != EEXIST) return errno;
-      Fd next(openat(directory.get(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd next(openat(directory.get(), name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!next.valid()) return errno;
       directory = std::move(next);
       continue;
     }
-    Fd file(openat(directory.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd file(openat(directory.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!file.valid() && errno == ENOENT) {
-      Fd created(openat(directory.get(), name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
-                        0644));
+      UniqueFd created(openat(directory.get(), name,
+                              O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
       if (!created.valid()) return errno;
-      file = Fd(openat(directory.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+      file = UniqueFd(openat(directory.get(), name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     }
     if (!file.valid()) return errno;
     *out = std::move(file);
@@ -180,7 +149,7 @@ const char* StagingDirectory() {
 int CloneViewSources(const ViewPlan& plan, std::vector<UniqueFd>* sources, size_t* failed) {
   sources->clear();
   for (size_t i = 0; i < plan.mounts.size(); ++i) {
-    Fd tree;
+    UniqueFd tree;
     if (plan.mounts[i].kind == ViewMountKind::kBind) {
       if (int error = CloneHostPath(plan.mounts[i], &tree); error != 0) {
         *failed = i;
@@ -188,7 +157,7 @@ int CloneViewSources(const ViewPlan& plan, std::vector<UniqueFd>* sources, size_
         return error;
       }
     }
-    sources->emplace_back(tree.Release());
+    sources->emplace_back(tree.release());
   }
   return 0;
 }
@@ -212,7 +181,7 @@ int BuildView(const ViewPlan& plan, const std::vector<UniqueFd>& sources, int re
     ++root_index;
   }
   if (root_index == plan.mounts.size()) return EINVAL;
-  Fd root;
+  UniqueFd root;
   int error = NewFilesystem(plan.mounts[root_index], &root);
   if (error == 0) {
     error = syscall(SYS_move_mount, root.get(), "", AT_FDCWD, StagingDirectory(),
@@ -227,10 +196,10 @@ int BuildView(const ViewPlan& plan, const std::vector<UniqueFd>& sources, int re
   for (size_t i = 0; i < plan.mounts.size(); ++i) {
     const ViewMount& mount = plan.mounts[i];
     if (i == root_index) continue;
-    Fd point;
+    UniqueFd point;
     error = PrepareMountPoint(root.get(), mount, &point);
     if (error == 0 && mount.kind != ViewMountKind::kSymlink) {
-      Fd fresh;
+      UniqueFd fresh;
       if (mount.kind != ViewMountKind::kBind) error = NewFilesystem(mount, &fresh);
       if (error == 0) {
         error = Attach(mount.kind == ViewMountKind::kBind ? sources[i].get() : fresh.get(),
@@ -243,7 +212,7 @@ int BuildView(const ViewPlan& plan, const std::vector<UniqueFd>& sources, int re
   // Read-only once complete, then the pivot: the old root is detached, so
   // no path leads back to the host's tree.
   error = SetAttributes(root.get(), plan.mounts[root_index].attributes, false);
-  Fd old_root(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd old_root(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (error == 0 && !old_root.valid()) error = errno;
   if (error == 0 && fchdir(root.get()) != 0) error = errno;
   if (error == 0 && syscall(SYS_pivot_root, ".", ".") != 0) error = errno;

@@ -28,10 +28,6 @@ constexpr const char* kSystemTrees[] = {"/etc", "/usr",  "/boot", "/dev",   "/pr
 constexpr const char* kSystemDirectories[] = {"/var", "/run", "/root", "/home",
                                               "/opt", "/srv", "/mnt",  "/media"};
 
-bool IsUnder(const std::string& path, const std::string& tree) {
-  return path == tree || absl::StartsWith(path, tree + "/");
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> CanonicalDirectory(const std::string& path) {
@@ -66,6 +62,11 @@ std::string NormalizeLexically(const std::string& path) {
   return "/" + absl::StrJoin(parts, "/");
 }
 
+bool IsUnderPath(const std::string& path, const std::string& tree) {
+  return path == tree ||
+         (absl::StartsWith(path, tree) && (tree == "/" || path[tree.size()] == '/'));
+}
+
 std::vector<std::string> HomeDirectories() {
   std::vector<std::string> homes;
   auto add = [&homes](const char* home) {
@@ -89,7 +90,8 @@ WorkingDirectoryAccess DecideWorkingDirectoryAccess(
   }
   if (canonical == "/") return {false, "the root directory"};
   for (const char* tree : kSystemTrees) {
-    if (IsUnder(canonical, tree)) return {false, absl::StrCat("under the system directory ", tree)};
+    if (IsUnderPath(canonical, tree))
+      return {false, absl::StrCat("under the system directory ", tree)};
   }
   for (const char* directory : kSystemDirectories) {
     if (canonical == directory) return {false, "a system directory"};

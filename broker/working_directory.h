@@ -20,6 +20,10 @@ absl::StatusOr<std::string> CanonicalDirectory(const std::string& path);
 // file in the stub's root rather than the broker's.
 std::string NormalizeLexically(const std::string& path);
 
+// Whether `path` is `tree` or lies inside it ("/" holds every path); both
+// absolute and normalised.
+bool IsUnderPath(const std::string& path, const std::string& tree);
+
 // Every home directory of the passwd database and $HOME, canonical where
 // they exist.
 std::vector<std::string> HomeDirectories();

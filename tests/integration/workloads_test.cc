@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <ostream>
 #include <sstream>
@@ -212,34 +213,45 @@ TEST(WorkloadsTest, InteractiveShellExitsWithItsStatus) {
   EXPECT_EQ(result.exit_code, 3) << "out:\n" << out << "\nerr:\n" << result.err;
 }
 
-// The workload had the terminal's foreground group; the shell that ran
-// tether gets it back, and can read its terminal afterwards.
-TEST(WorkloadsTest, CallerGetsItsTerminalBackAfterTheRun) {
-  RequirePrograms({{"/usr/bin/script", "bsdutils"}, kSh});
-  if (::testing::Test::HasFailure()) return;
+// Runs `shell` under script(1), a pty, in a fresh working directory, and
+// types `line` into the pty only after `delay`: whoever holds the terminal
+// then reads it.
+RunResult RunUnderScriptTypingLater(const std::string& shell, const std::string& line,
+                                    std::chrono::seconds delay) {
   RunSpec spec;
   ScopedTempDir cwd("/tmp", 0777);
   spec.cwd = cwd.path();
-  spec.command = {
-      "/usr/bin/script", "-qec",
-      "/bin/sh -c '" + Binaries().Bin("tether") + " run -- /bin/true; read line; echo got=$line'",
-      "/dev/null"};
-  // Typed only once the run is over, so that the caller is the one to read it.
+  spec.command = {"/usr/bin/script", "-qec", shell, "/dev/null"};
   int typed[2];
-  ASSERT_EQ(pipe(typed), 0);
+  if (pipe(typed) != 0) {
+    ADD_FAILURE() << "pipe: " << strerror(errno);
+    return {};
+  }
   spec.before_exec = [&typed] {
     setenv("PATH", kPath, 1);
     dup2(typed[0], STDIN_FILENO);
     close(typed[1]);
   };
-  std::thread typist([&typed] {
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-    (void)!write(typed[1], "hello\n", 6);
+  std::thread typist([&typed, &line, delay] {
+    std::this_thread::sleep_for(delay);
+    (void)!write(typed[1], line.data(), line.size());
     close(typed[1]);
   });
+  spec.timeout_seconds = 30;
   RunResult result = RunTether(spec);
   typist.join();
   close(typed[0]);
+  return result;
+}
+
+// The workload had the terminal's foreground group; the shell that ran
+// tether gets it back, and can read its terminal afterwards.
+TEST(WorkloadsTest, CallerGetsItsTerminalBackAfterTheRun) {
+  RequirePrograms({{"/usr/bin/script", "bsdutils"}, kSh});
+  if (::testing::Test::HasFailure()) return;
+  RunResult result = RunUnderScriptTypingLater(
+      "/bin/sh -c '" + Binaries().Bin("tether") + " run -- /bin/true; read line; echo got=$line'",
+      "hello\n", std::chrono::seconds(2));
   EXPECT_NE(result.out.find("got=hello"), std::string::npos) << "out:\n"
                                                              << result.out << "\nerr:\n"
                                                              << result.err;
@@ -251,30 +263,12 @@ TEST(WorkloadsTest, CallerGetsItsTerminalBackAfterTheRun) {
 TEST(WorkloadsTest, BackgroundRunDoesNotTakeTheTerminal) {
   RequirePrograms({{"/usr/bin/script", "bsdutils"}, kSh});
   if (::testing::Test::HasFailure()) return;
-  RunSpec spec;
-  ScopedTempDir cwd("/tmp", 0777);
-  spec.cwd = cwd.path();
   // sh -m: job control, so the background job has a process group of its own.
   std::string script = Binaries().Bin("tether") +
                        " run -- /bin/sh -c \"read x; echo stolen=\\$x\" & sleep 1; read line; "
                        "echo shell=$line; kill -9 %1";
-  spec.command = {"/usr/bin/script", "-qec", "/bin/sh -m -c '" + script + "'", "/dev/null"};
-  int typed[2];
-  ASSERT_EQ(pipe(typed), 0);
-  spec.before_exec = [&typed] {
-    setenv("PATH", kPath, 1);
-    dup2(typed[0], STDIN_FILENO);
-    close(typed[1]);
-  };
-  std::thread typist([&typed] {
-    std::this_thread::sleep_for(std::chrono::seconds(3));
-    (void)!write(typed[1], "secret\n", 7);
-    close(typed[1]);
-  });
-  spec.timeout_seconds = 30;
-  RunResult result = RunTether(spec);
-  typist.join();
-  close(typed[0]);
+  RunResult result = RunUnderScriptTypingLater("/bin/sh -m -c '" + script + "'", "secret\n",
+                                               std::chrono::seconds(3));
   EXPECT_NE(result.out.find("shell=secret"), std::string::npos) << "out:\n" << result.out;
   EXPECT_EQ(result.out.find("stolen=secret"), std::string::npos) << "out:\n" << result.out;
 }
