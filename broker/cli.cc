@@ -50,6 +50,8 @@ absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string
       repeated = &line.read_only;
     else if (name == "--read-write")
       repeated = &line.read_write;
+    else if (name == "--allow-net")
+      repeated = &line.allow_net;
     if (single == nullptr && repeated == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag ", name));
     }
@@ -66,9 +68,9 @@ absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string
       return absl::InvalidArgumentError(
           absl::StrCat("--allow-env '", *value, "' is not a variable name"));
     }
-    if (repeated != nullptr && repeated != &line.allow_env &&
-        ((*value)[0] != '/' || absl::StrContains(*value, "/../") ||
-         absl::EndsWith(*value, "/.."))) {
+    bool path_flag = repeated == &line.read_only || repeated == &line.read_write;
+    if (path_flag && ((*value)[0] != '/' || absl::StrContains(*value, "/../") ||
+                      absl::EndsWith(*value, "/.."))) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, " '", *value, "' is not an absolute path without '..'"));
     }

@@ -23,6 +23,7 @@ struct RunCommandLine {
   // Host paths added to the policy's lists (and so bound into the view).
   std::vector<std::string> read_only;
   std::vector<std::string> read_write;
+  std::vector<std::string> allow_net;  // egress destinations, as written
   std::vector<std::string> argv;
 };
 

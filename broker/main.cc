@@ -54,10 +54,12 @@ constexpr char kUsage[] =
     "                    [--report-dir DIR] [--events FILE] [--network MODE]\n"
     "                    [--token-file F] [--handshake-timeout SECONDS] [--pool N]\n"
     "                    [--max-sessions N] [--max-pending-per-uid N]\n"
+    "                    [--allow-net DEST]...\n"
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
     "                  [--events FILE] [--network isolated|host|auto]\n"
     "                  [--gpus all|none|0,2] [--allow-env NAME]...\n"
     "                  [--read-only PATH]... [--read-write PATH]...\n"
+    "                  [--allow-net HOST:PORT]...\n"
     "                  [--best-effort LIST] [--stub PATH] -- CMD [ARGS...]\n"
     "LIST: all, or a comma list of network_namespace, bounding_set,\n"
     "supervisor_seccomp, workload_seccomp, landlock, privilege_drop,\n"
@@ -93,6 +95,37 @@ int ParseGpus(const std::string& text, tether::broker::RunOptions* options) {
   }
   options->gpus = *gpus;
   return 0;
+}
+
+// --allow-net DEST... onto what the policy allows, then the one thing no
+// mode can honour: an allow-list on the host's network, where nothing goes
+// through the proxy. Both from flags is a usage error, otherwise the
+// policy's (2).
+int ApplyEgress(const char* command, const std::vector<std::string>& allow_net, bool host_from_flag,
+                tether::broker::RunOptions* options) {
+  bool policy_has_egress = !options->egress.rules.empty();
+  for (const std::string& text : allow_net) {
+    absl::StatusOr<tether::policy::EgressRule> rule = tether::policy::ParseEgressRule(text);
+    if (!rule.ok()) {
+      std::fprintf(stderr, "tether %s: --allow-net: %s\n", command,
+                   std::string(rule.status().message()).c_str());
+      return kExitUsage;
+    }
+    bool known = false;
+    for (const auto& existing : options->egress.rules) known |= existing.text == rule->text;
+    if (!known) options->egress.rules.push_back(*rule);
+  }
+  if (options->egress.rules.empty() ||
+      options->network_mode != tether::broker::NetworkMode::kHost) {
+    return 0;
+  }
+  const char* what = policy_has_egress ? "the policy's network.egress" : "--allow-net";
+  const char* mode = host_from_flag ? "--network host" : "the policy's network.mode \"host\"";
+  std::fprintf(stderr,
+               "tether %s: %s cannot be enforced with %s: the host's network has no proxy "
+               "(use --network isolated)\n",
+               command, what, mode);
+  return host_from_flag && !policy_has_egress ? kExitUsage : kExitBadPolicy;
 }
 
 tether::broker::RunOptions DefaultOptions() {
@@ -139,6 +172,10 @@ int Run(const std::vector<std::string>& args) {
     std::fprintf(stderr, "tether run: --network '%s' is not isolated, host or auto\n",
                  line->network->c_str());
     return kExitUsage;
+  }
+  if (int status = ApplyEgress("run", line->allow_net, line->network.has_value(), &options);
+      status != 0) {
+    return status;
   }
   for (const std::string& name : line->allow_env) {
     options.policy.environment_allow.push_back(name);
@@ -206,6 +243,7 @@ int Serve(const std::vector<std::string>& args) {
   serve.allowed_uids = {static_cast<uint32_t>(getuid())};
   std::optional<std::string> policy_path;
   std::optional<std::string> network;
+  std::vector<std::string> allow_net;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& flag = args[i];
     if (i + 1 >= args.size()) {
@@ -230,6 +268,8 @@ int Serve(const std::vector<std::string>& args) {
       serve.run.events_path = value;
     } else if (flag == "--network") {
       network = value;
+    } else if (flag == "--allow-net") {
+      allow_net.push_back(value);
     } else if (flag == "--token-file") {
       absl::StatusOr<std::string> token = tether::ReadSmallFile(value);
       if (!token.ok() || token->empty()) {
@@ -282,6 +322,9 @@ int Serve(const std::vector<std::string>& args) {
     std::fprintf(stderr, "tether serve: --network '%s' is not isolated, host or auto\n",
                  network->c_str());
     return kExitUsage;
+  }
+  if (int status = ApplyEgress("serve", allow_net, network.has_value(), &serve.run); status != 0) {
+    return status;
   }
   return tether::broker::ServeForever(serve);
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <netlink/errno.h>
 #include <netlink/handlers.h>
 #include <netlink/netlink.h>
@@ -122,7 +123,7 @@ absl::Status SetLinkUp(RouteSocket& socket, int ifindex, absl::string_view ifnam
 // The namespace itself.
 
 // What the namespace child says: the call that failed (kOk if none) and its errno.
-enum ChildCall : int32_t { kOk, kUnshare, kOpenNamespace, kSocket, kBind };
+enum ChildCall : int32_t { kOk, kUnshare, kOpenNamespace, kSocket, kBind, kTcpSocket };
 struct ChildReport {
   int32_t call;
   int32_t error;
@@ -134,15 +135,18 @@ const char* ChildCallName(int32_t call) {
     case kOpenNamespace: return "open(/proc/self/ns/net)";
     case kSocket: return "socket(AF_NETLINK, NETLINK_ROUTE)";
     case kBind: return "bind(AF_NETLINK)";
+    case kTcpSocket: return "socket(AF_INET, SOCK_STREAM)";
     default: return "an unknown call";
   }
 }
 
-// Makes a new namespace and sends back its fd and a netlink socket opened
-// inside it. Only async-signal-safe calls: the broker may have threads.
-[[noreturn]] void RunNamespaceChild(int socket_fd) {
+// Makes a new namespace and sends back its fd, a netlink socket opened
+// inside it and, when asked, a TCP socket of the namespace (bound later,
+// once loopback is up). Only async-signal-safe calls: the broker may have
+// threads.
+[[noreturn]] void RunNamespaceChild(int socket_fd, bool tcp_socket) {
   ChildReport report = {kOk, 0};
-  int fds[2] = {-1, -1};
+  int fds[3] = {-1, -1, -1};
   struct sockaddr_nl local = {};
   local.nl_family = AF_NETLINK;
   if (unshare(CLONE_NEWNET) != 0) {
@@ -153,9 +157,12 @@ const char* ChildCallName(int32_t call) {
     report = {kSocket, errno};
   } else if (bind(fds[1], reinterpret_cast<struct sockaddr*>(&local), sizeof(local)) != 0) {
     report = {kBind, errno};
+  } else if (tcp_socket && (fds[2] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+    report = {kTcpSocket, errno};
   }
+  int sent = report.call != kOk ? 0 : tcp_socket ? 3 : 2;
   // If this fails the parent reads EOF and says the child did not report.
-  ipc::SendWithFds(socket_fd, &report, sizeof(report), fds, report.call == kOk ? 2 : 0);
+  ipc::SendWithFds(socket_fd, &report, sizeof(report), fds, sent);
   _exit(0);
 }
 
@@ -167,8 +174,8 @@ std::string DescribeWaitStatus(int status) {
 
 // Receives the child's report and reaps the child. The fds that arrive are
 // owned from the start, so none leaks whatever else is wrong with the report.
-absl::Status ReceiveChildReport(int socket_fd, pid_t child, UniqueFd* netns_fd,
-                                UniqueFd* route_fd) {
+absl::Status ReceiveChildReport(int socket_fd, pid_t child, UniqueFd* netns_fd, UniqueFd* route_fd,
+                                UniqueFd* tcp_fd) {
   ChildReport report = {};
   ipc::Datagram datagram = ipc::ReceiveWithFds(socket_fd, &report, sizeof(report));
   int wait_status = 0;
@@ -190,20 +197,23 @@ absl::Status ReceiveChildReport(int socket_fd, pid_t child, UniqueFd* netns_fd,
     return ErrnoStatus(report.error,
                        absl::StrCat(ChildCallName(report.call), " in the namespace child"));
   }
-  if (datagram.fds.size() != 2) {
-    return absl::InternalError(
-        absl::StrCat("the namespace child sent ", datagram.fds.size(), " fds instead of 2"));
+  size_t expected = tcp_fd != nullptr ? 3 : 2;
+  if (datagram.fds.size() != expected) {
+    return absl::InternalError(absl::StrCat("the namespace child sent ", datagram.fds.size(),
+                                            " fds instead of ", expected));
   }
   *netns_fd = std::move(datagram.fds[0]);
   *route_fd = std::move(datagram.fds[1]);
+  if (tcp_fd != nullptr) *tcp_fd = std::move(datagram.fds[2]);
   return absl::OkStatus();
 }
 
 // A new network namespace, made without moving the broker into it: a
 // short-lived child unshare()s and sends back the namespace's fd and a
 // NETLINK_ROUTE socket opened inside, through which the broker configures
-// the inside from where it is.
-absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd) {
+// the inside from where it is. `tcp_fd`, when not null, receives a TCP
+// socket of the new namespace.
+absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd, UniqueFd* tcp_fd) {
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
     return ErrnoStatus(errno, "socketpair(AF_UNIX, SOCK_SEQPACKET)");
@@ -212,9 +222,26 @@ absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd) {
   UniqueFd theirs(pair[1]);
   pid_t child = fork();
   if (child < 0) return ErrnoStatus(errno, "fork");
-  if (child == 0) RunNamespaceChild(theirs.get());
+  if (child == 0) RunNamespaceChild(theirs.get(), tcp_fd != nullptr);
   theirs.reset();  // the child's exit then reads as EOF
-  return ReceiveChildReport(ours.get(), child, netns_fd, route_fd);
+  return ReceiveChildReport(ours.get(), child, netns_fd, route_fd, tcp_fd);
+}
+
+// Binds the namespace's TCP socket to 127.0.0.1 on a port the kernel picks
+// (the namespace is the sandbox's own, so no port can collide) and listens.
+absl::StatusOr<uint16_t> ListenOnLoopback(int fd) {
+  struct sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) != 0) {
+    return ErrnoStatus(errno, "bind(127.0.0.1:0) in the new namespace");
+  }
+  if (listen(fd, 128) != 0) return ErrnoStatus(errno, "listen in the new namespace");
+  socklen_t length = sizeof(address);
+  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&address), &length) != 0) {
+    return ErrnoStatus(errno, "getsockname of the proxy listener");
+  }
+  return ntohs(address.sin_port);
 }
 
 }  // namespace
@@ -222,11 +249,12 @@ absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd) {
 // ---------------------------------------------------------------------------
 // IsolatedNetwork.
 
-absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::Create() {
-  return CreateImpl(Step::kNone);
+absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::Create(Listener listener) {
+  return CreateImpl(listener, Step::kNone);
 }
 
-absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::CreateImpl(Step fail_after) {
+absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::CreateImpl(Listener listener,
+                                                                             Step fail_after) {
   // Everything made from here on belongs to `network` (or to a local RAII
   // object), so each early return undoes it.
   std::unique_ptr<IsolatedNetwork> network(new IsolatedNetwork());
@@ -236,7 +264,9 @@ absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::CreateImpl(Ste
   };
 
   UniqueFd route_fd;
-  RETURN_IF_ERROR(MakeNamespace(&network->netns_fd_, &route_fd));
+  bool with_listener = listener == Listener::kProxy;
+  RETURN_IF_ERROR(MakeNamespace(&network->netns_fd_, &route_fd,
+                                with_listener ? &network->proxy_listener_ : nullptr));
   ASSIGN_OR_RETURN(std::unique_ptr<RouteSocket> inside,
                    RouteSocket::Adopt(std::move(route_fd), "in the new namespace"));
   RETURN_IF_ERROR(injected(Step::kNamespace, "the namespace"));
@@ -245,6 +275,10 @@ absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::CreateImpl(Ste
   ASSIGN_OR_RETURN(int loopback, LinkIndex(*inside, "lo"));
   RETURN_IF_ERROR(SetLinkUp(*inside, loopback, "lo"));
   RETURN_IF_ERROR(injected(Step::kLoopbackUp, "loopback up"));
+  if (with_listener) {
+    ASSIGN_OR_RETURN(network->proxy_port_, ListenOnLoopback(network->proxy_listener_.get()));
+    RETURN_IF_ERROR(injected(Step::kProxyListener, "the proxy listener"));
+  }
   return network;
 }
 

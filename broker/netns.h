@@ -19,9 +19,15 @@ namespace tether::broker {
 // hands back its fd and a netlink socket opened inside it.
 class IsolatedNetwork {
  public:
+  // kProxy also makes a TCP socket of the namespace listening on
+  // 127.0.0.1, for the egress proxy: the workload reaches it, the broker
+  // serves it from outside.
+  enum class Listener { kNone, kProxy };
+
   // Every error removes what was already made: no fd or child process is
   // left behind.
-  static absl::StatusOr<std::unique_ptr<IsolatedNetwork>> Create();
+  static absl::StatusOr<std::unique_ptr<IsolatedNetwork>> Create(
+      Listener listener = Listener::kNone);
 
   IsolatedNetwork(const IsolatedNetwork&) = delete;
   IsolatedNetwork& operator=(const IsolatedNetwork&) = delete;
@@ -34,18 +40,26 @@ class IsolatedNetwork {
   // it. -1 after Destroy().
   int netns_fd() const { return netns_fd_.get(); }
 
+  // With Listener::kProxy: the listening socket (once; invalid afterwards)
+  // and its port on 127.0.0.1 inside the namespace.
+  UniqueFd TakeProxyListener() { return std::move(proxy_listener_); }
+  uint16_t proxy_port() const { return proxy_port_; }
+
  private:
   friend class IsolatedNetworkTestPeer;
 
   // Create's steps, in order. Tests make Create fail right after one of
   // them to prove that each error path undoes the steps before it.
-  enum class Step { kNone, kNamespace, kLoopbackUp };
+  enum class Step { kNone, kNamespace, kLoopbackUp, kProxyListener };
 
-  static absl::StatusOr<std::unique_ptr<IsolatedNetwork>> CreateImpl(Step fail_after);
+  static absl::StatusOr<std::unique_ptr<IsolatedNetwork>> CreateImpl(Listener listener,
+                                                                     Step fail_after);
 
   IsolatedNetwork() = default;
 
   UniqueFd netns_fd_;
+  UniqueFd proxy_listener_;
+  uint16_t proxy_port_ = 0;
 };
 
 }  // namespace tether::broker

@@ -39,7 +39,7 @@ class IsolatedNetworkTestPeer {
  public:
   using Step = IsolatedNetwork::Step;
   static absl::StatusOr<std::unique_ptr<IsolatedNetwork>> CreateFailingAfter(Step step) {
-    return IsolatedNetwork::CreateImpl(step);
+    return IsolatedNetwork::CreateImpl(IsolatedNetwork::Listener::kProxy, step);
   }
 };
 
@@ -241,7 +241,7 @@ TEST(IsolatedNetworkTest, ManyCreateDestroyCyclesLeaveNothingBehind) {
 TEST(IsolatedNetworkTest, FailureAfterEachStepLeavesNothingBehind) {
   using Step = IsolatedNetworkTestPeer::Step;
   const int fds_before = OpenFdCount();
-  for (Step step : {Step::kNamespace, Step::kLoopbackUp}) {
+  for (Step step : {Step::kNamespace, Step::kLoopbackUp, Step::kProxyListener}) {
     absl::StatusOr<std::unique_ptr<IsolatedNetwork>> network =
         IsolatedNetworkTestPeer::CreateFailingAfter(step);
     ASSERT_FALSE(network.ok()) << "step " << static_cast<int>(step);
@@ -267,6 +267,56 @@ TEST(IsolatedNetworkTest, NamespaceFdIsCloseOnExec) {
   ASSERT_EQ(fstat(network->netns_fd(), &theirs), 0);
   ASSERT_EQ(stat("/proc/self/ns/net", &ours), 0);
   EXPECT_NE(theirs.st_ino, ours.st_ino);
+}
+
+// The proxy's listener is a socket of the sandbox's namespace: a process in
+// that namespace connects to 127.0.0.1:<port>, the host's 127.0.0.1 does not
+// have it, and the listener is close-on-exec.
+TEST(IsolatedNetworkTest, ProxyListenerIsOnTheNamespacesLoopbackOnly) {
+  absl::StatusOr<std::unique_ptr<IsolatedNetwork>> network =
+      IsolatedNetwork::Create(IsolatedNetwork::Listener::kProxy);
+  ASSERT_TRUE(network.ok()) << network.status();
+  UniqueFd listener = (*network)->TakeProxyListener();
+  ASSERT_TRUE(listener.valid());
+  uint16_t port = (*network)->proxy_port();
+  ASSERT_NE(port, 0);
+  EXPECT_TRUE(fcntl(listener.get(), F_GETFD) & FD_CLOEXEC);
+  EXPECT_FALSE((*network)->TakeProxyListener().valid()) << "taken once";
+
+  struct sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  auto connect_from = [&](bool inside) {
+    pid_t child = fork();
+    if (child == 0) {
+      if (inside && setns((*network)->netns_fd(), CLONE_NEWNET) != 0) _exit(2);
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      _exit(connect(fd, reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) == 0 ? 0
+                                                                                            : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  EXPECT_EQ(connect_from(/*inside=*/true), 0);
+  // The host's loopback has no such listener (unless, by chance, something
+  // of the host's listens on the same port: then the accept below proves
+  // which one was reached).
+  int outside = connect_from(/*inside=*/false);
+  ASSERT_EQ(fcntl(listener.get(), F_SETFL, O_NONBLOCK), 0);
+  int accepted = accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(accepted, 0) << "the inside connection reached the listener: " << strerror(errno);
+  close(accepted);
+  EXPECT_LT(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC), 0)
+      << "a connection from the host reached the sandbox's listener (outside: " << outside << ")";
+}
+
+TEST(IsolatedNetworkTest, NoListenerUnlessAsked) {
+  std::unique_ptr<IsolatedNetwork> network = CreateOrDie();
+  ASSERT_NE(network, nullptr);
+  EXPECT_FALSE(network->TakeProxyListener().valid());
+  EXPECT_EQ(network->proxy_port(), 0);
 }
 
 }  // namespace

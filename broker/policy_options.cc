@@ -72,6 +72,11 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
     updated.enforcement.Set(mechanism, mode, "policy");
   }
   if (file.network_mode.has_value()) updated.network_mode = *file.network_mode;
+  updated.egress.rules = file.egress;
+  if (file.egress_max_connections.has_value()) {
+    updated.egress.limits.max_connections = *file.egress_max_connections;
+  }
+  if (file.egress_max_bytes.has_value()) updated.egress.limits.max_bytes = *file.egress_max_bytes;
   if (file.gpu_devices.has_value()) updated.gpus = *file.gpu_devices;
   if (file.gpu_device_root.has_value()) updated.gpu_discovery.device_root = *file.gpu_device_root;
   if (file.gpu_proc_conflict.has_value()) updated.proc_conflict = *file.gpu_proc_conflict;

@@ -422,6 +422,7 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
   if (options_.network_mode != NetworkMode::kHost) {
     input.network = warm_network_.has_value() ? *warm_network_ : PrepareNetwork(facts);
   }
+  RETURN_IF_ERROR(RecordEgress(&input.envp));
   ASSIGN_OR_RETURN(Plan plan, BuildPlan(input));
   ASSIGN_OR_RETURN(UniqueFd sealed, policy::SealProgram(*program));
   fds->clear();
@@ -558,13 +559,89 @@ std::optional<Refusal> RunSession::GrantGpus() {
 // happened; the probe's evidence explains a failure.
 ProbeResult RunSession::PrepareNetwork(const HostFacts& facts) {
   if (!facts.network_namespace.ok) return facts.network_namespace;
-  absl::StatusOr<std::unique_ptr<IsolatedNetwork>> network = IsolatedNetwork::Create();
+  absl::StatusOr<std::unique_ptr<IsolatedNetwork>> network =
+      IsolatedNetwork::Create(options_.egress.rules.empty() ? IsolatedNetwork::Listener::kNone
+                                                            : IsolatedNetwork::Listener::kProxy);
   if (!network.ok()) {
     int error = network.status().code() == absl::StatusCode::kPermissionDenied ? EPERM : EIO;
     return {false, error, std::string(network.status().message())};
   }
   network_ = std::move(*network);
+  if (!options_.egress.rules.empty()) {
+    absl::StatusOr<std::unique_ptr<EgressProxy>> proxy =
+        EgressProxy::Start(network_->TakeProxyListener(), options_.egress, EventsFd());
+    if (proxy.ok()) {
+      egress_proxy_ = std::move(*proxy);
+    } else {
+      egress_error_ = proxy.status();
+    }
+  }
   return {true, 0, "made a network namespace whose only interface is lo"};
+}
+
+int RunSession::EventsFd() {
+  if (options_.events_fd >= 0) return options_.events_fd;
+  OcsfEventLog* events = recorder_.events();
+  return events != nullptr ? events->fd() : -1;
+}
+
+// The proxy's record, and its address in the workload's environment (the
+// caller's proxy variables replaced: they point nowhere the sandbox can
+// reach). A proxy that did not start refuses the run: an allow-list asked
+// for is never silently dropped.
+absl::Status RunSession::RecordEgress(std::vector<std::string>* envp) {
+  if (options_.egress.rules.empty()) return absl::OkStatus();
+  std::vector<std::string> allowed;
+  for (const policy::EgressRule& rule : options_.egress.rules) allowed.push_back(rule.text);
+  recorder_.report().egress = allowed;
+  MechanismRecord record;
+  record.mechanism = Mechanism::kEgressProxy;
+  record.action = "egress_proxy";
+  if (!egress_error_.ok()) {
+    return MechanismError(
+        Mechanism::kEgressProxy, egress_error_.code(),
+        absl::StrCat("the egress proxy did not start: ", egress_error_.message()));
+  }
+  if (egress_proxy_ == nullptr) {
+    // `auto` fell back to the host's network: nothing goes through a proxy.
+    record.state = MechanismState::kDegraded;
+    record.reason =
+        "the network is the host's (network auto fell back), so the allow-list is not enforced";
+    recorder_.RecordAfterPlan(record);
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(ProcStatus proxy, ReadProcStatus(egress_proxy_->pid()));
+  if (proxy.seccomp_mode != 2 || !proxy.no_new_privs || proxy.caps.effective != 0 ||
+      proxy.caps.permitted != 0 || proxy.caps.bounding != 0) {
+    return MechanismError(Mechanism::kEgressProxy, absl::StatusCode::kInternal,
+                          "the egress proxy process is not confined as planned");
+  }
+  std::string url = absl::StrCat("http://127.0.0.1:", network_->proxy_port());
+  recorder_.report().egress_proxy = url;
+  record.state = MechanismState::kEnforced;
+  record.reason = absl::StrCat("HTTP proxy (absolute URIs and CONNECT) at ", url,
+                               " in the sandbox, connecting from the ", "broker's network; allows ",
+                               absl::StrJoin(allowed, ", "), "; at most ",
+                               options_.egress.limits.max_connections, " connections and ",
+                               options_.egress.limits.max_bytes, " bytes");
+  record.evidence = Evidence::kVerified;  // its process: no caps, no_new_privs, seccomp
+  recorder_.RecordAfterPlan(record);
+  static constexpr const char* kProxyVariables[] = {"HTTP_PROXY",  "HTTPS_PROXY", "http_proxy",
+                                                    "https_proxy", "ALL_PROXY",   "all_proxy",
+                                                    "NO_PROXY",    "no_proxy"};
+  envp->erase(std::remove_if(envp->begin(), envp->end(),
+                             [](const std::string& entry) {
+                               std::string name = entry.substr(0, entry.find('='));
+                               return std::find(std::begin(kProxyVariables),
+                                                std::end(kProxyVariables),
+                                                name) != std::end(kProxyVariables);
+                             }),
+              envp->end());
+  for (const char* name : kProxyVariables) {
+    bool no_proxy = absl::EqualsIgnoreCase(name, "NO_PROXY");
+    envp->push_back(absl::StrCat(name, "=", no_proxy ? "localhost,127.0.0.1" : url));
+  }
+  return absl::OkStatus();
 }
 
 // Every privileged object exists by now (stub forked, ruleset and filter
@@ -860,6 +937,7 @@ void RunSession::HoldNetworkUntilWorkloadExits() {
     while (poll(&exited, 1, -1) < 0 && errno == EINTR) {
     }
   }
+  egress_proxy_.reset();
   network_.reset();
 }
 

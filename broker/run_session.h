@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/default_policy.h"
+#include "broker/egress_proxy.h"
 #include "broker/filesystem_view.h"
 #include "broker/gpu_policy.h"
 #include "broker/host/host_probe.h"
@@ -51,6 +52,9 @@ struct RunOptions {
   std::optional<std::string> sidecar_token;  // serve: stubs must present it
   // Set by PrepareOnce: the policy's workload filter, compiled once.
   std::optional<std::vector<struct sock_filter>> compiled_seccomp;
+  // Isolated network only: what the egress proxy lets through (none: no
+  // proxy, loopback only).
+  EgressConfig egress;
   absl::Duration handshake_timeout = absl::Seconds(30);
 };
 
@@ -110,6 +114,8 @@ class RunSession {
   absl::Status RestrictSupervisor();
   std::optional<Refusal> GrantGpus();
   ProbeResult PrepareNetwork(const HostFacts& facts);
+  absl::Status RecordEgress(std::vector<std::string>* envp);
+  int EventsFd();
   int Supervise();
   void RestoreTerminal();
   void KillAndReapStub();
@@ -136,6 +142,10 @@ class RunSession {
   // workload is gone too.
   std::unique_ptr<IsolatedNetwork> network_;
   std::optional<ProbeResult> warm_network_;  // what WarmUp made of the network
+  // The egress proxy serving the network's listener (killed with the
+  // session), or why it did not start.
+  std::unique_ptr<EgressProxy> egress_proxy_;
+  absl::Status egress_error_;
   std::vector<ipc::StepResult> results_;
   // Local mode: the namespaces the stub is cloned into, the view built in
   // them, and their records.

@@ -37,6 +37,7 @@ enum class Mechanism {
   kNoNewPrivs,
   kGpu,
   kSandboxInit,
+  kEgressProxy,
   // Subjects of events that are no single mechanism.
   kPlan,
   kPosture,
@@ -75,6 +76,7 @@ inline constexpr MechanismInfo kMechanisms[] = {
     {Mechanism::kNoNewPrivs, "no_new_privs", false, true},
     {Mechanism::kGpu, "gpu", false, false},
     {Mechanism::kSandboxInit, "sandbox_init", false, true},
+    {Mechanism::kEgressProxy, "egress_proxy", false, false},
     {Mechanism::kPlan, "plan", false, false},
     {Mechanism::kPosture, "posture", false, false},
     {Mechanism::kSetup, "setup", false, false},

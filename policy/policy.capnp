@@ -23,6 +23,16 @@ struct Gpu {
 
 struct Network {
   mode @0 :Text;       # "isolated" (default: loopback only), "host" or "auto"
+  # Destinations the egress proxy lets the workload reach: "host:port",
+  # "*.domain:port", IPv4/IPv6 addresses and CIDRs ("10.0.0.0/8:5432",
+  # "[2001:db8::1]:443"). Not with "host".
+  egress @1 :List(Text);
+  # Connections open at once through the proxy, per sandbox (0: the
+  # default, 64; at most 4096).
+  maxConnections @2 :UInt32 $Json.name("max_connections");
+  # Bytes through the proxy, both ways, per sandbox: bytes, or a number with
+  # k, m or g. Default 8g.
+  maxBytes @3 :Text $Json.name("max_bytes");
 }
 
 # Per mechanism: "strict" (the default: fail closed) or "best_effort".

@@ -343,6 +343,32 @@ absl::Status ParseNetwork(schema::Network::Reader network, PolicyFile* file) {
     }
     file->network_mode = mode;
   }
+  std::vector<std::string> destinations;
+  for (capnp::Text::Reader entry : network.getEgress()) destinations.emplace_back(entry);
+  for (size_t i = 0; i < destinations.size(); ++i) {
+    absl::StatusOr<EgressRule> rule = ParseEgressRule(destinations[i]);
+    if (!rule.ok())
+      return PathError(absl::StrCat("$.network.egress[", i, "]"), rule.status().message());
+  }
+  ASSIGN_OR_RETURN(file->egress, ParseEgressRules(destinations));
+  if (!file->egress.empty() && file->network_mode == NetworkMode::kHost) {
+    return PathError(
+        "$.network.egress",
+        "the host's network has no proxy to enforce it: remove it or use \"isolated\"");
+  }
+  if (network.getMaxConnections() > 4096) {
+    return PathError("$.network.max_connections",
+                     absl::StrCat(network.getMaxConnections(), " is more than 4096"));
+  }
+  if (network.getMaxConnections() != 0) {
+    file->egress_max_connections = static_cast<int>(network.getMaxConnections());
+  }
+  if (network.hasMaxBytes()) {
+    absl::StatusOr<uint64_t> bytes = ParseByteSize(network.getMaxBytes().cStr());
+    if (!bytes.ok()) return PathError("$.network.max_bytes", bytes.status().message());
+    if (*bytes == 0) return PathError("$.network.max_bytes", "must be more than 0");
+    file->egress_max_bytes = *bytes;
+  }
   return absl::OkStatus();
 }
 

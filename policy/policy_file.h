@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "policy/egress.h"
 #include "policy/mechanism.h"
 #include "policy/policy_types.h"
 
@@ -47,6 +48,9 @@ struct PolicyFile {
   std::vector<RlimitEntry> rlimits;  // "promote", "keep_user" or "reject"
   std::optional<std::string> hostname;
   std::optional<uint64_t> tmpfs_size_bytes;
+  std::vector<EgressRule> egress;  // network.egress, parsed, duplicates dropped
+  std::optional<int> egress_max_connections;
+  std::optional<uint64_t> egress_max_bytes;
 };
 
 // Parses and validates policy JSON, every value into its type. Errors name

@@ -28,6 +28,7 @@ struct ClassInfo {
 
 constexpr ClassInfo kProcess = {kClassProcessActivity, "Process Activity", 1, "System Activity"};
 constexpr ClassInfo kFinding = {kClassDetectionFinding, "Detection Finding", 2, "Findings"};
+constexpr ClassInfo kNetwork = {kClassNetworkActivity, "Network Activity", 4, "Network Activity"};
 constexpr ClassInfo kConfig = {kClassDeviceConfigState, "Device Config State", 5, "Discovery"};
 
 const char* SeverityName(Severity severity) {
@@ -138,6 +139,44 @@ void OcsfEventLog::ProcessExit(pid_t pid, int exit_code) {
   event.initProcess().setPid(pid);
   event.initExit().setExitCode(exit_code);
   FillUnmapped(event.initUnmapped(), Mechanism::kProcess, 0, "");
+  Write(EncodeReportJson(event.asReader()));
+}
+
+void OcsfEventLog::NetworkConnection(const Connection& connection) {
+  using Outcome = Connection::Outcome;
+  capnp::MallocMessageBuilder message_builder;
+  auto event = message_builder.initRoot<schema::NetworkActivity>();
+  std::string destination = absl::StrCat(connection.host, ":", connection.port);
+  int activity_id = 1;
+  const char* activity = "Open";
+  std::string message = absl::StrCat("egress to ", destination, " allowed by ", connection.rule);
+  if (connection.outcome == Outcome::kDenied) {
+    activity_id = 5;
+    activity = "Refuse";
+    message = absl::StrCat("egress to ", destination, " denied: ", connection.reason);
+  } else if (connection.outcome == Outcome::kFailed) {
+    activity_id = 4;
+    activity = "Fail";
+    message = absl::StrCat("egress to ", destination, " failed: ", connection.reason);
+  }
+  bool denied = connection.outcome == Outcome::kDenied;
+  FillBase(event.initBase(), kNetwork, activity_id, activity,
+           denied ? Severity::kMedium : Severity::kInformational, message);
+  event.setAction(denied ? "Denied" : "Allowed");
+  event.setActionId(denied ? 2 : 1);
+  auto endpoint = event.initDstEndpoint();
+  endpoint.setHostname(connection.host);
+  if (!connection.address.empty()) endpoint.setIp(connection.address);
+  endpoint.setPort(connection.port);
+  auto info = event.initConnectionInfo();
+  info.setProtocolName("tcp");
+  info.setDirection("Outbound");
+  info.setDirectionId(2);
+  auto unmapped = event.initUnmapped();
+  unmapped.setMechanism(MechanismName(Mechanism::kEgressProxy));
+  if (!connection.rule.empty()) unmapped.setRule(connection.rule);
+  if (!connection.reason.empty()) unmapped.setReason(connection.reason);
+  unmapped.setRequest(connection.request);
   Write(EncodeReportJson(event.asReader()));
 }
 

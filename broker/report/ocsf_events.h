@@ -18,6 +18,7 @@ inline constexpr char kProductVersion[] = "0.1.0";
 // OCSF 1.x classes tether emits.
 inline constexpr int kClassProcessActivity = 1007;    // category 1, System Activity
 inline constexpr int kClassDetectionFinding = 2004;   // category 2, Findings
+inline constexpr int kClassNetworkActivity = 4001;    // category 4, Network Activity
 inline constexpr int kClassDeviceConfigState = 5002;  // category 5, Discovery
 
 enum class Severity { kInformational = 1, kLow = 2, kMedium = 3, kHigh = 4 };
@@ -44,6 +45,19 @@ class OcsfEventLog {
                         int errno_value, const std::vector<Mechanism>& still_enforced);
   void ProcessLaunch(pid_t pid, const std::vector<std::string>& argv, uint32_t uid);
   void ProcessExit(pid_t pid, int exit_code);
+
+  // One connection the egress proxy was asked for and what it decided.
+  struct Connection {
+    enum class Outcome { kOpened, kDenied, kFailed };
+    Outcome outcome;
+    std::string request;  // "CONNECT" or the HTTP method
+    std::string host;     // as asked for
+    int port = 0;
+    std::string address;  // the address chosen; empty when none
+    std::string rule;     // the allow-list entry that decided; empty: none
+    std::string reason;
+  };
+  void NetworkConnection(const Connection& connection);
 
  private:
   explicit OcsfEventLog(UniqueFd fd) : fd_(std::move(fd)) {}

@@ -206,6 +206,12 @@ std::string PostureReport::ToJson() const {
     setting.setMode(EnforcementModeName(enforcement.mode(mechanism)));
     setting.setSource(enforcement.source(mechanism));
   }
+  if (!egress.empty()) {
+    auto network = json.initNetwork();
+    auto list = network.initEgress(egress.size());
+    for (size_t i = 0; i < egress.size(); ++i) list.set(i, egress[i]);
+    if (!egress_proxy.empty()) network.setProxy(egress_proxy);
+  }
   auto records = json.initMechanisms(mechanisms.size());
   for (size_t i = 0; i < mechanisms.size(); ++i) {
     const MechanismRecord& record = mechanisms[i];

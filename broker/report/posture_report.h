@@ -38,6 +38,8 @@ struct PostureReport {
   std::vector<MechanismRecord> mechanisms;
   int landlock_abi = 0;
   Enforcement enforcement;
+  std::vector<std::string> egress;  // the allow-list in force; empty: none
+  std::string egress_proxy;         // its URL inside the sandbox; empty: none
 
   // Records a plan; every step starts as not reached, and the mechanisms it
   // left out are recorded with their reason.

@@ -34,6 +34,12 @@ struct PostureReport {
   landlockAbi @3 :Int32 $Json.name("landlock_abi"); # the ABI the stub reported; 0: none
   enforcement @4 :Enforcement;
   mechanisms @5 :List(MechanismRecord);            # the planned steps in order, then the left out
+  network @6 :NetworkPosture;                      # absent without an egress allow-list
+}
+
+struct NetworkPosture {
+  egress @0 :List(Text);  # the allow-list in force, canonical spelling
+  proxy @1 :Text;         # the egress proxy's URL inside the sandbox; absent: none runs
 }
 
 struct Target {
@@ -154,6 +160,37 @@ struct OcsfUser {
 
 struct ProcessExit {
   exitCode @0 :Int32 $Json.name("exit_code");
+}
+
+# Class 4001 (category 4, Network Activity): one connection the egress proxy
+# was asked for. Activity 1 (Open): allowed and connected; 5 (Refuse): denied
+# by the allow-list; 4 (Fail): allowed but not made (no address, refused).
+struct NetworkActivity {
+  base @0 :OcsfBase $Json.flatten();
+  action @1 :Text;                                # "Allowed" or "Denied"
+  actionId @2 :Int32 $Json.name("action_id");     # 1 Allowed, 2 Denied
+  dstEndpoint @3 :OcsfEndpoint $Json.name("dst_endpoint");
+  connectionInfo @4 :OcsfConnectionInfo $Json.name("connection_info");
+  unmapped @5 :NetworkUnmapped;
+}
+
+struct OcsfEndpoint {
+  hostname @0 :Text;  # as the workload asked for it
+  ip @1 :Text;        # the address the proxy chose; absent when none
+  port @2 :Int32;
+}
+
+struct OcsfConnectionInfo {
+  protocolName @0 :Text $Json.name("protocol_name");  # "tcp"
+  direction @1 :Text;                                 # "Outbound"
+  directionId @2 :Int32 $Json.name("direction_id");   # 2 Outbound
+}
+
+struct NetworkUnmapped {
+  mechanism @0 :Text;                             # "egress_proxy"
+  rule @1 :Text;                                  # the network.egress entry that decided; absent: none
+  reason @2 :Text;                                # why, in words
+  request @3 :Text;                               # "CONNECT" or the HTTP method
 }
 
 # ---------------------------------------------------------------------------

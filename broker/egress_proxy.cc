@@ -1,0 +1,713 @@
+#include "broker/egress_proxy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <kj/async-io.h>
+#include <kj/compat/http.h>
+#include <kj/compat/url.h>
+#include <kj/debug.h>
+#include <linux/capability.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/status.h"
+#include "broker/report/ocsf_events.h"
+#include "kernel/capabilities.h"
+#include "policy/supervisor_seccomp.h"
+
+namespace tether::broker {
+
+using policy::EgressRule;
+using policy::IpAddress;
+
+// ---------------------------------------------------------------------------
+// The decision, apart from any I/O.
+
+namespace {
+
+bool IsHostAddress(const IpAddress& address, const std::vector<IpAddress>& host_addresses) {
+  return std::find(host_addresses.begin(), host_addresses.end(), address) != host_addresses.end();
+}
+
+// Why `address` may be reached only through a rule naming it; nullptr if it
+// is an ordinary address.
+const char* GuardedKind(const IpAddress& address, const std::vector<IpAddress>& host_addresses) {
+  if (const char* special = policy::SpecialAddressKind(address)) return special;
+  if (IsHostAddress(address, host_addresses)) return "an address of the host's own";
+  return nullptr;
+}
+
+std::string Endpoint(const IpAddress& address, uint16_t port) {
+  return address.family == AF_INET6 ? absl::StrCat("[", address.ToString(), "]:", port)
+                                    : absl::StrCat(address.ToString(), ":", port);
+}
+
+EgressDecision Deny(std::string reason) {
+  EgressDecision decision;
+  decision.reason = std::move(reason);
+  return decision;
+}
+
+EgressDecision Allow(const EgressRule& rule, const IpAddress& address, std::string reason) {
+  EgressDecision decision;
+  decision.allowed = true;
+  decision.rule = rule.text;
+  decision.address = address;
+  decision.reason = std::move(reason);
+  return decision;
+}
+
+}  // namespace
+
+bool NameNeedsLookup(const std::vector<EgressRule>& rules, const std::string& host, uint16_t port) {
+  if (policy::MatchName(rules, host, port) != nullptr) return true;
+  return std::any_of(rules.begin(), rules.end(), [port](const EgressRule& rule) {
+    return rule.kind == EgressRule::Kind::kNetwork && rule.port == port;
+  });
+}
+
+EgressDecision DecideEgress(const std::vector<EgressRule>& rules, const std::string& host,
+                            uint16_t port, const std::vector<IpAddress>& resolved,
+                            const std::vector<IpAddress>& host_addresses) {
+  if (std::optional<IpAddress> literal = IpAddress::ParseLiteral(host)) {
+    const EgressRule* rule = policy::MatchAddress(rules, *literal, port);
+    if (rule == nullptr) return Deny(absl::StrCat("no rule allows ", Endpoint(*literal, port)));
+    if (const char* kind = GuardedKind(*literal, host_addresses)) {
+      rule = policy::MatchLiteralAddress(rules, *literal, port);
+      if (rule == nullptr) {
+        return Deny(absl::StrCat(literal->ToString(), " is ", kind,
+                                 ", which only a rule naming exactly ", Endpoint(*literal, port),
+                                 " opens"));
+      }
+    }
+    return Allow(*rule, *literal, "the address is allowed");
+  }
+  const EgressRule* by_name = policy::MatchName(rules, host, port);
+  if (!NameNeedsLookup(rules, host, port)) {
+    return Deny(absl::StrCat("no rule allows ", host, ":", port));
+  }
+  if (resolved.empty()) return Deny(absl::StrCat(host, " has no address"));
+  // The first address some rule allows; a guarded one only by its literal
+  // rule, so that a name (or a rebinding resolver) cannot open the host.
+  std::string first_refusal;
+  for (const IpAddress& address : resolved) {
+    const EgressRule* rule = nullptr;
+    std::string refusal;
+    if (const char* kind = GuardedKind(address, host_addresses)) {
+      rule = policy::MatchLiteralAddress(rules, address, port);
+      refusal =
+          absl::StrCat(host, " resolves to ", address.ToString(), ", ", kind,
+                       ", which only a rule naming exactly ", Endpoint(address, port), " opens");
+    } else {
+      rule = by_name != nullptr ? by_name : policy::MatchAddress(rules, address, port);
+      refusal = absl::StrCat(host, " resolves to ", address.ToString(), ", which no rule allows");
+    }
+    if (rule != nullptr) {
+      return Allow(*rule, address, absl::StrCat(host, " resolves to ", address.ToString()));
+    }
+    if (first_refusal.empty()) first_refusal = std::move(refusal);
+  }
+  return Deny(first_refusal);
+}
+
+// ---------------------------------------------------------------------------
+// The proxy process.
+
+namespace {
+
+using Outcome = OcsfEventLog::Connection::Outcome;
+
+constexpr auto kHeadTimeout = 15 * kj::SECONDS;  // a CONNECT request's head, as KJ's own
+constexpr auto kConnectTimeout = 10 * kj::SECONDS;
+constexpr size_t kMaxConnectHead = 16 * 1024;
+constexpr char kConnectPrefix[] = "CONNECT ";
+
+struct Destination {
+  std::string host;  // normalised
+  uint16_t port = 0;
+};
+
+// "host:port", "[v6]:port", or, with a default port, just the host.
+std::optional<Destination> SplitAuthority(absl::string_view authority,
+                                          std::optional<uint16_t> default_port) {
+  absl::string_view host = authority;
+  absl::string_view port_text;
+  size_t colon = authority.rfind(':');
+  size_t bracket = authority.rfind(']');
+  if (colon != absl::string_view::npos && (bracket == absl::string_view::npos || colon > bracket)) {
+    host = authority.substr(0, colon);
+    port_text = authority.substr(colon + 1);
+  }
+  Destination destination;
+  if (port_text.empty()) {
+    if (!default_port.has_value() || colon != absl::string_view::npos) return std::nullopt;
+    destination.port = *default_port;
+  } else {
+    uint32_t port = 0;
+    if (!absl::SimpleAtoi(port_text, &port) || port == 0 || port > 65535 ||
+        !absl::ascii_isdigit(port_text[0])) {
+      return std::nullopt;
+    }
+    destination.port = static_cast<uint16_t>(port);
+  }
+  std::optional<std::string> normalized = policy::NormalizeHost(host);
+  if (!normalized.has_value()) return std::nullopt;
+  destination.host = *normalized;
+  return destination;
+}
+
+std::vector<IpAddress> HostAddresses() {
+  std::vector<IpAddress> addresses;
+  struct ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return addresses;
+  for (struct ifaddrs* entry = list; entry != nullptr; entry = entry->ifa_next) {
+    if (entry->ifa_addr == nullptr) continue;
+    socklen_t length = entry->ifa_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                              : sizeof(struct sockaddr_in);
+    if (std::optional<IpAddress> address = IpAddress::FromSockaddr(entry->ifa_addr, length)) {
+      addresses.push_back(*address);
+    }
+  }
+  freeifaddrs(list);
+  return addresses;
+}
+
+struct Lookup {
+  int error = 0;  // getaddrinfo's
+  std::vector<IpAddress> addresses;
+};
+
+// getaddrinfo blocks, so it runs on a thread of its own; the event loop
+// goes on serving the other connections meanwhile.
+kj::Promise<Lookup> Resolve(const std::string& host) {
+  auto paf = kj::newPromiseAndCrossThreadFulfiller<Lookup>();
+  // std::thread wants a callable whose destructor cannot throw; kj::Own's may.
+  struct Fulfiller {
+    explicit Fulfiller(kj::Own<kj::CrossThreadPromiseFulfiller<Lookup>> owned)
+        : fulfiller(kj::mv(owned)) {}
+    ~Fulfiller() noexcept {}
+    kj::Own<kj::CrossThreadPromiseFulfiller<Lookup>> fulfiller;
+  };
+  auto holder = std::make_shared<Fulfiller>(kj::mv(paf.fulfiller));
+  std::thread([host, holder]() {
+    struct addrinfo hints = {};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    struct addrinfo* results = nullptr;
+    Lookup lookup;
+    lookup.error = getaddrinfo(host.c_str(), nullptr, &hints, &results);
+    for (struct addrinfo* entry = results; lookup.error == 0 && entry != nullptr;
+         entry = entry->ai_next) {
+      std::optional<IpAddress> address = IpAddress::FromSockaddr(entry->ai_addr, entry->ai_addrlen);
+      if (address.has_value() && std::find(lookup.addresses.begin(), lookup.addresses.end(),
+                                           *address) == lookup.addresses.end()) {
+        lookup.addresses.push_back(*address);
+      }
+    }
+    if (results != nullptr) freeaddrinfo(results);
+    holder->fulfiller->fulfill(kj::mv(lookup));
+  }).detach();
+  return kj::mv(paf.promise);
+}
+
+// The bytes every client of one sandbox may move through the proxy, both
+// ways together.
+class ByteBudget {
+ public:
+  // `exceeded` runs once, when the limit is first passed.
+  ByteBudget(uint64_t limit, std::function<void()> exceeded)
+      : limit_(limit), exceeded_(std::move(exceeded)) {}
+  // Every connection of the sandbox fails from then on.
+  void Charge(uint64_t bytes) {
+    used_ += bytes;
+    if (used_ <= limit_) return;
+    if (exceeded_) std::exchange(exceeded_, nullptr)();
+    kj::throwFatalException(KJ_EXCEPTION(
+        OVERLOADED, "the sandbox's egress byte limit (network.max_bytes) is reached", limit_));
+  }
+
+ private:
+  uint64_t limit_;
+  uint64_t used_ = 0;
+  std::function<void()> exceeded_;
+};
+
+// A client's connection: every byte either way is charged to the budget,
+// and bytes already read (to tell CONNECT from the rest) are read again.
+class ClientStream final : public kj::AsyncIoStream {
+ public:
+  ClientStream(kj::Own<kj::AsyncIoStream> inner, ByteBudget& budget)
+      : inner_(kj::mv(inner)), budget_(budget) {}
+
+  void Unread(std::string bytes) {
+    pending_ = std::move(bytes) + pending_.substr(offset_);
+    offset_ = 0;
+  }
+
+  kj::Promise<size_t> tryRead(void* buffer, size_t min_bytes, size_t max_bytes) override {
+    size_t copied = std::min(max_bytes, pending_.size() - offset_);
+    memcpy(buffer, pending_.data() + offset_, copied);
+    offset_ += copied;
+    if (copied >= min_bytes && copied > 0) return copied;
+    return inner_
+        ->tryRead(static_cast<char*>(buffer) + copied, min_bytes - copied, max_bytes - copied)
+        .then([this, copied](size_t read) {
+          budget_.Charge(read);
+          return copied + read;
+        });
+  }
+  kj::Promise<void> write(const void* buffer, size_t size) override {
+    budget_.Charge(size);
+    return inner_->write(buffer, size);
+  }
+  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override {
+    for (const auto& piece : pieces) budget_.Charge(piece.size());
+    return inner_->write(pieces);
+  }
+  kj::Promise<void> whenWriteDisconnected() override { return inner_->whenWriteDisconnected(); }
+  void shutdownWrite() override { inner_->shutdownWrite(); }
+  void abortRead() override { inner_->abortRead(); }
+
+ private:
+  kj::Own<kj::AsyncIoStream> inner_;
+  ByteBudget& budget_;
+  std::string pending_;
+  size_t offset_ = 0;
+};
+
+class Proxy final : public kj::HttpService, private kj::TaskSet::ErrorHandler {
+ public:
+  Proxy(kj::AsyncIoContext& io, const EgressConfig& config, std::optional<OcsfEventLog> events)
+      : timer_(io.provider->getTimer()),
+        network_(io.provider->getNetwork()),
+        config_(config),
+        events_(std::move(events)),
+        budget_(config.limits.max_bytes,
+                [this] {
+                  Record(Outcome::kFailed, "-", "", 0, "", "",
+                         absl::StrCat("the sandbox moved more than network.max_bytes (",
+                                      config_.limits.max_bytes, " bytes) through the proxy"));
+                }),
+        proxy_connection_(table_builder_.add("Proxy-Connection")),
+        proxy_authorization_(table_builder_.add("Proxy-Authorization")),
+        table_(table_builder_.build()),
+        server_(timer_, *table_, *this),
+        tasks_(*this) {}
+
+  kj::Promise<void> AcceptLoop(kj::ConnectionReceiver& listener) {
+    return listener.accept().then([this, &listener](kj::Own<kj::AsyncIoStream> connection) {
+      if (open_connections_ >= config_.limits.max_connections) {
+        Record(Outcome::kDenied, "-", "", 0, "", "",
+               absl::StrCat("the sandbox has ", open_connections_,
+                            " connections open, network.max_connections"));
+        static constexpr char kBusy[] =
+            "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+        tasks_.add(connection->write(kBusy, sizeof(kBusy) - 1).attach(kj::mv(connection)));
+      } else {
+        ++open_connections_;
+        tasks_.add(
+            Serve(kj::heap<ClientStream>(kj::mv(connection), budget_)).attach(kj::defer([this]() {
+              --open_connections_;
+            })));
+      }
+      return AcceptLoop(listener);
+    });
+  }
+
+  // Absolute-URI requests: http:// only (https goes through CONNECT).
+  kj::Promise<void> request(kj::HttpMethod method, kj::StringPtr url,
+                            const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
+                            Response& response) override {
+    std::string method_name = kj::str(method).cStr();
+    KJ_IF_MAYBE (parsed, kj::Url::tryParse(url, kj::Url::HTTP_PROXY_REQUEST)) {
+      std::optional<Destination> destination =
+          parsed->scheme == "http" ? SplitAuthority(parsed->host.cStr(), 80) : std::nullopt;
+      if (!destination.has_value()) {
+        return SendText(response, 400, "Bad Request",
+                        "tether egress proxy: expected an absolute http:// URL (use CONNECT for "
+                        "https)\n");
+      }
+      std::string path = parsed->toString(kj::Url::HTTP_REQUEST).cStr();
+      auto forwarded = kj::heap(headers.clone());
+      // Meant for the proxy, never for the server.
+      forwarded->unset(proxy_connection_);
+      forwarded->unset(proxy_authorization_);
+      if (forwarded->get(kj::HttpHeaderId::HOST) == nullptr) {
+        forwarded->set(kj::HttpHeaderId::HOST, kj::str(parsed->host));
+      }
+      return Open(method_name, *destination)
+          .then([this, method, path = std::move(path), forwarded = kj::mv(forwarded), &body,
+                 &response, destination = *destination](
+                    kj::Maybe<kj::Own<kj::AsyncIoStream>> upstream) mutable -> kj::Promise<void> {
+            KJ_IF_MAYBE (stream, upstream) {
+              auto client = kj::newHttpClient(*table_, **stream);
+              auto service = kj::newHttpService(*client);
+              auto done = service->request(method, path, *forwarded, body, response);
+              return done.attach(kj::mv(service), kj::mv(client), kj::mv(*stream),
+                                 kj::mv(forwarded));
+            }
+            return SendText(response, last_status_, last_status_text_, last_message_);
+          });
+    }
+    return SendText(response, 400, "Bad Request", "tether egress proxy: malformed URL\n");
+  }
+
+ private:
+  // A client or server that went away, a timeout or the byte limit: that
+  // connection ends; the proxy goes on.
+  void taskFailed(kj::Exception&& exception) override {}
+
+  void Record(Outcome outcome, const std::string& request, const std::string& host, int port,
+              const std::string& address, const std::string& rule, const std::string& reason) {
+    if (!events_.has_value()) return;
+    OcsfEventLog::Connection connection;
+    connection.outcome = outcome;
+    connection.request = request;
+    connection.host = host;
+    connection.port = port;
+    connection.address = address;
+    connection.rule = rule;
+    connection.reason = reason;
+    events_->NetworkConnection(connection);
+  }
+
+  kj::Promise<void> SendText(Response& response, unsigned status, kj::StringPtr status_text,
+                             std::string text) {
+    kj::HttpHeaders headers(*table_);
+    headers.set(kj::HttpHeaderId::CONTENT_TYPE, "text/plain; charset=utf-8");
+    auto body = response.send(status, status_text, headers, text.size());
+    auto owned = kj::heap<std::string>(std::move(text));
+    auto written = body->write(owned->data(), owned->size());
+    return written.attach(kj::mv(body), kj::mv(owned));
+  }
+
+  // Decides, resolves where needed, and connects: the upstream stream, or
+  // none with last_status_ and last_message_ saying why (the event is
+  // written here).
+  kj::Promise<kj::Maybe<kj::Own<kj::AsyncIoStream>>> Open(const std::string& request,
+                                                          const Destination& destination) {
+    kj::Promise<Lookup> lookup = nullptr;
+    bool literal = IpAddress::ParseLiteral(destination.host).has_value();
+    if (literal || !NameNeedsLookup(config_.rules, destination.host, destination.port)) {
+      lookup = Lookup{};
+    } else {
+      lookup = Resolve(destination.host);
+    }
+    return lookup.then([this, request, destination](
+                           Lookup found) -> kj::Promise<kj::Maybe<kj::Own<kj::AsyncIoStream>>> {
+      std::string where = absl::StrCat(destination.host, ":", destination.port);
+      if (found.error != 0) {
+        std::string reason =
+            absl::StrCat("cannot resolve ", destination.host, ": ", gai_strerror(found.error));
+        Record(Outcome::kFailed, request, destination.host, destination.port, "", "", reason);
+        Refuse(502, "Bad Gateway", reason);
+        return kj::Maybe<kj::Own<kj::AsyncIoStream>>(nullptr);
+      }
+      EgressDecision decision = DecideEgress(config_.rules, destination.host, destination.port,
+                                             found.addresses, HostAddresses());
+      if (!decision.allowed) {
+        Record(Outcome::kDenied, request, destination.host, destination.port, "", "",
+               decision.reason);
+        Refuse(403, "Forbidden", absl::StrCat("egress to ", where, " denied: ", decision.reason));
+        return kj::Maybe<kj::Own<kj::AsyncIoStream>>(nullptr);
+      }
+      std::string address = decision.address->ToString();
+      std::string rule = decision.rule;
+      struct sockaddr_storage storage = {};
+      socklen_t length = ToSockaddr(*decision.address, destination.port, &storage);
+      auto connecting = network_.getSockaddr(&storage, length)->connect();
+      return timer_.timeoutAfter(kConnectTimeout, kj::mv(connecting))
+          .then(
+              [this, request, destination, address, rule](kj::Own<kj::AsyncIoStream> stream) {
+                Record(Outcome::kOpened, request, destination.host, destination.port, address, rule,
+                       "allowed");
+                return kj::Maybe<kj::Own<kj::AsyncIoStream>>(kj::mv(stream));
+              },
+              [this, request, destination, address, rule](kj::Exception&& exception) {
+                std::string reason =
+                    absl::StrCat("connect to ", address, ": ", exception.getDescription().cStr());
+                Record(Outcome::kFailed, request, destination.host, destination.port, address, rule,
+                       reason);
+                Refuse(502, "Bad Gateway", reason);
+                return kj::Maybe<kj::Own<kj::AsyncIoStream>>(nullptr);
+              });
+    });
+  }
+
+  void Refuse(unsigned status, const char* status_text, const std::string& reason) {
+    last_status_ = status;
+    last_status_text_ = status_text;
+    last_message_ = absl::StrCat("tether egress proxy: ", reason, "\n");
+  }
+
+  static socklen_t ToSockaddr(const IpAddress& address, uint16_t port,
+                              struct sockaddr_storage* storage) {
+    if (address.family == AF_INET6) {
+      auto* v6 = reinterpret_cast<struct sockaddr_in6*>(storage);
+      v6->sin6_family = AF_INET6;
+      v6->sin6_port = htons(port);
+      memcpy(&v6->sin6_addr, address.bytes.data(), 16);
+      return sizeof(*v6);
+    }
+    auto* v4 = reinterpret_cast<struct sockaddr_in*>(storage);
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    memcpy(&v4->sin_addr, address.bytes.data(), 4);
+    return sizeof(*v4);
+  }
+
+  // Reads the first bytes to tell CONNECT (which KJ's server leaves to its
+  // user) from every other request, then hands the connection on.
+  kj::Promise<void> Serve(kj::Own<ClientStream> client) {
+    auto head = kj::heap<std::string>();
+    auto sniffed = ReadWhile(*client, *head, [](const std::string& bytes) {
+      return bytes.size() < strlen(kConnectPrefix) &&
+             std::string_view(kConnectPrefix).substr(0, bytes.size()) == bytes;
+    });
+    return timer_.timeoutAfter(kHeadTimeout, kj::mv(sniffed))
+        .then([this, client = kj::mv(client), head = kj::mv(head)]() mutable -> kj::Promise<void> {
+          if (*head != kConnectPrefix) {
+            client->Unread(std::move(*head));
+            return server_.listenHttp(kj::mv(client));
+          }
+          auto connect_head = kj::heap<std::string>(std::move(*head));
+          auto read = ReadWhile(*client, *connect_head, [](const std::string& bytes) {
+            return bytes.find("\r\n\r\n") == std::string::npos && bytes.size() <= kMaxConnectHead;
+          });
+          return timer_.timeoutAfter(kHeadTimeout, kj::mv(read))
+              .then([this, client = kj::mv(client), connect_head = kj::mv(connect_head)]() mutable {
+                return Tunnel(kj::mv(client), std::move(*connect_head));
+              });
+        });
+  }
+
+  // Reads into `bytes` while `more(bytes)` holds and the client sends.
+  template <typename More>
+  kj::Promise<void> ReadWhile(ClientStream& client, std::string& bytes, More more) {
+    if (!more(bytes)) return kj::READY_NOW;
+    auto chunk = kj::heap<std::array<char, 512>>();
+    // Never past what `more` asks for in the sniffing case: one byte at a
+    // time until the prefix is decided, a chunk afterwards.
+    size_t want = bytes.size() < strlen(kConnectPrefix) ? 1 : chunk->size();
+    auto read = client.tryRead(chunk->data(), 1, want);
+    return read.then([this, &client, &bytes, more,
+                      chunk = kj::mv(chunk)](size_t count) mutable -> kj::Promise<void> {
+      if (count == 0) return kj::READY_NOW;  // EOF: decided by what arrived
+      bytes.append(chunk->data(), count);
+      return ReadWhile(client, bytes, more);
+    });
+  }
+
+  kj::Promise<void> Tunnel(kj::Own<ClientStream> client, std::string head) {
+    size_t end = head.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      return WriteAndClose(kj::mv(client), 400, "Bad Request",
+                           "tether egress proxy: the CONNECT request's head is too long or cut "
+                           "short\n");
+    }
+    client->Unread(head.substr(end + 4));  // whatever the client sent ahead
+    size_t line_end = head.find("\r\n");
+    std::vector<std::string> words = absl::StrSplit(head.substr(0, line_end), ' ');
+    // The header lines after the request line, parsed by KJ (and checked:
+    // a malformed one refuses the request).
+    std::string header_lines = head.substr(line_end + 2, end + 4 - (line_end + 2));
+    kj::HttpHeaders headers(*table_);
+    bool headers_ok = header_lines == "\r\n" || headers.tryParse(kj::ArrayPtr<char>(
+                                                    header_lines.data(), header_lines.size()));
+    std::optional<Destination> destination;
+    if (words.size() == 3 && (words[2] == "HTTP/1.1" || words[2] == "HTTP/1.0") && headers_ok) {
+      destination = SplitAuthority(words[1], std::nullopt);
+    }
+    if (!destination.has_value()) {
+      return WriteAndClose(kj::mv(client), 400, "Bad Request",
+                           "tether egress proxy: expected CONNECT host:port HTTP/1.1\n");
+    }
+    return Open("CONNECT", *destination)
+        .then([this, client = kj::mv(client)](
+                  kj::Maybe<kj::Own<kj::AsyncIoStream>> upstream) mutable -> kj::Promise<void> {
+          KJ_IF_MAYBE (stream, upstream) {
+            static constexpr char kEstablished[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
+            auto written = client->write(kEstablished, sizeof(kEstablished) - 1);
+            return written.then([client = kj::mv(client), upstream = kj::mv(*stream)]() mutable {
+              return Splice(kj::mv(client), kj::mv(upstream));
+            });
+          }
+          return WriteAndClose(kj::mv(client), last_status_, last_status_text_, last_message_);
+        });
+  }
+
+  // Both directions until both end; a failure of either ends both.
+  static kj::Promise<void> Splice(kj::Own<ClientStream> client, kj::Own<kj::AsyncIoStream> server) {
+    auto up =
+        client->pumpTo(*server).then([&server = *server](uint64_t) { server.shutdownWrite(); });
+    auto down =
+        server->pumpTo(*client).then([&client = *client](uint64_t) { client.shutdownWrite(); });
+    auto both = kj::heapArrayBuilder<kj::Promise<void>>(2);
+    auto end_both = [&client = *client, &server = *server](kj::Exception&& exception) {
+      client.abortRead();
+      server.abortRead();
+      kj::throwFatalException(kj::mv(exception));
+    };
+    // Eagerly: a joined promise's continuations otherwise wait for the
+    // whole join, and the half-close would come only when both ends closed.
+    both.add(up.catch_(end_both).eagerlyEvaluate(nullptr));
+    both.add(down.catch_(end_both).eagerlyEvaluate(nullptr));
+    return kj::joinPromises(both.finish()).attach(kj::mv(client), kj::mv(server));
+  }
+
+  kj::Promise<void> WriteAndClose(kj::Own<ClientStream> client, unsigned status,
+                                  const std::string& status_text, const std::string& text) {
+    auto response = kj::heap<std::string>(
+        absl::StrCat("HTTP/1.1 ", status, " ", status_text,
+                     "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ", text.size(),
+                     "\r\nConnection: close\r\n\r\n", text));
+    auto written = client->write(response->data(), response->size());
+    return written.attach(kj::mv(client), kj::mv(response));
+  }
+
+  kj::Timer& timer_;
+  kj::Network& network_;
+  const EgressConfig& config_;
+  std::optional<OcsfEventLog> events_;
+  ByteBudget budget_;
+  kj::HttpHeaderTable::Builder table_builder_;
+  kj::HttpHeaderId proxy_connection_;
+  kj::HttpHeaderId proxy_authorization_;
+  kj::Own<kj::HttpHeaderTable> table_;
+  kj::HttpServer server_;
+  kj::TaskSet tasks_;
+  int open_connections_ = 0;
+  // Why the last Open gave no stream (the event loop runs one continuation
+  // at a time, and each caller reads these right after).
+  unsigned last_status_ = 502;
+  std::string last_status_text_ = "Bad Gateway";
+  std::string last_message_;
+};
+
+// The proxy process's own confinement, before it reads a byte from the
+// sandbox: no capabilities (it only connects out), no_new_privs, and the
+// broker's seccomp filter (no execve, mount, ptrace, setns...).
+bool ConfineSelf(const std::vector<struct sock_filter>& filter) {
+  if (kernel::ClearBoundingSet() != 0) return false;
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capset, &header, data) != 0) return false;
+  return policy::RestrictSelfWithSeccomp(filter).ok();
+}
+
+// The proxy process's fds, once it has closed every other.
+constexpr int kListenerFd = 3;
+constexpr int kReadyFd = 4;   // one byte once confined, then closed
+constexpr int kEventsFd = 5;  // absent without an event log
+
+[[noreturn]] void RunProxyProcess(pid_t parent, int listener_fd, int ready_fd, int events_fd,
+                                  const EgressConfig& config,
+                                  const std::vector<struct sock_filter>& filter) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(1);
+  prctl(PR_SET_NAME, "tether-egress");
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  // Only these and stderr stay open.
+  int listener = fcntl(listener_fd, F_DUPFD_CLOEXEC, 10);
+  int ready = fcntl(ready_fd, F_DUPFD_CLOEXEC, 10);
+  int events = events_fd >= 0 ? fcntl(events_fd, F_DUPFD_CLOEXEC, 10) : -1;
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (listener < 0 || ready < 0 || null < 0 || (events_fd >= 0 && events < 0)) _exit(1);
+  if (dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0) _exit(1);
+  if (dup3(listener, kListenerFd, O_CLOEXEC) < 0 || dup3(ready, kReadyFd, O_CLOEXEC) < 0) _exit(1);
+  if (events >= 0 && dup3(events, kEventsFd, O_CLOEXEC) < 0) _exit(1);
+  if (syscall(SYS_close_range, events >= 0 ? kEventsFd + 1 : kEventsFd, ~0U, 0) != 0) _exit(1);
+  // Each connection holds two fds; the rest is the event loop's own.
+  rlim_t files = static_cast<rlim_t>(config.limits.max_connections) * 2 + 32;
+  struct rlimit limit = {files, files};
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(1);
+  if (!ConfineSelf(filter)) {
+    std::fprintf(stderr, "tether: the egress proxy could not confine itself\n");
+    _exit(1);
+  }
+  std::optional<OcsfEventLog> log;
+  if (events >= 0) {
+    absl::StatusOr<OcsfEventLog> shared = OcsfEventLog::Share(kEventsFd);
+    if (!shared.ok()) _exit(1);
+    log.emplace(std::move(*shared));
+    close(kEventsFd);
+  }
+  kj::AsyncIoContext io = kj::setupAsyncIo();
+  kj::Own<kj::ConnectionReceiver> receiver = io.lowLevelProvider->wrapListenSocketFd(
+      kListenerFd,
+      kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP | kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC);
+  char byte = 1;
+  if (write(kReadyFd, &byte, 1) != 1) _exit(1);
+  close(kReadyFd);
+  Proxy proxy(io, config, std::move(log));
+  kj::runCatchingExceptions([&]() { proxy.AcceptLoop(*receiver).wait(io.waitScope); });
+  _exit(1);  // accept failed for good
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Start(UniqueFd listener,
+                                                                const EgressConfig& config,
+                                                                int events_fd) {
+  // Compiled here: libseccomp allocates, which a forked child of a
+  // threaded process should not.
+  if (!listener.valid()) return absl::InvalidArgumentError("the egress proxy has no listener");
+  ASSIGN_OR_RETURN(std::vector<struct sock_filter> filter, policy::CompileSupervisorFilter());
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2 (the egress proxy)");
+  UniqueFd ready_read(pipe_fds[0]);
+  UniqueFd ready_write(pipe_fds[1]);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) return ErrnoStatus(errno, "fork (the egress proxy)");
+  if (pid == 0) {
+    RunProxyProcess(parent, listener.get(), ready_write.get(), events_fd, config, filter);
+  }
+  std::unique_ptr<EgressProxy> proxy(new EgressProxy(pid));  // killed on every early return
+  ready_write.reset();
+  // Confined and listening, or gone: then it says why on stderr.
+  struct pollfd ready = {ready_read.get(), POLLIN, 0};
+  int polled;
+  while ((polled = poll(&ready, 1, 10000)) < 0 && errno == EINTR) {
+  }
+  if (polled < 0) return ErrnoStatus(errno, "poll (the egress proxy starting)");
+  if (polled == 0) return absl::DeadlineExceededError("the egress proxy did not start within 10 s");
+  char byte = 0;
+  if (read(ready_read.get(), &byte, 1) != 1) {
+    return absl::InternalError("the egress proxy exited before it was ready");
+  }
+  // And the pipe closed: from here on the proxy holds only its own fds.
+  while (read(ready_read.get(), &byte, 1) < 0 && errno == EINTR) {
+  }
+  return proxy;
+}
+
+EgressProxy::~EgressProxy() {
+  kill(pid_, SIGKILL);
+  while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace tether::broker

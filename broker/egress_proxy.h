@@ -1,0 +1,81 @@
+#ifndef TETHER_BROKER_EGRESS_PROXY_H_
+#define TETHER_BROKER_EGRESS_PROXY_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ipc/unique_fd.h"
+#include "policy/egress.h"
+
+namespace tether::broker {
+
+// The sandbox's only way out: an HTTP proxy (absolute-URI requests and
+// CONNECT) whose listening socket is on 127.0.0.1 in the sandbox's network
+// namespace, while its outbound connections are made from the broker's.
+// It runs in a process of its own, so that no client, however slow or
+// hostile, holds up the broker's supervision of the workload; the process
+// dies with the run (and with the broker).
+struct EgressLimits {
+  int max_connections = 64;                // open at once, per sandbox
+  uint64_t max_bytes = uint64_t{8} << 30;  // through the proxy, both ways, per sandbox
+};
+
+struct EgressConfig {
+  std::vector<policy::EgressRule> rules;
+  EgressLimits limits;
+};
+
+// What the allow-list says about one destination.
+struct EgressDecision {
+  bool allowed = false;
+  std::string rule;                          // the entry that decided; empty: none
+  std::string reason;                        // why, in words
+  std::optional<policy::IpAddress> address;  // allowed: the one to connect to
+};
+
+// Decides `host`:`port` (host as normalised by policy::NormalizeHost). For
+// a name, `resolved` are its addresses as the broker resolved them and
+// `host_addresses` the broker's own; a loopback, link-local or own address
+// is reached only through a rule naming that literal address, so that no
+// name can point the proxy back at the host. Pure: tests call it directly.
+EgressDecision DecideEgress(const std::vector<policy::EgressRule>& rules, const std::string& host,
+                            uint16_t port, const std::vector<policy::IpAddress>& resolved,
+                            const std::vector<policy::IpAddress>& host_addresses);
+
+// Whether a name needs resolving at all: only when some rule could allow it
+// (a name rule for it, or an address rule for the port). Otherwise it is
+// denied without a lookup, which would itself leak the name.
+bool NameNeedsLookup(const std::vector<policy::EgressRule>& rules, const std::string& host,
+                     uint16_t port);
+
+class EgressProxy {
+ public:
+  // Forks the proxy process, which serves `listener` (a listening socket
+  // of the sandbox's namespace) and writes one OCSF Network Activity event
+  // per connection to `events_fd` (-1: none). The process keeps only those
+  // two fds and stderr, clears its capabilities and bounding set, sets
+  // no_new_privs and the broker's own seccomp filter before it serves.
+  static absl::StatusOr<std::unique_ptr<EgressProxy>> Start(UniqueFd listener,
+                                                            const EgressConfig& config,
+                                                            int events_fd);
+  EgressProxy(const EgressProxy&) = delete;
+  EgressProxy& operator=(const EgressProxy&) = delete;
+  // Kills and reaps the process.
+  ~EgressProxy();
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  explicit EgressProxy(pid_t pid) : pid_(pid) {}
+  pid_t pid_;
+};
+
+}  // namespace tether::broker
+
+#endif  // TETHER_BROKER_EGRESS_PROXY_H_

@@ -1,0 +1,507 @@
+// The egress proxy's decisions (a pure function) and its process, driven by
+// real clients over real sockets: here the listener is on the host's
+// loopback, since the namespace part is netns_test's and egress_test's.
+
+#include "broker/egress_proxy.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "ipc/unique_fd.h"
+#include "tests/support/scoped_temp_dir.h"
+
+namespace tether::broker {
+namespace {
+
+using policy::EgressRule;
+using policy::IpAddress;
+
+std::vector<EgressRule> Rules(const std::vector<std::string>& texts) {
+  absl::StatusOr<std::vector<EgressRule>> rules = policy::ParseEgressRules(texts);
+  EXPECT_TRUE(rules.ok()) << rules.status();
+  return rules.ok() ? *rules : std::vector<EgressRule>{};
+}
+
+IpAddress Ip(const std::string& text) { return *IpAddress::ParseLiteral(text); }
+
+// ---------------------------------------------------------------------------
+// DecideEgress.
+
+struct DecisionCase {
+  const char* name;
+  std::vector<std::string> rules;
+  std::string host;
+  uint16_t port;
+  std::vector<std::string> resolved;
+  bool allowed;
+  std::string rule_or_reason;  // the deciding rule if allowed, else part of the reason
+};
+
+class DecideEgressTest : public ::testing::TestWithParam<DecisionCase> {};
+
+TEST_P(DecideEgressTest, DecidesByTheRuleAndTheAddress) {
+  const DecisionCase& c = GetParam();
+  std::vector<IpAddress> resolved;
+  for (const std::string& text : c.resolved) resolved.push_back(Ip(text));
+  // 192.0.2.10 plays the host's own address.
+  EgressDecision decision =
+      DecideEgress(Rules(c.rules), c.host, c.port, resolved, {Ip("192.0.2.10")});
+  EXPECT_EQ(decision.allowed, c.allowed) << decision.reason;
+  if (c.allowed) {
+    EXPECT_EQ(decision.rule, c.rule_or_reason);
+    ASSERT_TRUE(decision.address.has_value());
+  } else {
+    EXPECT_TRUE(absl::StrContains(decision.reason, c.rule_or_reason)) << decision.reason;
+    EXPECT_FALSE(decision.address.has_value());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, DecideEgressTest,
+    ::testing::Values(
+        DecisionCase{
+            "NameRule", {"pypi.org:443"}, "pypi.org", 443, {"151.101.0.223"}, true, "pypi.org:443"},
+        DecisionCase{"NameRuleOtherPort",
+                     {"pypi.org:443"},
+                     "pypi.org",
+                     80,
+                     {},
+                     false,
+                     "no rule allows pypi.org:80"},
+        DecisionCase{"SuffixRule",
+                     {"*.pythonhosted.org:443"},
+                     "files.pythonhosted.org",
+                     443,
+                     {"151.101.1.63"},
+                     true,
+                     "*.pythonhosted.org:443"},
+        DecisionCase{"SuffixIsNotApex",
+                     {"*.pythonhosted.org:443"},
+                     "pythonhosted.org",
+                     443,
+                     {},
+                     false,
+                     "no rule allows"},
+        DecisionCase{"LookalikeName",
+                     {"*.pythonhosted.org:443"},
+                     "evilpythonhosted.org",
+                     443,
+                     {},
+                     false,
+                     "no rule allows"},
+        DecisionCase{"CidrRuleForAName",
+                     {"10.0.0.0/8:5432"},
+                     "db.internal",
+                     5432,
+                     {"10.1.2.3"},
+                     true,
+                     "10.0.0.0/8:5432"},
+        DecisionCase{"CidrRuleNameOutside",
+                     {"10.0.0.0/8:5432"},
+                     "db.internal",
+                     5432,
+                     {"172.16.0.1"},
+                     false,
+                     "which no rule allows"},
+        DecisionCase{
+            "LiteralInCidr", {"10.0.0.0/8:5432"}, "10.9.9.9", 5432, {}, true, "10.0.0.0/8:5432"},
+        DecisionCase{"LiteralOutsideCidr",
+                     {"10.0.0.0/8:5432"},
+                     "11.0.0.1",
+                     5432,
+                     {},
+                     false,
+                     "no rule allows 11.0.0.1:5432"},
+        DecisionCase{"NameToLoopbackDenied",
+                     {"localhost:8080"},
+                     "localhost",
+                     8080,
+                     {"127.0.0.1"},
+                     false,
+                     "a loopback address, which only a rule naming exactly 127.0.0.1:8080"},
+        DecisionCase{"NameToLoopbackWithLiteralRule",
+                     {"127.0.0.1:8080"},
+                     "localhost",
+                     8080,
+                     {"127.0.0.1"},
+                     true,
+                     "127.0.0.1:8080"},
+        DecisionCase{"RebindingToHostsOwnAddress",
+                     {"api.example.com:443"},
+                     "api.example.com",
+                     443,
+                     {"192.0.2.10"},
+                     false,
+                     "an address of the host's own"},
+        DecisionCase{"RebindingToLinkLocal",
+                     {"api.example.com:80"},
+                     "api.example.com",
+                     80,
+                     {"169.254.169.254"},
+                     false,
+                     "link-local"},
+        DecisionCase{"CidrDoesNotOpenLoopback",
+                     {"127.0.0.0/8:8080"},
+                     "127.0.0.1",
+                     8080,
+                     {},
+                     false,
+                     "only a rule naming exactly 127.0.0.1:8080"},
+        DecisionCase{"FirstAllowedAddressWins",
+                     {"api.example.com:443"},
+                     "api.example.com",
+                     443,
+                     {"127.0.0.1", "203.0.113.7"},
+                     true,
+                     "api.example.com:443"},
+        DecisionCase{"Ipv6Literal",
+                     {"[2001:db8::1]:443"},
+                     "2001:db8::1",
+                     443,
+                     {},
+                     true,
+                     "[2001:db8::1]:443"},
+        DecisionCase{
+            "Ipv6LoopbackByName", {"localhost:443"}, "localhost", 443, {"::1"}, false, "loopback"},
+        DecisionCase{"NameWithoutAddresses",
+                     {"pypi.org:443"},
+                     "pypi.org",
+                     443,
+                     {},
+                     false,
+                     "has no address"}),
+    [](const ::testing::TestParamInfo<DecisionCase>& info) { return info.param.name; });
+
+TEST(DecideEgressTest, NamesNoRuleCouldAllowAreNotLookedUp) {
+  std::vector<EgressRule> rules = Rules({"pypi.org:443", "10.0.0.0/8:5432"});
+  EXPECT_TRUE(NameNeedsLookup(rules, "pypi.org", 443));
+  EXPECT_TRUE(NameNeedsLookup(rules, "anything.example", 5432));  // a CIDR could
+  EXPECT_FALSE(NameNeedsLookup(rules, "secret-exfiltration.example", 443));
+  EXPECT_FALSE(NameNeedsLookup(rules, "pypi.org", 80));
+}
+
+// ---------------------------------------------------------------------------
+// The proxy process.
+
+UniqueFd ListenOnLoopback(uint16_t* port) {
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int one = 1;
+  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd.get(), reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) != 0 ||
+      listen(fd.get(), 64) != 0) {
+    return UniqueFd();
+  }
+  socklen_t length = sizeof(address);
+  getsockname(fd.get(), reinterpret_cast<struct sockaddr*>(&address), &length);
+  *port = ntohs(address.sin_port);
+  return fd;
+}
+
+UniqueFd Connect(uint16_t port) {
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd.get(), reinterpret_cast<struct sockaddr*>(&address), sizeof(address)) != 0) {
+    return UniqueFd();
+  }
+  struct timeval timeout = {20, 0};
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  return fd;
+}
+
+void SendAll(int fd, const std::string& bytes) {
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    sent += n;
+  }
+}
+
+// Everything until the peer closes (or the 20 s receive timeout).
+std::string ReadAll(int fd) {
+  std::string bytes;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) bytes.append(buffer, n);
+  return bytes;
+}
+
+// A host HTTP server answering every request with `body`, one connection
+// at a time, counting requests.
+class OriginServer {
+ public:
+  explicit OriginServer(std::string body) : body_(std::move(body)) {
+    listener_ = ListenOnLoopback(&port_);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~OriginServer() {
+    stop_ = true;
+    shutdown(listener_.get(), SHUT_RDWR);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  int requests() const { return requests_; }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      int client = accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) return;
+      std::string head;
+      char buffer[1024];
+      ssize_t n;
+      while (head.find("\r\n\r\n") == std::string::npos &&
+             (n = recv(client, buffer, sizeof(buffer), 0)) > 0) {
+        head.append(buffer, n);
+      }
+      ++requests_;
+      SendAll(client, absl::StrCat("HTTP/1.1 200 OK\r\nContent-Length: ", body_.size(),
+                                   "\r\nConnection: close\r\n\r\n", body_));
+      close(client);
+    }
+  }
+
+  std::string body_;
+  UniqueFd listener_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+class EgressProxyTest : public ::testing::Test {
+ protected:
+  void StartProxy(const std::vector<std::string>& rules, EgressLimits limits = {}) {
+    EgressConfig config;
+    config.rules = Rules(rules);
+    config.limits = limits;
+    UniqueFd listener = ListenOnLoopback(&proxy_port_);
+    ASSERT_TRUE(listener.valid());
+    events_path_ = dir_.path() + "/events.jsonl";
+    events_ = UniqueFd(open(events_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    absl::StatusOr<std::unique_ptr<EgressProxy>> proxy =
+        EgressProxy::Start(std::move(listener), config, events_.get());
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    proxy_ = std::move(*proxy);
+  }
+
+  std::string Request(const std::string& request) {
+    UniqueFd client = Connect(proxy_port_);
+    EXPECT_TRUE(client.valid());
+    SendAll(client.get(), request);
+    return ReadAll(client.get());
+  }
+
+  std::string Events() {
+    std::ifstream in(events_path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  testing::ScopedTempDir dir_;
+  std::string events_path_;
+  UniqueFd events_;
+  uint16_t proxy_port_ = 0;
+  std::unique_ptr<EgressProxy> proxy_;
+};
+
+TEST_F(EgressProxyTest, RelaysAnAllowedAbsoluteUriRequest) {
+  OriginServer origin("the page");
+  StartProxy({absl::StrCat("127.0.0.1:", origin.port())});
+  std::string response = Request(absl::StrCat("GET http://127.0.0.1:", origin.port(),
+                                              "/index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                              "Connection: close\r\n\r\n"));
+  EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.1 200")) << response;
+  EXPECT_TRUE(absl::EndsWith(response, "the page")) << response;
+  EXPECT_EQ(origin.requests(), 1);
+  EXPECT_TRUE(absl::StrContains(Events(), "\"activity_name\":\"Open\"")) << Events();
+}
+
+TEST_F(EgressProxyTest, RefusesADeniedDestinationWith403AndAnEventWithoutConnecting) {
+  OriginServer origin("the page");
+  StartProxy({"127.0.0.1:1"});
+  std::string response =
+      Request(absl::StrCat("GET http://127.0.0.1:", origin.port(),
+                           "/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.1 403")) << response;
+  EXPECT_TRUE(absl::StrContains(response, "no rule allows 127.0.0.1:")) << response;
+  EXPECT_EQ(origin.requests(), 0);
+  std::string events = Events();
+  EXPECT_TRUE(absl::StrContains(events, "\"class_uid\":4001")) << events;
+  EXPECT_TRUE(absl::StrContains(events, "\"action\":\"Denied\"")) << events;
+}
+
+TEST_F(EgressProxyTest, TunnelsAnAllowedConnectAndRefusesADeniedOne) {
+  OriginServer origin("through the tunnel");
+  StartProxy({absl::StrCat("127.0.0.1:", origin.port())});
+  UniqueFd client = Connect(proxy_port_);
+  SendAll(client.get(), absl::StrCat("CONNECT 127.0.0.1:", origin.port(),
+                                     " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                                     // sent ahead of the 200, as some clients do
+                                     "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  std::string tunnelled = ReadAll(client.get());
+  EXPECT_TRUE(absl::StartsWith(tunnelled, "HTTP/1.1 200 Connection Established\r\n\r\n"))
+      << tunnelled;
+  EXPECT_TRUE(absl::EndsWith(tunnelled, "through the tunnel")) << tunnelled;
+
+  std::string refused = Request("CONNECT 127.0.0.1:1 HTTP/1.1\r\n\r\n");
+  EXPECT_TRUE(absl::StartsWith(refused, "HTTP/1.1 403")) << refused;
+  EXPECT_EQ(origin.requests(), 1);
+}
+
+TEST_F(EgressProxyTest, MalformedRequestsGet400AndNoConnection) {
+  OriginServer origin("never");
+  StartProxy({absl::StrCat("127.0.0.1:", origin.port())});
+  const std::string cases[] = {
+      "CONNECT nonsense HTTP/1.1\r\n\r\n",
+      absl::StrCat("CONNECT 127.0.0.1:", origin.port(), " SMTP/1.0\r\n\r\n"),
+      absl::StrCat("CONNECT 127.0.0.1:", origin.port(), "\r\n\r\n"),
+      absl::StrCat("CONNECT 127.0.0.1:", origin.port(), " HTTP/1.1\r\nno colon here\r\n\r\n"),
+      absl::StrCat("GET ftp://127.0.0.1:", origin.port(),
+                   "/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+      // A URL whose host is not a host.
+      "GET http://exa%mple.com/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "CONNECT 0x7f.0.0.1:80 HTTP/1.1\r\n\r\n",
+  };
+  for (const std::string& request : cases) {
+    std::string response = Request(request);
+    EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.1 400")) << request << " -> " << response;
+  }
+  EXPECT_EQ(origin.requests(), 0);
+}
+
+TEST_F(EgressProxyTest, AnEndlessConnectHeadIsCutOff) {
+  StartProxy({"127.0.0.1:1"});
+  UniqueFd client = Connect(proxy_port_);
+  SendAll(client.get(), "CONNECT 127.0.0.1:1 HTTP/1.1\r\n");
+  SendAll(client.get(), std::string(64 * 1024, 'a'));
+  std::string response = ReadAll(client.get());
+  EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.1 400")) << response.substr(0, 200);
+}
+
+// Connections beyond the limit are answered 503 at once; the ones held
+// (idle clients that never send a request) do not stop others later.
+TEST_F(EgressProxyTest, ConnectionsBeyondTheLimitGet503) {
+  OriginServer origin("ok");
+  EgressLimits limits;
+  limits.max_connections = 2;
+  StartProxy({absl::StrCat("127.0.0.1:", origin.port())}, limits);
+  UniqueFd idle1 = Connect(proxy_port_);
+  UniqueFd idle2 = Connect(proxy_port_);
+  ASSERT_TRUE(idle1.valid() && idle2.valid());
+  // The proxy has accepted both once a third connection is answered.
+  std::string response;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    response = Request("GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    if (absl::StartsWith(response, "HTTP/1.1 503")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(absl::StartsWith(response, "HTTP/1.1 503")) << response;
+  EXPECT_TRUE(absl::StrContains(Events(), "network.max_connections")) << Events();
+  idle1.reset();
+  idle2.reset();
+  // Slots come back once the idle clients leave.
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    served = absl::StartsWith(
+        Request(absl::StrCat("GET http://127.0.0.1:", origin.port(),
+                             "/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")),
+        "HTTP/1.1 200");
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(served);
+}
+
+TEST_F(EgressProxyTest, TheByteLimitEndsTheTransfer) {
+  OriginServer origin(std::string(256 * 1024, 'x'));
+  EgressLimits limits;
+  limits.max_bytes = 16 * 1024;
+  StartProxy({absl::StrCat("127.0.0.1:", origin.port())}, limits);
+  std::string response =
+      Request(absl::StrCat("GET http://127.0.0.1:", origin.port(),
+                           "/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  EXPECT_LE(response.size(), 32u * 1024) << "the limit let " << response.size() << " bytes through";
+  EXPECT_TRUE(absl::StrContains(Events(), "network.max_bytes")) << Events();
+}
+
+// A client that connects and sends nothing holds one slot, not the proxy.
+TEST_F(EgressProxyTest, ASilentClientDoesNotHoldUpOthers) {
+  OriginServer origin("prompt");
+  StartProxy({absl::StrCat("127.0.0.1:", origin.port())});
+  UniqueFd silent = Connect(proxy_port_);
+  UniqueFd half = Connect(proxy_port_);
+  SendAll(half.get(), "GET http://127.0.0.1");  // and never the rest
+  auto start = std::chrono::steady_clock::now();
+  std::string response =
+      Request(absl::StrCat("GET http://127.0.0.1:", origin.port(),
+                           "/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  EXPECT_TRUE(absl::EndsWith(response, "prompt")) << response;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+// The process the sandbox talks to holds nothing it does not need.
+TEST_F(EgressProxyTest, TheProxyProcessIsConfinedAndHoldsOnlyItsFds) {
+  StartProxy({"127.0.0.1:1"});
+  std::ifstream status(absl::StrCat("/proc/", proxy_->pid(), "/status"));
+  std::string line;
+  std::vector<std::string> wanted = {"CapEff:\t0000000000000000", "CapPrm:\t0000000000000000",
+                                     "CapBnd:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2"};
+  std::string all;
+  while (std::getline(status, line)) all += line + "\n";
+  for (const std::string& expected : wanted) {
+    EXPECT_TRUE(absl::StrContains(all, expected)) << expected << " not in\n" << all;
+  }
+  // Beyond stdin, stdout (/dev/null) and stderr: the listener (a socket),
+  // the event log and KJ's own epoll and eventfd; nothing of the broker's.
+  std::string fd_dir = absl::StrCat("/proc/", proxy_->pid(), "/fd");
+  int sockets = 0;
+  for (int fd = 0; fd < 256; ++fd) {
+    char target[256];
+    ssize_t length = readlink(absl::StrCat(fd_dir, "/", fd).c_str(), target, sizeof(target));
+    if (length <= 0) continue;
+    std::string name(target, length);
+    if (fd <= 1) {
+      EXPECT_EQ(name, "/dev/null") << "fd " << fd;
+    } else if (fd > 2) {
+      sockets += absl::StartsWith(name, "socket:");
+      EXPECT_TRUE(absl::StartsWith(name, "socket:") || absl::StartsWith(name, "anon_inode:") ||
+                  name == events_path_)
+          << "fd " << fd << " is " << name;
+    }
+  }
+  EXPECT_EQ(sockets, 1) << "only the listener";
+}
+
+TEST_F(EgressProxyTest, DestroyingTheProxyKillsItsProcess) {
+  StartProxy({"127.0.0.1:1"});
+  pid_t pid = proxy_->pid();
+  proxy_.reset();
+  EXPECT_NE(access(absl::StrCat("/proc/", pid).c_str(), F_OK), 0);
+  EXPECT_FALSE(Connect(proxy_port_).valid());
+}
+
+}  // namespace
+}  // namespace tether::broker
