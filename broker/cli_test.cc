@@ -34,6 +34,16 @@ TEST(ParseRunCommandLineTest, OnePathBothReadOnlyAndReadWriteIsAnError) {
           .ok());
 }
 
+// Spelling is checked where the rules are parsed (main, with the policy's).
+TEST(ParseRunCommandLineTest, AllowNetIsRepeatableAndKeptAsWritten) {
+  absl::StatusOr<RunCommandLine> line = ParseRunCommandLine(
+      {"--allow-net", "pypi.org:443", "--allow-net=[::1]:8080", "--", "pip", "install", "x"});
+  ASSERT_TRUE(line.ok()) << line.status();
+  EXPECT_EQ(line->allow_net, (std::vector<std::string>{"pypi.org:443", "[::1]:8080"}));
+  EXPECT_FALSE(ParseRunCommandLine({"--allow-net", "--", "true"}).ok());
+  EXPECT_FALSE(ParseRunCommandLine({"--allow-net=", "--", "true"}).ok());
+}
+
 TEST(ParseRunCommandLineTest, WithoutPathFlagsTheListsAreEmpty) {
   absl::StatusOr<RunCommandLine> line = ParseRunCommandLine({"--", "true"});
   ASSERT_TRUE(line.ok()) << line.status();

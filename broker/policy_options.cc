@@ -166,6 +166,11 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file, const 
              effective.extra_denied_syscalls);
   auto network = json_effective.initNetwork();
   network.setMode(NetworkModeName(options.network_mode));
+  std::vector<std::string> egress;
+  for (const policy::EgressRule& rule : options.egress.rules) egress.push_back(rule.text);
+  SetStrings(network.initEgress(egress.size()), egress);
+  network.setMaxConnections(options.egress.limits.max_connections);
+  network.setMaxBytes(absl::StrCat(options.egress.limits.max_bytes));
   capnp::DynamicStruct::Builder modes = capnp::toDynamic(json_effective.initEnforcement());
   for (Mechanism mechanism : kRelaxableMechanisms) {
     modes.set(MechanismField(modes.getSchema(), mechanism),

@@ -110,6 +110,17 @@ absl::Status CheckAgainstSchema(capnp::JsonValue::Reader value, capnp::StructSch
         }
         ++index;
       }
+    } else if (type.which() == capnp::schema::Type::UINT32) {
+      // The codec would wrap a negative or fractional number silently.
+      double number = child.which() == capnp::JsonValue::NUMBER ? child.getNumber() : -1;
+      if (child.which() != capnp::JsonValue::NUMBER || number < 0 || number > 4294967295.0 ||
+          number != static_cast<double>(static_cast<uint64_t>(number))) {
+        return PathError(member_path, absl::StrCat("expected a whole number from 0 to 4294967295, "
+                                                   "found ",
+                                                   child.which() == capnp::JsonValue::NUMBER
+                                                       ? absl::StrCat(number)
+                                                       : std::string(JsonKind(child))));
+      }
     } else {
       return PathError(member_path, "unsupported field type in the schema");
     }

@@ -73,6 +73,27 @@ INSTANTIATE_TEST_SUITE_P(
     Policies, BadPolicyTest,
     ::testing::Values(
         BadPolicy{"NotJson", "{", "$: not valid JSON"},
+        BadPolicy{"EgressWithoutPort", R"({"network": {"egress": ["pypi.org"]}})",
+                  "$.network.egress[0]: 'pypi.org' has no port"},
+        BadPolicy{"EgressSecondEntryBad", R"({"network": {"egress": ["pypi.org:443", "*:443"]}})",
+                  "$.network.egress[1]: '*:443'"},
+        BadPolicy{"EgressNotAList", R"({"network": {"egress": "pypi.org:443"}})",
+                  "$.network.egress: expected an array of strings, found a string"},
+        BadPolicy{"EgressWithHostNetwork",
+                  R"({"network": {"mode": "host", "egress": ["pypi.org:443"]}})",
+                  "$.network.egress: the host's network has no proxy to enforce it"},
+        BadPolicy{"TooManyConnections", R"({"network": {"max_connections": 5000}})",
+                  "$.network.max_connections: 5000 is more than 4096"},
+        BadPolicy{"MaxConnectionsNegative", R"({"network": {"max_connections": -1}})",
+                  "$.network.max_connections: expected a whole number from 0 to 4294967295, "
+                  "found -1"},
+        BadPolicy{"MaxConnectionsFraction", R"({"network": {"max_connections": 1.5}})",
+                  "$.network.max_connections: expected a whole number"},
+        BadPolicy{"MaxConnectionsString", R"({"network": {"max_connections": "8"}})",
+                  "$.network.max_connections: expected a whole number from 0 to 4294967295, "
+                  "found a string"},
+        BadPolicy{"MaxBytesNotASize", R"({"network": {"max_bytes": "lots"}})",
+                  "$.network.max_bytes: 'lots' is not a size"},
         BadPolicy{"TopLevelArray", "[]", "$: expected an object, found an array"},
         BadPolicy{"UnknownTopLevelKey", R"({"filesytem": {}})", "$.filesytem: unknown key"},
         BadPolicy{"UnknownNestedKey", R"({"filesystem": {"readonly": []}})",
@@ -211,6 +232,28 @@ INSTANTIATE_TEST_SUITE_P(
                       Hostname{"Underscore", "bad_name"}, Hostname{"LeadingDash", "-x"},
                       Hostname{"LeadingDot", ".x"}, Hostname{"Space", "a b"}),
     [](const ::testing::TestParamInfo<Hostname>& info) { return info.param.name; });
+
+TEST(PolicyFileTest, ParsesTheEgressListAndItsLimits) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(R"({"network": {
+      "egress": ["PyPI.org:443", "*.pythonhosted.org:443", "10.0.0.0/8:5432", "pypi.org:443"],
+      "max_connections": 8, "max_bytes": "1g"}})");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  std::vector<std::string> texts;
+  for (const EgressRule& rule : policy->egress) texts.push_back(rule.text);
+  // Canonical spelling, the duplicate dropped.
+  EXPECT_EQ(texts, (std::vector<std::string>{"pypi.org:443", "*.pythonhosted.org:443",
+                                             "10.0.0.0/8:5432"}));
+  EXPECT_EQ(policy->egress_max_connections, 8);
+  EXPECT_EQ(policy->egress_max_bytes, uint64_t{1} << 30);
+}
+
+TEST(PolicyFileTest, NoEgressMeansNoProxyAndDefaultLimits) {
+  absl::StatusOr<PolicyFile> policy = ParsePolicy(R"({"network": {"mode": "host"}})");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_TRUE(policy->egress.empty());
+  EXPECT_FALSE(policy->egress_max_connections.has_value());
+  EXPECT_FALSE(policy->egress_max_bytes.has_value());
+}
 
 TEST(PolicyFileTest, NoHostnameLeavesItUnset) {
   absl::StatusOr<PolicyFile> policy = ParsePolicy(R"({"process": {}})");

@@ -294,6 +294,9 @@ struct EffectiveSeccomp {
 
 struct EffectiveNetwork {
   mode @0 :Text;
+  egress @1 :List(Text);                                    # canonical spelling
+  maxConnections @2 :UInt32 $Json.name("max_connections");
+  maxBytes @3 :Text $Json.name("max_bytes");                # bytes, as a size the policy accepts
 }
 
 # Per relaxable mechanism, as in Enforcement above: "strict" or "best_effort".
