@@ -18,10 +18,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -197,9 +199,20 @@ struct Lookup {
   std::vector<IpAddress> addresses;
 };
 
+// Lookups under way, each on its thread. A lookup outlives a client that
+// gave up on it, so they are bounded apart from the connections.
+std::atomic<int> lookups_in_flight{0};
+
 // getaddrinfo blocks, so it runs on a thread of its own; the event loop
-// goes on serving the other connections meanwhile.
-kj::Promise<Lookup> Resolve(const std::string& host) {
+// goes on serving the other connections meanwhile. At most `limit` at once:
+// beyond that the lookup fails at once (EAI_AGAIN).
+kj::Promise<Lookup> Resolve(const std::string& host, int limit) {
+  if (lookups_in_flight.fetch_add(1) >= limit) {
+    lookups_in_flight.fetch_sub(1);
+    Lookup busy;
+    busy.error = EAI_AGAIN;
+    return busy;
+  }
   auto paf = kj::newPromiseAndCrossThreadFulfiller<Lookup>();
   // std::thread wants a callable whose destructor cannot throw; kj::Own's may.
   struct Fulfiller {
@@ -209,24 +222,35 @@ kj::Promise<Lookup> Resolve(const std::string& host) {
     kj::Own<kj::CrossThreadPromiseFulfiller<Lookup>> fulfiller;
   };
   auto holder = std::make_shared<Fulfiller>(kj::mv(paf.fulfiller));
-  std::thread([host, holder]() {
-    struct addrinfo hints = {};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    struct addrinfo* results = nullptr;
-    Lookup lookup;
-    lookup.error = getaddrinfo(host.c_str(), nullptr, &hints, &results);
-    for (struct addrinfo* entry = results; lookup.error == 0 && entry != nullptr;
-         entry = entry->ai_next) {
-      std::optional<IpAddress> address = IpAddress::FromSockaddr(entry->ai_addr, entry->ai_addrlen);
-      if (address.has_value() && std::find(lookup.addresses.begin(), lookup.addresses.end(),
-                                           *address) == lookup.addresses.end()) {
-        lookup.addresses.push_back(*address);
+  std::thread thread;
+  try {
+    thread = std::thread([host, holder]() {
+      struct addrinfo hints = {};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      struct addrinfo* results = nullptr;
+      Lookup lookup;
+      lookup.error = getaddrinfo(host.c_str(), nullptr, &hints, &results);
+      for (struct addrinfo* entry = results; lookup.error == 0 && entry != nullptr;
+           entry = entry->ai_next) {
+        std::optional<IpAddress> address =
+            IpAddress::FromSockaddr(entry->ai_addr, entry->ai_addrlen);
+        if (address.has_value() && std::find(lookup.addresses.begin(), lookup.addresses.end(),
+                                             *address) == lookup.addresses.end()) {
+          lookup.addresses.push_back(*address);
+        }
       }
-    }
-    if (results != nullptr) freeaddrinfo(results);
-    holder->fulfiller->fulfill(kj::mv(lookup));
-  }).detach();
+      if (results != nullptr) freeaddrinfo(results);
+      lookups_in_flight.fetch_sub(1);
+      holder->fulfiller->fulfill(kj::mv(lookup));
+    });
+  } catch (const std::system_error&) {  // no thread to be had
+    lookups_in_flight.fetch_sub(1);
+    Lookup failed;
+    failed.error = EAI_AGAIN;
+    return failed;
+  }
+  thread.detach();
   return kj::mv(paf.promise);
 }
 
@@ -411,7 +435,7 @@ class Proxy final : public kj::HttpService, private kj::TaskSet::ErrorHandler {
     if (literal || !NameNeedsLookup(config_.rules, destination.host, destination.port)) {
       lookup = Lookup{};
     } else {
-      lookup = Resolve(destination.host);
+      lookup = Resolve(destination.host, config_.limits.max_connections);
     }
     return lookup.then([this, request, destination](
                            Lookup found) -> kj::Promise<kj::Maybe<kj::Own<kj::AsyncIoStream>>> {
