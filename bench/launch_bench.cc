@@ -63,6 +63,10 @@ int main(int argc, char** argv) {
         // The benchmark's own directory is under /tmp: bound back in, as
         // tether binds its working directory.
         "--ro-bind", dir, dir, "--", static_true}},
+      // The same with an egress allow-list: the proxy process starts, is
+      // checked, and goes with the run (no connection is made).
+      {"tether run --allow-net (proxy)",
+       {tether, "run", "--allow-net", "127.0.0.1:9", "--", static_true}},
   };
   for (Candidate& candidate : candidates) {
     for (int warm = 0; warm < 5 && !candidate.failed; ++warm) {

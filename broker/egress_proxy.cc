@@ -387,8 +387,10 @@ class Proxy final : public kj::HttpService, private kj::TaskSet::ErrorHandler {
               auto client = kj::newHttpClient(*table_, **stream);
               auto service = kj::newHttpService(*client);
               auto done = service->request(method, path, *forwarded, body, response);
-              return done.attach(kj::mv(service), kj::mv(client), kj::mv(*stream),
-                                 kj::mv(forwarded));
+              // Attachments go in reverse order: the service, then the
+              // client built on the stream, then the stream.
+              return done.attach(kj::mv(*stream), kj::mv(forwarded), kj::mv(client),
+                                 kj::mv(service));
             }
             return SendText(response, last_status_, last_status_text_, last_message_);
           });
@@ -678,6 +680,9 @@ constexpr int kEventsFd = 5;  // absent without an event log
     log.emplace(std::move(*shared));
     close(kEventsFd);
   }
+  // KJ logs what it drops (a client gone mid-response, the byte limit) to
+  // stderr, which is the caller's terminal; the events say what happened.
+  kj::_::Debug::setLogLevel(kj::LogSeverity::FATAL);
   kj::AsyncIoContext io = kj::setupAsyncIo();
   kj::Own<kj::ConnectionReceiver> receiver = io.lowLevelProvider->wrapListenSocketFd(
       kListenerFd,

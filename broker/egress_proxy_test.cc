@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -20,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -248,6 +250,29 @@ std::string ReadAll(int fd) {
   return bytes;
 }
 
+// One HTTP response: its head and as much body as Content-Length says (the
+// proxy keeps a connection open for the next request, as HTTP/1.1 does).
+std::string ReadResponse(int fd) {
+  std::string bytes;
+  char buffer[4096];
+  ssize_t n;
+  size_t head_end;
+  while ((head_end = bytes.find("\r\n\r\n")) == std::string::npos &&
+         (n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
+    bytes.append(buffer, n);
+  }
+  if (head_end == std::string::npos) return bytes;
+  size_t length = 0;
+  std::string head = absl::AsciiStrToLower(bytes.substr(0, head_end));
+  if (size_t at = head.find("content-length: "); at != std::string::npos) {
+    length = std::strtoul(head.c_str() + at + 16, nullptr, 10);
+  }
+  while (bytes.size() < head_end + 4 + length && (n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
+    bytes.append(buffer, n);
+  }
+  return bytes;
+}
+
 // A host HTTP server answering every request with `body`, one connection
 // at a time, counting requests.
 class OriginServer {
@@ -311,7 +336,7 @@ class EgressProxyTest : public ::testing::Test {
     UniqueFd client = Connect(proxy_port_);
     EXPECT_TRUE(client.valid());
     SendAll(client.get(), request);
-    return ReadAll(client.get());
+    return ReadResponse(client.get());
   }
 
   std::string Events() {

@@ -563,6 +563,24 @@ TEST_F(EgressTest, ProxyServesEveryRequestOfARunInTurnAndAtOnce) {
   EXPECT_EQ(opened, static_cast<size_t>(3 * kEach)) << Describe(events_);
 }
 
+// What a test started, for the checks that nothing is left behind. Other
+// sessions may run sandboxes on this host at the same time, so "ours" is
+// what carries the test's mark in its environment: the broker passes its
+// environment to the proxy it forks, and the workload gets the mark through
+// --allow-env.
+
+constexpr char kMarkName[] = "TETHER_EGRESS_IT_MARK";
+
+std::string NewMark() {
+  std::random_device random;
+  return std::to_string(getpid()) + "-" + std::to_string(random());
+}
+
+bool CarriesMark(const std::string& pid, const std::string& mark) {
+  std::string environ = "\0"s + ReadFile("/proc/" + pid + "/environ");
+  return environ.find("\0"s + kMarkName + "=" + mark + "\0"s) != std::string::npos;
+}
+
 // Appends what `fd` gives to *text until a line is `line`, EOF or 10 s.
 void ReadUntilLine(int fd, const std::string& line, std::string* text) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -598,9 +616,12 @@ TEST_F(EgressTest, ProxyIsAConfinedChildOfTheBrokerInTheHostNetworkAndEndsWithTh
                "-c",
                "echo workload_net=$(/usr/bin/readlink /proc/self/ns/net); "
                "exec ./sandbox_probe wait-signal"};
+  const std::string mark = NewMark();
+  spec.before_exec = [&mark] { setenv(kMarkName, mark.c_str(), 1); };
   std::string early;
   pid_t proxy = 0;
   std::string proxy_status, proxy_net;
+  bool proxy_marked = false;
   spec.while_running = [&](pid_t tether, int out_fd, int) {
     ReadUntilLine(out_fd, "ready", &early);
     for (pid_t child : Descendants(tether)) {
@@ -609,6 +630,7 @@ TEST_F(EgressTest, ProxyIsAConfinedChildOfTheBrokerInTheHostNetworkAndEndsWithTh
       proxy = child;
       proxy_status = ReadFile("/proc/" + pid + "/status");
       proxy_net = NetNamespaceOf(pid);
+      proxy_marked = CarriesMark(pid, mark);
     }
     kill(tether, SIGTERM);  // forwarded: the workload ends the run
   };
@@ -625,26 +647,13 @@ TEST_F(EgressTest, ProxyIsAConfinedChildOfTheBrokerInTheHostNetworkAndEndsWithTh
   for (const char* set : {"CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"}) {
     EXPECT_EQ(StatusLine(proxy_status, set), "0000000000000000") << set;
   }
+  // What the leak tests below find a proxy of theirs by.
+  EXPECT_TRUE(proxy_marked) << "the proxy does not carry its broker's environment";
   EXPECT_TRUE(ProcessGone(proxy)) << "the proxy outlived its run";
 }
 
 // ---------------------------------------------------------------------------
-// Nothing left behind. Other sessions may run sandboxes on this host at the
-// same time, so "ours" is what carries this test's mark in its environment:
-// the broker passes its environment to the proxy it forks, and the workload
-// gets the mark through --allow-env.
-
-constexpr char kMarkName[] = "TETHER_EGRESS_IT_MARK";
-
-std::string NewMark() {
-  std::random_device random;
-  return std::to_string(getpid()) + "-" + std::to_string(random());
-}
-
-bool CarriesMark(const std::string& pid, const std::string& mark) {
-  std::string environ = "\0"s + ReadFile("/proc/" + pid + "/environ");
-  return environ.find("\0"s + kMarkName + "=" + mark + "\0"s) != std::string::npos;
-}
+// Nothing left behind.
 
 std::vector<std::string> ProcessIds() {
   std::vector<std::string> pids;
@@ -819,6 +828,9 @@ TEST_F(EgressTest, HundredSidecarLaunchesLeaveTheServerAsItWas) {
   ASSERT_TRUE(std::filesystem::exists(socket)) << ReadFile(dir_.Child("serve.log"));
   ServerState before = SettledState(server, kPool);
   EXPECT_EQ(before.proxies, kPool) << before;
+  for (pid_t pid : Descendants(server)) {
+    EXPECT_TRUE(CarriesMark(std::to_string(pid), mark)) << "the check below would miss " << pid;
+  }
   auto start = std::chrono::steady_clock::now();
   for (int launch = 0; launch < kLaunches; ++launch) {
     RunSpec spec;
