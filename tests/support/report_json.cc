@@ -87,6 +87,19 @@ OcsfEvent ParseEvent(const std::string& line) {
       event.unmapped = ToUnmapped(activity.getUnmapped());
       break;
     }
+    case 4001: {
+      DecodeOrFail<schema::NetworkActivity>(line, &message);
+      auto activity = message.getRoot<schema::NetworkActivity>().asReader();
+      FillBase(activity.getBase(), &event);
+      auto endpoint = activity.getDstEndpoint();
+      auto unmapped = activity.getUnmapped();
+      event.connection = {Str(activity.getAction()), Str(endpoint.getHostname()),
+                          Str(endpoint.getIp()),     endpoint.getPort(),
+                          Str(unmapped.getRule()),   Str(unmapped.getReason()),
+                          Str(unmapped.getRequest())};
+      event.unmapped.mechanism = Str(unmapped.getMechanism());
+      break;
+    }
     default: ADD_FAILURE() << "not an OCSF event of a class tether writes: " << line;
   }
   return event;

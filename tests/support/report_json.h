@@ -130,6 +130,15 @@ struct OcsfEvent {
     std::string cmd_line;
     std::string user_uid;
   };
+  struct Connection {  // Network Activity (4001)
+    std::string action;
+    std::string hostname;
+    std::string ip;
+    int port = 0;
+    std::string rule;
+    std::string reason;
+    std::string request;
+  };
 
   int class_uid = 0;
   std::string class_name;
@@ -146,6 +155,7 @@ struct OcsfEvent {
   FindingInfo finding_info;      // Detection Finding (2004)
   Process process;               // Process Activity (1007)
   std::optional<int> exit_code;  // Process Activity, Terminate
+  Connection connection;         // Network Activity (4001)
   Unmapped unmapped;
 };
 

@@ -4,9 +4,16 @@
 #include "tests/support/report_json.h"
 
 #include <capnp/message.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "broker/report/ocsf_events.h"
 #include "broker/report/posture_report.h"
+#include "tests/support/scoped_temp_dir.h"
 
 namespace tether::testing {
 namespace {
@@ -48,6 +55,53 @@ TEST(ReportJsonTest, EventsHaveTheBaseInlineAndTimeAsANumber) {
   EXPECT_EQ(decoded.get().getBase().getTime(), 1700000000123);
   EXPECT_EQ(decoded.get().getExit().getExitCode(), 3);
   EXPECT_EQ(decoded.get().getUnmapped().getErrno(), 0);
+}
+
+// What the egress proxy writes decodes strictly as class 4001.
+TEST(ReportJsonTest, NetworkActivityEventsDecodeWithTheirDecision) {
+  ScopedTempDir dir;
+  std::string path = dir.Child("events.jsonl");
+  {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    absl::StatusOr<broker::OcsfEventLog> log = broker::OcsfEventLog::Share(fd);
+    close(fd);
+    ASSERT_TRUE(log.ok()) << log.status();
+    broker::OcsfEventLog::Connection denied;
+    denied.outcome = broker::OcsfEventLog::Connection::Outcome::kDenied;
+    denied.request = "CONNECT";
+    denied.host = "evil.example";
+    denied.port = 443;
+    denied.reason = "no rule allows evil.example:443";
+    log->NetworkConnection(denied);
+    broker::OcsfEventLog::Connection opened;
+    opened.outcome = broker::OcsfEventLog::Connection::Outcome::kOpened;
+    opened.request = "GET";
+    opened.host = "pypi.org";
+    opened.port = 80;
+    opened.address = "151.101.0.223";
+    opened.rule = "pypi.org:80";
+    log->NetworkConnection(opened);
+  }
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::vector<OcsfEvent> events = ParseEvents(text.str());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].class_uid, 4001);
+  EXPECT_EQ(events[0].type_uid, 400105);
+  EXPECT_EQ(events[0].activity_name, "Refuse");
+  EXPECT_EQ(events[0].connection.action, "Denied");
+  EXPECT_EQ(events[0].connection.hostname, "evil.example");
+  EXPECT_EQ(events[0].connection.ip, "");
+  EXPECT_EQ(events[0].connection.rule, "");
+  EXPECT_EQ(events[0].unmapped.mechanism, "egress_proxy");
+  EXPECT_EQ(events[1].type_uid, 400101);
+  EXPECT_EQ(events[1].connection.action, "Allowed");
+  EXPECT_EQ(events[1].connection.ip, "151.101.0.223");
+  EXPECT_EQ(events[1].connection.port, 80);
+  EXPECT_EQ(events[1].connection.rule, "pypi.org:80");
+  EXPECT_EQ(events[1].connection.request, "GET");
 }
 
 TEST(ReportJsonTest, EmptyListsAreWrittenAndTheTrailingNewlineIsRead) {
