@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ifaddrs.h>
 #include <kj/async-io.h>
 #include <kj/compat/http.h>
@@ -29,9 +30,11 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "base/status.h"
 #include "broker/report/ocsf_events.h"
 #include "kernel/capabilities.h"
@@ -82,10 +85,7 @@ EgressDecision Allow(const EgressRule& rule, const IpAddress& address, std::stri
 }  // namespace
 
 bool NameNeedsLookup(const std::vector<EgressRule>& rules, const std::string& host, uint16_t port) {
-  if (policy::MatchName(rules, host, port) != nullptr) return true;
-  return std::any_of(rules.begin(), rules.end(), [port](const EgressRule& rule) {
-    return rule.kind == EgressRule::Kind::kNetwork && rule.port == port;
-  });
+  return policy::MatchName(rules, host, port) != nullptr;
 }
 
 EgressDecision DecideEgress(const std::vector<EgressRule>& rules, const std::string& host,
@@ -104,30 +104,26 @@ EgressDecision DecideEgress(const std::vector<EgressRule>& rules, const std::str
     }
     return Allow(*rule, *literal, "the address is allowed");
   }
+  // A name is reached only through a rule for it: a name no rule names is
+  // never looked up, since a lookup alone carries data out.
   const EgressRule* by_name = policy::MatchName(rules, host, port);
-  if (!NameNeedsLookup(rules, host, port)) {
-    return Deny(absl::StrCat("no rule allows ", host, ":", port));
-  }
+  if (by_name == nullptr) return Deny(absl::StrCat("no rule allows ", host, ":", port));
   if (resolved.empty()) return Deny(absl::StrCat(host, " has no address"));
-  // The first address some rule allows; a guarded one only by its literal
-  // rule, so that a name (or a rebinding resolver) cannot open the host.
+  // The first address allowed; a guarded one only by its literal rule, so
+  // that a name (or a rebinding resolver) cannot open the host.
   std::string first_refusal;
   for (const IpAddress& address : resolved) {
-    const EgressRule* rule = nullptr;
-    std::string refusal;
-    if (const char* kind = GuardedKind(address, host_addresses)) {
-      rule = policy::MatchLiteralAddress(rules, address, port);
-      refusal =
-          absl::StrCat(host, " resolves to ", address.ToString(), ", ", kind,
-                       ", which only a rule naming exactly ", Endpoint(address, port), " opens");
-    } else {
-      rule = by_name != nullptr ? by_name : policy::MatchAddress(rules, address, port);
-      refusal = absl::StrCat(host, " resolves to ", address.ToString(), ", which no rule allows");
-    }
+    const char* kind = GuardedKind(address, host_addresses);
+    const EgressRule* rule =
+        kind == nullptr ? by_name : policy::MatchLiteralAddress(rules, address, port);
     if (rule != nullptr) {
       return Allow(*rule, address, absl::StrCat(host, " resolves to ", address.ToString()));
     }
-    if (first_refusal.empty()) first_refusal = std::move(refusal);
+    if (first_refusal.empty()) {
+      first_refusal =
+          absl::StrCat(host, " resolves to ", address.ToString(), ", ", kind,
+                       ", which only a rule naming exactly ", Endpoint(address, port), " opens");
+    }
   }
   return Deny(first_refusal);
 }
@@ -319,7 +315,9 @@ class ClientStream final : public kj::AsyncIoStream {
   size_t offset_ = 0;
 };
 
-class Proxy final : public kj::HttpService, private kj::TaskSet::ErrorHandler {
+class Proxy final : public kj::HttpService,
+                    private kj::HttpServerErrorHandler,
+                    private kj::TaskSet::ErrorHandler {
  public:
   Proxy(kj::AsyncIoContext& io, const EgressConfig& config, std::optional<OcsfEventLog> events)
       : timer_(io.provider->getTimer()),
@@ -332,10 +330,7 @@ class Proxy final : public kj::HttpService, private kj::TaskSet::ErrorHandler {
                          absl::StrCat("the sandbox moved more than network.max_bytes (",
                                       config_.limits.max_bytes, " bytes) through the proxy"));
                 }),
-        proxy_connection_(table_builder_.add("Proxy-Connection")),
-        proxy_authorization_(table_builder_.add("Proxy-Authorization")),
-        table_(table_builder_.build()),
-        server_(timer_, *table_, *this),
+        server_(timer_, table_, *this, ServerSettings()),
         tasks_(*this) {}
 
   kj::Promise<void> AcceptLoop(kj::ConnectionReceiver& listener) {
@@ -371,20 +366,28 @@ class Proxy final : public kj::HttpService, private kj::TaskSet::ErrorHandler {
                         "tether egress proxy: expected an absolute http:// URL (use CONNECT for "
                         "https)\n");
       }
-      std::string path = parsed->toString(kj::Url::HTTP_REQUEST).cStr();
-      auto forwarded = kj::heap(headers.clone());
-      // Meant for the proxy, never for the server.
-      forwarded->unset(proxy_connection_);
-      forwarded->unset(proxy_authorization_);
-      if (forwarded->get(kj::HttpHeaderId::HOST) == nullptr) {
-        forwarded->set(kj::HttpHeaderId::HOST, kj::str(parsed->host));
+      // The target as the client wrote it (KJ would re-encode it, which
+      // breaks signed URLs), once KJ has read the same authority from it.
+      std::string target(url.cStr());
+      size_t authority_start = target.find("://") + 3;
+      size_t path_start = target.find_first_of("/?#", authority_start);
+      std::string authority = target.substr(authority_start, path_start - authority_start);
+      if (!absl::EqualsIgnoreCase(authority, parsed->host.cStr())) {
+        return SendText(response, 400, "Bad Request",
+                        "tether egress proxy: the URL's authority is malformed\n");
       }
+      std::string path = path_start == std::string::npos ? "/" : target.substr(path_start);
+      path = path.substr(0, path.find('#'));
+      if (path.empty() || path[0] != '/') path = "/" + path;
+      auto forwarded = kj::heap(ForwardedHeaders(headers));
+      // The server is the one the URL names, whatever Host the client sent.
+      forwarded->set(kj::HttpHeaderId::HOST, kj::str(parsed->host));
       return Open(method_name, *destination)
           .then([this, method, path = std::move(path), forwarded = kj::mv(forwarded), &body,
                  &response, destination = *destination](
                     kj::Maybe<kj::Own<kj::AsyncIoStream>> upstream) mutable -> kj::Promise<void> {
             KJ_IF_MAYBE (stream, upstream) {
-              auto client = kj::newHttpClient(*table_, **stream);
+              auto client = kj::newHttpClient(table_, **stream);
               auto service = kj::newHttpService(*client);
               auto done = service->request(method, path, *forwarded, body, response);
               // Attachments go in reverse order: the service, then the
@@ -399,13 +402,47 @@ class Proxy final : public kj::HttpService, private kj::TaskSet::ErrorHandler {
   }
 
  private:
+  kj::HttpServerSettings ServerSettings() {
+    kj::HttpServerSettings settings;
+    settings.errorHandler = static_cast<kj::HttpServerErrorHandler&>(*this);
+    return settings;
+  }
+
+  // KJ's own handlers would send the exception's text and a stack trace to
+  // the client: addresses of the broker's, which it forked the proxy from.
+  kj::Promise<void> handleClientProtocolError(kj::HttpHeaders::ProtocolError error,
+                                              kj::HttpService::Response& response) override {
+    return SendText(response, error.statusCode, error.statusMessage,
+                    "tether egress proxy: malformed request\n");
+  }
+  kj::Promise<void> handleApplicationError(
+      kj::Exception exception, kj::Maybe<kj::HttpService::Response&> response) override {
+    KJ_IF_MAYBE (open, response) {
+      if (exception.getType() != kj::Exception::Type::DISCONNECTED) {
+        return SendText(*open, 502, "Bad Gateway", "tether egress proxy: the request failed\n");
+      }
+    }
+    return kj::READY_NOW;
+  }
+
   // A client or server that went away, a timeout or the byte limit: that
   // connection ends; the proxy goes on.
   void taskFailed(kj::Exception&& exception) override {}
 
   void Record(Outcome outcome, const std::string& request, const std::string& host, int port,
               const std::string& address, const std::string& rule, const std::string& reason) {
-    if (!events_.has_value()) return;
+    if (!events_.has_value() || events_written_ > config_.limits.max_events) return;
+    if (++events_written_ > config_.limits.max_events) {
+      // A workload that opens connections in a loop must not fill the
+      // host's disk: the last event says the rest go unlogged.
+      OcsfEventLog::Connection last;
+      last.outcome = Outcome::kFailed;
+      last.request = "-";
+      last.reason = absl::StrCat("the sandbox asked for more than ", config_.limits.max_events,
+                                 " connections; the rest are not logged");
+      events_->NetworkConnection(last);
+      return;
+    }
     OcsfEventLog::Connection connection;
     connection.outcome = outcome;
     connection.request = request;
@@ -417,9 +454,31 @@ class Proxy final : public kj::HttpService, private kj::TaskSet::ErrorHandler {
     events_->NetworkConnection(connection);
   }
 
+  // The request's headers less those meant for this hop only: the
+  // Proxy-* ones and every header the client's Connection header names
+  // (KJ itself writes the connection-level ones: Connection, Keep-Alive,
+  // Transfer-Encoding, Content-Length, Upgrade).
+  kj::HttpHeaders ForwardedHeaders(const kj::HttpHeaders& headers) {
+    std::vector<std::string> hop_by_hop = {"proxy-connection", "proxy-authorization",
+                                           "proxy-authenticate", "te", "trailer"};
+    KJ_IF_MAYBE (connection, headers.get(kj::HttpHeaderId::CONNECTION)) {
+      for (absl::string_view name : absl::StrSplit(connection->cStr(), ',')) {
+        hop_by_hop.push_back(absl::AsciiStrToLower(absl::StripAsciiWhitespace(name)));
+      }
+    }
+    kj::HttpHeaders forwarded(table_);
+    headers.forEach([&](kj::StringPtr name, kj::StringPtr value) {
+      std::string lower = absl::AsciiStrToLower(name.cStr());
+      if (std::find(hop_by_hop.begin(), hop_by_hop.end(), lower) == hop_by_hop.end()) {
+        forwarded.add(kj::str(name), kj::str(value));
+      }
+    });
+    return forwarded;
+  }
+
   kj::Promise<void> SendText(Response& response, unsigned status, kj::StringPtr status_text,
                              std::string text) {
-    kj::HttpHeaders headers(*table_);
+    kj::HttpHeaders headers(table_);
     headers.set(kj::HttpHeaderId::CONTENT_TYPE, "text/plain; charset=utf-8");
     auto body = response.send(status, status_text, headers, text.size());
     auto owned = kj::heap<std::string>(std::move(text));
@@ -557,7 +616,7 @@ class Proxy final : public kj::HttpService, private kj::TaskSet::ErrorHandler {
     // The header lines after the request line, parsed by KJ (and checked:
     // a malformed one refuses the request).
     std::string header_lines = head.substr(line_end + 2, end + 4 - (line_end + 2));
-    kj::HttpHeaders headers(*table_);
+    kj::HttpHeaders headers(table_);
     bool headers_ok = header_lines == "\r\n" || headers.tryParse(kj::ArrayPtr<char>(
                                                     header_lines.data(), header_lines.size()));
     std::optional<Destination> destination;
@@ -616,13 +675,11 @@ class Proxy final : public kj::HttpService, private kj::TaskSet::ErrorHandler {
   const EgressConfig& config_;
   std::optional<OcsfEventLog> events_;
   ByteBudget budget_;
-  kj::HttpHeaderTable::Builder table_builder_;
-  kj::HttpHeaderId proxy_connection_;
-  kj::HttpHeaderId proxy_authorization_;
-  kj::Own<kj::HttpHeaderTable> table_;
+  kj::HttpHeaderTable table_;
   kj::HttpServer server_;
   kj::TaskSet tasks_;
   int open_connections_ = 0;
+  int events_written_ = 0;
   // Why the last Open gave no stream (the event loop runs one continuation
   // at a time, and each caller reads these right after).
   unsigned last_status_ = 502;
@@ -631,10 +688,24 @@ class Proxy final : public kj::HttpService, private kj::TaskSet::ErrorHandler {
 };
 
 // The proxy process's own confinement, before it reads a byte from the
-// sandbox: no capabilities (it only connects out), no_new_privs, and the
+// sandbox. It only connects out, so it needs no capability and no uid of
+// the broker's: a root broker's proxy runs as nobody (root's files stay
+// out of reach of a proxy the workload might subvert), not dumpable (no
+// ptrace by another process of nobody's), with no_new_privs and the
 // broker's seccomp filter (no execve, mount, ptrace, setns...).
-bool ConfineSelf(const std::vector<struct sock_filter>& filter) {
-  if (kernel::ClearBoundingSet() != 0) return false;
+bool ConfineSelf(pid_t parent, const std::vector<struct sock_filter>& filter) {
+  if (kernel::ClearBoundingSet() != 0) return false;  // needs CAP_SETPCAP: first
+  if (geteuid() == 0) {
+    if (setgroups(0, nullptr) != 0 ||
+        setresgid(kEgressProxyUid, kEgressProxyUid, kEgressProxyUid) != 0 ||
+        setresuid(kEgressProxyUid, kEgressProxyUid, kEgressProxyUid) != 0) {
+      return false;
+    }
+    // A change of credentials clears the parent-death signal: set again,
+    // and the parent checked again, since it may have gone in between.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) return false;
+  }
+  if (prctl(PR_SET_DUMPABLE, 0) != 0) return false;
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {};
   if (syscall(SYS_capset, &header, data) != 0) return false;
@@ -669,7 +740,7 @@ constexpr int kEventsFd = 5;  // absent without an event log
   rlim_t files = static_cast<rlim_t>(config.limits.max_connections) * 2 + 32;
   struct rlimit limit = {files, files};
   if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(1);
-  if (!ConfineSelf(filter)) {
+  if (!ConfineSelf(parent, filter)) {
     std::fprintf(stderr, "tether: the egress proxy could not confine itself\n");
     _exit(1);
   }

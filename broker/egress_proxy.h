@@ -21,9 +21,13 @@ namespace tether::broker {
 // It runs in a process of its own, so that no client, however slow or
 // hostile, holds up the broker's supervision of the workload; the process
 // dies with the run (and with the broker).
+// The uid and gid a root broker's proxy runs as (nobody).
+inline constexpr uid_t kEgressProxyUid = 65534;
+
 struct EgressLimits {
   int max_connections = 64;                // open at once, per sandbox
   uint64_t max_bytes = uint64_t{8} << 30;  // through the proxy, both ways, per sandbox
+  int max_events = 10000;  // OCSF events per sandbox; then one saying the rest go unlogged
 };
 
 struct EgressConfig {
@@ -59,7 +63,8 @@ class EgressProxy {
   // Forks the proxy process, which serves `listener` (a listening socket
   // of the sandbox's namespace) and writes one OCSF Network Activity event
   // per connection to `events_fd` (-1: none). The process keeps only those
-  // two fds and stderr, clears its capabilities and bounding set, sets
+  // two fds and stderr, clears its bounding set, becomes kEgressProxyUid
+  // (a root broker's), drops every capability, is not dumpable, and sets
   // no_new_privs and the broker's own seccomp filter before it serves.
   static absl::StatusOr<std::unique_ptr<EgressProxy>> Start(UniqueFd listener,
                                                             const EgressConfig& config,

@@ -611,8 +611,11 @@ absl::Status RunSession::RecordEgress(std::vector<std::string>* envp) {
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(ProcStatus proxy, ReadProcStatus(egress_proxy_->pid()));
+  bool runs_as_nobody = geteuid() != 0 || (proxy.uids.real == kEgressProxyUid &&
+                                           proxy.uids.effective == kEgressProxyUid &&
+                                           proxy.uids.saved == kEgressProxyUid);
   if (proxy.seccomp_mode != 2 || !proxy.no_new_privs || proxy.caps.effective != 0 ||
-      proxy.caps.permitted != 0 || proxy.caps.bounding != 0) {
+      proxy.caps.permitted != 0 || proxy.caps.bounding != 0 || !runs_as_nobody) {
     return MechanismError(Mechanism::kEgressProxy, absl::StatusCode::kInternal,
                           "the egress proxy process is not confined as planned");
   }
@@ -624,7 +627,7 @@ absl::Status RunSession::RecordEgress(std::vector<std::string>* envp) {
                                absl::StrJoin(allowed, ", "), "; at most ",
                                options_.egress.limits.max_connections, " connections and ",
                                options_.egress.limits.max_bytes, " bytes");
-  record.evidence = Evidence::kVerified;  // its process: no caps, no_new_privs, seccomp
+  record.evidence = Evidence::kVerified;  // its process: nobody, no caps, no_new_privs, seccomp
   recorder_.RecordAfterPlan(record);
   static constexpr const char* kProxyVariables[] = {"HTTP_PROXY",  "HTTPS_PROXY", "http_proxy",
                                                     "https_proxy", "ALL_PROXY",   "all_proxy",

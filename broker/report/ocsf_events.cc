@@ -159,6 +159,11 @@ void OcsfEventLog::NetworkConnection(const Connection& connection) {
     activity = "Fail";
     message = absl::StrCat("egress to ", destination, " failed: ", connection.reason);
   }
+  // A refusal of the proxy's own (a limit) names no destination.
+  if (connection.host.empty()) {
+    message =
+        absl::StrCat("egress ", activity_id == 5 ? "refused" : "failed", ": ", connection.reason);
+  }
   bool denied = connection.outcome == Outcome::kDenied;
   FillBase(event.initBase(), kNetwork, activity_id, activity,
            denied ? Severity::kMedium : Severity::kInformational, message);

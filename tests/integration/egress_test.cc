@@ -528,9 +528,13 @@ TEST_F(EgressTest, NameRuleDoesNotOpenTheLoopbackAddressItResolvesTo) {
   EXPECT_FALSE(events_[0].has_rule);
 }
 
-TEST_F(EgressTest, LiteralLoopbackRuleOpensTheAddressByNameToo) {
-  RunResult result =
-      Run({"--allow-net", AllowHttp()}, CurlViaProxy("http://localhost:" + http_.Port() + "/file"));
+// A name reaches a loopback address only with a rule for the name and one
+// naming that literal address; the literal rule alone opens no name (which
+// would not even be looked up).
+TEST_F(EgressTest, NameToLoopbackNeedsItsOwnRuleAndTheLiteralOne) {
+  std::string by_name = "localhost:" + http_.Port();
+  RunResult result = Run({"--allow-net", AllowHttp(), "--allow-net", by_name},
+                         CurlViaProxy("http://localhost:" + http_.Port() + "/file"));
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(FindLine(result.out, "page="), Page().substr(5)) << result.out << result.err;
   EXPECT_EQ(HttpRequestsSinceSetUp(), (std::vector<std::string>{"GET /file HTTP/1.1"}));
@@ -539,6 +543,13 @@ TEST_F(EgressTest, LiteralLoopbackRuleOpensTheAddressByNameToo) {
   EXPECT_EQ(events_[0].hostname, "localhost");
   EXPECT_EQ(events_[0].ip, "127.0.0.1");
   EXPECT_EQ(events_[0].rule, AllowHttp());
+
+  RunResult literal_only =
+      Run({"--allow-net", AllowHttp()}, CurlViaProxy("http://localhost:" + http_.Port() + "/file"));
+  EXPECT_NE(literal_only.out.find("denied: no rule allows localhost:" + http_.Port()),
+            std::string::npos)
+      << literal_only.out << literal_only.err;
+  EXPECT_EQ(HttpRequestsSinceSetUp().size(), 1u) << "the name alone reached the server";
 }
 
 // One proxy serves the whole run: request after request, each way, one
