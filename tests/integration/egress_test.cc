@@ -594,16 +594,9 @@ bool CarriesMark(const std::string& pid, const std::string& mark) {
 
 // Appends what `fd` gives to *text until a line is `line`, EOF or 10 s.
 void ReadUntilLine(int fd, const std::string& line, std::string* text) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline &&
-         ("\n" + *text).find("\n" + line + "\n") == std::string::npos) {
-    struct pollfd pfd = {fd, POLLIN, 0};
-    if (poll(&pfd, 1, 200) <= 0) continue;
-    char buffer[4096];
-    ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n <= 0) return;
-    text->append(buffer, n);
-  }
+  ReadUntil(fd, 10, text, [&](const std::string& read) {
+    return ("\n" + read).find("\n" + line + "\n") != std::string::npos;
+  });
 }
 
 std::string NetNamespaceOf(const std::string& pid) {

@@ -55,16 +55,9 @@ std::string TenantProbe() { return Binaries().Bin("tenant_probe"); }
 // Appends what `fd` gives to *text until a line starts with `prefix`, EOF,
 // or the deadline.
 void ReadUntilLine(int fd, const std::string& prefix, int seconds, std::string* text) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (text->rfind("\n" + prefix) != std::string::npos || text->rfind(prefix, 0) == 0) return;
-    struct pollfd pfd = {fd, POLLIN, 0};
-    if (poll(&pfd, 1, 200) <= 0) continue;
-    char buffer[4096];
-    ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n <= 0) return;
-    text->append(buffer, n);
-  }
+  ReadUntil(fd, seconds, text, [&](const std::string& read) {
+    return read.rfind("\n" + prefix) != std::string::npos || read.rfind(prefix, 0) == 0;
+  });
 }
 
 std::vector<char*> Argv(std::vector<std::string>& args) {

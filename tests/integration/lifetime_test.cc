@@ -77,16 +77,8 @@ bool SleeperAppears(const std::string& seconds, std::chrono::milliseconds limit)
 
 // Reads `fd` until `word` appears, EOF, or the deadline.
 bool AwaitOutput(int fd, const std::string& word, int seconds, std::string* text) {
-  auto deadline = steady_clock::now() + std::chrono::seconds(seconds);
-  while (text->find(word) == std::string::npos && steady_clock::now() < deadline) {
-    struct pollfd pfd = {fd, POLLIN, 0};
-    if (poll(&pfd, 1, 200) <= 0) continue;
-    char buffer[256];
-    ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n <= 0) break;
-    text->append(buffer, n);
-  }
-  return text->find(word) != std::string::npos;
+  return ReadUntil(fd, seconds, text,
+                   [&](const std::string& read) { return read.find(word) != std::string::npos; });
 }
 
 std::string ToString(const std::vector<pid_t>& pids) {

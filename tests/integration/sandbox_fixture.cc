@@ -141,6 +141,20 @@ std::vector<pid_t> Descendants(pid_t pid) {
   return found;
 }
 
+bool ReadUntil(int fd, int seconds, std::string* text,
+               const std::function<bool(const std::string&)>& done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!done(*text) && std::chrono::steady_clock::now() < deadline) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, 200) <= 0) continue;
+    char buffer[4096];
+    ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) break;
+    text->append(buffer, n);
+  }
+  return done(*text);
+}
+
 bool ProcessGone(pid_t pid) {
   for (int i = 0; i < 100; ++i) {
     std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");

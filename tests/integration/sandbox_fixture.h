@@ -68,6 +68,11 @@ std::vector<pid_t> Descendants(pid_t pid);
 // Whether `pid` is gone (or a zombie) within about five seconds.
 bool ProcessGone(pid_t pid);
 
+// Appends what `fd` gives to *text until `done(*text)`, EOF, or `seconds`
+// pass; returns whether `done` holds.
+bool ReadUntil(int fd, int seconds, std::string* text,
+               const std::function<bool(const std::string&)>& done);
+
 // `tether serve ARGS...` in the background, its output in `log`, stdin from
 // /dev/null; `before_exec` runs in the child first. Returns once `socket`
 // exists (or after 4 s), with the server's pid.
