@@ -785,7 +785,10 @@ absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Start(UniqueFd listene
   if (pid == 0) {
     RunProxyProcess(parent, listener.get(), ready_write.get(), events_fd, config, filter);
   }
-  std::unique_ptr<EgressProxy> proxy(new EgressProxy(pid));  // killed on every early return
+  // Killed on every early return.
+  std::unique_ptr<EgressProxy> proxy(
+      new EgressProxy(pid, UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)))));
+  if (!proxy->pidfd_.valid()) return ErrnoStatus(errno, "pidfd_open (the egress proxy)");
   ready_write.reset();
   // Confined and listening, or gone: then it says why on stderr.
   struct pollfd ready = {ready_read.get(), POLLIN, 0};
@@ -804,7 +807,17 @@ absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Start(UniqueFd listene
   return proxy;
 }
 
+std::string EgressProxy::Reap() {
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  reaped_ = true;
+  if (WIFSIGNALED(status)) return absl::StrCat("killed by signal ", WTERMSIG(status));
+  return absl::StrCat("exited with status ", WEXITSTATUS(status));
+}
+
 EgressProxy::~EgressProxy() {
+  if (reaped_) return;
   kill(pid_, SIGKILL);
   while (waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
   }

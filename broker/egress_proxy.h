@@ -75,10 +75,16 @@ class EgressProxy {
   ~EgressProxy();
 
   pid_t pid() const { return pid_; }
+  // Readable once the process has exited (poll it beside the workload).
+  int pidfd() const { return pidfd_.get(); }
+  // After pidfd() polled readable: reaps the process and says how it ended.
+  std::string Reap();
 
  private:
-  explicit EgressProxy(pid_t pid) : pid_(pid) {}
+  EgressProxy(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
   pid_t pid_;
+  UniqueFd pidfd_;
+  bool reaped_ = false;
 };
 
 }  // namespace tether::broker

@@ -579,6 +579,20 @@ ProbeResult RunSession::PrepareNetwork(const HostFacts& facts) {
   return {true, 0, "made a network namespace whose only interface is lo"};
 }
 
+// The proxy should live as long as the workload. Gone, the sandbox has no
+// way out at all (nothing else listens there), so nothing is weakened, but
+// the workload's connections fail: say so where the run's events go.
+void RunSession::ReportEgressProxyGone() {
+  egress_alive_ = false;
+  std::string how = egress_proxy_->Reap();
+  std::string message =
+      absl::StrCat("the egress proxy ", how, "; the sandbox has no egress from now on");
+  std::fprintf(stderr, "tether: warning: %s\n", message.c_str());
+  if (OcsfEventLog* events = recorder_.events()) {
+    events->ConfigState("Degraded", Severity::kMedium, message, Mechanism::kEgressProxy, 0, how);
+  }
+}
+
 int RunSession::EventsFd() {
   if (options_.events_fd >= 0) return options_.events_fd;
   OcsfEventLog* events = recorder_.events();
@@ -826,10 +840,12 @@ int RunSession::Supervise() {
   int exec_errno = 0;
   bool socket_open = true;
   while (true) {
-    struct pollfd fds[3] = {{pidfd_.get(), POLLIN, 0},
+    int proxy = egress_proxy_ != nullptr && egress_alive_ ? egress_proxy_->pidfd() : -1;
+    struct pollfd fds[4] = {{pidfd_.get(), POLLIN, 0},
                             {channel_.signal_fd(), POLLIN, 0},
-                            {socket_open ? channel_.socket() : -1, POLLIN, 0}};
-    if (poll(fds, 3, -1) < 0) {
+                            {socket_open ? channel_.socket() : -1, POLLIN, 0},
+                            {proxy, POLLIN, 0}};
+    if (poll(fds, 4, -1) < 0) {
       if (errno == EINTR) continue;
       std::fprintf(stderr, "tether: poll: %s\n", strerror(errno));
       KillAndReapStub();
@@ -841,6 +857,7 @@ int RunSession::Supervise() {
         syscall(SYS_pidfd_send_signal, pidfd_.get(), info.ssi_signo, nullptr, 0);
       }
     }
+    if (proxy >= 0 && (fds[3].revents & POLLIN)) ReportEgressProxyGone();
     if (socket_open && fds[2].revents != 0) {
       exec_errno = channel_.ReceiveExecOutcome();
       socket_open = false;

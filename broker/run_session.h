@@ -115,6 +115,7 @@ class RunSession {
   std::optional<Refusal> GrantGpus();
   ProbeResult PrepareNetwork(const HostFacts& facts);
   absl::Status RecordEgress(std::vector<std::string>* envp);
+  void ReportEgressProxyGone();
   int EventsFd();
   int Supervise();
   void RestoreTerminal();
@@ -145,6 +146,7 @@ class RunSession {
   // The egress proxy serving the network's listener (killed with the
   // session), or why it did not start.
   std::unique_ptr<EgressProxy> egress_proxy_;
+  bool egress_alive_ = true;
   absl::Status egress_error_;
   std::vector<ipc::StepResult> results_;
   // Local mode: the namespaces the stub is cloned into, the view built in

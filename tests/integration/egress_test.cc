@@ -656,6 +656,44 @@ TEST_F(EgressTest, ProxyIsAConfinedChildOfTheBrokerInTheHostNetworkAndEndsWithTh
   EXPECT_TRUE(ProcessGone(proxy)) << "the proxy outlived its run";
 }
 
+// A proxy that dies leaves the sandbox with no way out (nothing else
+// listens there); the broker says so at once, and the run goes on.
+TEST_F(EgressTest, AProxyThatDiesIsReportedAndTheRunGoesOn) {
+  std::string events_path = "/tmp/egress-proxy-gone-" + std::to_string(getpid()) + ".jsonl";
+  unlink(events_path.c_str());
+  RunSpec spec;
+  spec.args = {"run",      "--allow-net", AllowHttp(),
+               "--events", events_path,   "--",
+               "/bin/sh",  "-c",          "exec ./sandbox_probe wait-signal"};
+  std::string early;
+  bool killed = false;
+  spec.while_running = [&](pid_t tether, int out_fd, int) {
+    ReadUntilLine(out_fd, "ready", &early);
+    for (pid_t child : Descendants(tether)) {
+      if (ReadFile("/proc/" + std::to_string(child) + "/comm") != "tether-egress\n") continue;
+      killed = kill(child, SIGKILL) == 0;
+    }
+    // The broker notices before the workload is told to end.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    kill(tether, SIGTERM);
+  };
+  RunResult result = RunTether(spec);
+  std::string events = ReadFile(events_path);
+  unlink(events_path.c_str());
+  ASSERT_TRUE(killed) << "no tether-egress process under the broker";
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("the egress proxy killed by signal 9; the sandbox has no egress"),
+            std::string::npos)
+      << result.err;
+  bool reported = false;
+  std::istringstream lines(events);
+  for (std::string line; std::getline(lines, line);) {
+    reported |= line.find("\"activity_name\":\"Degraded\"") != std::string::npos &&
+                line.find("\"mechanism\":\"egress_proxy\"") != std::string::npos;
+  }
+  EXPECT_TRUE(reported) << events;
+}
+
 // ---------------------------------------------------------------------------
 // Nothing left behind.
 
