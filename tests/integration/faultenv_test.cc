@@ -245,5 +245,40 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+// An allow-list asks for a proxy in the sandbox's network; where `auto`
+// falls back to the host's network there is none, and the report and the
+// events say the list is not enforced (never a silent "everything").
+TEST(FaultenvEgressTest, AutoFallbackLeavesTheAllowListUnenforcedAndSaysSo) {
+  ScopedTempDir dir("/tmp", 0777);
+  RunSpec spec;
+  spec.wrapper = {Binaries().Bin("faultenv"), "hardened", "--"};
+  spec.args = {"run",
+               "--network",
+               "auto",
+               "--allow-net",
+               "127.0.0.1:9",
+               "--report",
+               dir.Child("report.json"),
+               "--events",
+               dir.Child("events.json"),
+               "--",
+               "./sandbox_probe",
+               "exit",
+               "0"};
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::string text = ReadFile(dir.Child("report.json"));
+  PostureReport report = ParseReport(text);
+  const MechanismRecord* record = report.Find("egress_proxy");
+  ASSERT_NE(record, nullptr) << text;
+  EXPECT_EQ(record->state, "degraded") << text;
+  EXPECT_TRUE(Has(record->reason, "the allow-list is not enforced")) << record->reason;
+  const MechanismRecord* network = report.Find("network_namespace");
+  ASSERT_NE(network, nullptr) << text;
+  EXPECT_EQ(network->state, "degraded") << text;
+  EXPECT_EQ(DegradedEvents(ReadFile(dir.Child("events.json"))).count("egress_proxy 0"), 1u)
+      << ReadFile(dir.Child("events.json"));
+}
+
 }  // namespace
 }  // namespace tether::testing
