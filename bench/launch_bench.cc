@@ -32,6 +32,10 @@ struct Candidate {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `bazel run` sets this for the binary it runs, and tether honours it
+  // (it enters the directory `bazel run` was typed in); the candidates here
+  // run from the benchmark's own directory.
+  unsetenv("BUILD_WORKING_DIRECTORY");
   std::string tether;
   int runs = 200;
   for (int i = 1; i + 1 < argc; i += 2) {

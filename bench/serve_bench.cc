@@ -74,6 +74,10 @@ Result Measure(const std::vector<std::string>& command, const std::string& cwd, 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `bazel run` sets this for the binary it runs, and tether honours it
+  // (it enters the directory `bazel run` was typed in); the candidates here
+  // run from the benchmark's own directory.
+  unsetenv("BUILD_WORKING_DIRECTORY");
   std::string tether;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--tether") == 0) tether = argv[i + 1];
