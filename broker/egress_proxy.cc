@@ -190,6 +190,27 @@ std::vector<IpAddress> HostAddresses() {
   return addresses;
 }
 
+// What Open gives: the upstream connection, or why there is none.
+struct Upstream {
+  kj::Maybe<kj::Own<kj::AsyncIoStream>> stream;
+  unsigned status = 0;  // without a stream: 403 or 502
+  std::string status_text;
+  std::string message;  // the response body
+
+  static Upstream Connected(kj::Own<kj::AsyncIoStream> stream) {
+    Upstream upstream;
+    upstream.stream = kj::mv(stream);
+    return upstream;
+  }
+  static Upstream Refused(unsigned status, const char* status_text, const std::string& reason) {
+    Upstream upstream;
+    upstream.status = status;
+    upstream.status_text = status_text;
+    upstream.message = absl::StrCat("tether egress proxy: ", reason, "\n");
+    return upstream;
+  }
+};
+
 struct Lookup {
   int error = 0;  // getaddrinfo's
   std::vector<IpAddress> addresses;
@@ -384,9 +405,8 @@ class Proxy final : public kj::HttpService,
       forwarded->set(kj::HttpHeaderId::HOST, kj::str(parsed->host));
       return Open(method_name, *destination)
           .then([this, method, path = std::move(path), forwarded = kj::mv(forwarded), &body,
-                 &response, destination = *destination](
-                    kj::Maybe<kj::Own<kj::AsyncIoStream>> upstream) mutable -> kj::Promise<void> {
-            KJ_IF_MAYBE (stream, upstream) {
+                 &response](Upstream upstream) mutable -> kj::Promise<void> {
+            KJ_IF_MAYBE (stream, upstream.stream) {
               auto client = kj::newHttpClient(table_, **stream);
               auto service = kj::newHttpService(*client);
               auto done = service->request(method, path, *forwarded, body, response);
@@ -395,7 +415,7 @@ class Proxy final : public kj::HttpService,
               return done.attach(kj::mv(*stream), kj::mv(forwarded), kj::mv(client),
                                  kj::mv(service));
             }
-            return SendText(response, last_status_, last_status_text_, last_message_);
+            return SendText(response, upstream.status, upstream.status_text, upstream.message);
           });
     }
     return SendText(response, 400, "Bad Request", "tether egress proxy: malformed URL\n");
@@ -487,10 +507,8 @@ class Proxy final : public kj::HttpService,
   }
 
   // Decides, resolves where needed, and connects: the upstream stream, or
-  // none with last_status_ and last_message_ saying why (the event is
-  // written here).
-  kj::Promise<kj::Maybe<kj::Own<kj::AsyncIoStream>>> Open(const std::string& request,
-                                                          const Destination& destination) {
+  // why there is none (the event is written here).
+  kj::Promise<Upstream> Open(const std::string& request, const Destination& destination) {
     kj::Promise<Lookup> lookup = nullptr;
     bool literal = IpAddress::ParseLiteral(destination.host).has_value();
     if (literal || !NameNeedsLookup(config_.rules, destination.host, destination.port)) {
@@ -498,23 +516,21 @@ class Proxy final : public kj::HttpService,
     } else {
       lookup = Resolve(destination.host, config_.limits.max_connections);
     }
-    return lookup.then([this, request, destination](
-                           Lookup found) -> kj::Promise<kj::Maybe<kj::Own<kj::AsyncIoStream>>> {
+    return lookup.then([this, request, destination](Lookup found) -> kj::Promise<Upstream> {
       std::string where = absl::StrCat(destination.host, ":", destination.port);
       if (found.error != 0) {
         std::string reason =
             absl::StrCat("cannot resolve ", destination.host, ": ", gai_strerror(found.error));
         Record(Outcome::kFailed, request, destination.host, destination.port, "", "", reason);
-        Refuse(502, "Bad Gateway", reason);
-        return kj::Maybe<kj::Own<kj::AsyncIoStream>>(nullptr);
+        return Upstream::Refused(502, "Bad Gateway", reason);
       }
       EgressDecision decision = DecideEgress(config_.rules, destination.host, destination.port,
                                              found.addresses, HostAddresses());
       if (!decision.allowed) {
         Record(Outcome::kDenied, request, destination.host, destination.port, "", "",
                decision.reason);
-        Refuse(403, "Forbidden", absl::StrCat("egress to ", where, " denied: ", decision.reason));
-        return kj::Maybe<kj::Own<kj::AsyncIoStream>>(nullptr);
+        return Upstream::Refused(403, "Forbidden",
+                                 absl::StrCat("egress to ", where, " denied: ", decision.reason));
       }
       std::string address = decision.address->ToString();
       std::string rule = decision.rule;
@@ -526,23 +542,16 @@ class Proxy final : public kj::HttpService,
               [this, request, destination, address, rule](kj::Own<kj::AsyncIoStream> stream) {
                 Record(Outcome::kOpened, request, destination.host, destination.port, address, rule,
                        "allowed");
-                return kj::Maybe<kj::Own<kj::AsyncIoStream>>(kj::mv(stream));
+                return Upstream::Connected(kj::mv(stream));
               },
               [this, request, destination, address, rule](kj::Exception&& exception) {
                 std::string reason =
                     absl::StrCat("connect to ", address, ": ", exception.getDescription().cStr());
                 Record(Outcome::kFailed, request, destination.host, destination.port, address, rule,
                        reason);
-                Refuse(502, "Bad Gateway", reason);
-                return kj::Maybe<kj::Own<kj::AsyncIoStream>>(nullptr);
+                return Upstream::Refused(502, "Bad Gateway", reason);
               });
     });
-  }
-
-  void Refuse(unsigned status, const char* status_text, const std::string& reason) {
-    last_status_ = status;
-    last_status_text_ = status_text;
-    last_message_ = absl::StrCat("tether egress proxy: ", reason, "\n");
   }
 
   static socklen_t ToSockaddr(const IpAddress& address, uint16_t port,
@@ -628,16 +637,16 @@ class Proxy final : public kj::HttpService,
                            "tether egress proxy: expected CONNECT host:port HTTP/1.1\n");
     }
     return Open("CONNECT", *destination)
-        .then([this, client = kj::mv(client)](
-                  kj::Maybe<kj::Own<kj::AsyncIoStream>> upstream) mutable -> kj::Promise<void> {
-          KJ_IF_MAYBE (stream, upstream) {
+        .then([this, client = kj::mv(client)](Upstream upstream) mutable -> kj::Promise<void> {
+          KJ_IF_MAYBE (stream, upstream.stream) {
             static constexpr char kEstablished[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
             auto written = client->write(kEstablished, sizeof(kEstablished) - 1);
             return written.then([client = kj::mv(client), upstream = kj::mv(*stream)]() mutable {
               return Splice(kj::mv(client), kj::mv(upstream));
             });
           }
-          return WriteAndClose(kj::mv(client), last_status_, last_status_text_, last_message_);
+          return WriteAndClose(kj::mv(client), upstream.status, upstream.status_text,
+                               upstream.message);
         });
   }
 
@@ -680,11 +689,6 @@ class Proxy final : public kj::HttpService,
   kj::TaskSet tasks_;
   int open_connections_ = 0;
   int events_written_ = 0;
-  // Why the last Open gave no stream (the event loop runs one continuation
-  // at a time, and each caller reads these right after).
-  unsigned last_status_ = 502;
-  std::string last_status_text_ = "Bad Gateway";
-  std::string last_message_;
 };
 
 // The proxy process's own confinement, before it reads a byte from the
