@@ -32,6 +32,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "ipc/unique_fd.h"
+#include "tests/support/host_addresses.h"
 
 namespace tether::broker {
 
@@ -187,17 +188,8 @@ TEST(IsolatedNetworkTest, HostListenerIsUnreachableFromInside) {
   ASSERT_EQ(listen(listener, 4), 0);
   socklen_t size = sizeof(any);
   ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&any), &size), 0);
-  std::vector<std::string> targets = {"127.0.0.1"};
-  struct ifaddrs* addresses = nullptr;
-  ASSERT_EQ(getifaddrs(&addresses), 0);
-  for (struct ifaddrs* a = addresses; a != nullptr; a = a->ifa_next) {
-    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
-    char text[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &reinterpret_cast<struct sockaddr_in*>(a->ifa_addr)->sin_addr, text,
-              sizeof(text));
-    targets.push_back(text);
-  }
-  freeifaddrs(addresses);
+  std::vector<std::string> targets = testing::HostIpv4Addresses();
+  ASSERT_FALSE(targets.empty()) << "getifaddrs failed";
   std::unique_ptr<IsolatedNetwork> network = CreateOrDie();
   ASSERT_NE(network, nullptr);
   for (const std::string& target : targets) {

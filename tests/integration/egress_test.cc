@@ -11,7 +11,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -39,6 +38,7 @@
 #include <vector>
 
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/host_addresses.h"
 #include "tests/support/report_json.h"
 #include "tests/support/scoped_temp_dir.h"
 
@@ -175,22 +175,6 @@ std::string HostExchange(const std::string& address, const std::string& port,
   for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) answer.append(buffer, n);
   close(fd);
   return answer;
-}
-
-// 127.0.0.1 and every other IPv4 address of the host.
-std::vector<std::string> HostAddresses() {
-  std::set<std::string> addresses = {"127.0.0.1"};
-  struct ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return {};
-  for (struct ifaddrs* entry = list; entry != nullptr; entry = entry->ifa_next) {
-    if (entry->ifa_addr == nullptr || entry->ifa_addr->sa_family != AF_INET) continue;
-    char text[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &reinterpret_cast<struct sockaddr_in*>(entry->ifa_addr)->sin_addr, text,
-              sizeof(text));
-    addresses.insert(text);
-  }
-  freeifaddrs(list);
-  return {addresses.begin(), addresses.end()};
 }
 
 // One Network Activity (4001) event of the proxy's.
@@ -331,7 +315,7 @@ TEST_F(EgressTest, DefaultRunHasOnlyLoopbackAndNoProxyVariables) {
 // A listener on 0.0.0.0 answers the host on each of its addresses, and the
 // default sandbox on none.
 TEST_F(EgressTest, DefaultRunReachesNoHostAddress) {
-  std::vector<std::string> addresses = HostAddresses();
+  std::vector<std::string> addresses = HostIpv4Addresses();
   ASSERT_GT(addresses.size(), 1u) << "the host has no address but loopback";
   std::string script;
   for (const std::string& address : addresses) {
@@ -397,7 +381,7 @@ TEST_F(EgressTest, AnotherPortIsRefusedWith403AndADeniedEvent) {
 
 // With an allow-list the sandbox still has no route out: only the proxy is.
 TEST_F(EgressTest, DirectConnectionsAroundTheProxyFail) {
-  std::vector<std::string> addresses = HostAddresses();
+  std::vector<std::string> addresses = HostIpv4Addresses();
   ASSERT_GT(addresses.size(), 1u) << "the host has no address but loopback";
   std::string script =
       "/usr/bin/curl -sS --max-time 10 --noproxy '*' " + HttpUrl() + "; echo direct_exit=$?; ";
@@ -478,29 +462,37 @@ for target in sys.argv[1:]:
 )";
 
 // The port HTTPS goes to: raw bytes through the tunnel both ways, and the
-// next port refused.
+// next port refused. On a loopback address of its own (all of 127/8 is
+// loopback), so that no service of the host's holds the port.
 TEST_F(EgressTest, RawConnectToPort443IsTunnelledAndPort444Refused) {
-  HostServer https(HostServer::Kind::kEcho, "127.0.0.1", 443);
-  if (!https.listening()) {
-    GTEST_SKIP() << "127.0.0.1:443 is taken on this host: " << strerrorname_np(https.bind_errno());
-  }
-  HostServer next(HostServer::Kind::kEcho, "127.0.0.1", 444);  // if free, shows nothing came
+  HostServer https(HostServer::Kind::kEcho, "127.0.0.43", 443);
+  HostServer next(HostServer::Kind::kEcho, "127.0.0.43", 444);
+  ASSERT_TRUE(https.listening()) << strerrorname_np(https.bind_errno());
+  ASSERT_TRUE(next.listening()) << strerrorname_np(next.bind_errno());
   RunSpec spec;
-  spec.args = {"run",          "--events",         events_path_, "--allow-net", "127.0.0.1:443",
-               "--",           "/usr/bin/python3", "-c",         kRawConnect,   "127.0.0.1:443",
-               "127.0.0.1:444"};
+  spec.args = {"run",
+               "--events",
+               events_path_,
+               "--allow-net",
+               "127.0.0.43:443",
+               "--",
+               "/usr/bin/python3",
+               "-c",
+               kRawConnect,
+               "127.0.0.43:443",
+               "127.0.0.43:444"};
   RunResult result = RunTether(spec);
   events_ = EgressEvents(ReadFile(events_path_));
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(FindLine(result.out, "127.0.0.1:443 status="), "HTTP/1.1 200 Connection Established")
+  EXPECT_EQ(FindLine(result.out, "127.0.0.43:443 status="), "HTTP/1.1 200 Connection Established")
       << result.out;
-  EXPECT_EQ(FindLine(result.out, "127.0.0.1:443 echo="), "tunnelled-ping") << result.out;
+  EXPECT_EQ(FindLine(result.out, "127.0.0.43:443 echo="), "tunnelled-ping") << result.out;
   EXPECT_EQ(https.Accepted(), 1);
-  EXPECT_EQ(FindLine(result.out, "127.0.0.1:444 status="), "HTTP/1.1 403 Forbidden") << result.out;
-  if (next.listening()) EXPECT_EQ(next.Accepted(), 0);
+  EXPECT_EQ(FindLine(result.out, "127.0.0.43:444 status="), "HTTP/1.1 403 Forbidden") << result.out;
+  EXPECT_EQ(next.Accepted(), 0);
   ASSERT_EQ(events_.size(), 2u) << Describe(events_);
   EXPECT_EQ(events_[0].activity_id, 1);
-  EXPECT_EQ(events_[0].rule, "127.0.0.1:443");
+  EXPECT_EQ(events_[0].rule, "127.0.0.43:443");
   EXPECT_EQ(events_[0].request, "CONNECT");
   EXPECT_EQ(events_[1].activity_id, 5);
   EXPECT_EQ(events_[1].port, 444);

@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <gtest/gtest.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -20,6 +19,7 @@
 #include <thread>
 
 #include "tests/integration/sandbox_fixture.h"
+#include "tests/support/host_addresses.h"
 
 namespace tether::testing {
 namespace {
@@ -96,17 +96,7 @@ TEST(NetworkTest, HostListenerOnEveryAddressIsUnreachableFromInside) {
       close(client);
     }
   });
-  std::vector<std::string> addresses = {"127.0.0.1"};
-  struct ifaddrs* list = nullptr;
-  ASSERT_EQ(getifaddrs(&list), 0);
-  for (struct ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
-    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
-    char text[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &reinterpret_cast<struct sockaddr_in*>(a->ifa_addr)->sin_addr, text,
-              sizeof(text));
-    addresses.push_back(text);
-  }
-  freeifaddrs(list);
+  std::vector<std::string> addresses = HostIpv4Addresses();
   ASSERT_GT(addresses.size(), 1u) << "the host has no address but loopback";
   for (const std::string& address : addresses) {
     // The same probe, outside any namespace (host network): it answers.
