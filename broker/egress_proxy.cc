@@ -772,13 +772,10 @@ constexpr int kEventsFd = 5;  // absent without an event log
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Start(UniqueFd listener,
-                                                                const EgressConfig& config,
-                                                                int events_fd) {
-  // Compiled here: libseccomp allocates, which a forked child of a
-  // threaded process should not.
+absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Start(
+    UniqueFd listener, const EgressConfig& config, int events_fd,
+    const std::vector<struct sock_filter>& filter) {
   if (!listener.valid()) return absl::InvalidArgumentError("the egress proxy has no listener");
-  ASSIGN_OR_RETURN(std::vector<struct sock_filter> filter, policy::CompileSupervisorFilter());
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2 (the egress proxy)");
   UniqueFd ready_read(pipe_fds[0]);

@@ -1,6 +1,7 @@
 #ifndef TETHER_BROKER_EGRESS_PROXY_H_
 #define TETHER_BROKER_EGRESS_PROXY_H_
 
+#include <linux/filter.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -65,10 +66,13 @@ class EgressProxy {
   // per connection to `events_fd` (-1: none). The process keeps only those
   // two fds and stderr, clears its bounding set, becomes kEgressProxyUid
   // (a root broker's), drops every capability, is not dumpable, and sets
-  // no_new_privs and the broker's own seccomp filter before it serves.
-  static absl::StatusOr<std::unique_ptr<EgressProxy>> Start(UniqueFd listener,
-                                                            const EgressConfig& config,
-                                                            int events_fd);
+  // no_new_privs and `filter`, the broker's own seccomp filter
+  // (policy::CompileSupervisorFilter: compiled by the caller, since
+  // libseccomp allocates, which a forked child should not), before it
+  // serves.
+  static absl::StatusOr<std::unique_ptr<EgressProxy>> Start(
+      UniqueFd listener, const EgressConfig& config, int events_fd,
+      const std::vector<struct sock_filter>& filter);
   EgressProxy(const EgressProxy&) = delete;
   EgressProxy& operator=(const EgressProxy&) = delete;
   // Kills and reaps the process.

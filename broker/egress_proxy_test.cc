@@ -30,6 +30,7 @@
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "ipc/unique_fd.h"
+#include "policy/supervisor_seccomp.h"
 #include "tests/support/scoped_temp_dir.h"
 
 namespace tether::broker {
@@ -207,6 +208,12 @@ TEST(DecideEgressTest, NamesNoRuleCouldAllowAreNotLookedUp) {
 // ---------------------------------------------------------------------------
 // The proxy process.
 
+const std::vector<struct sock_filter>& SupervisorFilter() {
+  static const auto* filter =
+      new std::vector<struct sock_filter>(*policy::CompileSupervisorFilter());
+  return *filter;
+}
+
 UniqueFd ListenOnLoopback(uint16_t* port) {
   UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   struct sockaddr_in address = {};
@@ -343,7 +350,7 @@ class EgressProxyTest : public ::testing::Test {
     events_path_ = dir_.path() + "/events.jsonl";
     events_ = UniqueFd(open(events_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     absl::StatusOr<std::unique_ptr<EgressProxy>> proxy =
-        EgressProxy::Start(std::move(listener), config, events_.get());
+        EgressProxy::Start(std::move(listener), config, events_.get(), SupervisorFilter());
     ASSERT_TRUE(proxy.ok()) << proxy.status();
     proxy_ = std::move(*proxy);
   }
@@ -621,7 +628,7 @@ TEST_F(EgressProxyTest, TheProxyDiesWithTheProcessThatStartedIt) {
     EgressConfig config;
     config.rules = Rules({"127.0.0.1:1"});
     absl::StatusOr<std::unique_ptr<EgressProxy>> proxy =
-        EgressProxy::Start(ListenOnLoopback(&port), config, -1);
+        EgressProxy::Start(ListenOnLoopback(&port), config, -1, SupervisorFilter());
     pid_t pid = proxy.ok() ? (*proxy)->pid() : -1;
     (void)!write(pipe_fds[1], &pid, sizeof(pid));
     _exit(0);  // without the destructor that would kill it

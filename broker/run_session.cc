@@ -568,8 +568,11 @@ ProbeResult RunSession::PrepareNetwork(const HostFacts& facts) {
   }
   network_ = std::move(*network);
   if (!options_.egress.rules.empty()) {
+    const absl::StatusOr<std::vector<struct sock_filter>>& filter = SupervisorFilter();
     absl::StatusOr<std::unique_ptr<EgressProxy>> proxy =
-        EgressProxy::Start(network_->TakeProxyListener(), options_.egress, EventsFd());
+        filter.ok() ? EgressProxy::Start(network_->TakeProxyListener(), options_.egress, EventsFd(),
+                                         *filter)
+                    : filter.status();
     if (proxy.ok()) {
       egress_proxy_ = std::move(*proxy);
     } else {
@@ -591,6 +594,13 @@ void RunSession::ReportEgressProxyGone() {
   if (OcsfEventLog* events = recorder_.events()) {
     events->ConfigState("Degraded", Severity::kMedium, message, Mechanism::kEgressProxy, 0, how);
   }
+}
+
+// Compiled once: the broker loads it on itself, and the egress proxy on
+// itself.
+const absl::StatusOr<std::vector<struct sock_filter>>& RunSession::SupervisorFilter() {
+  if (!supervisor_filter_.has_value()) supervisor_filter_ = policy::CompileSupervisorFilter();
+  return *supervisor_filter_;
 }
 
 int RunSession::EventsFd() {
@@ -667,7 +677,7 @@ absl::Status RunSession::RestrictSupervisor() {
   MechanismRecord record;
   record.mechanism = Mechanism::kSupervisorSeccomp;
   record.action = "broker_seccomp_filter";
-  absl::StatusOr<std::vector<struct sock_filter>> program = policy::CompileSupervisorFilter();
+  const absl::StatusOr<std::vector<struct sock_filter>>& program = SupervisorFilter();
   absl::Status loaded = program.ok() ? policy::RestrictSelfWithSeccomp(*program) : program.status();
   if (loaded.ok()) {
     ASSIGN_OR_RETURN(ProcStatus self, ReadProcStatus(getpid()));

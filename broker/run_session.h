@@ -117,6 +117,7 @@ class RunSession {
   absl::Status RecordEgress(std::vector<std::string>* envp);
   void ReportEgressProxyGone();
   int EventsFd();
+  const absl::StatusOr<std::vector<struct sock_filter>>& SupervisorFilter();
   int Supervise();
   void RestoreTerminal();
   void KillAndReapStub();
@@ -147,6 +148,7 @@ class RunSession {
   // session), or why it did not start.
   std::unique_ptr<EgressProxy> egress_proxy_;
   bool egress_alive_ = true;
+  std::optional<absl::StatusOr<std::vector<struct sock_filter>>> supervisor_filter_;
   absl::Status egress_error_;
   std::vector<ipc::StepResult> results_;
   // Local mode: the namespaces the stub is cloned into, the view built in
