@@ -491,7 +491,11 @@ void SandboxCgroup::DrainOomFd() {
   if (oom_version_ == CgroupVersion::kV1) {
     uint64_t count;
     (void)!read(oom_fd_.get(), &count, sizeof(count));
+    return;
   }
+  // kernfs reports POLLPRI until the file is read again from the start.
+  char events[512];
+  (void)!pread(oom_fd_.get(), events, sizeof(events), 0);
 }
 
 uint64_t SandboxCgroup::OomKills() const {

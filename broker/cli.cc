@@ -7,6 +7,49 @@
 
 namespace tether::broker {
 
+std::optional<std::string>* ResourceFlags::Find(const std::string& name) {
+  if (name == "--memory") return &memory;
+  if (name == "--memory-swap") return &memory_swap;
+  if (name == "--pids") return &pids;
+  if (name == "--cpus") return &cpus;
+  if (name == "--timeout") return &timeout;
+  return nullptr;
+}
+
+absl::Status ApplyResourceFlags(const ResourceFlags& flags, policy::ResourceLimits* limits) {
+  policy::ResourceLimits updated = *limits;
+  auto flag_error = [](const char* flag, const absl::Status& status) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", status.message()));
+  };
+  if (flags.memory.has_value()) {
+    absl::StatusOr<uint64_t> bytes = policy::ParseMemorySize(*flags.memory);
+    if (!bytes.ok()) return flag_error("--memory", bytes.status());
+    updated.memory_bytes = *bytes;
+  }
+  if (flags.memory_swap.has_value()) {
+    absl::StatusOr<uint64_t> bytes = policy::ParseSwapSize(*flags.memory_swap);
+    if (!bytes.ok()) return flag_error("--memory-swap", bytes.status());
+    updated.swap_bytes = *bytes;
+  }
+  if (flags.pids.has_value()) {
+    absl::StatusOr<uint64_t> pids = policy::ParsePidsLimit(*flags.pids);
+    if (!pids.ok()) return flag_error("--pids", pids.status());
+    updated.pids = *pids;
+  }
+  if (flags.cpus.has_value()) {
+    absl::StatusOr<double> cpus = policy::ParseCpus(*flags.cpus);
+    if (!cpus.ok()) return flag_error("--cpus", cpus.status());
+    updated.cpus = *cpus;
+  }
+  if (flags.timeout.has_value()) {
+    absl::StatusOr<absl::Duration> timeout = policy::ParseTimeout(*flags.timeout);
+    if (!timeout.ok()) return flag_error("--timeout", timeout.status());
+    updated.timeout = *timeout;
+  }
+  *limits = updated;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string>& args) {
   RunCommandLine line;
   size_t i = 0;
@@ -43,6 +86,8 @@ absl::StatusOr<RunCommandLine> ParseRunCommandLine(const std::vector<std::string
       single = &line.network;
     else if (name == "--gpus")
       single = &line.gpus;
+    else
+      single = line.resources.Find(name);
     std::vector<std::string>* repeated = nullptr;
     if (name == "--allow-env")
       repeated = &line.allow_env;

@@ -6,8 +6,25 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "policy/resources.h"
 
 namespace tether::broker {
+
+// --memory, --memory-swap, --pids, --cpus and --timeout, as written.
+struct ResourceFlags {
+  std::optional<std::string> memory;
+  std::optional<std::string> memory_swap;
+  std::optional<std::string> pids;
+  std::optional<std::string> cpus;
+  std::optional<std::string> timeout;
+
+  // The flag's field for `name` ("--memory"), or nullptr.
+  std::optional<std::string>* Find(const std::string& name);
+};
+
+// The flags over the policy's limits; an error names the flag and the
+// value. Nothing changes on error.
+absl::Status ApplyResourceFlags(const ResourceFlags& flags, policy::ResourceLimits* limits);
 
 // `tether run [flags] -- CMD [ARGS...]`, parsed but not yet acted on.
 struct RunCommandLine {
@@ -24,6 +41,7 @@ struct RunCommandLine {
   std::vector<std::string> read_only;
   std::vector<std::string> read_write;
   std::vector<std::string> allow_net;  // egress destinations, as written
+  ResourceFlags resources;
   std::vector<std::string> argv;
 };
 

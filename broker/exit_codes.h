@@ -10,6 +10,7 @@ namespace tether::broker {
 inline constexpr int kExitBadPolicy = 2;      // policy file rejected
 inline constexpr int kExitUsage = 64;         // bad command line (EX_USAGE)
 inline constexpr int kExitSetupFailed = 125;  // the sandbox could not be set up
+inline constexpr int kExitTimedOut = 124;     // the workload ran past --timeout (as timeout(1))
 // 126 and 127 (the workload cannot run / was not found) are the stub's too:
 // kernel/exec.h.
 using kernel::kExitCannotExecute;

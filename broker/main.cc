@@ -54,17 +54,19 @@ constexpr char kUsage[] =
     "                    [--report-dir DIR] [--events FILE] [--network MODE]\n"
     "                    [--token-file F] [--handshake-timeout SECONDS] [--pool N]\n"
     "                    [--max-sessions N] [--max-pending-per-uid N]\n"
-    "                    [--allow-net DEST]...\n"
+    "                    [--allow-net DEST]... [LIMITS]\n"
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
     "                  [--events FILE] [--network isolated|host|auto]\n"
     "                  [--gpus all|none|0,2] [--allow-env NAME]...\n"
     "                  [--read-only PATH]... [--read-write PATH]...\n"
-    "                  [--allow-net HOST:PORT]...\n"
+    "                  [--allow-net HOST:PORT]... [LIMITS]\n"
     "                  [--best-effort LIST] [--stub PATH] -- CMD [ARGS...]\n"
+    "LIMITS: [--memory SIZE] [--memory-swap SIZE] [--pids N] [--cpus N]\n"
+    "        [--timeout DURATION] (SIZE: 512m, 2g; DURATION: 30s, 2m, 1h30m)\n"
     "LIST: all, or a comma list of network_namespace, bounding_set,\n"
     "supervisor_seccomp, workload_seccomp, landlock, privilege_drop,\n"
     "pid_namespace, mount_namespace, ipc_namespace, uts_namespace,\n"
-    "cgroup_namespace, filesystem_view;\n"
+    "cgroup_namespace, filesystem_view, resource_limits;\n"
     "TETHER_BEST_EFFORT in the environment widens the same way.\n";
 
 int BadPolicy(const std::string& path, absl::string_view message) {
@@ -177,6 +179,12 @@ int Run(const std::vector<std::string>& args) {
       status != 0) {
     return status;
   }
+  if (absl::Status applied =
+          tether::broker::ApplyResourceFlags(line->resources, &options.resources);
+      !applied.ok()) {
+    std::fprintf(stderr, "tether run: %s\n", std::string(applied.message()).c_str());
+    return kExitUsage;
+  }
   for (const std::string& name : line->allow_env) {
     options.policy.environment_allow.push_back(name);
   }
@@ -244,6 +252,7 @@ int Serve(const std::vector<std::string>& args) {
   std::optional<std::string> policy_path;
   std::optional<std::string> network;
   std::vector<std::string> allow_net;
+  tether::broker::ResourceFlags resources;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& flag = args[i];
     if (i + 1 >= args.size()) {
@@ -270,6 +279,12 @@ int Serve(const std::vector<std::string>& args) {
       network = value;
     } else if (flag == "--allow-net") {
       allow_net.push_back(value);
+    } else if (std::optional<std::string>* limit = resources.Find(flag); limit != nullptr) {
+      if (limit->has_value()) {
+        std::fprintf(stderr, "tether serve: %s given twice\n", flag.c_str());
+        return kExitUsage;
+      }
+      *limit = value;
     } else if (flag == "--token-file") {
       absl::StatusOr<std::string> token = tether::ReadSmallFile(value);
       if (!token.ok() || token->empty()) {
@@ -325,6 +340,11 @@ int Serve(const std::vector<std::string>& args) {
   }
   if (int status = ApplyEgress("serve", allow_net, network.has_value(), &serve.run); status != 0) {
     return status;
+  }
+  if (absl::Status applied = tether::broker::ApplyResourceFlags(resources, &serve.run.resources);
+      !applied.ok()) {
+    std::fprintf(stderr, "tether serve: %s\n", std::string(applied.message()).c_str());
+    return kExitUsage;
   }
   return tether::broker::ServeForever(serve);
 }

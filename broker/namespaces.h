@@ -57,8 +57,11 @@ absl::Status VerifyNamespaces(pid_t stub, int clone_flags, std::vector<Mechanism
 
 // clone3 with CLONE_PIDFD, or clone where clone3 is missing or filtered
 // (ENOSYS), with the namespace flags: returns 0 in the child, the child's
-// pid in the parent (its pidfd in *pidfd), or -1 with errno set.
-pid_t CloneWithNamespaces(int clone_flags, int* pidfd);
+// pid in the parent (its pidfd in *pidfd), or -1 with errno set. With a
+// `cgroup_fd` (a cgroup v2 directory), clone3 starts the child in that
+// cgroup (CLONE_INTO_CGROUP); *into_cgroup says whether it did.
+pid_t CloneWithNamespaces(int clone_flags, int* pidfd, int cgroup_fd = -1,
+                          bool* into_cgroup = nullptr);
 
 }  // namespace tether::broker
 

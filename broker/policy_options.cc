@@ -77,6 +77,7 @@ absl::Status ApplyPolicyFile(const policy::PolicyFile& file, RunOptions* options
     updated.egress.limits.max_connections = *file.egress_max_connections;
   }
   if (file.egress_max_bytes.has_value()) updated.egress.limits.max_bytes = *file.egress_max_bytes;
+  updated.resources = file.resources;
   if (file.gpu_devices.has_value()) updated.gpus = *file.gpu_devices;
   if (file.gpu_device_root.has_value()) updated.gpu_discovery.device_root = *file.gpu_device_root;
   if (file.gpu_proc_conflict.has_value()) updated.proc_conflict = *file.gpu_proc_conflict;
@@ -171,6 +172,17 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file, const 
   SetStrings(network.initEgress(egress.size()), egress);
   network.setMaxConnections(options.egress.limits.max_connections);
   network.setMaxBytes(absl::StrCat(options.egress.limits.max_bytes));
+  const policy::ResourceLimits& limits = options.resources;
+  auto resources = json_effective.initResources();
+  if (limits.memory_bytes.has_value()) {
+    resources.setMemory(policy::FormatBytes(*limits.memory_bytes));
+    resources.setMemorySwap(policy::FormatBytes(limits.swap_bytes.value_or(0)));
+  } else if (limits.swap_bytes.has_value()) {
+    resources.setMemorySwap(policy::FormatBytes(*limits.swap_bytes));
+  }
+  resources.setPids(static_cast<uint32_t>(limits.PidsOrDefault()));
+  if (limits.cpus.has_value()) resources.setCpus(absl::StrCat(*limits.cpus));
+  if (limits.timeout.has_value()) resources.setTimeout(absl::FormatDuration(*limits.timeout));
   capnp::DynamicStruct::Builder modes = capnp::toDynamic(json_effective.initEnforcement());
   for (Mechanism mechanism : kRelaxableMechanisms) {
     modes.set(MechanismField(modes.getSchema(), mechanism),

@@ -22,8 +22,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
+#include "base/files.h"
 #include "base/status.h"
 #include "broker/exit_codes.h"
 #include "broker/host/host_probe.h"
@@ -220,7 +222,9 @@ absl::Status RunSession::StartStub() {
   setup.broker_ends[0] = outcomes_read.get();
   setup.broker_ends[1] = proceed_write_.get();
   int pidfd = -1;
-  child_ = CloneWithNamespaces(clone_flags_, &pidfd);
+  bool into_cgroup = false;
+  child_ = CloneWithNamespaces(clone_flags_, &pidfd, cgroup_ != nullptr ? cgroup_->clone_fd() : -1,
+                               &into_cgroup);
   if (child_ < 0) {
     return ErrnoStatus(
         errno, absl::StrCat("clone3 of the stub with namespace flags 0x", absl::Hex(clone_flags_)));
@@ -232,7 +236,12 @@ absl::Status RunSession::StartStub() {
   proceed_read.reset();
   view_sources.clear();  // the child holds its own copies
   if (!pidfd_.valid()) return ErrnoStatus(errno, "pidfd_open");
-  absl::Status verified = VerifyNamespaces(child_, clone_flags_, &namespace_records_);
+  // In every cgroup before its own code goes on (the child waits for the
+  // view's go-ahead, the stub for its plan); the limits read back.
+  cgroup_->Attach(child_, into_cgroup);
+  cgroup_->Verify(child_);
+  absl::Status verified = RecordResources();
+  if (verified.ok()) verified = VerifyNamespaces(child_, clone_flags_, &namespace_records_);
   if (verified.ok() && view_.has_value()) verified = CollectView(outcomes_read.get());
   if (verified.ok() && view_.has_value() && write(proceed_write_.get(), "", 1) != 1) {
     verified = ErrnoStatus(errno, "write(proceed)");
@@ -737,7 +746,10 @@ absl::Status RunSession::Handshake() {
     ASSIGN_OR_RETURN(ProcStatus proc, ReadProcStatus(child_));
     RETURN_IF_ERROR(CheckHelloAgainstProc(hello, proc, child_));
   }
-  if (sidecar_) RecordSidecarLayers(hello);
+  if (sidecar_) {
+    RecordSidecarLayers(hello);
+    RETURN_IF_ERROR(RecordSidecarResources());
+  }
   recorder_.report().landlock_abi = hello.landlock_abi;
 
   std::vector<UniqueFd> fds;
@@ -849,17 +861,51 @@ void RunSession::RecordSidecarLayers(const ipc::Hello& hello) {
 int RunSession::Supervise() {
   int exec_errno = 0;
   bool socket_open = true;
+  // The timeout: SIGTERM to the sandbox's init (which passes it on), then
+  // SIGKILL to everything in the sandbox once the grace period is over.
+  absl::Time deadline = options_.resources.timeout.has_value()
+                            ? absl::Now() + *options_.resources.timeout
+                            : absl::InfiniteFuture();
   while (true) {
     int proxy = egress_proxy_ != nullptr && egress_alive_ ? egress_proxy_->pidfd() : -1;
-    struct pollfd fds[4] = {{pidfd_.get(), POLLIN, 0},
+    int oom = cgroup_ != nullptr && !memory_limit_hit_ ? cgroup_->oom_fd() : -1;
+    struct pollfd fds[5] = {{pidfd_.get(), POLLIN, 0},
                             {channel_.signal_fd(), POLLIN, 0},
                             {socket_open ? channel_.socket() : -1, POLLIN, 0},
-                            {proxy, POLLIN, 0}};
-    if (poll(fds, 4, -1) < 0) {
+                            {proxy, POLLIN, 0},
+                            {oom, oom >= 0 ? cgroup_->oom_poll_events() : short{0}, 0}};
+    int wait_ms = -1;
+    if (deadline != absl::InfiniteFuture()) {
+      wait_ms = static_cast<int>(std::clamp<int64_t>(
+          absl::ToInt64Milliseconds(absl::Ceil(deadline - absl::Now(), absl::Milliseconds(1))), 0,
+          INT_MAX));
+    }
+    int ready = poll(fds, 5, wait_ms);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       std::fprintf(stderr, "tether: poll: %s\n", strerror(errno));
       KillAndReapStub();
       return kExitSetupFailed;
+    }
+    if (ready == 0 && absl::Now() >= deadline) {
+      if (!timed_out_) {
+        timed_out_ = true;
+        syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGTERM, nullptr, 0);
+        deadline = absl::Now() + policy::kTimeoutGrace;
+      } else {
+        KillSandbox();
+        deadline = absl::InfiniteFuture();
+      }
+      continue;
+    }
+    if (oom >= 0 && fds[4].revents != 0) {
+      cgroup_->DrainOomFd();
+      // An OOM kill anywhere ends the whole sandbox, as memory.oom.group
+      // does on v2.
+      if (cgroup_->OomKills() > 0) {
+        memory_limit_hit_ = true;
+        KillSandbox();
+      }
     }
     if (fds[1].revents & POLLIN) {
       struct signalfd_siginfo info;
@@ -892,6 +938,196 @@ int RunSession::Supervise() {
   }
 }
 
+void RunSession::KillSandbox() {
+  if (cgroup_ != nullptr) cgroup_->KillAll();
+  if (!reaped_) syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+}
+
+namespace {
+
+std::string LimitValue(const std::string& name, const policy::ResourceLimits& limits) {
+  if (name == "memory") return policy::FormatBytes(limits.memory_bytes.value_or(0));
+  if (name == "swap") return policy::FormatBytes(limits.swap_bytes.value_or(0));
+  if (name == "pids") return absl::StrCat(limits.PidsOrDefault());
+  if (name == "cpu") return absl::StrCat(limits.cpus.value_or(0));
+  return "";
+}
+
+std::string TimeoutText(absl::Duration timeout) {
+  return absl::StrCat(absl::FormatDuration(timeout), ", then SIGTERM and SIGKILL ",
+                      absl::FormatDuration(policy::kTimeoutGrace), " later (exit 124)");
+}
+
+}  // namespace
+
+void RunSession::MakeCgroup() {
+  absl::StatusOr<CgroupLayout> layout = DiscoverCgroupLayout();
+  CgroupLayout found = layout.ok() ? *layout : CgroupLayout();
+  // Those of brokers killed before they could remove their own.
+  RemoveStaleCgroups(found);
+  cgroup_ = SandboxCgroup::Create(found, options_.resources);
+}
+
+// Each limit as it was read back; one asked for that does not hold refuses
+// the run unless resource_limits is best effort. The default pids limit,
+// never asked for, is only reported where it cannot be applied.
+absl::Status RunSession::RecordResources() {
+  const policy::ResourceLimits& asked = options_.resources;
+  PostureReport& report = recorder_.report();
+  report.cgroups = cgroup_->Describe();
+  bool best_effort = options_.enforcement.best_effort(Mechanism::kResourceLimits);
+  for (const CgroupLimit& limit : cgroup_->limits()) {
+    ResourceLimitRecord out;
+    out.name = limit.name;
+    out.value = LimitValue(limit.name, asked);
+    out.asked = limit.asked;
+    if (limit.version.has_value()) out.version = CgroupVersionName(*limit.version);
+    out.setting = limit.Setting();
+    MechanismRecord record;
+    record.mechanism = Mechanism::kResourceLimits;
+    record.action = absl::StrCat(limit.name, "_limit");
+    if (limit.skipped) {
+      out.state = MechanismState::kSkipped;
+      out.reason = limit.note;
+    } else if (limit.error == 0) {
+      out.state = MechanismState::kEnforced;
+      out.reason = absl::StrCat("cgroup ", out.version, ": ", out.setting, " in ", limit.directory,
+                                ", read back");
+      record.evidence = Evidence::kVerified;
+    } else {
+      std::string why = absl::StrCat("the ", limit.name, " limit ", out.value,
+                                     " cannot be applied: ", limit.problem);
+      if (limit.asked && !best_effort) {
+        return MechanismError(Mechanism::kResourceLimits, absl::StatusCode::kFailedPrecondition,
+                              why);
+      }
+      out.state = MechanismState::kDegraded;
+      out.reason = limit.asked
+                       ? absl::StrCat("best effort: ", why)
+                       : absl::StrCat("the default pids limit is not enforced: ", limit.problem);
+      record.errno_value = limit.error;
+    }
+    record.state = out.state;
+    record.reason = out.reason;
+    report.limits.push_back(out);
+    recorder_.RecordSetup(record);
+  }
+  if (asked.timeout.has_value()) {
+    report.timeout = TimeoutText(*asked.timeout);
+    MechanismRecord record;
+    record.mechanism = Mechanism::kResourceLimits;
+    record.action = "timeout";
+    record.state = MechanismState::kEnforced;
+    record.reason = absl::StrCat("the broker ends the sandbox after ", report.timeout);
+    recorder_.RecordSetup(record);
+  }
+  return absl::OkStatus();
+}
+
+// A sidecar stub runs in its container's cgroup, which is the container
+// runtime's: tether does not move a process it did not start. What the
+// broker can reach is the timeout, where it sees the stub.
+absl::Status RunSession::RecordSidecarResources() {
+  const policy::ResourceLimits& asked = options_.resources;
+  PostureReport& report = recorder_.report();
+  std::string where = "unknown (the stub is in another pid namespace)";
+  if (stub_visible_) {
+    absl::StatusOr<std::string> cgroup = ReadSmallFile(absl::StrCat("/proc/", child_, "/cgroup"));
+    if (cgroup.ok()) {
+      std::vector<std::string> lines = absl::StrSplit(*cgroup, '\n', absl::SkipEmpty());
+      where = absl::StrJoin(lines, "; ");
+    }
+  }
+  report.cgroups = {absl::StrCat("the container's: ", where)};
+  bool best_effort = options_.enforcement.best_effort(Mechanism::kResourceLimits);
+  for (const CgroupLimit& limit : PlanCgroupLimits(asked)) {
+    ResourceLimitRecord out;
+    out.name = limit.name;
+    out.value = LimitValue(limit.name, asked);
+    out.asked = limit.asked;
+    MechanismRecord record;
+    record.mechanism = Mechanism::kResourceLimits;
+    record.action = absl::StrCat(limit.name, "_limit");
+    if (limit.asked) {
+      std::string why =
+          absl::StrCat("sidecar: the ", limit.name, " limit ", out.value,
+                       " cannot be applied: the stub runs in its container's cgroup (", where,
+                       "), which the container runtime sets, not tether");
+      if (!best_effort) {
+        return MechanismError(Mechanism::kResourceLimits, absl::StatusCode::kFailedPrecondition,
+                              why);
+      }
+      out.state = MechanismState::kDegraded;
+      out.reason = absl::StrCat("best effort: ", why);
+    } else {
+      out.state = MechanismState::kProvidedByContainer;
+      out.reason = "sidecar: the container's cgroup and its pids limit, not tether's";
+    }
+    record.state = out.state;
+    record.reason = out.reason;
+    report.limits.push_back(out);
+    recorder_.RecordSetup(record);
+  }
+  if (asked.timeout.has_value()) {
+    report.timeout = TimeoutText(*asked.timeout);
+    MechanismRecord record;
+    record.mechanism = Mechanism::kResourceLimits;
+    record.action = "timeout";
+    if (stub_visible_ && pidfd_.valid()) {
+      record.state = MechanismState::kEnforced;
+      record.reason = absl::StrCat("the broker ends the workload process after ", report.timeout);
+    } else {
+      std::string why =
+          "sidecar: the timeout cannot be enforced: the broker does not see the stub's process";
+      if (!best_effort) {
+        return MechanismError(Mechanism::kResourceLimits, absl::StatusCode::kFailedPrecondition,
+                              why);
+      }
+      record.state = MechanismState::kDegraded;
+      record.reason = absl::StrCat("best effort: ", why);
+    }
+    recorder_.RecordSetup(record);
+  }
+  return absl::OkStatus();
+}
+
+int RunSession::FinishRun(int status) {
+  ExitRecord exit;
+  exit.status = status;
+  exit.cause = status > 128 ? "signaled" : "exited";
+  if (cgroup_ != nullptr && cgroup_->OomKills() > 0) memory_limit_hit_ = true;
+  std::string limit_text;
+  for (const ResourceLimitRecord& limit : recorder_.report().limits) {
+    if (limit.name == "memory") {
+      limit_text = absl::StrCat(limit.value, " (cgroup ", limit.version, " ", limit.setting, ")");
+    }
+  }
+  if (memory_limit_hit_) {
+    exit.status = 128 + SIGKILL;
+    exit.cause = "memory_limit";
+    exit.detail = absl::StrCat("the sandbox reached its memory limit ", limit_text,
+                               ": the kernel killed a process, and tether the rest");
+  } else if (timed_out_) {
+    exit.status = kExitTimedOut;
+    exit.cause = "timeout";
+    exit.detail = absl::StrCat("the workload ran past its timeout of ",
+                               absl::FormatDuration(*options_.resources.timeout),
+                               ": SIGTERM, and SIGKILL to what was left after ",
+                               absl::FormatDuration(policy::kTimeoutGrace));
+  }
+  cgroup_.reset();  // whatever is left of the sandbox dies here
+  if (!exit.detail.empty()) {
+    std::fprintf(stderr, "tether: %s (exit %d)\n", exit.detail.c_str(), exit.status);
+    if (OcsfEventLog* events = recorder_.events()) {
+      events->ConfigState("Limit Reached", Severity::kMedium, exit.detail,
+                          Mechanism::kResourceLimits, 0, exit.cause);
+    }
+  }
+  recorder_.report().exit = exit;
+  recorder_.WriteReport(child_, hello_received_);
+  return exit.status;
+}
+
 // The stub's init gave the terminal to the workload's process group; the
 // caller's gets it back, or the shell that ran tether could not read.
 void RunSession::RestoreTerminal() {
@@ -922,6 +1158,9 @@ int RunSession::Fail(const Refusal& refusal) {
 int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t peer_gid) {
   sidecar_ = true;
   stub_visible_ = PeerSharesPidNamespace(socket.get(), peer_pid);
+  // Held from the start, so that the timeout can only ever reach this
+  // process (its Hello is checked against /proc/<pid>).
+  if (stub_visible_) pidfd_.reset(static_cast<int>(syscall(SYS_pidfd_open, peer_pid, 0)));
   channel_.Attach(std::move(socket));
   channel_.SetDeadline(absl::Now() + options_.handshake_timeout);
   child_ = peer_pid;
@@ -957,15 +1196,26 @@ void RunSession::WarmUp() {
   warm_network_ = PrepareNetwork(CachedHostFacts(*options_.compiled_seccomp));
 }
 
-void RunSession::HoldNetworkUntilWorkloadExits() {
+void RunSession::HoldUntilWorkloadExits() {
   // Unseen workloads: exiting closes the namespace fd, and the kernel
   // removes the namespace when the workload is gone.
-  if (network_ == nullptr || !stub_visible_) return;
-  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, child_, 0)));
-  if (pidfd.valid()) {
-    struct pollfd exited = {pidfd.get(), POLLIN, 0};
-    while (poll(&exited, 1, -1) < 0 && errno == EINTR) {
-    }
+  bool timeout = options_.resources.timeout.has_value();
+  if ((network_ == nullptr && !timeout) || !stub_visible_ || !pidfd_.valid()) return;
+  absl::Time deadline =
+      timeout ? absl::Now() + *options_.resources.timeout : absl::InfiniteFuture();
+  int signals_sent = 0;
+  while (true) {
+    struct pollfd exited = {pidfd_.get(), POLLIN, 0};
+    int wait_ms = deadline == absl::InfiniteFuture()
+                      ? -1
+                      : static_cast<int>(std::clamp<int64_t>(
+                            absl::ToInt64Milliseconds(deadline - absl::Now()) + 1, 0, INT_MAX));
+    int ready = poll(&exited, 1, wait_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready != 0) break;
+    // The workload is the stub's own process here: TERM, then KILL.
+    syscall(SYS_pidfd_send_signal, pidfd_.get(), signals_sent == 0 ? SIGTERM : SIGKILL, nullptr, 0);
+    deadline = ++signals_sent == 1 ? absl::Now() + policy::kTimeoutGrace : absl::InfiniteFuture();
   }
   egress_proxy_.reset();
   network_.reset();
@@ -1002,12 +1252,13 @@ int RunSession::Run() {
   }
   // Only the terminal's foreground job may hand it to the workload.
   if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) terminal_group_ = getpgrp();
+  MakeCgroup();
   if (absl::Status started = StartStub(); !started.ok()) return Fail(started);
   if (absl::Status handshake = Handshake(); !handshake.ok()) return Fail(handshake);
   recorder_.EmitPostureEvents();
   OcsfEventLog* events = recorder_.events();
   if (events != nullptr) events->ProcessLaunch(child_, options_.argv, target_.uid);
-  int status = Supervise();
+  int status = FinishRun(Supervise());
   RestoreTerminal();
   if (events != nullptr) events->ProcessExit(child_, status);
   return status;

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "broker/cgroup.h"
 #include "broker/default_policy.h"
 #include "broker/egress_proxy.h"
 #include "broker/filesystem_view.h"
@@ -27,6 +28,7 @@
 #include "ipc/messages.h"
 #include "ipc/unique_fd.h"
 #include "policy/landlock_ruleset.h"
+#include "policy/resources.h"
 
 namespace tether::broker {
 
@@ -55,6 +57,8 @@ struct RunOptions {
   // Isolated network only: what the egress proxy lets through (none: no
   // proxy, loopback only).
   EgressConfig egress;
+  // Cgroup limits and the timeout (the pids limit applies unasked).
+  policy::ResourceLimits resources;
   absl::Duration handshake_timeout = absl::Seconds(30);
 };
 
@@ -92,9 +96,9 @@ class RunSession {
     recorder_.SetReportDirectory(directory_fd, std::move(display));
   }
 
-  // After Serve: keeps the isolated network until the workload exits (where
-  // the broker can see it).
-  void HoldNetworkUntilWorkloadExits();
+  // After Serve: keeps the isolated network until the workload exits, and
+  // ends it at the timeout (where the broker can see it).
+  void HoldUntilWorkloadExits();
 
  private:
   // What Run and Serve share before the handshake: the target identity,
@@ -102,7 +106,15 @@ class RunSession {
   std::optional<Refusal> Prologue(uid_t uid, gid_t gid, const std::vector<uint32_t>& groups);
   absl::Status OpenStubBinary();
   absl::Status PlanSandbox();
+  void MakeCgroup();
   absl::Status StartStub();
+  absl::Status RecordResources();
+  absl::Status RecordSidecarResources();
+  // Ends the sandbox: every process in its cgroup, and the stub.
+  void KillSandbox();
+  // The exit status once the workload ended, the report's exit record and
+  // an event for a limit that ended it.
+  int FinishRun(int status);
   absl::Status CollectView(int outcomes_fd);
   absl::Status Handshake();
   void RecordSidecarLayers(const ipc::Hello& hello);
@@ -159,6 +171,11 @@ class RunSession {
   std::optional<WorkingDirectoryAccess> working_directory_access_;
   std::vector<MechanismRecord> namespace_records_;
   std::vector<MechanismRecord> view_records_;
+  // Local mode: the sandbox's cgroup (its limits, and every process of the
+  // sandbox killed and the directories removed with the session).
+  std::unique_ptr<SandboxCgroup> cgroup_;
+  bool timed_out_ = false;
+  bool memory_limit_hit_ = false;
   pid_t terminal_group_ = -1;  // the foreground group of stdin's terminal
   UniqueFd proceed_write_;     // the broker's end of the pipe the cloned child waits on
 };

@@ -101,7 +101,7 @@ constexpr char kWorkloadRunning = 'R';
                    status == 0 ? ": workload running" : ": refused"));
   if (status != 0) _exit(status);  // a refused stub's network goes with the worker
   (void)!write(control, &kWorkloadRunning, 1);
-  session.HoldNetworkUntilWorkloadExits();
+  session.HoldUntilWorkloadExits();
   _exit(0);
 }
 

@@ -13,6 +13,18 @@ struct Policy {
   enforcement @3 :Enforcement;
   network @4 :Network;
   gpu @5 :Gpu;
+  resources @6 :Resources;
+}
+
+# What the sandbox may consume, enforced through its cgroup (and the
+# broker's clock for the timeout). Unset: no limit, except pids.
+struct Resources {
+  memory @0 :Text;                               # "512m", "2g": at least 4m
+  # Swap on top of memory ("0", "1g"). Default with a memory limit: 0.
+  memorySwap @1 :Text $Json.name("memory_swap");
+  pids @2 :UInt32;                               # 0: the default, 4096
+  cpus @3 :Text;                                 # "0.5", "2"
+  timeout @4 :Text;                              # "30s", "2m", "1h30m"
 }
 
 struct Gpu {
@@ -49,6 +61,7 @@ struct Enforcement {
   utsNamespace @9 :Text $Json.name("uts_namespace");
   cgroupNamespace @10 :Text $Json.name("cgroup_namespace");
   filesystemView @11 :Text $Json.name("filesystem_view");
+  resourceLimits @12 :Text $Json.name("resource_limits");
 }
 
 struct Filesystem {

@@ -383,6 +383,36 @@ absl::Status ParseNetwork(schema::Network::Reader network, PolicyFile* file) {
   return absl::OkStatus();
 }
 
+absl::Status ParseResources(schema::Resources::Reader resources, PolicyFile* file) {
+  ResourceLimits& limits = file->resources;
+  if (resources.hasMemory()) {
+    absl::StatusOr<uint64_t> bytes = ParseMemorySize(resources.getMemory().cStr());
+    if (!bytes.ok()) return PathError("$.resources.memory", bytes.status().message());
+    limits.memory_bytes = *bytes;
+  }
+  if (resources.hasMemorySwap()) {
+    absl::StatusOr<uint64_t> bytes = ParseSwapSize(resources.getMemorySwap().cStr());
+    if (!bytes.ok()) return PathError("$.resources.memory_swap", bytes.status().message());
+    limits.swap_bytes = *bytes;
+  }
+  if (resources.getPids() != 0) {
+    absl::StatusOr<uint64_t> pids = ParsePidsLimit(absl::StrCat(resources.getPids()));
+    if (!pids.ok()) return PathError("$.resources.pids", pids.status().message());
+    limits.pids = *pids;
+  }
+  if (resources.hasCpus()) {
+    absl::StatusOr<double> cpus = ParseCpus(resources.getCpus().cStr());
+    if (!cpus.ok()) return PathError("$.resources.cpus", cpus.status().message());
+    limits.cpus = *cpus;
+  }
+  if (resources.hasTimeout()) {
+    absl::StatusOr<absl::Duration> timeout = ParseTimeout(resources.getTimeout().cStr());
+    if (!timeout.ok()) return PathError("$.resources.timeout", timeout.status().message());
+    limits.timeout = *timeout;
+  }
+  return absl::OkStatus();
+}
+
 // The enforcement section's keys: the relaxable mechanisms, by name, in
 // kRelaxableMechanisms order.
 struct EnforcementKey {
@@ -415,6 +445,8 @@ constexpr EnforcementKey kEnforcementKeys[] = {
      &EnforcementReader::getCgroupNamespace},
     {Mechanism::kFilesystemView, &EnforcementReader::hasFilesystemView,
      &EnforcementReader::getFilesystemView},
+    {Mechanism::kResourceLimits, &EnforcementReader::hasResourceLimits,
+     &EnforcementReader::getResourceLimits},
 };
 static_assert(std::size(kEnforcementKeys) == kRelaxableMechanisms.size());
 
@@ -485,6 +517,7 @@ absl::StatusOr<PolicyFile> ParsePolicy(absl::string_view json) {
   RETURN_IF_ERROR(ParseNetwork(policy.getNetwork(), &file));
   RETURN_IF_ERROR(ParseEnforcement(policy.getEnforcement(), &file));
   RETURN_IF_ERROR(ParseGpu(policy.getGpu(), &file));
+  RETURN_IF_ERROR(ParseResources(policy.getResources(), &file));
   return file;
 }
 

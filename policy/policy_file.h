@@ -12,6 +12,7 @@
 #include "policy/egress.h"
 #include "policy/mechanism.h"
 #include "policy/policy_types.h"
+#include "policy/resources.h"
 
 namespace tether::policy {
 
@@ -51,6 +52,7 @@ struct PolicyFile {
   std::vector<EgressRule> egress;  // network.egress, parsed, duplicates dropped
   std::optional<int> egress_max_connections;
   std::optional<uint64_t> egress_max_bytes;
+  ResourceLimits resources;
 };
 
 // Parses and validates policy JSON, every value into its type. Errors name

@@ -212,6 +212,30 @@ std::string PostureReport::ToJson() const {
     for (size_t i = 0; i < egress.size(); ++i) list.set(i, egress[i]);
     if (!egress_proxy.empty()) network.setProxy(egress_proxy);
   }
+  if (!cgroups.empty() || !limits.empty() || !timeout.empty()) {
+    auto resources = json.initResources();
+    auto directories = resources.initCgroups(cgroups.size());
+    for (size_t i = 0; i < cgroups.size(); ++i) directories.set(i, cgroups[i]);
+    auto list = resources.initLimits(limits.size());
+    for (size_t i = 0; i < limits.size(); ++i) {
+      const ResourceLimitRecord& limit = limits[i];
+      auto out = list[i];
+      out.setName(limit.name);
+      out.setValue(limit.value);
+      out.setAsked(limit.asked);
+      if (!limit.version.empty()) out.setVersion(limit.version);
+      if (!limit.setting.empty()) out.setSetting(limit.setting);
+      out.setState(MechanismStateName(limit.state));
+      out.setReason(limit.reason);
+    }
+    if (!timeout.empty()) resources.setTimeout(timeout);
+  }
+  if (exit.has_value()) {
+    auto out = json.initExit();
+    out.setStatus(exit->status);
+    out.setCause(exit->cause);
+    out.setDetail(exit->detail);
+  }
   auto records = json.initMechanisms(mechanisms.size());
   for (size_t i = 0; i < mechanisms.size(); ++i) {
     const MechanismRecord& record = mechanisms[i];

@@ -3,6 +3,7 @@
 
 #include <capnp/dynamic.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,24 @@ struct MechanismRecord {
   Evidence evidence = Evidence::kNone;
 };
 
+// One resource limit as the run got it (report.capnp's ResourceLimit).
+struct ResourceLimitRecord {
+  std::string name;
+  std::string value;
+  bool asked = true;
+  std::string version;  // "v1", "v2"; empty: none
+  std::string setting;
+  MechanismState state = MechanismState::kNotReached;
+  std::string reason;
+};
+
+// How the run ended, once it did (report.capnp's ExitPosture).
+struct ExitRecord {
+  int status = 0;
+  std::string cause;  // "exited", "signaled", "memory_limit", "timeout"
+  std::string detail;
+};
+
 struct PostureReport {
   std::string outcome;  // "running" or "refused"
   std::string error;    // why it was refused
@@ -38,8 +57,12 @@ struct PostureReport {
   std::vector<MechanismRecord> mechanisms;
   int landlock_abi = 0;
   Enforcement enforcement;
-  std::vector<std::string> egress;  // the allow-list in force; empty: none
-  std::string egress_proxy;         // its URL inside the sandbox; empty: none
+  std::vector<std::string> egress;   // the allow-list in force; empty: none
+  std::string egress_proxy;          // its URL inside the sandbox; empty: none
+  std::vector<std::string> cgroups;  // the sandbox's cgroup directories
+  std::vector<ResourceLimitRecord> limits;
+  std::string timeout;  // empty: none
+  std::optional<ExitRecord> exit;
 
   // Records a plan; every step starts as not reached, and the mechanisms it
   // left out are recorded with their reason.

@@ -35,6 +35,33 @@ struct PostureReport {
   enforcement @4 :Enforcement;
   mechanisms @5 :List(MechanismRecord);            # the planned steps in order, then the left out
   network @6 :NetworkPosture;                      # absent without an egress allow-list
+  resources @7 :ResourcePosture;                   # local runs, and sidecars as far as seen
+  exit @8 :ExitPosture;                            # once the workload ended (local runs)
+}
+
+struct ResourcePosture {
+  # The sandbox's cgroup in each hierarchy: "v1 memory:/a/tether-…", "v2 /tether-…".
+  cgroups @0 :List(Text);
+  limits @1 :List(ResourceLimit);
+  timeout @2 :Text;  # "30s, then SIGTERM and SIGKILL 2s later"; absent: none
+}
+
+struct ResourceLimit {
+  name @0 :Text;     # "memory", "swap", "pids" or "cpu"
+  value @1 :Text;    # as asked: "64M", "32", "0.5"
+  asked @2 :Bool;    # false: the default pids limit
+  version @3 :Text;  # the cgroup version that enforces it: "v1" or "v2"; absent: none
+  setting @4 :Text;  # the files written: "memory.limit_in_bytes=67108864"
+  state @5 :Text;    # "enforced" (read back), "degraded", "skipped" or "not_isolated"
+  reason @6 :Text;
+}
+
+struct ExitPosture {
+  status @0 :Int32;  # tether's exit status
+  # "exited", "signaled", "memory_limit" (an OOM kill in the sandbox: 137)
+  # or "timeout" (124)
+  cause @1 :Text;
+  detail @2 :Text;
 }
 
 struct NetworkPosture {
@@ -63,6 +90,7 @@ struct Enforcement {
   utsNamespace @9 :EnforcementSetting $Json.name("uts_namespace");
   cgroupNamespace @10 :EnforcementSetting $Json.name("cgroup_namespace");
   filesystemView @11 :EnforcementSetting $Json.name("filesystem_view");
+  resourceLimits @12 :EnforcementSetting $Json.name("resource_limits");
 }
 
 struct EnforcementSetting {
@@ -273,6 +301,16 @@ struct EffectivePolicy {
   network @3 :EffectiveNetwork;
   enforcement @4 :EnforcementModes;
   gpu @5 :EffectiveGpu;  # only when the policy file has a gpu section
+  resources @6 :EffectiveResources;
+}
+
+# Each member only when set; pids always (the default applies).
+struct EffectiveResources {
+  memory @0 :Text;
+  memorySwap @1 :Text $Json.name("memory_swap");
+  pids @2 :UInt32;
+  cpus @3 :Text;
+  timeout @4 :Text;
 }
 
 struct EffectiveFilesystem {
@@ -313,6 +351,7 @@ struct EnforcementModes {
   utsNamespace @9 :Text $Json.name("uts_namespace");
   cgroupNamespace @10 :Text $Json.name("cgroup_namespace");
   filesystemView @11 :Text $Json.name("filesystem_view");
+  resourceLimits @12 :Text $Json.name("resource_limits");
 }
 
 # Each member only when the policy file sets it.
