@@ -229,7 +229,28 @@ PostureReport ParseReport(const std::string& json) {
                               Str(record.getState()), Str(record.getReason()), record.getErrno(),
                               Str(record.getErrnoName()), Str(record.getEvidence())});
   }
+  if (report.hasResources()) {
+    auto resources = report.getResources();
+    out.cgroups = Strings(resources.getCgroups());
+    for (auto limit : resources.getLimits()) {
+      out.limits.push_back({Str(limit.getName()), Str(limit.getValue()), limit.getAsked(),
+                            Str(limit.getVersion()), Str(limit.getSetting()), Str(limit.getState()),
+                            Str(limit.getReason())});
+    }
+    out.timeout = Str(resources.getTimeout());
+  }
+  if (report.hasExit()) {
+    out.exit = PostureReport::Exit{report.getExit().getStatus(), Str(report.getExit().getCause()),
+                                   Str(report.getExit().getDetail())};
+  }
   return out;
+}
+
+const PostureReport::Limit* PostureReport::FindLimit(const std::string& name) const {
+  for (const Limit& limit : limits) {
+    if (limit.name == name) return &limit;
+  }
+  return nullptr;
 }
 
 std::vector<OcsfEvent> ParseEvents(const std::string& text) {

@@ -82,13 +82,34 @@ struct PostureReport {
     std::string source;
   };
 
+  struct Limit {
+    std::string name;
+    std::string value;
+    bool asked = false;
+    std::string version;
+    std::string setting;
+    std::string state;
+    std::string reason;
+  };
+  struct Exit {
+    int status = 0;
+    std::string cause;
+    std::string detail;
+  };
+
   std::string outcome;
   std::string error;  // empty: absent
   Target target;
   int landlock_abi = 0;
   std::map<std::string, Setting> enforcement;  // by mechanism name
   std::vector<MechanismRecord> mechanisms;
+  std::vector<std::string> cgroups;  // resources.cgroups
+  std::vector<Limit> limits;         // resources.limits
+  std::string timeout;               // resources.timeout; empty: absent
+  std::optional<Exit> exit;
 
+  // The limit named `name`, or nullptr.
+  const Limit* FindLimit(const std::string& name) const;
   // The first record of `mechanism` (and of `action`, unless it is empty),
   // or nullptr.
   const MechanismRecord* Find(const std::string& mechanism, const std::string& action = "") const;
