@@ -99,14 +99,12 @@ void KillMembers(const std::vector<std::string>& directories, absl::Time deadlin
     if (Exists(Join(directory, "cgroup.kill"))) WriteFile(Join(directory, "cgroup.kill"), "1");
   }
   while (true) {
-    bool any = false;
+    // Members that cannot be signalled (another uid's) stop the wait.
+    bool killed = false;
     for (const std::string& directory : directories) {
-      for (pid_t pid : Members(directory)) {
-        kill(pid, SIGKILL);
-        any = true;
-      }
+      for (pid_t pid : Members(directory)) killed |= kill(pid, SIGKILL) == 0;
     }
-    if (!any || absl::Now() > deadline) return;
+    if (!killed || absl::Now() > deadline) return;
     usleep(1000);
   }
 }
