@@ -27,6 +27,12 @@ namespace {
 constexpr char kNamePrefix[] = "tether-";
 constexpr const char* kControllers[] = {"memory", "pids", "cpu"};
 
+// "Read-only file system (EROFS)": what refusals and the report say.
+std::string ErrnoText(int error) {
+  const char* name = strerrorname_np(error);
+  return absl::StrCat(std::strerror(error), " (", name != nullptr ? name : "?", ")");
+}
+
 std::string Join(const std::string& directory, absl::string_view name) {
   return absl::StrCat(directory, directory.size() > 0 && directory.back() == '/' ? "" : "/", name);
 }
@@ -358,7 +364,7 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::Create(const CgroupLayout& layout,
           limit.error = error;
           limit.problem = absl::StrCat(
               "cannot give the ", limit.controller, " controller to child cgroups: write(", subtree,
-              "): ", strerror(error),
+              "): ", ErrnoText(error),
               error == EBUSY ? " (the broker's cgroup has processes of its own: start the broker "
                                "in a cgroup of its own, e.g. systemd-run --scope -p Delegate=yes)"
                              : "");
@@ -369,7 +375,7 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::Create(const CgroupLayout& layout,
     if (int error = cgroup->MakeDirectory(*hierarchy, &limit.directory); error != 0) {
       limit.error = error;
       limit.problem = absl::StrCat(
-          "cannot make the sandbox's cgroup: mkdir(", limit.directory, "): ", strerror(error),
+          "cannot make the sandbox's cgroup: mkdir(", limit.directory, "): ", ErrnoText(error),
           error == EACCES || error == EPERM || error == EROFS
               ? " (the cgroup tree is read-only or not delegated to the broker's uid)"
               : "");
@@ -393,7 +399,7 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::Create(const CgroupLayout& layout,
       std::string path = Join(limit.directory, file);
       if (int error = WriteFile(path, value); error != 0) {
         limit.error = error;
-        limit.problem = absl::StrCat("write(", path, ", ", value, "): ", strerror(error));
+        limit.problem = absl::StrCat("write(", path, ", ", value, "): ", ErrnoText(error));
         break;
       }
     }
@@ -448,7 +454,7 @@ void SandboxCgroup::Attach(pid_t pid, bool cloned_into_unified) {
       if (limit.directory == directory.path && limit.error == 0) {
         limit.error = error;
         limit.problem = absl::StrCat("cannot move the sandbox into ", directory.display,
-                                     ": write(cgroup.procs): ", strerror(error));
+                                     ": write(cgroup.procs): ", ErrnoText(error));
       }
     }
   }

@@ -54,7 +54,7 @@ constexpr char kUsage[] =
     "                    [--report-dir DIR] [--events FILE] [--network MODE]\n"
     "                    [--token-file F] [--handshake-timeout SECONDS] [--pool N]\n"
     "                    [--max-sessions N] [--max-pending-per-uid N]\n"
-    "                    [--allow-net DEST]... [LIMITS]\n"
+    "                    [--allow-net DEST]... [LIMITS] [--best-effort LIST]\n"
     "       tether run [--policy FILE] [--user NAME|UID[:GID]] [--report FILE]\n"
     "                  [--events FILE] [--network isolated|host|auto]\n"
     "                  [--gpus all|none|0,2] [--allow-env NAME]...\n"
@@ -130,6 +130,27 @@ int ApplyEgress(const char* command, const std::vector<std::string>& allow_net, 
   return host_from_flag && !policy_has_egress ? kExitUsage : kExitBadPolicy;
 }
 
+// TETHER_BEST_EFFORT and --best-effort only widen what the policy says,
+// for outer-sandbox integrations; exit status on a bad list.
+int WidenEnforcement(const char* command, const std::optional<std::string>& flag,
+                     tether::broker::RunOptions* options) {
+  if (const char* env = std::getenv("TETHER_BEST_EFFORT"); env != nullptr) {
+    absl::Status widened = options->enforcement.WidenFromList(env, "env:TETHER_BEST_EFFORT");
+    if (!widened.ok()) {
+      std::fprintf(stderr, "tether: %s\n", std::string(widened.message()).c_str());
+      return kExitUsage;
+    }
+  }
+  if (flag.has_value()) {
+    absl::Status widened = options->enforcement.WidenFromList(*flag, "flag:--best-effort");
+    if (!widened.ok()) {
+      std::fprintf(stderr, "tether %s: %s\n", command, std::string(widened.message()).c_str());
+      return kExitUsage;
+    }
+  }
+  return 0;
+}
+
 tether::broker::RunOptions DefaultOptions() {
   tether::broker::RunOptions options;
   options.policy = tether::broker::DefaultPolicy();
@@ -151,21 +172,7 @@ int Run(const std::vector<std::string>& args) {
   // The command line wins over the file; the environment and
   // --best-effort only widen, for outer-sandbox integrations.
   if (line->user.has_value()) options.user = line->user;
-  if (const char* env = std::getenv("TETHER_BEST_EFFORT"); env != nullptr) {
-    absl::Status widened = options.enforcement.WidenFromList(env, "env:TETHER_BEST_EFFORT");
-    if (!widened.ok()) {
-      std::fprintf(stderr, "tether: %s\n", std::string(widened.message()).c_str());
-      return kExitUsage;
-    }
-  }
-  if (line->best_effort.has_value()) {
-    absl::Status widened =
-        options.enforcement.WidenFromList(*line->best_effort, "flag:--best-effort");
-    if (!widened.ok()) {
-      std::fprintf(stderr, "tether run: %s\n", std::string(widened.message()).c_str());
-      return kExitUsage;
-    }
-  }
+  if (int status = WidenEnforcement("run", line->best_effort, &options); status != 0) return status;
   if (line->gpus.has_value()) {
     if (int status = ParseGpus(*line->gpus, &options); status != 0) return status;
   }
@@ -253,6 +260,7 @@ int Serve(const std::vector<std::string>& args) {
   std::optional<std::string> network;
   std::vector<std::string> allow_net;
   tether::broker::ResourceFlags resources;
+  std::optional<std::string> best_effort;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& flag = args[i];
     if (i + 1 >= args.size()) {
@@ -279,6 +287,8 @@ int Serve(const std::vector<std::string>& args) {
       network = value;
     } else if (flag == "--allow-net") {
       allow_net.push_back(value);
+    } else if (flag == "--best-effort") {
+      best_effort = value;
     } else if (std::optional<std::string>* limit = resources.Find(flag); limit != nullptr) {
       if (limit->has_value()) {
         std::fprintf(stderr, "tether serve: %s given twice\n", flag.c_str());
@@ -346,6 +356,7 @@ int Serve(const std::vector<std::string>& args) {
     std::fprintf(stderr, "tether serve: %s\n", std::string(applied.message()).c_str());
     return kExitUsage;
   }
+  if (int status = WidenEnforcement("serve", best_effort, &serve.run); status != 0) return status;
   return tether::broker::ServeForever(serve);
 }
 

@@ -953,9 +953,10 @@ std::string LimitValue(const std::string& name, const policy::ResourceLimits& li
   return "";
 }
 
-std::string TimeoutText(absl::Duration timeout) {
+std::string TimeoutText(absl::Duration timeout, bool local) {
   return absl::StrCat(absl::FormatDuration(timeout), ", then SIGTERM and SIGKILL ",
-                      absl::FormatDuration(policy::kTimeoutGrace), " later (exit 124)");
+                      absl::FormatDuration(policy::kTimeoutGrace), " later",
+                      local ? " (exit 124)" : "");
 }
 
 }  // namespace
@@ -976,6 +977,7 @@ absl::Status RunSession::RecordResources() {
   PostureReport& report = recorder_.report();
   report.cgroups = cgroup_->Describe();
   bool best_effort = options_.enforcement.best_effort(Mechanism::kResourceLimits);
+  absl::Status refusal;
   for (const CgroupLimit& limit : cgroup_->limits()) {
     ResourceLimitRecord out;
     out.name = limit.name;
@@ -997,14 +999,17 @@ absl::Status RunSession::RecordResources() {
     } else {
       std::string why = absl::StrCat("the ", limit.name, " limit ", out.value,
                                      " cannot be applied: ", limit.problem);
-      if (limit.asked && !best_effort) {
-        return MechanismError(Mechanism::kResourceLimits, absl::StatusCode::kFailedPrecondition,
-                              why);
+      bool refuse = limit.asked && !best_effort;
+      if (refuse && refusal.ok()) {
+        refusal =
+            MechanismError(Mechanism::kResourceLimits, absl::StatusCode::kFailedPrecondition, why);
       }
-      out.state = MechanismState::kDegraded;
-      out.reason = limit.asked
-                       ? absl::StrCat("best effort: ", why)
-                       : absl::StrCat("the default pids limit is not enforced: ", limit.problem);
+      out.state = refuse ? MechanismState::kFailed : MechanismState::kDegraded;
+      if (!limit.asked) {
+        out.reason = absl::StrCat("the default pids limit is not enforced: ", limit.problem);
+      } else {
+        out.reason = refuse ? why : absl::StrCat("best effort: ", why);
+      }
       record.errno_value = limit.error;
     }
     record.state = out.state;
@@ -1012,8 +1017,10 @@ absl::Status RunSession::RecordResources() {
     report.limits.push_back(out);
     recorder_.RecordSetup(record);
   }
+  // Every limit is in the report; the first that refuses the run is named.
+  RETURN_IF_ERROR(refusal);
   if (asked.timeout.has_value()) {
-    report.timeout = TimeoutText(*asked.timeout);
+    report.timeout = TimeoutText(*asked.timeout, true);
     MechanismRecord record;
     record.mechanism = Mechanism::kResourceLimits;
     record.action = "timeout";
@@ -1069,24 +1076,25 @@ absl::Status RunSession::RecordSidecarResources() {
     recorder_.RecordSetup(record);
   }
   if (asked.timeout.has_value()) {
-    report.timeout = TimeoutText(*asked.timeout);
+    // Only the workload's own process is in reach: what it forks lives in
+    // the container, whose runtime ends it. That is half a timeout.
+    report.timeout = TimeoutText(*asked.timeout, false);
     MechanismRecord record;
     record.mechanism = Mechanism::kResourceLimits;
     record.action = "timeout";
-    if (stub_visible_ && pidfd_.valid()) {
-      record.state = MechanismState::kEnforced;
-      record.reason = absl::StrCat("the broker ends the workload process after ", report.timeout);
-    } else {
-      std::string why =
-          "sidecar: the timeout cannot be enforced: the broker does not see the stub's process";
-      if (!best_effort) {
-        return MechanismError(Mechanism::kResourceLimits, absl::StatusCode::kFailedPrecondition,
-                              why);
-      }
-      record.state = MechanismState::kDegraded;
-      record.reason = absl::StrCat("best effort: ", why);
-    }
+    std::string why =
+        stub_visible_ && pidfd_.valid()
+            ? absl::StrCat(
+                  "sidecar: the timeout reaches only the workload's own process (ended "
+                  "after ",
+                  report.timeout, "); what it forks is its container's to end")
+            : "sidecar: the timeout cannot be enforced: the broker does not see the stub's process";
+    record.state = MechanismState::kDegraded;
+    record.reason = absl::StrCat("best effort: ", why);
     recorder_.RecordSetup(record);
+    if (!best_effort) {
+      return MechanismError(Mechanism::kResourceLimits, absl::StatusCode::kFailedPrecondition, why);
+    }
   }
   return absl::OkStatus();
 }

@@ -24,12 +24,22 @@
 //                    user, mount and network namespace (ids 0..4294967294 map
 //                    to themselves), where the kernel refuses a fresh procfs
 //                    mount as "too revealing"; no seccomp filter
+//   ro-cgroup        a container whose cgroup tree is mounted read-only (as
+//                    Docker and Kubernetes mount it for unprivileged
+//                    containers on cgroup v1): CMD runs as root with every
+//                    capability in a private mount namespace where every
+//                    mount at or under /sys/fs/cgroup (each v1 hierarchy, the
+//                    cgroup2 mount and the tmpfs holding them) is read-only,
+//                    so mkdir and writes there give EROFS; the host's own
+//                    mounts stay writable; no seccomp filter
 //
 // Filters are installed as root, which needs no no_new_privs, so that the
 // broker starts in exactly the state the mode describes.
 //
 // Exit codes when a mode cannot be set up (CMD never runs):
 //   64   usage or unknown mode
+//   117  ro-cgroup: the private mount namespace, no cgroup mount found, or
+//        one that could not be made read-only
 //   118  masked-proc: the private mount namespace or the masks over /proc
 //   119  masked-proc: the user namespace or its id maps
 //   120  seccomp filter refused
@@ -50,6 +60,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -152,6 +163,7 @@ void DenyNamespaces(std::initializer_list<uint32_t> flags) {
   InstallFilter(rules);
 }
 
+constexpr int kExitReadOnlyCgroupFailed = 117;
 constexpr int kExitMaskFailed = 118;
 constexpr int kExitUserNsFailed = 119;
 
@@ -274,6 +286,105 @@ void BecomeMaskedProcContainer() {
   }
 }
 
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string UnescapeMountPath(const std::string& field) {
+  std::string path;
+  for (size_t i = 0; i < field.size(); ++i) {
+    auto octal = [&](size_t at) { return field[at] >= '0' && field[at] <= '7'; };
+    if (field[i] == '\\' && i + 3 < field.size() && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
+      path.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
+                                       (field[i + 3] - '0')));
+      i += 3;
+    } else {
+      path.push_back(field[i]);
+    }
+  }
+  return path;
+}
+
+struct MountPoint {
+  std::string path;
+  std::string type;
+  unsigned long flags;  // MS_NOSUID, MS_NODEV, MS_NOEXEC as mounted
+};
+
+// Every mount at or under /sys/fs/cgroup.
+std::vector<MountPoint> CgroupTreeMounts() {
+  std::vector<MountPoint> found;
+  std::string mountinfo = ReadFile("/proc/self/mountinfo");
+  size_t start = 0;
+  while (start < mountinfo.size()) {
+    size_t end = mountinfo.find('\n', start);
+    if (end == std::string::npos) end = mountinfo.size();
+    std::vector<std::string> fields;
+    size_t field_start = start;
+    for (size_t i = start; i <= end; ++i) {
+      if (i == end || mountinfo[i] == ' ') {
+        fields.push_back(mountinfo.substr(field_start, i - field_start));
+        field_start = i + 1;
+      }
+    }
+    start = end + 1;
+    size_t separator = 0;
+    while (separator < fields.size() && fields[separator] != "-") ++separator;
+    if (fields.size() < 6 || separator + 1 >= fields.size()) continue;
+    std::string path = UnescapeMountPath(fields[4]);
+    if (path != "/sys/fs/cgroup" && path.rfind("/sys/fs/cgroup/", 0) != 0) continue;
+    unsigned long flags = 0;
+    std::string options = "," + fields[5] + ",";
+    if (options.find(",nosuid,") != std::string::npos) flags |= MS_NOSUID;
+    if (options.find(",nodev,") != std::string::npos) flags |= MS_NODEV;
+    if (options.find(",noexec,") != std::string::npos) flags |= MS_NOEXEC;
+    found.push_back({path, fields[separator + 1], flags});
+  }
+  return found;
+}
+
+// The mount at `path` read-only, for this mount namespace only (a mount's
+// own flag, not its superblock's): mount_setattr, or on kernels before 5.12
+// a read-only bind remount that keeps the other flags.
+bool MakeMountReadOnly(const MountPoint& mount_point) {
+  struct mount_attr attr = {};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  if (syscall(SYS_mount_setattr, AT_FDCWD, mount_point.path.c_str(), AT_SYMLINK_NOFOLLOW, &attr,
+              sizeof(attr)) == 0) {
+    return true;
+  }
+  if (errno != ENOSYS) return false;
+  return mount(nullptr, mount_point.path.c_str(), nullptr,
+               MS_REMOUNT | MS_BIND | MS_RDONLY | mount_point.flags, nullptr) == 0;
+}
+
+void BecomeReadOnlyCgroupContainer() {
+  if (unshare(CLONE_NEWNS) != 0) {
+    std::perror("faultenv: unshare(CLONE_NEWNS)");
+    _exit(kExitReadOnlyCgroupFailed);
+  }
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    std::perror("faultenv: make / private");
+    _exit(kExitReadOnlyCgroupFailed);
+  }
+  int cgroup_mounts = 0;
+  for (const MountPoint& mount_point : CgroupTreeMounts()) {
+    if (!MakeMountReadOnly(mount_point)) {
+      std::fprintf(stderr, "faultenv: make %s read-only: %s\n", mount_point.path.c_str(),
+                   std::strerror(errno));
+      _exit(kExitReadOnlyCgroupFailed);
+    }
+    // What the broker will find: the kernel's word, not the call's.
+    struct statvfs st;
+    if (statvfs(mount_point.path.c_str(), &st) != 0 || (st.f_flag & ST_RDONLY) == 0) {
+      std::fprintf(stderr, "faultenv: %s is still writable\n", mount_point.path.c_str());
+      _exit(kExitReadOnlyCgroupFailed);
+    }
+    if (mount_point.type == "cgroup" || mount_point.type == "cgroup2") ++cgroup_mounts;
+  }
+  if (cgroup_mounts == 0) {
+    std::fprintf(stderr, "faultenv: no cgroup mount under /sys/fs/cgroup\n");
+    _exit(kExitReadOnlyCgroupFailed);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -309,6 +420,8 @@ int main(int argc, char** argv) {
     DenyNamespaces({CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWCGROUP});
   } else if (mode == "masked-proc") {
     BecomeMaskedProcContainer();
+  } else if (mode == "ro-cgroup") {
+    BecomeReadOnlyCgroupContainer();
   } else {
     std::fprintf(stderr, "faultenv: unknown mode '%s'\n", mode.c_str());
     return 64;

@@ -3,12 +3,19 @@
 // every mechanism still available is enforced, and the report names exactly
 // the degraded ones with their errno and the probe's evidence).
 
+#include <errno.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <regex>
 #include <set>
+#include <sstream>
+#include <system_error>
 #include <vector>
 
 #include "tests/integration/sandbox_fixture.h"
@@ -22,7 +29,14 @@ struct Degradation {
   const char* mechanism;
   const char* state;  // "degraded" or "unavailable"
   int errno_value;
+  const char* reason = "best effort: ";  // what the reason starts with
 };
+
+// A broker that cannot make a cgroup (`error`: mkdir's errno): the default
+// pids limit, never asked for, degrades in strict mode too.
+Degradation NoDefaultPidsLimit(int error) {
+  return {"resource_limits", "degraded", error, "the default pids limit is not enforced: "};
+}
 
 struct Fault {
   const char* mode;
@@ -132,7 +146,7 @@ TEST_P(FaultMatrixTest, BestEffortRunsAndEnforcesEverythingStillAvailable) {
     ASSERT_NE(record, nullptr) << expected.mechanism << " in " << text;
     EXPECT_EQ(record->state, expected.state) << text;
     EXPECT_EQ(record->errno_value, expected.errno_value) << text;
-    EXPECT_TRUE(Has(record->reason, "best effort: ")) << record->reason;
+    EXPECT_EQ(record->reason.rfind(expected.reason, 0), 0u) << record->reason;
   }
   // Nothing else is degraded or unavailable.
   EXPECT_EQ(report.CountState("degraded") + report.CountState("unavailable"),
@@ -198,10 +212,12 @@ INSTANTIATE_TEST_SUITE_P(
                             {{"network_namespace", "degraded", 1}},
                             nullptr},
                       // Without CAP_SYS_ADMIN no namespace can be made: no view,
-                      // Landlock alone keeps the host's files.
+                      // Landlock alone keeps the host's files. Nor can uid
+                      // 1000 make a cgroup: no default pids limit.
                       Fault{"predropped",
                             "pid_namespace: the host denies a new pid namespace",
                             {{"network_namespace", "degraded", 1},
+                             NoDefaultPidsLimit(EACCES),
                              {"pid_namespace", "degraded", 1},
                              {"mount_namespace", "degraded", 1},
                              {"ipc_namespace", "degraded", 1},
@@ -238,7 +254,9 @@ INSTANTIATE_TEST_SUITE_P(
                             "landlock: the kernel does not offer Landlock",
                             {{"landlock", "unavailable", 38}},
                             "landlock: the kernel does not offer Landlock"},
-                      Fault{"nnp", nullptr, {}, nullptr}),
+                      Fault{"nnp", nullptr, {}, nullptr},
+                      // No cgroup limit is asked for: strict runs too.
+                      Fault{"ro-cgroup", nullptr, {NoDefaultPidsLimit(EROFS)}, nullptr}),
     [](const ::testing::TestParamInfo<Fault>& info) {
       std::string name = info.param.mode;
       for (char& c : name) c = c == '-' ? '_' : c;
@@ -279,6 +297,224 @@ TEST(FaultenvEgressTest, AutoFallbackLeavesTheAllowListUnenforcedAndSaysSo) {
   EXPECT_EQ(DegradedEvents(ReadFile(dir.Child("events.json"))).count("egress_proxy 0"), 1u)
       << ReadFile(dir.Child("events.json"));
 }
+
+// ---------------------------------------------------------------------------
+// A host whose cgroup tree is read-only, as in many containers (faultenv
+// ro-cgroup): the broker can make no sandbox cgroup at all. Limits asked for
+// refuse the run in strict mode and are reported degraded in best effort;
+// the default pids limit, never asked for, only ever degrades; the timeout
+// needs no cgroup.
+
+// Every directory under /sys/fs/cgroup that the broker `broker` made for a
+// sandbox (tether-<pid namespace>-<pid>-<start time>-<n>), in any hierarchy.
+std::vector<std::string> SandboxCgroupsOf(pid_t broker) {
+  std::regex own("tether-[0-9]+-" + std::to_string(broker) + "-[0-9]+-[0-9]+");
+  std::vector<std::string> found;
+  std::error_code error;
+  for (std::filesystem::recursive_directory_iterator
+           it("/sys/fs/cgroup", std::filesystem::directory_options::skip_permission_denied, error),
+       end;
+       !error && it != end; it.increment(error)) {
+    if (it->is_directory(error) && std::regex_match(it->path().filename().string(), own)) {
+      found.push_back(it->path());
+    }
+  }
+  if (error) ADD_FAILURE() << "walking /sys/fs/cgroup: " << error.message();
+  return found;
+}
+
+// Where this host mounts cgroup hierarchies (v1 and v2) under /sys/fs/cgroup.
+std::vector<std::string> CgroupMounts() {
+  std::vector<std::string> found;
+  std::istringstream mountinfo(ReadFile("/proc/self/mountinfo"));
+  for (std::string line; std::getline(mountinfo, line);) {
+    std::smatch match;
+    if (std::regex_search(line, match,
+                          std::regex("^\\S+ \\S+ \\S+ \\S+ (/sys/fs/cgroup\\S*) .* - cgroup2? "))) {
+      found.push_back(match[1]);
+    }
+  }
+  return found;
+}
+
+// The kernel itself refuses: a new directory in every hierarchy, v1 or v2,
+// and a write to a cgroup file give EROFS inside, while the host's own
+// tree stays writable.
+TEST(ReadOnlyCgroupHostTest, EveryCgroupHierarchyRefusesMkdirWithErofsInsideOnly) {
+  std::vector<std::string> mounts = CgroupMounts();
+  ASSERT_FALSE(mounts.empty()) << ReadFile("/proc/self/mountinfo");
+  std::string probe = "tether-faultenv-probe-" + std::to_string(getpid());
+  RunSpec spec;
+  spec.wrapper = {Binaries().Bin("faultenv"), "ro-cgroup", "--"};
+  // $0: the directory asked for in each hierarchy ($@); mkdir says why not.
+  spec.command = {"/bin/sh", "-c",
+                  "for d in \"$@\"; do mkdir \"$d/$0\" 2>&1 && echo \"made $d\"; done;"
+                  "true >> \"$1/cgroup.procs\" || echo write refused",
+                  probe};
+  spec.command.insert(spec.command.end(), mounts.begin(), mounts.end());
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_FALSE(Has(result.out, "made ")) << result.out;
+  for (const std::string& mount : mounts) {
+    bool refused = false;
+    std::istringstream lines(result.out);
+    for (std::string line; std::getline(lines, line);) {
+      refused |= Has(line, mount + "/" + probe) && Has(line, "Read-only file system");
+    }
+    EXPECT_TRUE(refused) << mount << " in " << result.out;
+  }
+  EXPECT_TRUE(Has(result.out, "write refused")) << result.out;
+  EXPECT_TRUE(Has(result.err, "Read-only file system")) << result.err;
+  // Only faultenv's copies of the mounts were made read-only.
+  std::string outside = mounts.front() + "/" + probe;
+  ASSERT_EQ(mkdir(outside.c_str(), 0755), 0) << outside << ": " << std::strerror(errno);
+  EXPECT_EQ(rmdir(outside.c_str()), 0) << outside << ": " << std::strerror(errno);
+}
+
+// One resource limit as the report gives it: "memory asked degraded",
+// "pids default enforced".
+std::string LimitLine(schema::ResourceLimit::Reader limit) {
+  return Str(limit.getName()) + (limit.getAsked() ? " asked " : " default ") +
+         Str(limit.getState());
+}
+
+struct ReadOnlyCgroupCase {
+  const char* name;
+  std::vector<std::string> flags;    // after `tether run`
+  std::vector<std::string> command;  // the workload
+  int exit_code;
+  // Refused: what stderr and the report's error say (each part); the
+  // workload never runs. Empty: it runs.
+  std::vector<std::string> refusal;
+  // Runs: exactly the report's resources.limits, in order, and how the
+  // workload ended (exit.cause).
+  std::vector<std::string> limits;
+  const char* exit_cause = nullptr;
+};
+
+class ReadOnlyCgroupTest : public ::testing::TestWithParam<ReadOnlyCgroupCase> {
+ protected:
+  RunResult Run() {
+    RunSpec spec;
+    spec.wrapper = {Binaries().Bin("faultenv"), "ro-cgroup", "--"};
+    spec.args = {"run", "--report", dir_.Child("report.json"), "--events",
+                 dir_.Child("events.json")};
+    spec.args.insert(spec.args.end(), GetParam().flags.begin(), GetParam().flags.end());
+    spec.args.push_back("--");
+    spec.args.insert(spec.args.end(), GetParam().command.begin(), GetParam().command.end());
+    return RunTether(spec);
+  }
+
+  ScopedTempDir dir_{"/tmp", 0777};
+};
+
+TEST_P(ReadOnlyCgroupTest, RefusesAskedLimitsInStrictModeAndReportsEveryLimitItCannotApply) {
+  const ReadOnlyCgroupCase& test = GetParam();
+  auto started = std::chrono::steady_clock::now();
+  RunResult result = Run();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_EQ(result.exit_code, test.exit_code) << result.err;
+  std::string text = ReadFile(dir_.Child("report.json"));
+  PostureReport report = ParseReport(text);
+  if (!test.refusal.empty()) {
+    EXPECT_EQ(result.out, "") << "the workload must not have run";
+    EXPECT_EQ(report.outcome, "refused") << text;
+    for (const std::string& part : test.refusal) {
+      EXPECT_TRUE(Has(result.err, part)) << part << " in " << result.err;
+      EXPECT_TRUE(Has(report.error, part)) << part << " in " << text;
+    }
+    // Strict says how to run anyway.
+    EXPECT_TRUE(Has(result.err, "--best-effort resource_limits")) << result.err;
+    return;
+  }
+  EXPECT_EQ(report.outcome, "running") << text;
+  Decoded<schema::PostureReport> decoded(text);
+  ASSERT_TRUE(decoded.ok()) << decoded.error();
+  ASSERT_TRUE(decoded.get().hasResources()) << text;
+  auto resources = decoded.get().getResources();
+  EXPECT_EQ(Strings(resources.getCgroups()), std::vector<std::string>{})
+      << "no sandbox cgroup can exist on this host: " << text;
+  std::vector<std::string> limits;
+  for (schema::ResourceLimit::Reader limit : resources.getLimits()) {
+    limits.push_back(LimitLine(limit));
+    // Each names the directory it could not make and the kernel's reason.
+    std::string reason = Str(limit.getReason());
+    EXPECT_TRUE(Has(reason, "/sys/fs/cgroup/")) << reason;
+    EXPECT_TRUE(Has(reason, "Read-only file system")) << reason;
+    EXPECT_TRUE(Has(reason, limit.getAsked() ? "best effort: the "
+                                             : "the default pids limit is "
+                                               "not enforced"))
+        << reason;
+  }
+  EXPECT_EQ(limits, test.limits) << text;
+  // Each limit is also a resource_limits record with the errno: EROFS.
+  for (const MechanismRecord& record : report.mechanisms) {
+    if (record.mechanism != "resource_limits" || record.action == "timeout") continue;
+    EXPECT_EQ(record.state, "degraded") << text;
+    EXPECT_EQ(record.errno_value, EROFS) << text;
+  }
+  ASSERT_TRUE(decoded.get().hasExit()) << text;
+  EXPECT_EQ(Str(decoded.get().getExit().getCause()), test.exit_cause) << text;
+  EXPECT_EQ(decoded.get().getExit().getStatus(), test.exit_code) << text;
+  // The rest of the sandbox is whole.
+  if (test.command[1] == "status") {
+    EXPECT_EQ(FindLine(result.out, "NoNewPrivs:"), "\t1") << result.out;
+    EXPECT_EQ(FindLine(result.out, "CapEff:"), "\t0000000000000000") << result.out;
+  }
+  if (std::string(test.exit_cause) == "timeout") {
+    EXPECT_LT(seconds, 5) << "the timeout is the broker's clock, not a cgroup's";
+  }
+}
+
+TEST_P(ReadOnlyCgroupTest, LeavesNoSandboxCgroupUnderSysFsCgroup) {
+  RunResult result = Run();
+  EXPECT_EQ(result.exit_code, GetParam().exit_code) << result.err;
+  EXPECT_EQ(SandboxCgroupsOf(result.pid), std::vector<std::string>{});
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Runs, ReadOnlyCgroupTest,
+    ::testing::Values(
+        ReadOnlyCgroupCase{"strict_memory",
+                           {"--memory", "64M"},
+                           {"./sandbox_probe", "status"},
+                           125,
+                           {"resource_limits: the memory limit 64M cannot be applied: ",
+                            "/sys/fs/cgroup/", "Read-only file system"}},
+        // The pids limit asked for is no default: strict refuses it too.
+        ReadOnlyCgroupCase{"strict_pids",
+                           {"--pids", "64"},
+                           {"./sandbox_probe", "status"},
+                           125,
+                           {"resource_limits: the pids limit 64 cannot be applied: ",
+                            "/sys/fs/cgroup/", "Read-only file system"}},
+        ReadOnlyCgroupCase{
+            "best_effort_memory",
+            {"--memory", "64M", "--best-effort", "resource_limits"},
+            {"./sandbox_probe", "status"},
+            0,
+            {},
+            {"memory asked degraded", "swap asked degraded", "pids default degraded"},
+            "exited"},
+        // Nothing asked: the default pids limit degrades, never refuses.
+        ReadOnlyCgroupCase{"default_limits",
+                           {},
+                           {"./sandbox_probe", "status"},
+                           0,
+                           {},
+                           {"pids default degraded"},
+                           "exited"},
+        // The timeout is no cgroup limit: strict runs, and the sandbox ends
+        // on time (its pid namespace, not a cgroup, takes every process).
+        ReadOnlyCgroupCase{"strict_timeout",
+                           {"--timeout", "1s"},
+                           {"/bin/sh", "-c", "/bin/sleep 10 & /bin/sleep 10"},
+                           124,
+                           {},
+                           {"pids default degraded"},
+                           "timeout"}),
+    [](const ::testing::TestParamInfo<ReadOnlyCgroupCase>& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace tether::testing

@@ -660,3 +660,220 @@ TEST_F(ServeLimitsTest, FlagsOutOfRangeAreUsageErrors) {
 
 }  // namespace
 }  // namespace tether::testing
+
+namespace tether::testing {
+namespace {
+
+// Resource limits for sidecar stubs. The stub runs in its container's
+// cgroup, which tether does not own: asked cgroup limits are refused in
+// strict mode and degraded in best effort, the default pids limit is the
+// container's. The timeout is the serve worker's clock: it reaches only the
+// workload's own process (what that forks is the container's), so it is
+// degraded in best effort and refused in strict mode.
+
+// Every report of the server's stubs so far.
+std::vector<std::string> Reports(const std::string& directory) {
+  std::vector<std::string> reports;
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) {
+    reports.push_back(ReadFile(entry.path()));
+  }
+  return reports;
+}
+
+// The resource limits of a report as "memory asked degraded", "pids
+// default provided_by_container", in order.
+std::vector<std::string> LimitLines(const std::string& text) {
+  std::vector<std::string> lines;
+  Decoded<schema::PostureReport> decoded(text);
+  EXPECT_TRUE(decoded.ok()) << decoded.error();
+  EXPECT_TRUE(decoded.get().hasResources()) << text;
+  for (schema::ResourceLimit::Reader limit : decoded.get().getResources().getLimits()) {
+    lines.push_back(Str(limit.getName()) + (limit.getAsked() ? " asked " : " default ") +
+                    Str(limit.getState()));
+  }
+  return lines;
+}
+
+// Live processes whose command line is exactly `argv`.
+std::vector<pid_t> ProcessesRunning(const std::vector<std::string>& argv) {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (CmdlineOf(name) == argv) found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+struct TimeoutCase {
+  const char* name;
+  // The workload; SLEEP stands for a 10 s sleep whose argv is this run's
+  // own, so that it can be looked for afterwards.
+  std::vector<std::string> command;
+  int exit_code;       // the stub's: the workload is the stub's own process
+  double min_seconds;  // the timeout, plus the grace before SIGKILL if it ignores SIGTERM
+};
+
+class ServeTimeoutTest : public ServeTest, public ::testing::WithParamInterface<TimeoutCase> {
+ protected:
+  std::vector<std::string> ServerFlags() const override {
+    return {"--allow-uid", "1000", "--network",     "host",
+            "--timeout",   "1s",   "--best-effort", "resource_limits"};
+  }
+};
+
+class ServeStrictTimeoutTest : public ServeTest {
+ protected:
+  std::vector<std::string> ServerFlags() const override {
+    return {"--allow-uid", "1000", "--network", "host", "--timeout", "1s"};
+  }
+};
+
+TEST_F(ServeStrictTimeoutTest, RefusesStubsBecauseItReachesOnlyTheWorkloadsOwnProcess) {
+  RunResult result = Stub(1000, {"./sandbox_probe", "exit", "0"});
+  EXPECT_EQ(result.exit_code, 125) << result.err;
+  std::vector<std::string> reports = Reports(dir_ + "/reports");
+  ASSERT_EQ(reports.size(), 1u);
+  PostureReport report = ParseReport(reports[0]);
+  EXPECT_EQ(report.outcome, "refused");
+  EXPECT_NE(report.error.find("resource_limits: sidecar: the timeout reaches only the workload's "
+                              "own process"),
+            std::string::npos)
+      << report.error;
+}
+
+TEST_P(ServeTimeoutTest, EndsTheWorkloadProcessAtTheTimeout) {
+  // Unique to this run, so that a sleep that escaped is found by its argv.
+  std::vector<std::string> sleeper = {"/bin/sleep", "10." + std::to_string(getpid())};
+  std::vector<std::string> command = GetParam().command;
+  for (std::string& arg : command) {
+    if (size_t at = arg.find("SLEEP"); at != std::string::npos) {
+      arg.replace(at, 5, sleeper[0] + " " + sleeper[1]);
+    }
+  }
+  RunSpec spec;
+  spec.before_exec = [this] {
+    EnterOwnMountNamespace(dir_ + "/stub-only");
+    BecomeUid(1000);
+  };
+  bool slept = false;
+  spec.while_running = [&](pid_t stub, int, int) {
+    for (int i = 0; i < 500 && !slept; ++i) {
+      slept = CmdlineOf(std::to_string(stub)) == sleeper;
+      if (!slept) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
+  spec.timeout_seconds = 20;
+  auto started = std::chrono::steady_clock::now();
+  RunResult result = RunStub(spec, command);
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_TRUE(slept) << "the stub never became the sleep: " << result.err;
+  EXPECT_EQ(result.exit_code, GetParam().exit_code) << result.err << ReadFile(dir_ + "/serve.log");
+  EXPECT_GE(seconds, GetParam().min_seconds);
+  EXPECT_LT(seconds, 5) << "the sleep would have lasted 10 s";
+  EXPECT_EQ(ProcessesRunning(sleeper), std::vector<pid_t>{});
+  std::vector<std::string> reports = Reports(dir_ + "/reports");
+  ASSERT_EQ(reports.size(), 1u);
+  PostureReport report = ParseReport(reports[0]);
+  EXPECT_EQ(report.outcome, "running") << reports[0];
+  const MechanismRecord* timeout = report.Find("resource_limits", "timeout");
+  ASSERT_NE(timeout, nullptr) << reports[0];
+  EXPECT_EQ(timeout->state, "degraded") << reports[0];
+  EXPECT_EQ(timeout->reason,
+            "best effort: sidecar: the timeout reaches only the workload's own process (ended "
+            "after 1s, then SIGTERM and SIGKILL 2s later); what it forks is its container's to end")
+      << reports[0];
+  EXPECT_EQ(LimitLines(reports[0]), std::vector<std::string>{"pids default provided_by_container"});
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Workloads, ServeTimeoutTest,
+    ::testing::Values(
+        // SIGTERM ends it.
+        TimeoutCase{"sleep", {"/bin/sh", "-c", "exec SLEEP"}, 128 + SIGTERM, 1.0},
+        // It ignores SIGTERM: SIGKILL once the grace period is over.
+        TimeoutCase{"sleep_ignoring_sigterm",
+                    {"/bin/sh", "-c", "trap '' TERM; exec SLEEP"},
+                    128 + SIGKILL,
+                    3.0}),
+    [](const ::testing::TestParamInfo<TimeoutCase>& info) { return info.param.name; });
+
+struct SidecarLimitCase {
+  const char* name;
+  bool best_effort;  // enforcement.resource_limits in the server's policy
+  int exit_code;     // each stub's
+  // Refused: the report's error and the server's log say it.
+  const char* refusal;
+  // Runs: exactly the report's resources.limits.
+  std::vector<std::string> limits;
+};
+
+class ServeMemoryLimitTest : public ServeTest,
+                             public ::testing::WithParamInterface<SidecarLimitCase> {
+ protected:
+  std::vector<std::string> ServerFlags() const override {
+    std::vector<std::string> flags = {"--allow-uid", "1000",     "--network",
+                                      "host",        "--memory", "64M"};
+    if (GetParam().best_effort) {
+      // `tether serve` widens enforcement through its policy only.
+      std::ofstream(policy_.Child("policy.json"))
+          << R"({"enforcement": {"resource_limits": "best_effort"}})";
+      flags.insert(flags.end(), {"--policy", policy_.Child("policy.json")});
+    }
+    return flags;
+  }
+
+  ScopedTempDir policy_;
+};
+
+TEST_P(ServeMemoryLimitTest, AskedLimitsRefuseEveryStubInStrictModeAndDegradeInBestEffort) {
+  for (int stub = 0; stub < 2; ++stub) {
+    RunResult result = Stub(1000, {"./sandbox_probe", "exit", "0"});
+    EXPECT_EQ(result.exit_code, GetParam().exit_code)
+        << "stub " << stub << ": " << result.err << ReadFile(dir_ + "/serve.log");
+  }
+  std::vector<std::string> reports = Reports(dir_ + "/reports");
+  ASSERT_EQ(reports.size(), 2u);
+  for (const std::string& text : reports) {
+    PostureReport report = ParseReport(text);
+    if (GetParam().refusal != nullptr) {
+      EXPECT_EQ(report.outcome, "refused") << text;
+      EXPECT_NE(report.error.find(GetParam().refusal), std::string::npos) << text;
+      continue;
+    }
+    EXPECT_EQ(report.outcome, "running") << text;
+    EXPECT_EQ(LimitLines(text), GetParam().limits) << text;
+    const MechanismRecord* memory = report.Find("resource_limits", "memory_limit");
+    ASSERT_NE(memory, nullptr) << text;
+    EXPECT_EQ(memory->state, "degraded") << text;
+    EXPECT_NE(memory->reason.find("best effort: sidecar: the memory limit 64M cannot be applied: "
+                                  "the stub runs in its container's cgroup"),
+              std::string::npos)
+        << text;
+    EXPECT_EQ(report.enforcement["resource_limits"].mode, "best_effort") << text;
+  }
+  if (GetParam().refusal != nullptr) {
+    std::string log = ReadFile(dir_ + "/serve.log");
+    EXPECT_NE(log.find(GetParam().refusal), std::string::npos) << log;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Enforcement, ServeMemoryLimitTest,
+    ::testing::Values(SidecarLimitCase{"strict",
+                                       false,
+                                       125,
+                                       "resource_limits: sidecar: the memory limit 64M cannot be "
+                                       "applied: the stub runs in its container's cgroup",
+                                       {}},
+                      SidecarLimitCase{"best_effort",
+                                       true,
+                                       0,
+                                       nullptr,
+                                       {"memory asked degraded", "swap asked degraded",
+                                        "pids default provided_by_container"}}),
+    [](const ::testing::TestParamInfo<SidecarLimitCase>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace tether::testing
