@@ -1,5 +1,7 @@
 #include "broker/cli.h"
 
+#include <algorithm>
+
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -18,33 +20,19 @@ std::optional<std::string>* ResourceFlags::Find(const std::string& name) {
 
 absl::Status ApplyResourceFlags(const ResourceFlags& flags, policy::ResourceLimits* limits) {
   policy::ResourceLimits updated = *limits;
-  auto flag_error = [](const char* flag, const absl::Status& status) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", status.message()));
-  };
-  if (flags.memory.has_value()) {
-    absl::StatusOr<uint64_t> bytes = policy::ParseMemorySize(*flags.memory);
-    if (!bytes.ok()) return flag_error("--memory", bytes.status());
-    updated.memory_bytes = *bytes;
-  }
-  if (flags.memory_swap.has_value()) {
-    absl::StatusOr<uint64_t> bytes = policy::ParseSwapSize(*flags.memory_swap);
-    if (!bytes.ok()) return flag_error("--memory-swap", bytes.status());
-    updated.swap_bytes = *bytes;
-  }
-  if (flags.pids.has_value()) {
-    absl::StatusOr<uint64_t> pids = policy::ParsePidsLimit(*flags.pids);
-    if (!pids.ok()) return flag_error("--pids", pids.status());
-    updated.pids = *pids;
-  }
-  if (flags.cpus.has_value()) {
-    absl::StatusOr<double> cpus = policy::ParseCpus(*flags.cpus);
-    if (!cpus.ok()) return flag_error("--cpus", cpus.status());
-    updated.cpus = *cpus;
-  }
-  if (flags.timeout.has_value()) {
-    absl::StatusOr<absl::Duration> timeout = policy::ParseTimeout(*flags.timeout);
-    if (!timeout.ok()) return flag_error("--timeout", timeout.status());
-    updated.timeout = *timeout;
+  const std::pair<const char*, const std::optional<std::string>*> kFlags[] = {
+      {"memory", &flags.memory},
+      {"memory_swap", &flags.memory_swap},
+      {"pids", &flags.pids},
+      {"cpus", &flags.cpus},
+      {"timeout", &flags.timeout}};
+  for (const auto& [key, value] : kFlags) {
+    if (!value->has_value()) continue;
+    if (absl::Status set = policy::SetResourceLimit(key, **value, &updated); !set.ok()) {
+      std::string flag = absl::StrCat("--", key);
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": ", set.message()));
+    }
   }
   *limits = updated;
   return absl::OkStatus();

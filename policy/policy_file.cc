@@ -384,31 +384,16 @@ absl::Status ParseNetwork(schema::Network::Reader network, PolicyFile* file) {
 }
 
 absl::Status ParseResources(schema::Resources::Reader resources, PolicyFile* file) {
-  ResourceLimits& limits = file->resources;
-  if (resources.hasMemory()) {
-    absl::StatusOr<uint64_t> bytes = ParseMemorySize(resources.getMemory().cStr());
-    if (!bytes.ok()) return PathError("$.resources.memory", bytes.status().message());
-    limits.memory_bytes = *bytes;
-  }
-  if (resources.hasMemorySwap()) {
-    absl::StatusOr<uint64_t> bytes = ParseSwapSize(resources.getMemorySwap().cStr());
-    if (!bytes.ok()) return PathError("$.resources.memory_swap", bytes.status().message());
-    limits.swap_bytes = *bytes;
-  }
-  if (resources.getPids() != 0) {
-    absl::StatusOr<uint64_t> pids = ParsePidsLimit(absl::StrCat(resources.getPids()));
-    if (!pids.ok()) return PathError("$.resources.pids", pids.status().message());
-    limits.pids = *pids;
-  }
-  if (resources.hasCpus()) {
-    absl::StatusOr<double> cpus = ParseCpus(resources.getCpus().cStr());
-    if (!cpus.ok()) return PathError("$.resources.cpus", cpus.status().message());
-    limits.cpus = *cpus;
-  }
-  if (resources.hasTimeout()) {
-    absl::StatusOr<absl::Duration> timeout = ParseTimeout(resources.getTimeout().cStr());
-    if (!timeout.ok()) return PathError("$.resources.timeout", timeout.status().message());
-    limits.timeout = *timeout;
+  std::vector<std::pair<const char*, std::string>> present;
+  if (resources.hasMemory()) present.emplace_back("memory", resources.getMemory());
+  if (resources.hasMemorySwap()) present.emplace_back("memory_swap", resources.getMemorySwap());
+  if (resources.getPids() != 0) present.emplace_back("pids", absl::StrCat(resources.getPids()));
+  if (resources.hasCpus()) present.emplace_back("cpus", resources.getCpus());
+  if (resources.hasTimeout()) present.emplace_back("timeout", resources.getTimeout());
+  for (const auto& [key, text] : present) {
+    if (absl::Status set = SetResourceLimit(key, text, &file->resources); !set.ok()) {
+      return PathError(absl::StrCat("$.resources.", key), set.message());
+    }
   }
   return absl::OkStatus();
 }

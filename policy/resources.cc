@@ -67,6 +67,21 @@ absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view text) {
   return duration;
 }
 
+absl::Status SetResourceLimit(absl::string_view key, absl::string_view text,
+                              ResourceLimits* limits) {
+  auto assign = [](auto parsed, auto* field) -> absl::Status {
+    if (!parsed.ok()) return parsed.status();
+    *field = *parsed;
+    return absl::OkStatus();
+  };
+  if (key == "memory") return assign(ParseMemorySize(text), &limits->memory_bytes);
+  if (key == "memory_swap") return assign(ParseSwapSize(text), &limits->swap_bytes);
+  if (key == "pids") return assign(ParsePidsLimit(text), &limits->pids);
+  if (key == "cpus") return assign(ParseCpus(text), &limits->cpus);
+  if (key == "timeout") return assign(ParseTimeout(text), &limits->timeout);
+  return absl::InvalidArgumentError(absl::StrCat("'", key, "' is not a resource limit"));
+}
+
 std::string FormatBytes(uint64_t bytes) {
   static constexpr struct {
     int shift;

@@ -57,6 +57,12 @@ absl::StatusOr<double> ParseCpus(absl::string_view text);
 // bare number of seconds; more than 0 and at most 30 days.
 absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view text);
 
+// Parses `text` as the limit `key` ("memory", "memory_swap", "pids",
+// "cpus" or "timeout", the policy's names) into `limits`; the error is the
+// parser's, for the caller to prefix with the flag or JSON path.
+absl::Status SetResourceLimit(absl::string_view key, absl::string_view text,
+                              ResourceLimits* limits);
+
 // "64M" style, for messages and `policy explain`: the largest exact unit.
 std::string FormatBytes(uint64_t bytes);
 
