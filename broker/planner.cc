@@ -108,6 +108,13 @@ absl::Status PlanNetwork(const PlanInput& input, Plan* plan) {
                               "network mode host: the workload shares the host network", 0});
     return absl::OkStatus();
   }
+  if (input.network.ok && input.network_made_at_clone) {
+    plan->steps.push_back(Skip(Mechanism::kNetworkNamespace, ipc::Action::kJoinNetworkNamespace,
+                               absl::StrCat("network mode ", NetworkModeName(input.network_mode),
+                                            ": the stub was cloned into the sandbox's own "
+                                            "namespace, loopback only")));
+    return absl::OkStatus();
+  }
   if (input.network.ok && HasEffective(hello, CAP_SYS_ADMIN)) {
     PlannedStep join = Enforce(Mechanism::kNetworkNamespace, ipc::Action::kJoinNetworkNamespace,
                                absl::StrCat("network mode ", NetworkModeName(input.network_mode),

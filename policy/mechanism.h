@@ -28,6 +28,7 @@ enum class Mechanism {
   kUtsNamespace,
   kCgroupNamespace,
   kFilesystemView,
+  kUserNamespace,
   // Always enforced where planned.
   kInheritableAndAmbientCaps,
   kParentDeathSignal,
@@ -68,6 +69,7 @@ inline constexpr MechanismInfo kMechanisms[] = {
     {Mechanism::kUtsNamespace, "uts_namespace", true, true},
     {Mechanism::kCgroupNamespace, "cgroup_namespace", true, true},
     {Mechanism::kFilesystemView, "filesystem_view", true, true},
+    {Mechanism::kUserNamespace, "user_namespace", true, true},
     {Mechanism::kInheritableAndAmbientCaps, "inheritable_and_ambient_caps", false, true},
     {Mechanism::kParentDeathSignal, "parent_death_signal", false, false},
     {Mechanism::kWorkingDirectory, "working_directory", false, true},
@@ -85,11 +87,12 @@ inline constexpr MechanismInfo kMechanisms[] = {
 };
 
 // The relaxable ones, in enumerator order.
-inline constexpr std::array<Mechanism, 12> kRelaxableMechanisms = {
+inline constexpr std::array<Mechanism, 13> kRelaxableMechanisms = {
     Mechanism::kNetworkNamespace, Mechanism::kBoundingSet,     Mechanism::kSupervisorSeccomp,
     Mechanism::kWorkloadSeccomp,  Mechanism::kLandlock,        Mechanism::kPrivilegeDrop,
     Mechanism::kPidNamespace,     Mechanism::kMountNamespace,  Mechanism::kIpcNamespace,
-    Mechanism::kUtsNamespace,     Mechanism::kCgroupNamespace, Mechanism::kFilesystemView};
+    Mechanism::kUtsNamespace,     Mechanism::kCgroupNamespace, Mechanism::kFilesystemView,
+    Mechanism::kUserNamespace};
 
 const MechanismInfo& InfoOf(Mechanism mechanism);
 inline const char* MechanismName(Mechanism mechanism) { return InfoOf(mechanism).name; }

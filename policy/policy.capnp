@@ -49,6 +49,8 @@ struct Enforcement {
   utsNamespace @9 :Text $Json.name("uts_namespace");
   cgroupNamespace @10 :Text $Json.name("cgroup_namespace");
   filesystemView @11 :Text $Json.name("filesystem_view");
+  # A non-root broker's sandbox is made inside a user namespace.
+  userNamespace @12 :Text $Json.name("user_namespace");
 }
 
 struct Filesystem {

@@ -415,6 +415,8 @@ constexpr EnforcementKey kEnforcementKeys[] = {
      &EnforcementReader::getCgroupNamespace},
     {Mechanism::kFilesystemView, &EnforcementReader::hasFilesystemView,
      &EnforcementReader::getFilesystemView},
+    {Mechanism::kUserNamespace, &EnforcementReader::hasUserNamespace,
+     &EnforcementReader::getUserNamespace},
 };
 static_assert(std::size(kEnforcementKeys) == kRelaxableMechanisms.size());
 

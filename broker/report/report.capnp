@@ -63,6 +63,7 @@ struct Enforcement {
   utsNamespace @9 :EnforcementSetting $Json.name("uts_namespace");
   cgroupNamespace @10 :EnforcementSetting $Json.name("cgroup_namespace");
   filesystemView @11 :EnforcementSetting $Json.name("filesystem_view");
+  userNamespace @12 :EnforcementSetting $Json.name("user_namespace");
 }
 
 struct EnforcementSetting {
@@ -313,6 +314,7 @@ struct EnforcementModes {
   utsNamespace @9 :Text $Json.name("uts_namespace");
   cgroupNamespace @10 :Text $Json.name("cgroup_namespace");
   filesystemView @11 :Text $Json.name("filesystem_view");
+  userNamespace @12 :Text $Json.name("user_namespace");
 }
 
 # Each member only when the policy file sets it.
