@@ -81,7 +81,10 @@ absl::Status PlanBoundingSet(const PlanInput& input, Plan* plan) {
   const ipc::Hello& hello = input.hello;
   if (hello.caps.bounding == 0) {
     plan->steps.push_back(Skip(Mechanism::kBoundingSet, ipc::Action::kClearBoundingSet,
-                               "bounding set already empty"));
+                               input.bounding_set_cleared_at_clone
+                                   ? "bounding set already empty: cleared in the sandbox's user "
+                                     "namespace before the stub ran"
+                                   : "bounding set already empty"));
     return absl::OkStatus();
   }
   if (HasEffective(hello, CAP_SETPCAP) && input.bounding_set_probe.ok) {

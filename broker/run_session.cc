@@ -514,6 +514,7 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
     input.network = warm_network_.has_value() ? *warm_network_ : PrepareNetwork(facts);
   }
   input.network_made_at_clone = network_at_clone_;
+  input.bounding_set_cleared_at_clone = (clone_flags_ & CLONE_NEWUSER) != 0;
   RETURN_IF_ERROR(RecordEgress(&input.envp));
   ASSIGN_OR_RETURN(Plan plan, BuildPlan(input));
   ASSIGN_OR_RETURN(UniqueFd sealed, policy::SealProgram(*program));

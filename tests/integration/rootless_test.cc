@@ -101,6 +101,7 @@ TEST_F(RootlessTest, StrictRunHasEveryNamespaceAndTheWholePostureVerified) {
   ASSERT_NE(bounding, nullptr) << text;
   EXPECT_EQ(bounding->state, "skipped") << text;
   EXPECT_EQ(bounding->evidence, "verified") << text;
+  EXPECT_TRUE(Has(bounding->reason, "cleared in the sandbox's user namespace")) << bounding->reason;
   for (const char* mechanism : {"no_new_privs", "workload_seccomp", "supervisor_seccomp"}) {
     const MechanismRecord* record = report.Find(mechanism);
     ASSERT_NE(record, nullptr) << mechanism << " in " << text;
