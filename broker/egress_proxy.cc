@@ -11,6 +11,7 @@
 #include <linux/capability.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -698,6 +699,11 @@ class Proxy final : public kj::HttpService,
 // ptrace by another process of nobody's), with no_new_privs and the
 // broker's seccomp filter (no execve, mount, ptrace, setns...).
 bool ConfineSelf(pid_t parent, const std::vector<struct sock_filter>& filter) {
+  // A non-root broker has no CAP_SETPCAP to clear the bounding set with; in
+  // a user namespace of its own the proxy has it, over a bounding set of its
+  // own, and it gives up everything right after. Its uid on the host and its
+  // network namespace (where it connects) stay the broker's.
+  if (geteuid() != 0 && unshare(CLONE_NEWUSER) != 0) return false;
   if (kernel::ClearBoundingSet() != 0) return false;  // needs CAP_SETPCAP: first
   if (geteuid() == 0) {
     if (setgroups(0, nullptr) != 0 ||

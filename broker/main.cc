@@ -66,7 +66,7 @@ constexpr char kUsage[] =
     "LIST: all, or a comma list of network_namespace, bounding_set,\n"
     "supervisor_seccomp, workload_seccomp, landlock, privilege_drop,\n"
     "pid_namespace, mount_namespace, ipc_namespace, uts_namespace,\n"
-    "cgroup_namespace, filesystem_view, resource_limits;\n"
+    "cgroup_namespace, filesystem_view, resource_limits, user_namespace;\n"
     "TETHER_BEST_EFFORT in the environment widens the same way.\n";
 
 int BadPolicy(const std::string& path, absl::string_view message) {

@@ -23,9 +23,48 @@ absl::StatusOr<ino_t> NamespaceInode(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// The fallback a refused user namespace leaves a non-root broker: no
+// namespace at all, and no way to clear the bounding set.
+constexpr char kWithoutNamespaces[] =
+    "--best-effort user_namespace,pid_namespace,mount_namespace,ipc_namespace,uts_namespace,"
+    "cgroup_namespace,filesystem_view,bounding_set --network host";
+
+}  // namespace
+
 absl::StatusOr<NamespaceDecision> DecideNamespaces(const HostFacts& facts,
                                                    const Enforcement& enforcement) {
   NamespaceDecision decision;
+  if (facts.needs_user_namespace) {
+    MechanismRecord record;
+    record.mechanism = Mechanism::kUserNamespace;
+    if (facts.user_namespace.ok) {
+      decision.clone_flags |= CLONE_NEWUSER;
+      record.action = "clone_new_namespace";
+      record.state = MechanismState::kEnforced;
+      record.reason =
+          "the broker has no CAP_SYS_ADMIN: the sandbox's namespaces belong to a new user "
+          "namespace that maps only the invoking ids, and no capability in it reaches the host";
+      record.evidence = Evidence::kNone;  // until the maps and /proc/<pid>/ns/user are read
+    } else {
+      std::string why = absl::StrCat(
+          "the broker has no CAP_SYS_ADMIN, so its namespaces must be made in a new user "
+          "namespace, and the host refuses one: ",
+          facts.user_namespace.evidence);
+      if (!enforcement.best_effort(Mechanism::kUserNamespace)) {
+        return MechanismError(Mechanism::kUserNamespace, absl::StatusCode::kFailedPrecondition,
+                              absl::StrCat(why, ". To allow it: ", facts.user_namespace_remedy,
+                                           "; to run without any namespace: ", kWithoutNamespaces));
+      }
+      record.action = "not_planned";
+      record.state = MechanismState::kDegraded;
+      record.reason = absl::StrCat("best effort: ", why,
+                                   "; no namespace can be made, the workload sees the host");
+      record.errno_value = facts.user_namespace.errno_value;
+    }
+    decision.user_namespace = std::move(record);
+  }
   for (size_t i = 0; i < kSandboxNamespaceCount; ++i) {
     const NamespaceKind& kind = kSandboxNamespaces[i];
     const ProbeResult& probe = facts.*kind.probe;
@@ -70,6 +109,24 @@ absl::Status VerifyNamespaces(pid_t stub, int clone_flags, std::vector<Mechanism
     if (asked && i < records->size()) {
       (*records)[i].evidence = Evidence::kVerified;
       (*records)[i].reason += absl::StrCat(" (", kind.proc_name, ":[", stubs, "])");
+    }
+  }
+  const struct {
+    Mechanism mechanism;
+    int clone_flag;
+    const char* proc_name;
+  } at_clone_only[] = {{Mechanism::kUserNamespace, CLONE_NEWUSER, "user"},
+                       {Mechanism::kNetworkNamespace, CLONE_NEWNET, "net"}};
+  for (const auto& kind : at_clone_only) {
+    if ((clone_flags & kind.clone_flag) == 0) continue;
+    ASSIGN_OR_RETURN(ino_t own, NamespaceInode(absl::StrCat("/proc/self/ns/", kind.proc_name)));
+    ASSIGN_OR_RETURN(ino_t stubs,
+                     NamespaceInode(absl::StrCat("/proc/", stub, "/ns/", kind.proc_name)));
+    if (own == stubs) {
+      return MechanismError(
+          kind.mechanism, absl::StatusCode::kFailedPrecondition,
+          absl::StrCat("/proc/", stub, "/ns/", kind.proc_name, " is the broker's ", kind.proc_name,
+                       ":[", own, "]: the stub is not in a new namespace"));
     }
   }
   return absl::OkStatus();

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -43,16 +44,22 @@ inline constexpr size_t kSandboxNamespaceCount = std::size(kSandboxNamespaces);
 // The clone flags, and a record for every namespace: enforced (verified
 // later), or degraded with the probe's evidence when best effort allows it.
 // Strict and denied: an error naming the mechanism and the cause.
+// A broker without CAP_SYS_ADMIN adds CLONE_NEWUSER (and gets a
+// user_namespace record); where the host refuses a user namespace, strict
+// refuses naming the cause and best effort goes on without any namespace.
 struct NamespaceDecision {
   int clone_flags = 0;
   std::vector<MechanismRecord> records;  // in kSandboxNamespaces order
+  std::optional<MechanismRecord> user_namespace;
 };
 absl::StatusOr<NamespaceDecision> DecideNamespaces(const HostFacts& facts,
                                                    const Enforcement& enforcement);
 
 // Reads /proc/<pid>/ns/* of the stub and compares each with the broker's
 // own: a namespace that was asked for must differ (the record becomes
-// verified), one that was not must be the broker's.
+// verified), one that was not must be the broker's. The user and network
+// namespaces, made at clone time only by a broker without CAP_SYS_ADMIN,
+// are checked where asked for.
 absl::Status VerifyNamespaces(pid_t stub, int clone_flags, std::vector<MechanismRecord>* records);
 
 // clone3 with CLONE_PIDFD, or clone where clone3 is missing or filtered

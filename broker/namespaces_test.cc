@@ -41,6 +41,64 @@ const MechanismRecord* RecordOf(const std::vector<MechanismRecord>& records, Mec
   return nullptr;
 }
 
+TEST(DecideNamespacesTest, ARootBrokerGetsNoUserNamespace) {
+  HostFacts facts = AllProbesOk();
+  facts.user_namespace = ProbeResult{true, 0, "ok"};
+  absl::StatusOr<NamespaceDecision> decision = DecideNamespaces(facts, Enforcement());
+  ASSERT_TRUE(decision.ok()) << decision.status();
+  EXPECT_EQ(decision->clone_flags & CLONE_NEWUSER, 0);
+  EXPECT_FALSE(decision->user_namespace.has_value());
+}
+
+TEST(DecideNamespacesTest, ABrokerWithoutCapSysAdminAddsAUserNamespace) {
+  HostFacts facts = AllProbesOk();
+  facts.needs_user_namespace = true;
+  facts.user_namespace = ProbeResult{true, 0, "ok"};
+  absl::StatusOr<NamespaceDecision> decision = DecideNamespaces(facts, Enforcement());
+  ASSERT_TRUE(decision.ok()) << decision.status();
+  EXPECT_EQ(decision->clone_flags, kAllFlags | CLONE_NEWUSER);
+  ASSERT_TRUE(decision->user_namespace.has_value());
+  EXPECT_EQ(decision->user_namespace->mechanism, Mechanism::kUserNamespace);
+  EXPECT_EQ(decision->user_namespace->state, MechanismState::kEnforced);
+  EXPECT_EQ(decision->user_namespace->evidence, Evidence::kNone);
+}
+
+TEST(DecideNamespacesTest, StrictRefusesARefusedUserNamespaceNamingCauseRemedyAndFallback) {
+  HostFacts facts;  // namespace probes fail too: they ran without one
+  facts.needs_user_namespace = true;
+  facts.user_namespace = ProbeResult{false, ENOSPC, "user.max_user_namespaces is 0"};
+  facts.user_namespace_remedy = "sysctl -w user.max_user_namespaces=15000";
+  absl::StatusOr<NamespaceDecision> decision = DecideNamespaces(facts, Enforcement());
+  ASSERT_FALSE(decision.ok());
+  EXPECT_EQ(MechanismOf(decision.status()), Mechanism::kUserNamespace);
+  std::string message(decision.status().message());
+  EXPECT_TRUE(absl::StartsWith(message, "user_namespace: ")) << message;
+  EXPECT_TRUE(absl::StrContains(message, "user.max_user_namespaces is 0")) << message;
+  EXPECT_TRUE(absl::StrContains(message, "sysctl -w user.max_user_namespaces=15000")) << message;
+  EXPECT_TRUE(absl::StrContains(message, "--best-effort user_namespace,pid_namespace")) << message;
+}
+
+TEST(DecideNamespacesTest, BestEffortDegradesARefusedUserNamespaceAndTheRestFollowTheirProbes) {
+  HostFacts facts;
+  facts.needs_user_namespace = true;
+  facts.user_namespace = ProbeResult{false, EPERM, "a seccomp profile"};
+  for (const NamespaceKind& kind : kSandboxNamespaces) {
+    facts.*kind.probe = ProbeResult{false, EPERM, "unshare: EPERM"};
+  }
+  Enforcement enforcement;
+  ASSERT_TRUE(enforcement.WidenFromList("all", "flag:--best-effort").ok());
+  absl::StatusOr<NamespaceDecision> decision = DecideNamespaces(facts, enforcement);
+  ASSERT_TRUE(decision.ok()) << decision.status();
+  EXPECT_EQ(decision->clone_flags, 0);
+  ASSERT_TRUE(decision->user_namespace.has_value());
+  EXPECT_EQ(decision->user_namespace->state, MechanismState::kDegraded);
+  EXPECT_EQ(decision->user_namespace->errno_value, EPERM);
+  EXPECT_TRUE(absl::StrContains(decision->user_namespace->reason, "a seccomp profile"));
+  for (const MechanismRecord& record : decision->records) {
+    EXPECT_EQ(record.state, MechanismState::kDegraded) << MechanismName(record.mechanism);
+  }
+}
+
 TEST(DecideNamespacesTest, AllProbesOkGivesTheFiveCloneFlagsAndFiveEnforcedRecords) {
   absl::StatusOr<NamespaceDecision> decision = DecideNamespaces(AllProbesOk(), Enforcement());
   ASSERT_TRUE(decision.ok()) << decision.status();

@@ -119,6 +119,14 @@ absl::Status SetLinkUp(RouteSocket& socket, int ifindex, absl::string_view ifnam
   });
 }
 
+// A new namespace's loopback is down; most workloads expect it up.
+absl::Status BringLoopbackUp(UniqueFd route_fd, std::string where) {
+  ASSIGN_OR_RETURN(std::unique_ptr<RouteSocket> socket,
+                   RouteSocket::Adopt(std::move(route_fd), std::move(where)));
+  ASSIGN_OR_RETURN(int loopback, LinkIndex(*socket, "lo"));
+  return SetLinkUp(*socket, loopback, "lo");
+}
+
 // ---------------------------------------------------------------------------
 // The namespace itself.
 
@@ -227,7 +235,20 @@ absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd, UniqueFd* tcp
   return ReceiveChildReport(ours.get(), child, netns_fd, route_fd, tcp_fd);
 }
 
-// Binds the namespace's TCP socket to 127.0.0.1 on a port the kernel picks
+}  // namespace
+
+absl::Status BringLoopbackUpHere() {
+  UniqueFd route(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!route.valid()) return ErrnoStatus(errno, "socket(AF_NETLINK, NETLINK_ROUTE)");
+  struct sockaddr_nl local = {};
+  local.nl_family = AF_NETLINK;
+  if (bind(route.get(), reinterpret_cast<struct sockaddr*>(&local), sizeof(local)) != 0) {
+    return ErrnoStatus(errno, "bind(AF_NETLINK)");
+  }
+  return BringLoopbackUp(std::move(route), "in the sandbox's namespace");
+}
+
+// Binds a TCP socket of the namespace to 127.0.0.1 on a port the kernel picks
 // (the namespace is the sandbox's own, so no port can collide) and listens.
 absl::StatusOr<uint16_t> ListenOnLoopback(int fd) {
   struct sockaddr_in address = {};
@@ -244,10 +265,17 @@ absl::StatusOr<uint16_t> ListenOnLoopback(int fd) {
   return ntohs(address.sin_port);
 }
 
-}  // namespace
-
 // ---------------------------------------------------------------------------
 // IsolatedNetwork.
+
+std::unique_ptr<IsolatedNetwork> IsolatedNetwork::Adopt(UniqueFd netns_fd, UniqueFd proxy_listener,
+                                                        uint16_t proxy_port) {
+  std::unique_ptr<IsolatedNetwork> network(new IsolatedNetwork());
+  network->netns_fd_ = std::move(netns_fd);
+  network->proxy_listener_ = std::move(proxy_listener);
+  network->proxy_port_ = proxy_port;
+  return network;
+}
 
 absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::Create(Listener listener) {
   return CreateImpl(listener, Step::kNone);
@@ -267,13 +295,9 @@ absl::StatusOr<std::unique_ptr<IsolatedNetwork>> IsolatedNetwork::CreateImpl(Lis
   bool with_listener = listener == Listener::kProxy;
   RETURN_IF_ERROR(MakeNamespace(&network->netns_fd_, &route_fd,
                                 with_listener ? &network->proxy_listener_ : nullptr));
-  ASSIGN_OR_RETURN(std::unique_ptr<RouteSocket> inside,
-                   RouteSocket::Adopt(std::move(route_fd), "in the new namespace"));
   RETURN_IF_ERROR(injected(Step::kNamespace, "the namespace"));
 
-  // A new namespace's loopback is down; most workloads expect it up.
-  ASSIGN_OR_RETURN(int loopback, LinkIndex(*inside, "lo"));
-  RETURN_IF_ERROR(SetLinkUp(*inside, loopback, "lo"));
+  RETURN_IF_ERROR(BringLoopbackUp(std::move(route_fd), "in the new namespace"));
   RETURN_IF_ERROR(injected(Step::kLoopbackUp, "loopback up"));
   if (with_listener) {
     ASSIGN_OR_RETURN(network->proxy_port_, ListenOnLoopback(network->proxy_listener_.get()));

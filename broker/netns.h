@@ -1,6 +1,7 @@
 #ifndef TETHER_BROKER_NETNS_H_
 #define TETHER_BROKER_NETNS_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -28,6 +29,13 @@ class IsolatedNetwork {
   // left behind.
   static absl::StatusOr<std::unique_ptr<IsolatedNetwork>> Create(
       Listener listener = Listener::kNone);
+
+  // A namespace made elsewhere: a non-root broker's sandbox gets a network
+  // namespace of its user namespace at clone time (one of the host's user
+  // namespace could not be joined without CAP_SYS_ADMIN there), and its
+  // cloned child brings loopback up and makes the proxy's listener.
+  static std::unique_ptr<IsolatedNetwork> Adopt(UniqueFd netns_fd, UniqueFd proxy_listener,
+                                                uint16_t proxy_port);
 
   IsolatedNetwork(const IsolatedNetwork&) = delete;
   IsolatedNetwork& operator=(const IsolatedNetwork&) = delete;
@@ -61,6 +69,14 @@ class IsolatedNetwork {
   UniqueFd proxy_listener_;
   uint16_t proxy_port_ = 0;
 };
+
+// Brings `lo` up in the caller's own network namespace, through libnl.
+absl::Status BringLoopbackUpHere();
+
+// Binds the TCP socket `fd` of a sandbox's namespace to 127.0.0.1 on a
+// port the kernel picks (the namespace is the sandbox's own, so no port
+// can collide) and listens; returns the port.
+absl::StatusOr<uint16_t> ListenOnLoopback(int fd);
 
 }  // namespace tether::broker
 

@@ -81,7 +81,10 @@ absl::Status PlanBoundingSet(const PlanInput& input, Plan* plan) {
   const ipc::Hello& hello = input.hello;
   if (hello.caps.bounding == 0) {
     plan->steps.push_back(Skip(Mechanism::kBoundingSet, ipc::Action::kClearBoundingSet,
-                               "bounding set already empty"));
+                               input.bounding_set_cleared_at_clone
+                                   ? "bounding set already empty: cleared in the sandbox's user "
+                                     "namespace before the stub ran"
+                                   : "bounding set already empty"));
     return absl::OkStatus();
   }
   if (HasEffective(hello, CAP_SETPCAP) && input.bounding_set_probe.ok) {
@@ -106,6 +109,13 @@ absl::Status PlanNetwork(const PlanInput& input, Plan* plan) {
   if (input.network_mode == NetworkMode::kHost) {
     plan->left_out.push_back({Mechanism::kNetworkNamespace, MechanismState::kNotRequested,
                               "network mode host: the workload shares the host network", 0});
+    return absl::OkStatus();
+  }
+  if (input.network.ok && input.network_made_at_clone) {
+    plan->steps.push_back(Skip(Mechanism::kNetworkNamespace, ipc::Action::kJoinNetworkNamespace,
+                               absl::StrCat("network mode ", NetworkModeName(input.network_mode),
+                                            ": the stub was cloned into the sandbox's own "
+                                            "namespace, loopback only")));
     return absl::OkStatus();
   }
   if (input.network.ok && HasEffective(hello, CAP_SYS_ADMIN)) {

@@ -30,6 +30,12 @@ struct PlanInput {
   // For isolated and auto: whether the broker made the namespace (loopback
   // only) and, if not, the evidence.
   ProbeResult network{true};
+  // The stub was cloned into the sandbox's network namespace (a non-root
+  // broker's, owned by the sandbox's user namespace): nothing to join.
+  bool network_made_at_clone = false;
+  // The broker's cloned child cleared the bounding set in the sandbox's
+  // user namespace before it executed the stub.
+  bool bounding_set_cleared_at_clone = false;
   Enforcement enforcement;
   ProbeResult bounding_set_probe{true};
   ProbeResult seccomp_probe{true};

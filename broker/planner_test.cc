@@ -304,6 +304,20 @@ TEST(PlannerNetworkTest, IsolatedModeJoinsTheNamespaceBeforeTheUidChange) {
             IndexOf(*plan, ipc::Action::kSetResuid));
 }
 
+// A non-root broker's stub is cloned into the sandbox's network namespace
+// (of its user namespace) and holds no capability to join one: nothing to do.
+TEST(PlannerNetworkTest, ANamespaceMadeAtCloneTimeIsAlreadySatisfied) {
+  PlanInput input = Input(UserHello(1000), 1000);
+  input.network_mode = NetworkMode::kIsolated;
+  input.network_made_at_clone = true;
+  absl::StatusOr<Plan> plan = BuildPlan(input);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const PlannedStep& join = StepFor(*plan, ipc::Action::kJoinNetworkNamespace);
+  EXPECT_EQ(join.step.disposition, ipc::Disposition::kSkipAlreadySatisfied);
+  EXPECT_EQ(join.mechanism, Mechanism::kNetworkNamespace);
+  EXPECT_TRUE(plan->left_out.empty());
+}
+
 TEST(PlannerNetworkTest, IsolatedModeFailsClosedWhenTheNamespaceCannotBeMade) {
   PlanInput input = Input(RootHello());
   input.network_mode = NetworkMode::kIsolated;

@@ -37,6 +37,7 @@
 #include "broker/verifier.h"
 #include "broker/view_builder.h"
 #include "broker/working_directory.h"
+#include "ipc/fd_passing.h"
 #include "kernel/exec.h"
 #include "kernel/landlock.h"
 #include "policy/landlock_ruleset.h"
@@ -137,6 +138,33 @@ absl::Status RunSession::PlanSandbox() {
   ASSIGN_OR_RETURN(NamespaceDecision namespaces, DecideNamespaces(facts, options_.enforcement));
   clone_flags_ = namespaces.clone_flags;
   namespace_records_ = std::move(namespaces.records);
+  if (clone_flags_ & CLONE_NEWUSER) {
+    // The target's ids inside are the broker's own outside: "<inside>
+    // <outside> 1", nothing else. The supplementary groups stay the
+    // broker's (setgroups is denied in the namespace); inside they show as
+    // the overflow gid.
+    std::vector<uint32_t> groups = CurrentGroups();
+    id_mapping_ = IdMapping{target_.uid, geteuid(), target_.gid, getegid()};
+    outside_target_ = TargetIdentity{geteuid(), getegid(), groups};
+    if (options_.supplementary_groups.empty()) {
+      ProcStatus ids;
+      ids.groups = groups;
+      target_.groups = InsideView(ids, *id_mapping_, OverflowUid(), OverflowGid()).groups;
+      recorder_.report().target = target_;
+    }
+    namespaces.user_namespace->reason +=
+        absl::StrCat(": uid ", target_.uid, " and gid ", target_.gid, " in it are uid ", geteuid(),
+                     " and gid ", getegid(), " on the host");
+    // Its network namespace belongs to the sandbox's user namespace: one of
+    // the host's could not be joined by a stub with no capability there.
+    if (options_.network_mode != NetworkMode::kHost && facts.network_namespace.ok) {
+      clone_flags_ |= CLONE_NEWNET;
+      network_at_clone_ = true;
+    }
+  }
+  if (namespaces.user_namespace.has_value()) {
+    namespace_records_.push_back(std::move(*namespaces.user_namespace));
+  }
   working_directory_access_ = DecideWorkingDirectoryAccessOnDisk(
       working_directory_, HomeDirectories(), options_.policy.read_write);
   if (clone_flags_ & CLONE_NEWNS) {
@@ -200,27 +228,26 @@ absl::Status RunSession::StartStub() {
   setup.broker_pid = getpid();
   setup.new_pid_namespace = (clone_flags_ & CLONE_NEWPID) != 0;
   if (clone_flags_ & CLONE_NEWUTS) setup.hostname = options_.policy.hostname.c_str();
-  // The host paths are cloned here, in the broker's mount namespace, from
-  // the fds the planner opened; the child attaches the clones in its own.
-  std::vector<UniqueFd> view_sources;
-  if (view_.has_value()) {
-    size_t failed = 0;
-    if (int error = CloneViewSources(*view_, &view_sources, &failed); error != 0) {
-      view_records_ = ViewRecords(*view_, std::vector<int>(failed + 1, -1));
-      view_records_[failed].state = MechanismState::kFailed;
-      view_records_[failed].errno_value = error;
-      for (MechanismRecord& record : view_records_) recorder_.RecordSetup(record);
-      return MechanismError(Mechanism::kFilesystemView, absl::StatusCode::kFailedPrecondition,
-                            absl::StrCat(view_records_[failed].action, " failed: open_tree: ",
-                                         strerror(error), " (", strerrorname_np(error), ")"));
-    }
-    setup.view = &*view_;
-    setup.view_sources = &view_sources;
-  }
+  // The child clones the host paths in its own mount namespace, from the
+  // paths the planner opened, checked against those fds.
+  if (view_.has_value()) setup.view = &*view_;
   setup.view_report_fd = outcomes_write.get();
   setup.proceed_fd = proceed_read.get();
+  setup.user_namespace = (clone_flags_ & CLONE_NEWUSER) != 0;
   setup.broker_ends[0] = outcomes_read.get();
   setup.broker_ends[1] = proceed_write_.get();
+  UniqueFd network_read, network_write;
+  if (network_at_clone_) {
+    int network[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, network) != 0) {
+      return ErrnoStatus(errno, "socketpair(AF_UNIX, SOCK_SEQPACKET)");
+    }
+    network_read.reset(network[0]);
+    network_write.reset(network[1]);
+    setup.network_report_fd = network_write.get();
+    setup.proxy_listener = !options_.egress.rules.empty();
+    setup.broker_ends[2] = network_read.get();
+  }
   int pidfd = -1;
   bool into_cgroup = false;
   child_ = CloneWithNamespaces(clone_flags_, &pidfd, cgroup_ != nullptr ? cgroup_->clone_fd() : -1,
@@ -234,14 +261,28 @@ absl::Status RunSession::StartStub() {
   stub_binary_.reset();
   outcomes_write.reset();
   proceed_read.reset();
-  view_sources.clear();  // the child holds its own copies
+  network_write.reset();
   if (!pidfd_.valid()) return ErrnoStatus(errno, "pidfd_open");
-  // In every cgroup before its own code goes on (the child waits for the
-  // view's go-ahead, the stub for its plan); the limits read back.
+  // In every cgroup before its own code goes on (the child waits for its
+  // id maps or the view's go-ahead, the stub for its plan); the limits read
+  // back.
   cgroup_->Attach(child_, into_cgroup);
   cgroup_->Verify(child_);
   absl::Status verified = RecordResources();
+  if (verified.ok() && id_mapping_.has_value()) verified = MapUserNamespace();
   if (verified.ok()) verified = VerifyNamespaces(child_, clone_flags_, &namespace_records_);
+  if (verified.ok() && id_mapping_.has_value()) {
+    verified = VerifyIdMaps(child_, *id_mapping_);
+    for (MechanismRecord& record : namespace_records_) {
+      if (record.mechanism == Mechanism::kUserNamespace && verified.ok()) {
+        record.evidence = Evidence::kVerified;  // its inode, its maps and setgroups
+      }
+    }
+    if (!verified.ok()) {
+      verified = MechanismError(Mechanism::kUserNamespace, verified.code(), verified.message());
+    }
+  }
+  if (verified.ok() && network_at_clone_) verified = AdoptSandboxNetwork(network_read.get());
   if (verified.ok() && view_.has_value()) verified = CollectView(outcomes_read.get());
   if (verified.ok() && view_.has_value() && write(proceed_write_.get(), "", 1) != 1) {
     verified = ErrnoStatus(errno, "write(proceed)");
@@ -254,6 +295,57 @@ absl::Status RunSession::StartStub() {
   }
   for (MechanismRecord& record : view_records_) recorder_.RecordSetup(record);
   return verified;
+}
+
+// The child waits, nobody in its new user namespace, until the broker
+// writes its maps from outside (the child could map only itself, and not
+// its gid without giving up setgroups first, which is what is done here).
+absl::Status RunSession::MapUserNamespace() {
+  absl::Status mapped = WriteIdMaps(child_, *id_mapping_);
+  if (mapped.ok() && write(proceed_write_.get(), "", 1) != 1) {
+    mapped = ErrnoStatus(errno, "write(proceed)");
+  }
+  if (mapped.ok()) return mapped;
+  return MechanismError(
+      Mechanism::kUserNamespace, absl::StatusCode::kFailedPrecondition,
+      absl::StrCat("the id maps of the sandbox's user namespace: ", mapped.message()));
+}
+
+// The sandbox's network namespace, made at clone time: the child says
+// whether lo is up and hands over the egress proxy's listener; the broker
+// keeps an fd of the namespace to check the stub against before Go.
+absl::Status RunSession::AdoptSandboxNetwork(int report_fd) {
+  while (true) {
+    struct pollfd readable = {report_fd, POLLIN, 0};
+    int64_t wait_ms = absl::ToInt64Milliseconds(channel_.deadline() - absl::Now());
+    if (wait_ms <= 0) return absl::DeadlineExceededError("the sandbox's network took too long");
+    int ready = poll(&readable, 1, static_cast<int>(std::min<int64_t>(wait_ms, INT_MAX)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return ErrnoStatus(ready < 0 ? errno : ETIMEDOUT, "poll(network outcome)");
+    break;
+  }
+  NetworkOutcome outcome;
+  ipc::Datagram datagram = ipc::ReceiveWithFds(report_fd, &outcome, sizeof(outcome));
+  if (datagram.size < 0) return ErrnoStatus(datagram.errno_value, "recvmsg(network outcome)");
+  if (datagram.size == 0) {
+    return absl::InternalError("the sandbox ended before its network was set up");
+  }
+  size_t listeners = options_.egress.rules.empty() ? 0 : 1;
+  if (datagram.size != sizeof(outcome) || (datagram.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+    return absl::InternalError("garbled network outcome");
+  }
+  outcome.message[sizeof(outcome.message) - 1] = '\0';
+  if (outcome.error != 0) {
+    return MechanismError(Mechanism::kNetworkNamespace, absl::StatusCode::kFailedPrecondition,
+                          absl::StrCat("the sandbox's network: ", outcome.message));
+  }
+  if (datagram.fds.size() != listeners) return absl::InternalError("garbled network outcome");
+  std::string path = absl::StrCat("/proc/", child_, "/ns/net");
+  UniqueFd netns(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!netns.valid()) return ErrnoStatus(errno, absl::StrCat("open(", path, ")"));
+  network_ = IsolatedNetwork::Adopt(
+      std::move(netns), listeners != 0 ? std::move(datagram.fds[0]) : UniqueFd(), outcome.port);
+  return absl::OkStatus();
 }
 
 // The child's account of each mount, until it says the view is complete
@@ -431,13 +523,15 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
   if (options_.network_mode != NetworkMode::kHost) {
     input.network = warm_network_.has_value() ? *warm_network_ : PrepareNetwork(facts);
   }
+  input.network_made_at_clone = network_at_clone_;
+  input.bounding_set_cleared_at_clone = (clone_flags_ & CLONE_NEWUSER) != 0;
   RETURN_IF_ERROR(RecordEgress(&input.envp));
   ASSIGN_OR_RETURN(Plan plan, BuildPlan(input));
   ASSIGN_OR_RETURN(UniqueFd sealed, policy::SealProgram(*program));
   fds->clear();
   fds->push_back(std::move(*ruleset));  // kLandlockFdIndex
   fds->push_back(std::move(sealed));    // kSeccompFdIndex
-  if (network_ != nullptr) {
+  if (network_ != nullptr && !network_at_clone_) {
     // kNetworkNamespaceFdIndex; the session keeps its own.
     int netns = fcntl(network_->netns_fd(), F_DUPFD_CLOEXEC, 0);
     if (netns < 0) return ErrnoStatus(errno, "fcntl(F_DUPFD_CLOEXEC, netns)");
@@ -511,7 +605,8 @@ absl::Status RunSession::VerifyPosture(const Plan& plan) {
                        "], expected the broker's net:[", expected_ns.st_ino, "]"));
     }
   }
-  ExpectedPosture expected{target_, working_directory_};
+  // The host's view: a stub in its own user namespace is the broker's uid.
+  ExpectedPosture expected{id_mapping_.has_value() ? outside_target_ : target_, working_directory_};
   for (const ipc::StepResult& result : results_) {
     if (result.outcome != ipc::Outcome::kTolerated) continue;
     Mechanism mechanism = plan.steps[result.index].mechanism;
@@ -567,15 +662,18 @@ std::optional<Refusal> RunSession::GrantGpus() {
 // Makes the namespace now, so that the plan is decided from what really
 // happened; the probe's evidence explains a failure.
 ProbeResult RunSession::PrepareNetwork(const HostFacts& facts) {
-  if (!facts.network_namespace.ok) return facts.network_namespace;
-  absl::StatusOr<std::unique_ptr<IsolatedNetwork>> network =
-      IsolatedNetwork::Create(options_.egress.rules.empty() ? IsolatedNetwork::Listener::kNone
-                                                            : IsolatedNetwork::Listener::kProxy);
-  if (!network.ok()) {
-    int error = network.status().code() == absl::StatusCode::kPermissionDenied ? EPERM : EIO;
-    return {false, error, std::string(network.status().message())};
+  // Made at clone time (a non-root broker's), or now.
+  if (!network_at_clone_) {
+    if (!facts.network_namespace.ok) return facts.network_namespace;
+    absl::StatusOr<std::unique_ptr<IsolatedNetwork>> network =
+        IsolatedNetwork::Create(options_.egress.rules.empty() ? IsolatedNetwork::Listener::kNone
+                                                              : IsolatedNetwork::Listener::kProxy);
+    if (!network.ok()) {
+      int error = network.status().code() == absl::StatusCode::kPermissionDenied ? EPERM : EIO;
+      return {false, error, std::string(network.status().message())};
+    }
+    network_ = std::move(*network);
   }
-  network_ = std::move(*network);
   if (!options_.egress.rules.empty()) {
     const absl::StatusOr<std::vector<struct sock_filter>>& filter = SupervisorFilter();
     absl::StatusOr<std::unique_ptr<EgressProxy>> proxy =
@@ -744,6 +842,11 @@ absl::Status RunSession::Handshake() {
     // SO_PEERCRED on a socketpair names its creator, the broker itself; the
     // stub's pid is checked against the forked child instead.
     ASSIGN_OR_RETURN(ProcStatus proc, ReadProcStatus(child_));
+    // In its own user namespace the stub sees the mapped ids (and the
+    // overflow id for every other); the broker reads the host's.
+    if (id_mapping_.has_value()) {
+      proc = InsideView(proc, *id_mapping_, OverflowUid(), OverflowGid());
+    }
     RETURN_IF_ERROR(CheckHelloAgainstProc(hello, proc, child_));
   }
   if (sidecar_) {

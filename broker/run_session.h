@@ -24,6 +24,7 @@
 #include "broker/report/posture_report.h"
 #include "broker/report/recorder.h"
 #include "broker/stub_channel.h"
+#include "broker/user_namespace.h"
 #include "broker/working_directory.h"
 #include "ipc/messages.h"
 #include "ipc/unique_fd.h"
@@ -115,6 +116,8 @@ class RunSession {
   // The exit status once the workload ended, the report's exit record and
   // an event for a limit that ended it.
   int FinishRun(int status);
+  absl::Status MapUserNamespace();
+  absl::Status AdoptSandboxNetwork(int report_fd);
   absl::Status CollectView(int outcomes_fd);
   absl::Status Handshake();
   void RecordSidecarLayers(const ipc::Hello& hello);
@@ -176,6 +179,13 @@ class RunSession {
   std::unique_ptr<SandboxCgroup> cgroup_;
   bool timed_out_ = false;
   bool memory_limit_hit_ = false;
+  // A broker without CAP_SYS_ADMIN: the sandbox's user namespace maps the
+  // target's ids (what the stub sees) to the broker's own (what the host
+  // sees, and what the final posture is checked against).
+  std::optional<IdMapping> id_mapping_;
+  TargetIdentity outside_target_;
+  // Its network namespace, made at clone time and set up by the child.
+  bool network_at_clone_ = false;
   pid_t terminal_group_ = -1;  // the foreground group of stdin's terminal
   UniqueFd proceed_write_;     // the broker's end of the pipe the cloned child waits on
 };

@@ -4,13 +4,22 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
+#include <string>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "base/status.h"
 #include "broker/exit_codes.h"
+#include "broker/netns.h"
 #include "broker/view_builder.h"
+#include "ipc/fd_passing.h"
+#include "kernel/capabilities.h"
 #include "kernel/exec.h"
 
 namespace tether::broker {
@@ -19,6 +28,34 @@ namespace {
 using kernel::kStubSocketFd;
 
 void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen(message)); }
+
+// The sandbox's own network namespace (a non-root broker's): lo up and,
+// for the egress proxy, its listener, then one datagram to the broker,
+// which serves the listener from its own namespace. Returns whether the
+// broker was told that all went well.
+bool SetUpNetwork(const SandboxChild& setup) {
+  NetworkOutcome outcome;
+  UniqueFd listener;
+  absl::Status status = BringLoopbackUpHere();
+  if (status.ok() && setup.proxy_listener) {
+    listener.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!listener.valid()) {
+      status = ErrnoStatus(errno, "socket(AF_INET, SOCK_STREAM) in the sandbox's namespace");
+    } else {
+      absl::StatusOr<uint16_t> port = ListenOnLoopback(listener.get());
+      if (port.ok()) outcome.port = *port;
+      status = port.status();
+    }
+  }
+  if (!status.ok()) {
+    outcome.error = EIO;
+    snprintf(outcome.message, sizeof(outcome.message), "%s", std::string(status.message()).c_str());
+  }
+  int fd = listener.get();
+  bool sent = ipc::SendWithFds(setup.network_report_fd, &outcome, sizeof(outcome), &fd,
+                               listener.valid() ? 1 : 0) == sizeof(outcome);
+  return sent && status.ok();
+}
 
 }  // namespace
 
@@ -47,14 +84,21 @@ void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen
       (poll(&broker, 1, 0) > 0 && (broker.revents & (POLLHUP | POLLERR)) != 0)) {
     _exit(kExitSetupFailed);
   }
+  // Until the broker writes the id maps, this child is nobody here.
+  char mapped = 0;
+  if (setup.user_namespace && read(setup.proceed_fd, &mapped, 1) != 1) _exit(kExitSetupFailed);
   // The NIS domain name too: a new uts namespace starts with the host's.
   if (setup.hostname != nullptr && (sethostname(setup.hostname, strlen(setup.hostname)) != 0 ||
                                     setdomainname("(none)", 6) != 0)) {
     Complain("tether: sethostname in the sandbox's uts namespace failed\n");
     _exit(kExitSetupFailed);
   }
+  if (setup.network_report_fd >= 0 && !SetUpNetwork(setup)) {
+    Complain("tether: the sandbox's network could not be set up\n");
+    _exit(kExitSetupFailed);
+  }
   if (setup.view != nullptr) {
-    if (BuildView(*setup.view, *setup.view_sources, setup.view_report_fd) != 0) {
+    if (BuildView(*setup.view, setup.view_report_fd) != 0) {
       _exit(kExitSetupFailed);
     }
     // The broker reads /proc/<pid>/mountinfo while only its own code runs
@@ -65,6 +109,13 @@ void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen
         read(setup.proceed_fd, &proceed, 1) != 1) {
       _exit(kExitSetupFailed);
     }
+  }
+  // Every capability this child holds is in its own user namespace, and
+  // the stub loses them at exec; the bounding set goes too, so that nothing
+  // started inside can gain one back.
+  if (setup.user_namespace && kernel::ClearBoundingSet() != 0) {
+    Complain("tether: the bounding set could not be cleared in the sandbox's user namespace\n");
+    _exit(kExitSetupFailed);
   }
   // Both fds move above the ones they will become, so neither overwrites
   // the other; the binary's fd stays close-on-exec.

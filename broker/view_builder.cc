@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -23,15 +24,37 @@ int SetAttributes(int fd, uint64_t set, bool recursive, bool make_private = fals
   return syscall(SYS_mount_setattr, fd, "", flags, &attr, sizeof(attr)) == 0 ? 0 : errno;
 }
 
-// A detached clone of a host path with its attributes already set.
+// The host path opened again in this (copied) mount namespace, through no
+// link (the planner resolved and checked those), and checked to be the very
+// file or directory the broker opened when it planned: the kernel clones
+// only mounts of the caller's own namespace (may_copy_tree), and that fd's
+// mount is the host's. fstat works across namespaces.
+int ReopenHere(const ViewMount& mount, UniqueFd* out) {
+  struct open_how how = {};
+  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  UniqueFd here(
+      static_cast<int>(syscall(SYS_openat2, AT_FDCWD, mount.source.c_str(), &how, sizeof(how))));
+  if (!here.valid()) return errno;
+  if (mount.source_fd != nullptr && mount.source_fd->valid()) {
+    struct stat planned, seen;
+    if (fstat(mount.source_fd->get(), &planned) != 0 || fstat(here.get(), &seen) != 0) return errno;
+    // Replaced since it was planned: not what the policy's check saw.
+    if (planned.st_dev != seen.st_dev || planned.st_ino != seen.st_ino) return ESTALE;
+  }
+  *out = std::move(here);
+  return 0;
+}
+
+// A detached clone of a host path with its attributes already set. Setting
+// them only adds flags: a mount that came from a more privileged user
+// namespace is locked, and may be made read-only, never read-write again.
 int CloneHostPath(const ViewMount& mount, UniqueFd* out) {
-  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW |
+  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH |
                    (mount.directory ? AT_RECURSIVE : 0);
-  // The fd the broker opened when it planned, where there is one.
-  bool opened = mount.source_fd != nullptr && mount.source_fd->valid();
-  UniqueFd tree(static_cast<int>(syscall(SYS_open_tree, opened ? mount.source_fd->get() : AT_FDCWD,
-                                         opened ? "" : mount.source.c_str(),
-                                         flags | (opened ? AT_EMPTY_PATH : 0))));
+  UniqueFd source;
+  if (int error = ReopenHere(mount, &source); error != 0) return error;
+  UniqueFd tree(static_cast<int>(syscall(SYS_open_tree, source.get(), "", flags)));
   if (!tree.valid()) return errno;
   if (int error = SetAttributes(tree.get(), mount.attributes, mount.directory,
                                 /*make_private=*/true);
@@ -162,7 +185,7 @@ int CloneViewSources(const ViewPlan& plan, std::vector<UniqueFd>* sources, size_
   return 0;
 }
 
-int BuildView(const ViewPlan& plan, const std::vector<UniqueFd>& sources, int report_fd) {
+int BuildView(const ViewPlan& plan, int report_fd) {
   // Nothing done here may reach the host's mount namespace.
   struct mount_attr make_private = {};
   make_private.propagation = MS_PRIVATE;
@@ -172,9 +195,12 @@ int BuildView(const ViewPlan& plan, const std::vector<UniqueFd>& sources, int re
     Report(report_fd, 0, error);
     return error;
   }
-  if (sources.size() != plan.mounts.size()) {
-    Report(report_fd, 0, EINVAL);
-    return EINVAL;
+  // Every host path first, before anything is mounted over them.
+  std::vector<UniqueFd> sources;
+  size_t failed = 0;
+  if (int error = CloneViewSources(plan, &sources, &failed); error != 0) {
+    Report(report_fd, failed, error);
+    return error;
   }
   size_t root_index = 0;
   while (root_index < plan.mounts.size() && plan.mounts[root_index].kind != ViewMountKind::kRoot) {

@@ -15,20 +15,23 @@ struct ViewMountOutcome {
 };
 inline constexpr uint32_t kViewComplete = 0xffffffff;
 
-// In the broker, before the clone (a clone of a mount must be taken in the
-// mount namespace it lives in): a detached clone of each host path the
-// plan binds, with its attributes already set, from the fd the planner
-// opened. `sources` gets one fd per mount (-1 where it is no bind); on
-// failure returns the errno and sets `failed` to the mount's index.
+// In the cloned child, in its new mount namespace (a mount is cloned only
+// in the namespace it lives in, and a non-root broker could not clone the
+// host's at all): a detached clone of each host path the plan binds, with
+// its attributes already set, from the path opened again here and checked
+// (device and inode) against the fd the planner opened; ESTALE where it is
+// another file now. `sources` gets one fd per mount (-1 where it is no
+// bind); on failure returns the errno and sets `failed` to the mount's
+// index.
 int CloneViewSources(const ViewPlan& plan, std::vector<UniqueFd>* sources, size_t* failed);
 
 // Runs in the broker's cloned child, single-threaded, inside its new mount
-// (and pid) namespace, before it execs the stub: makes every mount of
-// `plan` with the new mount API (the host paths from `sources`, attached
-// once each), writes one ViewMountOutcome per mount to `report_fd`, makes
-// the root read-only and pivots into it. Stops at the first failure.
-// Returns 0, or the errno of the failure.
-int BuildView(const ViewPlan& plan, const std::vector<UniqueFd>& sources, int report_fd);
+// (and pid) namespace, before it execs the stub: clones the host paths
+// (CloneViewSources), makes every mount of `plan` with the new mount API
+// (each host path attached once), writes one ViewMountOutcome per mount to
+// `report_fd`, makes the root read-only and pivots into it. Stops at the
+// first failure. Returns 0, or the errno of the failure.
+int BuildView(const ViewPlan& plan, int report_fd);
 
 }  // namespace tether::broker
 

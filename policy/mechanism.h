@@ -29,6 +29,7 @@ enum class Mechanism {
   kCgroupNamespace,
   kFilesystemView,
   kResourceLimits,
+  kUserNamespace,
   // Always enforced where planned.
   kInheritableAndAmbientCaps,
   kParentDeathSignal,
@@ -70,6 +71,7 @@ inline constexpr MechanismInfo kMechanisms[] = {
     {Mechanism::kCgroupNamespace, "cgroup_namespace", true, true},
     {Mechanism::kFilesystemView, "filesystem_view", true, true},
     {Mechanism::kResourceLimits, "resource_limits", true, false},
+    {Mechanism::kUserNamespace, "user_namespace", true, true},
     {Mechanism::kInheritableAndAmbientCaps, "inheritable_and_ambient_caps", false, true},
     {Mechanism::kParentDeathSignal, "parent_death_signal", false, false},
     {Mechanism::kWorkingDirectory, "working_directory", false, true},
@@ -87,12 +89,12 @@ inline constexpr MechanismInfo kMechanisms[] = {
 };
 
 // The relaxable ones, in enumerator order.
-inline constexpr std::array<Mechanism, 13> kRelaxableMechanisms = {
+inline constexpr std::array<Mechanism, 14> kRelaxableMechanisms = {
     Mechanism::kNetworkNamespace, Mechanism::kBoundingSet,     Mechanism::kSupervisorSeccomp,
     Mechanism::kWorkloadSeccomp,  Mechanism::kLandlock,        Mechanism::kPrivilegeDrop,
     Mechanism::kPidNamespace,     Mechanism::kMountNamespace,  Mechanism::kIpcNamespace,
     Mechanism::kUtsNamespace,     Mechanism::kCgroupNamespace, Mechanism::kFilesystemView,
-    Mechanism::kResourceLimits};
+    Mechanism::kResourceLimits,   Mechanism::kUserNamespace};
 
 const MechanismInfo& InfoOf(Mechanism mechanism);
 inline const char* MechanismName(Mechanism mechanism) { return InfoOf(mechanism).name; }

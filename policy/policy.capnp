@@ -62,6 +62,8 @@ struct Enforcement {
   cgroupNamespace @10 :Text $Json.name("cgroup_namespace");
   filesystemView @11 :Text $Json.name("filesystem_view");
   resourceLimits @12 :Text $Json.name("resource_limits");
+  # A non-root broker's sandbox is made inside a user namespace.
+  userNamespace @13 :Text $Json.name("user_namespace");
 }
 
 struct Filesystem {

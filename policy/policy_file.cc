@@ -432,6 +432,8 @@ constexpr EnforcementKey kEnforcementKeys[] = {
      &EnforcementReader::getFilesystemView},
     {Mechanism::kResourceLimits, &EnforcementReader::hasResourceLimits,
      &EnforcementReader::getResourceLimits},
+    {Mechanism::kUserNamespace, &EnforcementReader::hasUserNamespace,
+     &EnforcementReader::getUserNamespace},
 };
 static_assert(std::size(kEnforcementKeys) == kRelaxableMechanisms.size());
 

@@ -19,6 +19,7 @@
 #include "base/files.h"
 #include "broker/report/posture_report.h"
 #include "broker/report/report.capnp.h"
+#include "broker/user_namespace.h"
 #include "kernel/capabilities.h"
 #include "kernel/landlock.h"
 #include "kernel/seccomp.h"
@@ -26,16 +27,45 @@
 namespace tether::broker {
 namespace {
 
-int UnshareAttempt(const void* arg) {
-  return unshare(*static_cast<const int*>(arg)) == 0 ? 0 : errno;
+// How a probe runs: as the broker is, or, for a broker without
+// CAP_SYS_ADMIN, first in a new user namespace (its sandbox is made there).
+struct Attempt {
+  int flag = 0;
+  bool in_user_namespace = false;
+};
+
+int EnterUserNamespace(const Attempt& attempt) {
+  return attempt.in_user_namespace && unshare(CLONE_NEWUSER) != 0 ? errno : 0;
 }
 
-int ClearBoundingSetAttempt(const void*) { return kernel::ClearBoundingSet(); }
+int UnshareAttempt(const void* arg) {
+  const Attempt& attempt = *static_cast<const Attempt*>(arg);
+  if (int error = EnterUserNamespace(attempt); error != 0) return error;
+  return unshare(attempt.flag) == 0 ? 0 : errno;
+}
+
+int ClearBoundingSetAttempt(const void* arg) {
+  if (int error = EnterUserNamespace(*static_cast<const Attempt*>(arg)); error != 0) return error;
+  return kernel::ClearBoundingSet();
+}
+
+// A tmpfs mounted in a new mount namespace of a new user namespace: where
+// the namespace is made but every capability in it denied (AppArmor's
+// restriction), this fails.
+int MountInUserNamespaceAttempt(const void*) {
+  if (unshare(CLONE_NEWUSER) != 0) return ECHILD;  // creation is the other probe's
+  if (unshare(CLONE_NEWNS) != 0) return errno;
+  int fs = static_cast<int>(syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC));
+  if (fs < 0) return errno;
+  if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) return errno;
+  return syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0) < 0 ? errno : 0;
+}
 
 // In a new pid namespace only a child is inside it: the grandchild mounts.
 // Without a pid namespace (a host that denies it) the view's procfs is the
 // host pid namespace's, and that is what is tried.
-int FreshProcfsAttempt(const void*) {
+int FreshProcfsAttempt(const void* arg) {
+  if (int error = EnterUserNamespace(*static_cast<const Attempt*>(arg)); error != 0) return error;
   if (unshare(CLONE_NEWNS | CLONE_NEWPID) != 0 && unshare(CLONE_NEWNS) != 0) return errno;
   pid_t child = fork();
   if (child < 0) return errno;
@@ -156,29 +186,44 @@ int ErrnoInThrowawayChild(int (*attempt)(const void* arg), const void* arg) {
 
 HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program) {
   HostFacts facts;
-  int netns_flag = CLONE_NEWNET;
-  int userns_flag = CLONE_NEWUSER;
-  facts.network_namespace = Probe(UnshareAttempt, &netns_flag, "unshare(CLONE_NEWNET)");
-  facts.user_namespace = Probe(UnshareAttempt, &userns_flag, "unshare(CLONE_NEWUSER)");
+  absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
+  if (self.ok()) facts.self = *self;
+  facts.needs_user_namespace = self.ok() && NeedsUserNamespace(*self, geteuid());
+  Attempt user_namespace{CLONE_NEWUSER};
+  UserNamespaceDiagnosis diagnosis = DiagnoseUserNamespace(
+      ErrnoInThrowawayChild(UnshareAttempt, &user_namespace),
+      ErrnoInThrowawayChild(MountInUserNamespaceAttempt, nullptr), ReadUserNamespaceSysctls());
+  facts.user_namespace = diagnosis.result;
+  facts.user_namespace_remedy = diagnosis.remedy;
+  facts.probed_in_user_namespace = facts.needs_user_namespace && facts.user_namespace.ok;
+  bool inside = facts.probed_in_user_namespace;
+  std::string where = inside ? " in a new user namespace" : "";
+  Attempt netns{CLONE_NEWNET, inside};
+  facts.network_namespace =
+      Probe(UnshareAttempt, &netns, absl::StrCat("unshare(CLONE_NEWNET)", where));
   const struct {
     ProbeResult HostFacts::*fact;
-    int flag;
+    Attempt attempt;
     const char* what;
   } namespaces[] = {
-      {&HostFacts::pid_namespace, CLONE_NEWPID, "unshare(CLONE_NEWPID)"},
-      {&HostFacts::mount_namespace, CLONE_NEWNS, "unshare(CLONE_NEWNS)"},
-      {&HostFacts::ipc_namespace, CLONE_NEWIPC, "unshare(CLONE_NEWIPC)"},
-      {&HostFacts::uts_namespace, CLONE_NEWUTS, "unshare(CLONE_NEWUTS)"},
-      {&HostFacts::cgroup_namespace, CLONE_NEWCGROUP, "unshare(CLONE_NEWCGROUP)"},
+      {&HostFacts::pid_namespace, {CLONE_NEWPID, inside}, "unshare(CLONE_NEWPID)"},
+      {&HostFacts::mount_namespace, {CLONE_NEWNS, inside}, "unshare(CLONE_NEWNS)"},
+      {&HostFacts::ipc_namespace, {CLONE_NEWIPC, inside}, "unshare(CLONE_NEWIPC)"},
+      {&HostFacts::uts_namespace, {CLONE_NEWUTS, inside}, "unshare(CLONE_NEWUTS)"},
+      {&HostFacts::cgroup_namespace, {CLONE_NEWCGROUP, inside}, "unshare(CLONE_NEWCGROUP)"},
   };
-  for (const auto& ns : namespaces) facts.*ns.fact = Probe(UnshareAttempt, &ns.flag, ns.what);
+  for (const auto& ns : namespaces) {
+    facts.*ns.fact = Probe(UnshareAttempt, &ns.attempt, absl::StrCat(ns.what, where));
+  }
+  Attempt plain{0, inside};
   facts.fresh_procfs =
-      Probe(FreshProcfsAttempt, nullptr, "fsmount of a procfs in a new mount and pid namespace");
+      Probe(FreshProcfsAttempt, &plain,
+            absl::StrCat("fsmount of a procfs in a new mount and pid namespace", where));
   if (facts.fresh_procfs.errno_value == EPERM) {
     facts.fresh_procfs.evidence += " (the host's /proc has masked paths: mount too revealing)";
   }
-  facts.bounding_set =
-      Probe(ClearBoundingSetAttempt, nullptr, "prctl(PR_CAPBSET_DROP) of every capability");
+  facts.bounding_set = Probe(ClearBoundingSetAttempt, &plain,
+                             absl::StrCat("prctl(PR_CAPBSET_DROP) of every capability", where));
   facts.seccomp = Probe(LoadSeccompAttempt, &seccomp_program,
                         absl::StrCat("seccomp(SECCOMP_SET_MODE_FILTER) of the ",
                                      seccomp_program.size(), "-instruction workload filter"));
@@ -188,8 +233,6 @@ HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program) {
   } else {
     facts.landlock_errno = -abi;
   }
-  absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
-  if (self.ok()) facts.self = *self;
   facts.runtime = GuessRuntime();
   return facts;
 }
@@ -204,6 +247,10 @@ std::string HostFactsToJson(const HostFacts& facts) {
   auto json = message.initRoot<schema::HostFacts>();
   FillProbe(json.initNetworkNamespace(), facts.network_namespace);
   FillProbe(json.initUserNamespace(), facts.user_namespace);
+  if (!facts.user_namespace_remedy.empty()) {
+    json.getUserNamespace().setEvidence(absl::StrCat(
+        facts.user_namespace.evidence, "; to allow it: ", facts.user_namespace_remedy));
+  }
   FillProbe(json.initPidNamespace(), facts.pid_namespace);
   FillProbe(json.initMountNamespace(), facts.mount_namespace);
   FillProbe(json.initIpcNamespace(), facts.ipc_namespace);

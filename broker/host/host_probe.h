@@ -21,7 +21,14 @@ struct RuntimeGuess {
 // attempt happens in a child that exits right after.
 struct HostFacts {
   ProbeResult network_namespace;  // unshare(CLONE_NEWNET)
-  ProbeResult user_namespace;     // unshare(CLONE_NEWUSER)
+  // unshare(CLONE_NEWUSER) and a mount inside, the cause named where refused.
+  ProbeResult user_namespace;
+  std::string user_namespace_remedy;  // how an administrator allows it
+  // A broker without CAP_SYS_ADMIN makes its namespaces inside a new user
+  // namespace; when the host allows one, the namespace, procfs and
+  // bounding-set probes run inside one too, as they will be made.
+  bool needs_user_namespace = false;
+  bool probed_in_user_namespace = false;
   // The sandbox's other namespaces, each unshared alone.
   ProbeResult pid_namespace;
   ProbeResult mount_namespace;

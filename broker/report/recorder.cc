@@ -141,8 +141,10 @@ int Recorder::Refuse(const Refusal& refusal, const RefusalContext& context) {
   // A strict refusal of a mechanism the policy may relax says how.
   std::string hint;
   std::optional<Mechanism> mechanism = MechanismOf(status);
+  // A refused user namespace says itself what to relax: that one alone
+  // would leave the other namespaces to refuse next.
   if (mechanism.has_value() && InfoOf(*mechanism).relaxable && context.enforcement != nullptr &&
-      !context.enforcement->best_effort(*mechanism)) {
+      !context.enforcement->best_effort(*mechanism) && *mechanism != Mechanism::kUserNamespace) {
     hint = absl::StrCat(" (to run without it: --best-effort ", MechanismName(*mechanism),
                         ", or enforcement.", MechanismName(*mechanism),
                         " = \"best_effort\" in the policy)");

@@ -91,6 +91,7 @@ struct Enforcement {
   cgroupNamespace @10 :EnforcementSetting $Json.name("cgroup_namespace");
   filesystemView @11 :EnforcementSetting $Json.name("filesystem_view");
   resourceLimits @12 :EnforcementSetting $Json.name("resource_limits");
+  userNamespace @13 :EnforcementSetting $Json.name("user_namespace");
 }
 
 struct EnforcementSetting {
@@ -352,6 +353,7 @@ struct EnforcementModes {
   cgroupNamespace @10 :Text $Json.name("cgroup_namespace");
   filesystemView @11 :Text $Json.name("filesystem_view");
   resourceLimits @12 :Text $Json.name("resource_limits");
+  userNamespace @13 :Text $Json.name("user_namespace");
 }
 
 # Each member only when the policy file sets it.

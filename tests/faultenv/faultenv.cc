@@ -32,16 +32,23 @@
 //                    cgroup2 mount and the tmpfs holding them) is read-only,
 //                    so mkdir and writes there give EROFS; the host's own
 //                    mounts stay writable; no seccomp filter
+//   no-userns        a runtime's seccomp profile: clone and unshare with
+//                    CLONE_NEWUSER give EPERM, clone3 gives ENOSYS; then as
+//                    predropped (uid 1000), so no namespace can be made
+//   max-userns-0     a user namespace (identity maps) whose
+//                    user.max_user_namespaces is 0, CMD as uid 1000 in it as
+//                    predropped: a new user namespace gives ENOSPC
 //
 // Filters are installed as root, which needs no no_new_privs, so that the
 // broker starts in exactly the state the mode describes.
 //
 // Exit codes when a mode cannot be set up (CMD never runs):
 //   64   usage or unknown mode
+//   116  max-userns-0: user.max_user_namespaces could not be set to 0
 //   117  ro-cgroup: the private mount namespace, no cgroup mount found, or
 //        one that could not be made read-only
 //   118  masked-proc: the private mount namespace or the masks over /proc
-//   119  masked-proc: the user namespace or its id maps
+//   119  masked-proc, max-userns-0: the user namespace or its id maps
 //   120  seccomp filter refused
 //   121  rootless: CAP_SETPCAP could not be dropped
 //   122  predropped: could not become uid/gid 1000
@@ -164,6 +171,7 @@ void DenyNamespaces(std::initializer_list<uint32_t> flags) {
 }
 
 constexpr int kExitReadOnlyCgroupFailed = 117;
+constexpr int kExitSysctlFailed = 116;
 constexpr int kExitMaskFailed = 118;
 constexpr int kExitUserNsFailed = 119;
 
@@ -223,7 +231,7 @@ void MaskProc() {
 // A process inside a fresh user namespace may map only its own id, so a
 // helper left in the parent namespace, where it holds CAP_SETUID and
 // CAP_SETGID, writes the identity maps for us.
-void EnterIdentityUserNamespace() {
+void EnterIdentityUserNamespace(int other_namespaces) {
   int go[2];
   if (pipe2(go, O_CLOEXEC) != 0) {
     std::perror("faultenv: pipe");
@@ -258,7 +266,7 @@ void EnterIdentityUserNamespace() {
     _exit(0);
   }
   close(go[0]);
-  int unshared = unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET);
+  int unshared = unshare(CLONE_NEWUSER | other_namespaces);
   int unshare_errno = errno;
   if (unshared == 0 && write(go[1], "x", 1) != 1) unshared = -1;
   close(go[1]);
@@ -267,7 +275,7 @@ void EnterIdentityUserNamespace() {
   }
   if (unshared != 0) {
     errno = unshare_errno;
-    std::perror("faultenv: unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET)");
+    std::perror("faultenv: unshare(CLONE_NEWUSER)");
     _exit(kExitUserNsFailed);
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -278,7 +286,7 @@ void EnterIdentityUserNamespace() {
 
 void BecomeMaskedProcContainer() {
   MaskProc();
-  EnterIdentityUserNamespace();
+  EnterIdentityUserNamespace(CLONE_NEWNS | CLONE_NEWNET);
   // The copied mounts are private already; keep it so whatever the host did.
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     std::perror("faultenv: make / private in the container");
@@ -385,6 +393,18 @@ void BecomeReadOnlyCgroupContainer() {
   }
 }
 
+// The limit is per user namespace and counts in every ancestor: set to 0
+// in a namespace of our own, it refuses any user namespace made in it
+// (ENOSPC), while the host's stays as it is.
+void BecomeMaxUserNamespacesZero() {
+  EnterIdentityUserNamespace(0);
+  if (!WriteFile("/proc/sys/user/max_user_namespaces", "0\n")) {
+    std::perror("faultenv: user.max_user_namespaces = 0");
+    _exit(kExitSysctlFailed);
+  }
+  BecomePreDropped();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -422,6 +442,11 @@ int main(int argc, char** argv) {
     BecomeMaskedProcContainer();
   } else if (mode == "ro-cgroup") {
     BecomeReadOnlyCgroupContainer();
+  } else if (mode == "no-userns") {
+    DenyNamespaces({CLONE_NEWUSER});
+    BecomePreDropped();
+  } else if (mode == "max-userns-0") {
+    BecomeMaxUserNamespacesZero();
   } else {
     std::fprintf(stderr, "faultenv: unknown mode '%s'\n", mode.c_str());
     return 64;

@@ -476,11 +476,22 @@ TEST(RunTest, PreDroppedBrokerSkipsPrivilegeDropWithoutAnySetidCall) {
   }
 }
 
+// Where the broker may make a user namespace, --user 2000 is its inside
+// id (rootless_test); on a host that refuses one, the stub would have to
+// change its uid.
 TEST(RunTest, StubAtAnotherNonRootUidIsRefused) {
   RunSpec spec;
-  spec.args = {"run",    "--network", "host", "--best-effort",   kNamespacesAndView,
-               "--user", "2000",      "--",   "./sandbox_probe", "status"};
-  spec.before_exec = BecomePreDroppedEntrypoint;
+  spec.wrapper = {Binaries().Bin("faultenv"), "no-userns", "--"};
+  spec.args = {"run",
+               "--network",
+               "host",
+               "--best-effort",
+               std::string(kNamespacesAndView) + ",user_namespace",
+               "--user",
+               "2000",
+               "--",
+               "./sandbox_probe",
+               "status"};
   RunResult result = RunTether(spec);
   EXPECT_EQ(result.exit_code, 125);
   EXPECT_EQ(result.out, "");
