@@ -316,7 +316,8 @@ TEST_P(UserNamespaceCauseTest, StrictNamesTheCauseAndBestEffortReportsIt) {
   RunResult best_effort = RunTether(spec);
   ASSERT_EQ(best_effort.exit_code, 0) << best_effort.err;
   std::string text = ReadFile(dir.Child("report.json"));
-  const MechanismRecord* record = ParseReport(text).Find("user_namespace");
+  PostureReport report = ParseReport(text);
+  const MechanismRecord* record = report.Find("user_namespace");
   ASSERT_NE(record, nullptr) << text;
   EXPECT_EQ(record->state, "degraded") << text;
   EXPECT_TRUE(Has(record->reason, GetParam().cause)) << record->reason;
