@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -26,12 +25,6 @@ namespace {
 
 constexpr char kNamePrefix[] = "tether-";
 constexpr const char* kControllers[] = {"memory", "pids", "cpu"};
-
-// "Read-only file system (EROFS)": what refusals and the report say.
-std::string ErrnoText(int error) {
-  const char* name = strerrorname_np(error);
-  return absl::StrCat(std::strerror(error), " (", name != nullptr ? name : "?", ")");
-}
 
 std::string Join(const std::string& directory, absl::string_view name) {
   return absl::StrCat(directory, directory.size() > 0 && directory.back() == '/' ? "" : "/", name);
@@ -341,7 +334,6 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::Create(const CgroupLayout& layout,
       cgroup->unified_fd_.reset(open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     }
   }
-  bool swap_on_host = HostHasSwap();
   cgroup->limits_ = PlanCgroupLimits(limits);
   for (CgroupLimit& limit : cgroup->limits_) {
     const CgroupHierarchy* hierarchy = layout.For(limit.controller);
@@ -363,8 +355,8 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::Create(const CgroupLayout& layout,
         if (int error = WriteFile(subtree, absl::StrCat("+", limit.controller)); error != 0) {
           limit.error = error;
           limit.problem = absl::StrCat(
-              "cannot give the ", limit.controller, " controller to child cgroups: write(", subtree,
-              "): ", ErrnoText(error),
+              "cannot give the ", limit.controller, " controller to child cgroups: ",
+              ErrnoStatus(error, absl::StrCat("write(", subtree, ")")).message(),
               error == EBUSY ? " (the broker's cgroup has processes of its own: start the broker "
                                "in a cgroup of its own, e.g. systemd-run --scope -p Delegate=yes)"
                              : "");
@@ -374,16 +366,16 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::Create(const CgroupLayout& layout,
     }
     if (int error = cgroup->MakeDirectory(*hierarchy, &limit.directory); error != 0) {
       limit.error = error;
-      limit.problem = absl::StrCat(
-          "cannot make the sandbox's cgroup: mkdir(", limit.directory, "): ", ErrnoText(error),
-          error == EACCES || error == EPERM || error == EROFS
-              ? " (the cgroup tree is read-only or not delegated to the broker's uid)"
-              : "");
+      limit.problem =
+          absl::StrCat("cannot make the sandbox's cgroup: ",
+                       ErrnoStatus(error, absl::StrCat("mkdir(", limit.directory, ")")).message(),
+                       error == EACCES || error == EPERM || error == EROFS
+                           ? " (the cgroup tree is read-only or not delegated to the broker's uid)"
+                           : "");
       continue;
     }
-    if (limit.name == "swap" &&
-        !Exists(Join(limit.directory, limit.writes.empty() ? "" : limit.writes[0].first))) {
-      if (swap_on_host) {
+    if (limit.name == "swap" && !Exists(Join(limit.directory, limit.writes[0].first))) {
+      if (HostHasSwap()) {
         limit.error = ENOENT;
         limit.problem =
             absl::StrCat("the host has swap but no swap accounting (", limit.writes[0].first,
@@ -399,7 +391,8 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::Create(const CgroupLayout& layout,
       std::string path = Join(limit.directory, file);
       if (int error = WriteFile(path, value); error != 0) {
         limit.error = error;
-        limit.problem = absl::StrCat("write(", path, ", ", value, "): ", ErrnoText(error));
+        limit.problem = std::string(
+            ErrnoStatus(error, absl::StrCat("write(", path, ", ", value, ")")).message());
         break;
       }
     }
@@ -428,9 +421,14 @@ std::unique_ptr<SandboxCgroup> SandboxCgroup::Create(const CgroupLayout& layout,
   return cgroup;
 }
 
-SandboxCgroup::~SandboxCgroup() {
+std::vector<std::string> SandboxCgroup::Paths() const {
   std::vector<std::string> paths;
   for (const Directory& directory : directories_) paths.push_back(directory.path);
+  return paths;
+}
+
+SandboxCgroup::~SandboxCgroup() {
+  std::vector<std::string> paths = Paths();
   absl::Time deadline = absl::Now() + absl::Seconds(2);
   KillMembers(paths, deadline);
   unified_fd_.reset();
@@ -438,11 +436,7 @@ SandboxCgroup::~SandboxCgroup() {
   for (const std::string& path : paths) RemoveDirectory(path, deadline);
 }
 
-void SandboxCgroup::KillAll() {
-  std::vector<std::string> paths;
-  for (const Directory& directory : directories_) paths.push_back(directory.path);
-  KillMembers(paths, absl::Now() + absl::Seconds(2));
-}
+void SandboxCgroup::KillAll() { KillMembers(Paths(), absl::Now() + absl::Seconds(2)); }
 
 void SandboxCgroup::Attach(pid_t pid, bool cloned_into_unified) {
   std::string text = absl::StrCat(pid);
@@ -453,8 +447,8 @@ void SandboxCgroup::Attach(pid_t pid, bool cloned_into_unified) {
     for (CgroupLimit& limit : limits_) {
       if (limit.directory == directory.path && limit.error == 0) {
         limit.error = error;
-        limit.problem = absl::StrCat("cannot move the sandbox into ", directory.display,
-                                     ": write(cgroup.procs): ", ErrnoText(error));
+        limit.problem = absl::StrCat("cannot move the sandbox into ", directory.display, ": ",
+                                     ErrnoStatus(error, "write(cgroup.procs)").message());
       }
     }
   }

@@ -126,6 +126,7 @@ class SandboxCgroup {
 
  private:
   SandboxCgroup() = default;
+  std::vector<std::string> Paths() const;  // every directory made
   // 0, or mkdir's errno; *directory is the path either way.
   int MakeDirectory(const CgroupHierarchy& hierarchy, std::string* directory);
 
