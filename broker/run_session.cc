@@ -72,6 +72,15 @@ std::vector<uint32_t> CurrentGroups() {
   return std::vector<uint32_t>(groups.begin(), groups.begin() + (count > 0 ? count : 0));
 }
 
+// poll(2)'s timeout until `deadline`, rounded up so that a poll that times
+// out has reached it; -1 (none) for the infinite future.
+int PollTimeout(absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return -1;
+  return static_cast<int>(std::clamp<int64_t>(
+      absl::ToInt64Milliseconds(absl::Ceil(deadline - absl::Now(), absl::Milliseconds(1))), 0,
+      INT_MAX));
+}
+
 }  // namespace
 
 absl::Status PrepareOnce(RunOptions* options) {
@@ -977,13 +986,7 @@ int RunSession::Supervise() {
                             {socket_open ? channel_.socket() : -1, POLLIN, 0},
                             {proxy, POLLIN, 0},
                             {oom, oom >= 0 ? cgroup_->oom_poll_events() : short{0}, 0}};
-    int wait_ms = -1;
-    if (deadline != absl::InfiniteFuture()) {
-      wait_ms = static_cast<int>(std::clamp<int64_t>(
-          absl::ToInt64Milliseconds(absl::Ceil(deadline - absl::Now(), absl::Milliseconds(1))), 0,
-          INT_MAX));
-    }
-    int ready = poll(fds, 5, wait_ms);
+    int ready = poll(fds, 5, PollTimeout(deadline));
     if (ready < 0) {
       if (errno == EINTR) continue;
       std::fprintf(stderr, "tether: poll: %s\n", strerror(errno));
@@ -1056,6 +1059,18 @@ std::string LimitValue(const std::string& name, const policy::ResourceLimits& li
   return "";
 }
 
+MechanismRecord ResourceRecord(std::string action, MechanismState state, std::string reason,
+                               int errno_value = 0, Evidence evidence = Evidence::kNone) {
+  MechanismRecord record;
+  record.mechanism = Mechanism::kResourceLimits;
+  record.action = std::move(action);
+  record.state = state;
+  record.reason = std::move(reason);
+  record.errno_value = errno_value;
+  record.evidence = evidence;
+  return record;
+}
+
 std::string TimeoutText(absl::Duration timeout, bool local) {
   return absl::StrCat(absl::FormatDuration(timeout), ", then SIGTERM and SIGKILL ",
                       absl::FormatDuration(policy::kTimeoutGrace), " later",
@@ -1088,9 +1103,8 @@ absl::Status RunSession::RecordResources() {
     out.asked = limit.asked;
     if (limit.version.has_value()) out.version = CgroupVersionName(*limit.version);
     out.setting = limit.Setting();
-    MechanismRecord record;
-    record.mechanism = Mechanism::kResourceLimits;
-    record.action = absl::StrCat(limit.name, "_limit");
+    int errno_value = 0;
+    Evidence evidence = Evidence::kNone;
     if (limit.skipped) {
       out.state = MechanismState::kSkipped;
       out.reason = limit.note;
@@ -1098,7 +1112,7 @@ absl::Status RunSession::RecordResources() {
       out.state = MechanismState::kEnforced;
       out.reason = absl::StrCat("cgroup ", out.version, ": ", out.setting, " in ", limit.directory,
                                 ", read back");
-      record.evidence = Evidence::kVerified;
+      evidence = Evidence::kVerified;
     } else {
       std::string why = absl::StrCat("the ", limit.name, " limit ", out.value,
                                      " cannot be applied: ", limit.problem);
@@ -1113,23 +1127,19 @@ absl::Status RunSession::RecordResources() {
       } else {
         out.reason = refuse ? why : absl::StrCat("best effort: ", why);
       }
-      record.errno_value = limit.error;
+      errno_value = limit.error;
     }
-    record.state = out.state;
-    record.reason = out.reason;
     report.limits.push_back(out);
-    recorder_.RecordSetup(record);
+    recorder_.RecordSetup(ResourceRecord(absl::StrCat(limit.name, "_limit"), out.state, out.reason,
+                                         errno_value, evidence));
   }
   // Every limit is in the report; the first that refuses the run is named.
   RETURN_IF_ERROR(refusal);
   if (asked.timeout.has_value()) {
     report.timeout = TimeoutText(*asked.timeout, true);
-    MechanismRecord record;
-    record.mechanism = Mechanism::kResourceLimits;
-    record.action = "timeout";
-    record.state = MechanismState::kEnforced;
-    record.reason = absl::StrCat("the broker ends the sandbox after ", report.timeout);
-    recorder_.RecordSetup(record);
+    recorder_.RecordSetup(
+        ResourceRecord("timeout", MechanismState::kEnforced,
+                       absl::StrCat("the broker ends the sandbox after ", report.timeout)));
   }
   return absl::OkStatus();
 }
@@ -1155,9 +1165,6 @@ absl::Status RunSession::RecordSidecarResources() {
     out.name = limit.name;
     out.value = LimitValue(limit.name, asked);
     out.asked = limit.asked;
-    MechanismRecord record;
-    record.mechanism = Mechanism::kResourceLimits;
-    record.action = absl::StrCat(limit.name, "_limit");
     if (limit.asked) {
       std::string why =
           absl::StrCat("sidecar: the ", limit.name, " limit ", out.value,
@@ -1173,18 +1180,14 @@ absl::Status RunSession::RecordSidecarResources() {
       out.state = MechanismState::kProvidedByContainer;
       out.reason = "sidecar: the container's cgroup and its pids limit, not tether's";
     }
-    record.state = out.state;
-    record.reason = out.reason;
     report.limits.push_back(out);
-    recorder_.RecordSetup(record);
+    recorder_.RecordSetup(
+        ResourceRecord(absl::StrCat(limit.name, "_limit"), out.state, out.reason));
   }
   if (asked.timeout.has_value()) {
     // Only the workload's own process is in reach: what it forks lives in
     // the container, whose runtime ends it. That is half a timeout.
     report.timeout = TimeoutText(*asked.timeout, false);
-    MechanismRecord record;
-    record.mechanism = Mechanism::kResourceLimits;
-    record.action = "timeout";
     std::string why =
         stub_visible_ && pidfd_.valid()
             ? absl::StrCat(
@@ -1192,9 +1195,8 @@ absl::Status RunSession::RecordSidecarResources() {
                   "after ",
                   report.timeout, "); what it forks is its container's to end")
             : "sidecar: the timeout cannot be enforced: the broker does not see the stub's process";
-    record.state = MechanismState::kDegraded;
-    record.reason = absl::StrCat("best effort: ", why);
-    recorder_.RecordSetup(record);
+    recorder_.RecordSetup(
+        ResourceRecord("timeout", MechanismState::kDegraded, absl::StrCat("best effort: ", why)));
     if (!best_effort) {
       return MechanismError(Mechanism::kResourceLimits, absl::StatusCode::kFailedPrecondition, why);
     }
@@ -1317,11 +1319,7 @@ void RunSession::HoldUntilWorkloadExits() {
   int signals_sent = 0;
   while (true) {
     struct pollfd exited = {pidfd_.get(), POLLIN, 0};
-    int wait_ms = deadline == absl::InfiniteFuture()
-                      ? -1
-                      : static_cast<int>(std::clamp<int64_t>(
-                            absl::ToInt64Milliseconds(deadline - absl::Now()) + 1, 0, INT_MAX));
-    int ready = poll(&exited, 1, wait_ms);
+    int ready = poll(&exited, 1, PollTimeout(deadline));
     if (ready < 0 && errno == EINTR) continue;
     if (ready != 0) break;
     // The workload is the stub's own process here: TERM, then KILL.
