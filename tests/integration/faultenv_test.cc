@@ -49,6 +49,27 @@ struct Fault {
   const char* outside_write = "ENOENT";
 };
 
+// uid 1000 where the host refuses a user namespace (`error`): strict
+// refuses naming it; best effort keeps no namespace, no view and no
+// cgroup, and Landlock alone keeps the host's files.
+Fault NoUserNamespace(const char* mode, int error) {
+  return {
+      mode,
+      "user_namespace: the broker has no CAP_SYS_ADMIN, so its namespaces must be made in a new "
+      "user namespace, and the host refuses one",
+      {{"user_namespace", "degraded", error},
+       NoDefaultPidsLimit(EACCES),
+       {"network_namespace", "degraded", 1},
+       {"pid_namespace", "degraded", 1},
+       {"mount_namespace", "degraded", 1},
+       {"ipc_namespace", "degraded", 1},
+       {"uts_namespace", "degraded", 1},
+       {"cgroup_namespace", "degraded", 1},
+       {"filesystem_view", "degraded", 1}},
+      "user_namespace: the broker has no CAP_SYS_ADMIN",
+      "EACCES"};
+}
+
 struct Outcome {
   RunResult result;
   std::string report;
@@ -219,38 +240,10 @@ INSTANTIATE_TEST_SUITE_P(
                       // namespace, made inside one of the sandbox's own; but
                       // no cgroup: no default pids limit.
                       Fault{"predropped", nullptr, {NoDefaultPidsLimit(EACCES)}, nullptr},
-                      // A runtime's seccomp profile denies user namespaces:
-                      // without CAP_SYS_ADMIN no namespace can be made, no
-                      // view, Landlock alone keeps the host's files.
-                      Fault{"no-userns",
-                            "user_namespace: the broker has no CAP_SYS_ADMIN, so its namespaces "
-                            "must be made in a new user namespace, and the host refuses one",
-                            {{"user_namespace", "degraded", 1},
-                             NoDefaultPidsLimit(EACCES),
-                             {"network_namespace", "degraded", 1},
-                             {"pid_namespace", "degraded", 1},
-                             {"mount_namespace", "degraded", 1},
-                             {"ipc_namespace", "degraded", 1},
-                             {"uts_namespace", "degraded", 1},
-                             {"cgroup_namespace", "degraded", 1},
-                             {"filesystem_view", "degraded", 1}},
-                            "user_namespace: the broker has no CAP_SYS_ADMIN",
-                            "EACCES"},
+                      // A runtime's seccomp profile denies user namespaces.
+                      NoUserNamespace("no-userns", EPERM),
                       // user.max_user_namespaces is 0: ENOSPC.
-                      Fault{"max-userns-0",
-                            "user_namespace: the broker has no CAP_SYS_ADMIN, so its namespaces "
-                            "must be made in a new user namespace, and the host refuses one",
-                            {{"user_namespace", "degraded", 28},
-                             NoDefaultPidsLimit(EACCES),
-                             {"network_namespace", "degraded", 1},
-                             {"pid_namespace", "degraded", 1},
-                             {"mount_namespace", "degraded", 1},
-                             {"ipc_namespace", "degraded", 1},
-                             {"uts_namespace", "degraded", 1},
-                             {"cgroup_namespace", "degraded", 1},
-                             {"filesystem_view", "degraded", 1}},
-                            "user_namespace: the broker has no CAP_SYS_ADMIN",
-                            "EACCES"},
+                      NoUserNamespace("max-userns-0", ENOSPC),
                       Fault{"no-pidns",
                             "pid_namespace: the host denies a new pid namespace",
                             {{"pid_namespace", "degraded", 1}},
