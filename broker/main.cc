@@ -28,6 +28,7 @@
 #include "broker/host/host_probe.h"
 #include "broker/host/proc_status.h"
 #include "broker/policy_options.h"
+#include "broker/report/launch_timeline.h"
 #include "broker/run_session.h"
 #include "broker/serve.h"
 #include "kernel/landlock.h"
@@ -379,6 +380,7 @@ int Probe(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tether::broker::LaunchTimeline::NoteMainEntered();
   // A closed standard fd would be reused by the next open, and the stub or
   // the workload would then write its output into that file.
   for (int fd = 0; fd <= 2; ++fd) {

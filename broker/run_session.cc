@@ -83,7 +83,7 @@ int PollTimeout(absl::Time deadline) {
 
 }  // namespace
 
-absl::Status PrepareOnce(RunOptions* options) {
+absl::Status PrepareOnce(RunOptions* options, LaunchTimeline* timeline) {
   policy::WorkloadSeccompOptions seccomp_options;
   seccomp_options.extra_denied_syscalls = options->policy.extra_denied_syscalls;
   seccomp_options.allowed_socket_families = options->policy.allowed_socket_families;
@@ -94,7 +94,9 @@ absl::Status PrepareOnce(RunOptions* options) {
                           program.status().message());
   }
   options->compiled_seccomp = *program;
+  if (timeline != nullptr) timeline->Mark("seccomp_compile");
   CachedHostFacts(*program);
+  if (timeline != nullptr) timeline->Mark("probes");
   return absl::OkStatus();
 }
 
@@ -266,6 +268,7 @@ absl::Status RunSession::StartStub() {
         errno, absl::StrCat("clone3 of the stub with namespace flags 0x", absl::Hex(clone_flags_)));
   }
   if (child_ == 0) StartSandboxChild(setup);
+  timeline_.Mark("clone");
   pidfd_.reset(pidfd);
   stub_binary_.reset();
   outcomes_write.reset();
@@ -277,6 +280,9 @@ absl::Status RunSession::StartStub() {
   // back.
   cgroup_->Attach(child_, into_cgroup);
   cgroup_->Verify(child_);
+  // On v1 a move into cgroup.procs waits for an RCU grace period at times
+  // (cgroup_threadgroup_rwsem); v2 is placed at clone time instead.
+  timeline_.Mark("cgroup_attach");
   absl::Status verified = RecordResources();
   if (verified.ok() && id_mapping_.has_value()) verified = MapUserNamespace();
   if (verified.ok()) verified = VerifyNamespaces(child_, clone_flags_, &namespace_records_);
@@ -303,6 +309,9 @@ absl::Status RunSession::StartStub() {
     recorder_.RecordSetup(record);
   }
   for (MechanismRecord& record : view_records_) recorder_.RecordSetup(record);
+  // The child's namespaces set up and checked, its view mounted and read
+  // back from mountinfo.
+  timeline_.Mark("namespaces_and_mounts");
   return verified;
 }
 
@@ -828,6 +837,7 @@ absl::Status RunSession::Handshake() {
                    channel_.Expect(ipc::StubMessage::Kind::kHello, "hello"));
   const ipc::Hello& hello = message.hello;
   hello_received_ = true;
+  timeline_.Mark(sidecar_ ? "hello" : "stub_start");
   if (sidecar_) {
     if (options_.sidecar_token.has_value() && !TokensEqual(*options_.sidecar_token, hello.token)) {
       return absl::PermissionDeniedError("the sidecar stub presented a wrong or no token");
@@ -874,6 +884,7 @@ absl::Status RunSession::Handshake() {
   for (const UniqueFd& fd : fds) raw_fds.push_back(fd.get());
   RETURN_IF_ERROR(channel_.Send(plan_message, raw_fds));
   fds.clear();
+  timeline_.Mark("plan");
   if (OcsfEventLog* events = recorder_.events()) {
     events->ConfigState(
         "Validated", Severity::kInformational,
@@ -881,15 +892,34 @@ absl::Status RunSession::Handshake() {
         Mechanism::kPlan, 0, "");
   }
   RETURN_IF_ERROR(RestrictSupervisor());
+  timeline_.Mark("supervisor_seccomp");
   RETURN_IF_ERROR(CollectResults(plan));
+  RecordStubStepTimes(plan);
   RETURN_IF_ERROR(VerifyPosture(plan));
+  timeline_.Mark("verification");
   // Complete before the workload can start, so that whoever waits for the
   // workload finds the whole report (a failed Go rewrites it as refused).
   recorder_.report().outcome = "running";
+  recorder_.report().launch = timeline_.phases();
   recorder_.WriteReport(child_, hello_received_);
   ipc::BrokerMessage go;
   go.kind = ipc::BrokerMessage::Kind::kGo;
   return channel_.Send(go);
+}
+
+void RunSession::RecordStubStepTimes(const Plan& plan) {
+  timeline_.Mark("stub_steps");
+  uint32_t landlock = 0, seccomp = 0, other = 0;
+  for (const ipc::StepResult& result : results_) {
+    Mechanism mechanism = plan.steps[result.index].mechanism;
+    uint32_t& sum = mechanism == Mechanism::kLandlock          ? landlock
+                    : mechanism == Mechanism::kWorkloadSeccomp ? seccomp
+                                                               : other;
+    sum += result.elapsed_micros;
+  }
+  timeline_.AddStubPhase("landlock", landlock);
+  timeline_.AddStubPhase("seccomp", seccomp);
+  timeline_.AddStubPhase("other_steps", other);
 }
 
 namespace {
@@ -1022,6 +1052,7 @@ int RunSession::Supervise() {
     if (proxy >= 0 && (fds[3].revents & POLLIN)) ReportEgressProxyGone();
     if (socket_open && fds[2].revents != 0) {
       exec_errno = channel_.ReceiveExecOutcome();
+      timeline_.Mark("exec");  // Go until the stub's exec closed its socket
       socket_open = false;
       channel_.Close();
     }
@@ -1237,6 +1268,7 @@ int RunSession::FinishRun(int status) {
     }
   }
   recorder_.report().exit = exit;
+  recorder_.report().launch = timeline_.phases();
   recorder_.WriteReport(child_, hello_received_);
   return exit.status;
 }
@@ -1265,11 +1297,13 @@ int RunSession::Fail(const Refusal& refusal) {
   context.hello_received = hello_received_;
   context.interrupted_by = channel_.interrupted_by();
   context.enforcement = &options_.enforcement;
+  recorder_.report().launch = timeline_.phases();
   return recorder_.Refuse(refusal, context);
 }
 
 int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t peer_gid) {
   sidecar_ = true;
+  timeline_ = LaunchTimeline();  // from the connection, not the pool's start
   stub_visible_ = PeerSharesPidNamespace(socket.get(), peer_pid);
   // Held from the start, so that the timeout can only ever reach this
   // process (its Hello is checked against /proc/<pid>).
@@ -1299,6 +1333,7 @@ int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t pee
     return kernel::ExitStatusForExecErrno(exec_errno);
   }
   if (OcsfEventLog* events = recorder_.events()) events->ProcessLaunch(child_, {}, target_.uid);
+  timeline_.Mark("exec");
   return 0;
 }
 
@@ -1334,6 +1369,7 @@ void RunSession::HoldUntilWorkloadExits() {
 // stub binary, GPUs, the namespaces and the view, the stub cloned into
 // them, the handshake, then supervision.
 int RunSession::Run() {
+  timeline_ = LaunchTimeline::SinceMainEntered();
   channel_.SetDeadline(absl::Now() + options_.handshake_timeout);
   absl::StatusOr<std::string> cwd = CurrentDirectory();
   if (!cwd.ok()) return Fail(cwd.status());
@@ -1350,8 +1386,11 @@ int RunSession::Run() {
   }
   if (absl::Status opened = OpenStubBinary(); !opened.ok()) return Fail(opened);
   if (std::optional<Refusal> refused = GrantGpus(); refused.has_value()) return Fail(*refused);
+  timeline_.Mark("options");  // flags, policy, identity, the stub binary, GPUs
   if (!options_.compiled_seccomp.has_value()) {
-    if (absl::Status prepared = PrepareOnce(&options_); !prepared.ok()) return Fail(prepared);
+    if (absl::Status prepared = PrepareOnce(&options_, &timeline_); !prepared.ok()) {
+      return Fail(prepared);
+    }
   }
   if (absl::Status planned = PlanSandbox(); !planned.ok()) {
     // A listed path the view refuses (a link someone else owns) is the
@@ -1361,7 +1400,9 @@ int RunSession::Run() {
   }
   // Only the terminal's foreground job may hand it to the workload.
   if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) terminal_group_ = getpgrp();
+  timeline_.Mark("plan_sandbox");  // the namespaces decided, the view's paths opened
   MakeCgroup();
+  timeline_.Mark("cgroup");
   if (absl::Status started = StartStub(); !started.ok()) return Fail(started);
   if (absl::Status handshake = Handshake(); !handshake.ok()) return Fail(handshake);
   recorder_.EmitPostureEvents();

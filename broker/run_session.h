@@ -21,6 +21,7 @@
 #include "broker/netns.h"
 #include "broker/planner.h"
 #include "broker/report/ocsf_events.h"
+#include "broker/report/launch_timeline.h"
 #include "broker/report/posture_report.h"
 #include "broker/report/recorder.h"
 #include "broker/stub_channel.h"
@@ -65,7 +66,8 @@ struct RunOptions {
 
 // For a long-lived broker: compiles the policy's workload filter and runs
 // the host probes once, so that every session forked afterwards reuses them.
-absl::Status PrepareOnce(RunOptions* options);
+// `timeline`, where given, gets the two as phases.
+absl::Status PrepareOnce(RunOptions* options, LaunchTimeline* timeline = nullptr);
 
 // One `tether run`: forks the stub over a socketpair, checks its Hello
 // against /proc, plans, sends the plan with its fds, collects every step
@@ -141,7 +143,12 @@ class RunSession {
   int Fail(const Refusal& refusal);
   int Fail(const absl::Status& status);  // a set-up failure (125)
 
+  // Ends the launch phase that ends now; the stub's own timing of its
+  // steps breaks down "stub_steps".
+  void RecordStubStepTimes(const Plan& plan);
+
   RunOptions options_;
+  LaunchTimeline timeline_;
   StubChannel channel_;
   Recorder recorder_;
   TargetIdentity target_;

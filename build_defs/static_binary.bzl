@@ -1,12 +1,39 @@
-"""A cc_binary linked fully static, except in sanitizer builds."""
+"""Binaries linked static, except in sanitizer builds.
+
+Both drop unused code: the project compiles with -ffunction-sections and
+-fdata-sections (.bazelrc), and these link with --gc-sections.
+"""
+
+_GC = ["-Wl,--gc-sections"]
 
 def static_cc_binary(name, **kwargs):
+    """Fully static: glibc included (the stub, test helpers)."""
     native.cc_binary(
         name = name,
         linkstatic = True,
-        linkopts = kwargs.pop("linkopts", []) + select({
+        linkopts = kwargs.pop("linkopts", []) + _GC + select({
             "//build_defs:sanitized": [],
             "//conditions:default": ["-static"],
+        }),
+        **kwargs
+    )
+
+def static_but_libc_cc_binary(name, **kwargs):
+    """Everything static but glibc (the broker).
+
+    glibc stays shared because of NSS: getpwnam_r (--user by name) and
+    getaddrinfo (the egress proxy) load modules (files, dns, sss, ldap...)
+    that must come from the same glibc as the one that loads them, which a
+    static glibc cannot promise. Every other library is a Debian static
+    archive (third_party/system); libstdc++ is the toolchain's archive for
+    every binary (BAZEL_LINKLIBS in .bazelrc) and libgcc is static here.
+    """
+    native.cc_binary(
+        name = name,
+        linkstatic = True,
+        linkopts = kwargs.pop("linkopts", []) + _GC + select({
+            "//build_defs:sanitized": [],
+            "//conditions:default": ["-static-libgcc"],
         }),
         **kwargs
     )

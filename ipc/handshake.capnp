@@ -114,6 +114,9 @@ struct StepResult {
   index @0 :UInt32;
   outcome @1 :Outcome;
   errno @2 :Int32;
+  # How long the step took, by the stub's monotonic clock: the posture
+  # report's launch breakdown (stub-attested, never a decision's input).
+  elapsedMicros @3 :UInt32;
 }
 
 struct StubMessage {

@@ -298,6 +298,7 @@ bool DecodeStubMessage(wire::StubMessage::Reader in, size_t fd_count, StubMessag
       }
       out->step_result.outcome = static_cast<Outcome>(outcome);
       out->step_result.errno_value = result.getErrno();
+      out->step_result.elapsed_micros = result.getElapsedMicros();
       bool needs_errno = out->step_result.outcome == Outcome::kTolerated ||
                          out->step_result.outcome == Outcome::kFailed;
       if (needs_errno ? !ValidErrno(out->step_result.errno_value)
@@ -449,6 +450,7 @@ void Encode(const StubMessage& message, capnp::MessageBuilder& builder) {
       result.setIndex(message.step_result.index);
       result.setOutcome(static_cast<wire::Outcome>(message.step_result.outcome));
       result.setErrno(message.step_result.errno_value);
+      result.setElapsedMicros(message.step_result.elapsed_micros);
       break;
     }
     case StubMessage::Kind::kReady: root.setReady(); break;

@@ -113,6 +113,7 @@ struct StepResult {
   uint32_t index = 0;
   Outcome outcome = Outcome::kOk;
   int32_t errno_value = 0;
+  uint32_t elapsed_micros = 0;  // for the launch breakdown only
 };
 
 struct StubMessage {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -87,7 +88,12 @@ bool RunPlan(int socket_fd, const ReceivedPlan& plan) {
   for (size_t i = 0; i < plan.plan.steps.size(); ++i) {
     ipc::StubMessage message;
     message.kind = ipc::StubMessage::Kind::kStepResult;
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     message.step_result = RunStep(i, plan.plan.steps[i], plan.fds);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    int64_t micros = (end.tv_sec - start.tv_sec) * 1000000 + (end.tv_nsec - start.tv_nsec) / 1000;
+    message.step_result.elapsed_micros = static_cast<uint32_t>(micros < 0 ? 0 : micros);
     if (!Send(socket_fd, message)) return false;
     if (message.step_result.outcome == ipc::Outcome::kFailed) return false;
   }

@@ -236,6 +236,14 @@ std::string PostureReport::ToJson() const {
     out.setCause(exit->cause);
     out.setDetail(exit->detail);
   }
+  if (!launch.empty()) {
+    auto phases = json.initLaunch(launch.size());
+    for (size_t i = 0; i < launch.size(); ++i) {
+      phases[i].setPhase(launch[i].phase);
+      phases[i].setMicros(launch[i].micros);
+      phases[i].setMeasuredBy(launch[i].measured_by);
+    }
+  }
   auto records = json.initMechanisms(mechanisms.size());
   for (size_t i = 0; i < mechanisms.size(); ++i) {
     const MechanismRecord& record = mechanisms[i];

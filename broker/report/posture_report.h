@@ -13,6 +13,7 @@
 #include "broker/identity.h"
 #include "broker/mechanism.h"
 #include "broker/planner.h"
+#include "broker/report/launch_timeline.h"
 #include "ipc/messages.h"
 
 namespace tether::broker {
@@ -63,6 +64,7 @@ struct PostureReport {
   std::vector<ResourceLimitRecord> limits;
   std::string timeout;  // empty: none
   std::optional<ExitRecord> exit;
+  std::vector<LaunchPhase> launch;  // where the launch's time went
 
   // Records a plan; every step starts as not reached, and the mechanisms it
   // left out are recorded with their reason.

@@ -37,6 +37,18 @@ struct PostureReport {
   network @6 :NetworkPosture;                      # absent without an egress allow-list
   resources @7 :ResourcePosture;                   # local runs, and sidecars as far as seen
   exit @8 :ExitPosture;                            # once the workload ended (local runs)
+  launch @9 :List(LaunchPhase);                    # where the launch's time went, in order
+}
+
+# One phase of the launch, as sandbox2's set-up latency breakdown. The
+# broker's phases follow each other, from `broker_start` (the CPU time of
+# exec and loading, before main) to `exec` (Go until the stub's exec of the
+# workload closed its socket): they add up to the launch. Those measured by
+# the stub break down the broker's `stub_steps`.
+struct LaunchPhase {
+  phase @0 :Text;
+  micros @1 :UInt32;
+  measuredBy @2 :Text $Json.name("measured_by");  # "broker" or "stub"
 }
 
 struct ResourcePosture {
