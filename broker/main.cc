@@ -22,6 +22,7 @@
 
 #include "absl/strings/numbers.h"
 #include "base/files.h"
+#include "broker/cache/compiled_filters.h"
 #include "broker/cli.h"
 #include "broker/default_policy.h"
 #include "broker/exit_codes.h"
@@ -48,7 +49,7 @@ using tether::broker::kExitSetupFailed;
 using tether::broker::kExitUsage;
 
 constexpr char kUsage[] =
-    "usage: tether probe\n"
+    "usage: tether probe [--fresh]\n"
     "       tether policy check FILE\n"
     "       tether policy explain FILE [--gpus all|none|0,2]\n"
     "       tether serve --socket PATH [--policy FILE] [--allow-uid UID,...]\n"
@@ -362,18 +363,24 @@ int Serve(const std::vector<std::string>& args) {
 }
 
 // Prints what this host and runtime allow, each with its evidence.
+// The facts come from the launch cache where it has them (denials are
+// always probed again); --fresh probes everything and replaces the entry.
 int Probe(const std::vector<std::string>& args) {
-  if (!args.empty()) {
-    std::fprintf(stderr, "tether probe: takes no arguments\n%s", kUsage);
+  bool fresh = args.size() == 1 && args[0] == "--fresh";
+  if (!args.empty() && !fresh) {
+    std::fprintf(stderr, "tether probe: expected no argument or --fresh, got %s\n%s",
+                 args[0].c_str(), kUsage);
     return kExitUsage;
   }
   absl::StatusOr<std::vector<struct sock_filter>> program =
-      tether::policy::CompileWorkloadFilter({});
+      tether::broker::CompiledWorkloadFilter({});
   if (!program.ok()) {
     std::fprintf(stderr, "tether probe: %s\n", std::string(program.status().message()).c_str());
     return kExitSetupFailed;
   }
-  std::fputs(tether::broker::HostFactsToJson(tether::broker::ProbeHost(*program)).c_str(), stdout);
+  if (fresh) tether::broker::ForgetCachedHostFacts(*program);
+  std::fputs(tether::broker::HostFactsToJson(tether::broker::CachedHostFacts(*program)).c_str(),
+             stdout);
   return 0;
 }
 

@@ -27,6 +27,7 @@
 #include "absl/time/clock.h"
 #include "base/files.h"
 #include "base/status.h"
+#include "broker/cache/compiled_filters.h"
 #include "broker/exit_codes.h"
 #include "broker/host/host_probe.h"
 #include "broker/host/peer_process.h"
@@ -87,8 +88,7 @@ absl::Status PrepareOnce(RunOptions* options, LaunchTimeline* timeline) {
   policy::WorkloadSeccompOptions seccomp_options;
   seccomp_options.extra_denied_syscalls = options->policy.extra_denied_syscalls;
   seccomp_options.allowed_socket_families = options->policy.allowed_socket_families;
-  absl::StatusOr<std::vector<struct sock_filter>> program =
-      policy::CompileWorkloadFilter(seccomp_options);
+  absl::StatusOr<std::vector<struct sock_filter>> program = CompiledWorkloadFilter(seccomp_options);
   if (!program.ok()) {
     return MechanismError(Mechanism::kWorkloadSeccomp, program.status().code(),
                           program.status().message());
@@ -146,6 +146,7 @@ absl::Status RunSession::OpenStubBinary() {
 // they are made at clone time.
 absl::Status RunSession::PlanSandbox() {
   const HostFacts& facts = CachedHostFacts(*options_.compiled_seccomp);
+  recorder_.report().probes = facts.source;
   ASSIGN_OR_RETURN(NamespaceDecision namespaces, DecideNamespaces(facts, options_.enforcement));
   clone_flags_ = namespaces.clone_flags;
   namespace_records_ = std::move(namespaces.records);
@@ -526,7 +527,7 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
   // `tether serve` compiles its policy's program once, before forking.
   absl::StatusOr<std::vector<struct sock_filter>> program =
       options_.compiled_seccomp.has_value() ? *options_.compiled_seccomp
-                                            : policy::CompileWorkloadFilter(seccomp_options);
+                                            : CompiledWorkloadFilter(seccomp_options);
   if (!program.ok()) {
     return MechanismError(Mechanism::kWorkloadSeccomp, program.status().code(),
                           program.status().message());
@@ -724,7 +725,7 @@ void RunSession::ReportEgressProxyGone() {
 // Compiled once: the broker loads it on itself, and the egress proxy on
 // itself.
 const absl::StatusOr<std::vector<struct sock_filter>>& RunSession::SupervisorFilter() {
-  if (!supervisor_filter_.has_value()) supervisor_filter_ = policy::CompileSupervisorFilter();
+  if (!supervisor_filter_.has_value()) supervisor_filter_ = CompiledSupervisorFilter();
   return *supervisor_filter_;
 }
 
@@ -1290,7 +1291,12 @@ int RunSession::Fail(const absl::Status& status) {
 }
 
 int RunSession::Fail(const Refusal& refusal) {
-  if (refusal.exit == ExitKind::kSetupFailed) KillAndReapStub();
+  if (refusal.exit == ExitKind::kSetupFailed) {
+    KillAndReapStub();
+    // A cached fact may have promised what the kernel now refuses: the
+    // next run probes afresh (this one failed closed).
+    ForgetCachedHostFacts();
+  }
   Recorder::RefusalContext context;
   context.stub_pid = child_;
   context.sidecar = sidecar_;

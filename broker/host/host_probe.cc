@@ -1,5 +1,7 @@
 #include "broker/host/host_probe.h"
 
+#include <capnp/message.h>
+#include <capnp/serialize.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -12,11 +14,15 @@
 
 #include <cstring>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/files.h"
+#include "broker/cache/cache.capnp.h"
+#include "broker/cache/launch_cache.h"
 #include "broker/report/posture_report.h"
 #include "broker/report/report.capnp.h"
 #include "broker/user_namespace.h"
@@ -184,23 +190,36 @@ int ErrnoInThrowawayChild(int (*attempt)(const void* arg), const void* arg) {
   return result;
 }
 
-HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program) {
+HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program,
+                    const HostFacts* known) {
   HostFacts facts;
   absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
   if (self.ok()) facts.self = *self;
   facts.needs_user_namespace = self.ok() && NeedsUserNamespace(*self, geteuid());
-  Attempt user_namespace{CLONE_NEWUSER};
-  UserNamespaceDiagnosis diagnosis = DiagnoseUserNamespace(
-      ErrnoInThrowawayChild(UnshareAttempt, &user_namespace),
-      ErrnoInThrowawayChild(MountInUserNamespaceAttempt, nullptr), ReadUserNamespaceSysctls());
-  facts.user_namespace = diagnosis.result;
-  facts.user_namespace_remedy = diagnosis.remedy;
+  // A fact the cache says is allowed is taken (the step that relies on it
+  // fails closed if the kernel now says no); a denial is always tried again,
+  // so that no cache entry can make a run weaker than the host allows.
+  auto reuse = [known](ProbeResult HostFacts::*fact) {
+    return known != nullptr && (known->*fact).ok;
+  };
+  if (reuse(&HostFacts::user_namespace)) {
+    facts.user_namespace = known->user_namespace;
+  } else {
+    Attempt user_namespace{CLONE_NEWUSER};
+    UserNamespaceDiagnosis diagnosis = DiagnoseUserNamespace(
+        ErrnoInThrowawayChild(UnshareAttempt, &user_namespace),
+        ErrnoInThrowawayChild(MountInUserNamespaceAttempt, nullptr), ReadUserNamespaceSysctls());
+    facts.user_namespace = diagnosis.result;
+    facts.user_namespace_remedy = diagnosis.remedy;
+  }
   facts.probed_in_user_namespace = facts.needs_user_namespace && facts.user_namespace.ok;
   bool inside = facts.probed_in_user_namespace;
   std::string where = inside ? " in a new user namespace" : "";
   Attempt netns{CLONE_NEWNET, inside};
   facts.network_namespace =
-      Probe(UnshareAttempt, &netns, absl::StrCat("unshare(CLONE_NEWNET)", where));
+      reuse(&HostFacts::network_namespace)
+          ? known->network_namespace
+          : Probe(UnshareAttempt, &netns, absl::StrCat("unshare(CLONE_NEWNET)", where));
   const struct {
     ProbeResult HostFacts::*fact;
     Attempt attempt;
@@ -213,33 +232,206 @@ HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program) {
       {&HostFacts::cgroup_namespace, {CLONE_NEWCGROUP, inside}, "unshare(CLONE_NEWCGROUP)"},
   };
   for (const auto& ns : namespaces) {
-    facts.*ns.fact = Probe(UnshareAttempt, &ns.attempt, absl::StrCat(ns.what, where));
+    facts.*ns.fact = reuse(ns.fact)
+                         ? known->*ns.fact
+                         : Probe(UnshareAttempt, &ns.attempt, absl::StrCat(ns.what, where));
   }
   Attempt plain{0, inside};
-  facts.fresh_procfs =
-      Probe(FreshProcfsAttempt, &plain,
-            absl::StrCat("fsmount of a procfs in a new mount and pid namespace", where));
-  if (facts.fresh_procfs.errno_value == EPERM) {
-    facts.fresh_procfs.evidence += " (the host's /proc has masked paths: mount too revealing)";
+  if (reuse(&HostFacts::fresh_procfs)) {
+    facts.fresh_procfs = known->fresh_procfs;
+  } else {
+    facts.fresh_procfs =
+        Probe(FreshProcfsAttempt, &plain,
+              absl::StrCat("fsmount of a procfs in a new mount and pid namespace", where));
+    if (facts.fresh_procfs.errno_value == EPERM) {
+      facts.fresh_procfs.evidence += " (the host's /proc has masked paths: mount too revealing)";
+    }
   }
-  facts.bounding_set = Probe(ClearBoundingSetAttempt, &plain,
-                             absl::StrCat("prctl(PR_CAPBSET_DROP) of every capability", where));
-  facts.seccomp = Probe(LoadSeccompAttempt, &seccomp_program,
-                        absl::StrCat("seccomp(SECCOMP_SET_MODE_FILTER) of the ",
-                                     seccomp_program.size(), "-instruction workload filter"));
+  facts.bounding_set =
+      reuse(&HostFacts::bounding_set)
+          ? known->bounding_set
+          : Probe(ClearBoundingSetAttempt, &plain,
+                  absl::StrCat("prctl(PR_CAPBSET_DROP) of every capability", where));
+  facts.seccomp = reuse(&HostFacts::seccomp)
+                      ? known->seccomp
+                      : Probe(LoadSeccompAttempt, &seccomp_program,
+                              absl::StrCat("seccomp(SECCOMP_SET_MODE_FILTER) of the ",
+                                           seccomp_program.size(), "-instruction workload filter"));
   int abi = kernel::QueryLandlockAbi();
   if (abi > 0) {
     facts.landlock_abi = abi;
   } else {
     facts.landlock_errno = -abi;
   }
-  facts.runtime = GuessRuntime();
+  facts.runtime = known != nullptr ? known->runtime : GuessRuntime();
   return facts;
 }
 
+namespace {
+
+// Every probe, by the name it has in the cache.
+constexpr struct {
+  const char* name;
+  ProbeResult HostFacts::*fact;
+} kProbes[] = {
+    {"network_namespace", &HostFacts::network_namespace},
+    {"user_namespace", &HostFacts::user_namespace},
+    {"pid_namespace", &HostFacts::pid_namespace},
+    {"mount_namespace", &HostFacts::mount_namespace},
+    {"ipc_namespace", &HostFacts::ipc_namespace},
+    {"uts_namespace", &HostFacts::uts_namespace},
+    {"cgroup_namespace", &HostFacts::cgroup_namespace},
+    {"fresh_procfs", &HostFacts::fresh_procfs},
+    {"bounding_set", &HostFacts::bounding_set},
+    {"seccomp", &HostFacts::seccomp},
+};
+
+std::string EncodeCachedFacts(const HostFacts& facts) {
+  capnp::MallocMessageBuilder message;
+  auto out = message.initRoot<cache::HostFacts>();
+  auto probes = out.initProbes(std::size(kProbes));
+  for (size_t i = 0; i < std::size(kProbes); ++i) {
+    const ProbeResult& probe = facts.*kProbes[i].fact;
+    probes[i].setName(kProbes[i].name);
+    probes[i].setOk(probe.ok);
+    probes[i].setErrno(probe.errno_value);
+    probes[i].setEvidence(probe.evidence);
+  }
+  out.setUserNamespaceRemedy(facts.user_namespace_remedy);
+  out.setProbedInUserNamespace(facts.probed_in_user_namespace);
+  out.setRuntimeName(facts.runtime.name);
+  auto evidence = out.initRuntimeEvidence(facts.runtime.evidence.size());
+  for (size_t i = 0; i < facts.runtime.evidence.size(); ++i) {
+    evidence.set(i, facts.runtime.evidence[i]);
+  }
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
+  return std::string(reinterpret_cast<const char*>(words.asBytes().begin()),
+                     words.asBytes().size());
+}
+
+// Every probe must be there, once: an entry of another shape is a miss.
+std::optional<HostFacts> DecodeCachedFacts(const std::string& payload) {
+  if (payload.empty() || payload.size() % sizeof(capnp::word) != 0) return std::nullopt;
+  kj::Array<capnp::word> words = kj::heapArray<capnp::word>(payload.size() / sizeof(capnp::word));
+  std::memcpy(words.begin(), payload.data(), payload.size());
+  std::optional<HostFacts> facts;
+  kj::runCatchingExceptions([&] {
+    capnp::FlatArrayMessageReader reader(words);
+    auto in = reader.getRoot<cache::HostFacts>();
+    HostFacts decoded;
+    size_t found = 0;
+    for (auto probe : in.getProbes()) {
+      for (const auto& known : kProbes) {
+        if (probe.getName() != known.name) continue;
+        ProbeResult& fact = decoded.*known.fact;
+        fact.ok = probe.getOk();
+        fact.errno_value = probe.getErrno();
+        fact.evidence = probe.getEvidence();
+        ++found;
+      }
+    }
+    if (found != std::size(kProbes) || in.getProbes().size() != std::size(kProbes)) return;
+    decoded.user_namespace_remedy = in.getUserNamespaceRemedy();
+    decoded.runtime.name = in.getRuntimeName();
+    for (auto line : in.getRuntimeEvidence()) decoded.runtime.evidence.emplace_back(line);
+    facts = std::move(decoded);
+  });
+  return facts;
+}
+
+// What the probes depend on beyond the boot, kernel and binary: who the
+// broker is and where it runs (ids, capabilities, no_new_privs, seccomp,
+// namespaces), the sysctls that allow user namespaces, and the workload
+// filter the seccomp probe loads.
+std::string HostFactsKey(const std::vector<struct sock_filter>& seccomp_program) {
+  std::string key = absl::StrCat("host facts v1\n", HostAndBrokerKey());
+  absl::StatusOr<std::string> status = ReadSmallFile("/proc/self/status");
+  if (status.ok()) {
+    for (absl::string_view line : absl::StrSplit(*status, '\n')) {
+      for (const char* field : {"Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:",
+                                "CapBnd:", "CapAmb:", "NoNewPrivs:", "Seccomp:"}) {
+        if (absl::StartsWith(line, field)) absl::StrAppend(&key, line, "\n");
+      }
+    }
+  } else {
+    absl::StrAppend(&key, "status unknown pid ", getpid(), "\n");
+  }
+  for (const char* ns : {"user", "mnt", "pid", "net", "ipc", "uts", "cgroup"}) {
+    struct stat st;
+    std::string path = absl::StrCat("/proc/self/ns/", ns);
+    absl::StrAppend(&key, ns, " ", stat(path.c_str(), &st) == 0 ? st.st_ino : 0, "\n");
+  }
+  UserNamespaceSysctls sysctls = ReadUserNamespaceSysctls();
+  absl::StrAppend(&key, "max_user_namespaces ", sysctls.max_user_namespaces.value_or("-"),
+                  " unprivileged_userns_clone ", sysctls.unprivileged_userns_clone.value_or("-"),
+                  " apparmor_restrict ", sysctls.apparmor_restrict.value_or("-"), "\n");
+  std::string program(reinterpret_cast<const char*>(seccomp_program.data()),
+                      seccomp_program.size() * sizeof(struct sock_filter));
+  absl::StrAppend(&key, "workload filter ", absl::BytesToHexString(program), "\n");
+  return key;
+}
+
+struct Memo {
+  HostFacts facts;
+  std::string key;
+  bool from_cache = false;
+};
+
+Memo* LoadOrProbe(const std::vector<struct sock_filter>& seccomp_program) {
+  auto* memo = new Memo;
+  memo->key = HostFactsKey(seccomp_program);
+  absl::StatusOr<LaunchCache> cache = LaunchCache::Open();
+  std::optional<HostFacts> known;
+  if (cache.ok()) {
+    std::optional<std::string> payload = cache->Read(memo->key);
+    if (payload.has_value()) known = DecodeCachedFacts(*payload);
+  }
+  memo->facts = ProbeHost(seccomp_program, known.has_value() ? &*known : nullptr);
+  memo->from_cache = known.has_value();
+  int denied = 0;
+  for (const auto& probe : kProbes) denied += (memo->facts.*probe.fact).ok ? 0 : 1;
+  if (!cache.ok()) {
+    memo->facts.source = absl::StrCat("probed (", cache.status().message(), ")");
+  } else if (known.has_value()) {
+    memo->facts.source = absl::StrCat("launch cache ", cache->PathFor(memo->key));
+    if (denied > 0) absl::StrAppend(&memo->facts.source, "; ", denied, " denied probed again");
+  } else {
+    memo->facts.source = absl::StrCat("probed, kept in ", cache->PathFor(memo->key));
+  }
+  if (cache.ok() && !known.has_value()) {
+    // Not kept: the run goes on, and the next one probes again.
+    cache->Write(memo->key, EncodeCachedFacts(memo->facts)).IgnoreError();
+  }
+  return memo;
+}
+
+Memo*& TheMemo() {
+  static Memo* memo = nullptr;
+  return memo;
+}
+
+}  // namespace
+
 const HostFacts& CachedHostFacts(const std::vector<struct sock_filter>& seccomp_program) {
-  static const HostFacts* facts = new HostFacts(ProbeHost(seccomp_program));
-  return *facts;
+  Memo*& memo = TheMemo();
+  if (memo == nullptr) memo = LoadOrProbe(seccomp_program);
+  return memo->facts;
+}
+
+bool HostFactsCameFromCache() { return TheMemo() != nullptr && TheMemo()->from_cache; }
+
+void ForgetCachedHostFacts() {
+  Memo* memo = TheMemo();
+  if (memo == nullptr || !memo->from_cache) return;
+  if (absl::StatusOr<LaunchCache> cache = LaunchCache::Open(); cache.ok()) {
+    cache->Remove(memo->key);
+  }
+}
+
+void ForgetCachedHostFacts(const std::vector<struct sock_filter>& seccomp_program) {
+  if (absl::StatusOr<LaunchCache> cache = LaunchCache::Open(); cache.ok()) {
+    cache->Remove(HostFactsKey(seccomp_program));
+  }
 }
 
 std::string HostFactsToJson(const HostFacts& facts) {
@@ -257,6 +449,7 @@ std::string HostFactsToJson(const HostFacts& facts) {
   FillProbe(json.initUtsNamespace(), facts.uts_namespace);
   FillProbe(json.initCgroupNamespace(), facts.cgroup_namespace);
   FillProbe(json.initFreshProcfs(), facts.fresh_procfs);
+  json.setSource(facts.source);
   FillProbe(json.initBoundingSetClearable(), facts.bounding_set);
   FillProbe(json.initSeccompLoadable(), facts.seccomp);
   auto landlock = json.initLandlock();

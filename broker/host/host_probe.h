@@ -44,14 +44,30 @@ struct HostFacts {
   int landlock_errno = 0;
   ProcStatus self;  // the broker's ids, caps, no_new_privs
   RuntimeGuess runtime;
+  // "probed, kept in <file>", "launch cache <file>", "probed (why no cache)".
+  std::string source = "probed";
 };
 
 // Runs every probe. `seccomp_program` is the filter the workload would get,
-// so that a runtime that models only some filters is caught.
-HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program);
+// so that a runtime that models only some filters is caught. Facts `known`
+// (a cache entry) to be allowed are taken from it; every denial is probed
+// again. The broker's own status and the Landlock ABI are always read fresh.
+HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program,
+                    const HostFacts* known = nullptr);
 
-// The same, computed once per broker process.
+// The same, computed once per broker process, through the launch cache
+// (cache/launch_cache.h): an entry of this boot, kernel, broker binary,
+// identity, namespaces, user-namespace sysctls and workload filter saves
+// the throwaway children; a missing or stale one is probed and kept.
 const HostFacts& CachedHostFacts(const std::vector<struct sock_filter>& seccomp_program);
+// Whether CachedHostFacts took them from the cache.
+bool HostFactsCameFromCache();
+// A launch failed where a cached fact said it would not: the entry goes,
+// so that the next run probes afresh.
+void ForgetCachedHostFacts();
+// Before any CachedHostFacts: the entry for `seccomp_program` goes, so that
+// every probe runs (`tether probe --fresh`).
+void ForgetCachedHostFacts(const std::vector<struct sock_filter>& seccomp_program);
 
 std::string HostFactsToJson(const HostFacts& facts);
 

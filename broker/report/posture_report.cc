@@ -236,6 +236,7 @@ std::string PostureReport::ToJson() const {
     out.setCause(exit->cause);
     out.setDetail(exit->detail);
   }
+  if (!probes.empty()) json.setProbes(probes);
   if (!launch.empty()) {
     auto phases = json.initLaunch(launch.size());
     for (size_t i = 0; i < launch.size(); ++i) {

@@ -65,6 +65,7 @@ struct PostureReport {
   std::string timeout;  // empty: none
   std::optional<ExitRecord> exit;
   std::vector<LaunchPhase> launch;  // where the launch's time went
+  std::string probes;               // where the host facts came from
 
   // Records a plan; every step starts as not reached, and the mechanisms it
   // left out are recorded with their reason.

@@ -38,6 +38,8 @@ struct PostureReport {
   resources @7 :ResourcePosture;                   # local runs, and sidecars as far as seen
   exit @8 :ExitPosture;                            # once the workload ended (local runs)
   launch @9 :List(LaunchPhase);                    # where the launch's time went, in order
+  # Where the host probes the decisions rest on came from (see HostFacts.source).
+  probes @10 :Text;
 }
 
 # One phase of the launch, as sandbox2's set-up latency breakdown. The
@@ -252,6 +254,9 @@ struct HostFacts {
   utsNamespace @10 :ProbeFact $Json.name("uts_namespace");       # unshare(CLONE_NEWUTS)
   cgroupNamespace @11 :ProbeFact $Json.name("cgroup_namespace"); # unshare(CLONE_NEWCGROUP)
   freshProcfs @12 :ProbeFact $Json.name("fresh_procfs");         # procfs in a new pid+mount namespace
+  # Where these facts come from: "probed, kept in <file>", "launch cache
+  # <file>" (denials are always probed again) or "probed (why no cache)".
+  source @13 :Text;
 }
 
 struct ProbeFact {

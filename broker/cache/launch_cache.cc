@@ -1,0 +1,179 @@
+#include "broker/cache/launch_cache.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "base/files.h"
+#include "base/status.h"
+#include "broker/cache/cache.capnp.h"
+
+namespace tether::broker {
+namespace {
+
+// An entry is small (a compiled filter is at most 4096 instructions).
+constexpr size_t kMaxEntryBytes = 256 * 1024;
+
+// Mode bits that would let another uid write.
+constexpr mode_t kWritableByOthers = S_IWGRP | S_IWOTH;
+
+absl::Status CheckOwnedAndPrivate(const struct stat& st, const std::string& what) {
+  if (st.st_uid != geteuid()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(what, " belongs to uid ", st.st_uid, ", not to the broker's uid ", geteuid()));
+  }
+  if ((st.st_mode & kWritableByOthers) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrFormat("%s is writable by others (mode %04o)", what, st.st_mode & 07777));
+  }
+  return absl::OkStatus();
+}
+
+// FNV-1a: a stable spread of keys over file names. The key inside the file
+// decides a hit, so a collision is only a miss.
+uint64_t Fnv1a(absl::string_view text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+std::string DefaultDirectory() {
+  if (const char* chosen = getenv("TETHER_CACHE_DIR"); chosen != nullptr) return chosen;
+  if (geteuid() == 0) return "/run/tether";
+  const char* runtime = getenv("XDG_RUNTIME_DIR");
+  return runtime != nullptr && runtime[0] == '/' ? absl::StrCat(runtime, "/tether") : "";
+}
+
+}  // namespace
+
+absl::StatusOr<LaunchCache> LaunchCache::Open() { return OpenAt(DefaultDirectory()); }
+
+absl::StatusOr<LaunchCache> LaunchCache::OpenAt(const std::string& directory) {
+  if (directory.empty() || directory == "off") {
+    return absl::NotFoundError("no launch cache (TETHER_CACHE_DIR=off, or no XDG_RUNTIME_DIR)");
+  }
+  if (directory[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the launch cache directory must be absolute: ", directory));
+  }
+  if (mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, absl::StrCat("mkdir(", directory, ")"));
+  }
+  UniqueFd fd(open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("open(", directory, ")"));
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("fstat(", directory, ")"));
+  RETURN_IF_ERROR(CheckOwnedAndPrivate(st, absl::StrCat("the launch cache ", directory)));
+  return LaunchCache(directory, std::move(fd));
+}
+
+std::string LaunchCache::FileName(absl::string_view key) {
+  return absl::StrFormat("%016x.entry", Fnv1a(key));
+}
+
+std::string LaunchCache::PathFor(absl::string_view key) const {
+  return absl::StrCat(directory_, "/", FileName(key));
+}
+
+std::optional<std::string> LaunchCache::Read(absl::string_view key) const {
+  UniqueFd file(openat(fd_.get(), FileName(key).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!file.valid()) return std::nullopt;
+  struct stat st;
+  if (fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      !CheckOwnedAndPrivate(st, "entry").ok() || st.st_size <= 0 ||
+      static_cast<size_t>(st.st_size) > kMaxEntryBytes || st.st_size % sizeof(capnp::word) != 0) {
+    return std::nullopt;
+  }
+  kj::Array<capnp::word> words = kj::heapArray<capnp::word>(st.st_size / sizeof(capnp::word));
+  size_t done = 0;
+  while (done < words.asBytes().size()) {
+    ssize_t n = read(file.get(), words.asBytes().begin() + done, words.asBytes().size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    done += n;
+  }
+  // Garbage (a torn or tampered file) is a miss, never a crash.
+  std::optional<std::string> payload;
+  kj::runCatchingExceptions([&] {
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = words.size();
+    options.nestingLimit = 8;
+    capnp::FlatArrayMessageReader reader(words, options);
+    auto entry = reader.getRoot<cache::Entry>();
+    if (!entry.hasKey() || entry.getKey() != kj::StringPtr(std::string(key).c_str())) return;
+    auto data = entry.getPayload();
+    payload = std::string(reinterpret_cast<const char*>(data.begin()), data.size());
+  });
+  return payload;
+}
+
+absl::Status LaunchCache::Write(absl::string_view key, absl::string_view payload) const {
+  capnp::MallocMessageBuilder message;
+  auto entry = message.initRoot<cache::Entry>();
+  std::string key_text(key);
+  entry.setKey(key_text.c_str());
+  entry.setPayload(kj::arrayPtr(reinterpret_cast<const kj::byte*>(payload.data()), payload.size()));
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
+  // A private name, then an atomic rename: a reader sees the old entry or
+  // the new one, never half of one.
+  std::string temporary = absl::StrCat(".", FileName(key), ".", getpid());
+  UniqueFd file(openat(fd_.get(), temporary.c_str(),
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!file.valid()) return ErrnoStatus(errno, absl::StrCat("open(", temporary, ")"));
+  auto bytes = words.asBytes();
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = write(file.get(), bytes.begin() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      absl::Status failed = ErrnoStatus(n < 0 ? errno : EIO, "write(launch cache entry)");
+      unlinkat(fd_.get(), temporary.c_str(), 0);
+      return failed;
+    }
+    done += n;
+  }
+  if (renameat(fd_.get(), temporary.c_str(), fd_.get(), FileName(key).c_str()) != 0) {
+    absl::Status failed = ErrnoStatus(errno, absl::StrCat("rename(", temporary, ")"));
+    unlinkat(fd_.get(), temporary.c_str(), 0);
+    return failed;
+  }
+  return absl::OkStatus();
+}
+
+void LaunchCache::Remove(absl::string_view key) const {
+  unlinkat(fd_.get(), FileName(key).c_str(), 0);
+}
+
+std::string HostAndBrokerKey() {
+  std::string key;
+  absl::StatusOr<std::string> boot = ReadSmallFile("/proc/sys/kernel/random/boot_id");
+  absl::StrAppend(&key, "boot ", boot.ok() ? absl::StripAsciiWhitespace(*boot) : "unknown", "\n");
+  struct utsname name;
+  if (uname(&name) == 0) absl::StrAppend(&key, "kernel ", name.release, " ", name.version, "\n");
+  struct stat exe;
+  if (stat("/proc/self/exe", &exe) == 0) {
+    absl::StrAppend(&key, "broker ", exe.st_dev, ":", exe.st_ino, " size ", exe.st_size, " mtime ",
+                    exe.st_mtim.tv_sec, ".", exe.st_mtim.tv_nsec, " ctime ", exe.st_ctim.tv_sec, ".",
+                    exe.st_ctim.tv_nsec, "\n");
+  } else {
+    // Without a way to tell this broker from the next, nothing is shared.
+    absl::StrAppend(&key, "broker unknown pid ", getpid(), "\n");
+  }
+  return key;
+}
+
+}  // namespace tether::broker
