@@ -167,12 +167,15 @@ absl::Status RunSession::PlanSandbox() {
     namespaces.user_namespace->reason +=
         absl::StrCat(": uid ", target_.uid, " and gid ", target_.gid, " in it are uid ", geteuid(),
                      " and gid ", getegid(), " on the host");
-    // Its network namespace belongs to the sandbox's user namespace: one of
-    // the host's could not be joined by a stub with no capability there.
-    if (options_.network_mode != NetworkMode::kHost && facts.network_namespace.ok) {
-      clone_flags_ |= CLONE_NEWNET;
-      network_at_clone_ = true;
-    }
+  }
+  // The network namespace comes with the others, in the one clone: no
+  // namespace made apart and joined later. (A non-root broker's belongs to
+  // the sandbox's user namespace: one of the host's could not be joined by
+  // a stub with no capability there.) Where the probe said yes and the
+  // kernel now says no, the clone fails and the run with it, closed.
+  if (options_.network_mode != NetworkMode::kHost && facts.network_namespace.ok) {
+    clone_flags_ |= CLONE_NEWNET;
+    network_at_clone_ = true;
   }
   if (namespaces.user_namespace.has_value()) {
     namespace_records_.push_back(std::move(*namespaces.user_namespace));
