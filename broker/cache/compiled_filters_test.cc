@@ -3,8 +3,8 @@
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <dirent.h>
-#include <linux/seccomp.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <stdlib.h>
 #include <unistd.h>
 

@@ -167,8 +167,8 @@ std::string HostAndBrokerKey() {
   struct stat exe;
   if (stat("/proc/self/exe", &exe) == 0) {
     absl::StrAppend(&key, "broker ", exe.st_dev, ":", exe.st_ino, " size ", exe.st_size, " mtime ",
-                    exe.st_mtim.tv_sec, ".", exe.st_mtim.tv_nsec, " ctime ", exe.st_ctim.tv_sec, ".",
-                    exe.st_ctim.tv_nsec, "\n");
+                    exe.st_mtim.tv_sec, ".", exe.st_mtim.tv_nsec, " ctime ", exe.st_ctim.tv_sec,
+                    ".", exe.st_ctim.tv_nsec, "\n");
   } else {
     // Without a way to tell this broker from the next, nothing is shared.
     absl::StrAppend(&key, "broker unknown pid ", getpid(), "\n");

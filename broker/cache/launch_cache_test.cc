@@ -110,7 +110,8 @@ TEST(LaunchCacheTest, ASymlinkedDirectoryIsRefused) {
   ASSERT_EQ(symlink(real.c_str(), parent.Child("link").c_str()), 0);
   absl::StatusOr<LaunchCache> cache = LaunchCache::OpenAt(parent.Child("link"));
   ASSERT_FALSE(cache.ok());
-  EXPECT_NE(cache.status().message().find("Not a directory"), absl::string_view::npos) << cache.status();
+  EXPECT_NE(cache.status().message().find("Not a directory"), absl::string_view::npos)
+      << cache.status();
 }
 
 TEST(LaunchCacheTest, OffOrRelativeMeansNoCache) {

@@ -377,10 +377,22 @@ struct Memo {
   bool from_cache = false;
 };
 
+// A seccomp filter on the broker itself (a container runtime's, a fault
+// environment's) can deny any call for any argument, and the broker cannot
+// read it to tell one filter from another: under one, every probe runs.
+absl::StatusOr<LaunchCache> CacheForProbes() {
+  absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
+  if (self.ok() && self->seccomp_mode != 0) {
+    return absl::FailedPreconditionError(
+        "not cached: the broker runs under a seccomp filter it cannot identify");
+  }
+  return LaunchCache::Open();
+}
+
 Memo* LoadOrProbe(const std::vector<struct sock_filter>& seccomp_program) {
   auto* memo = new Memo;
   memo->key = HostFactsKey(seccomp_program);
-  absl::StatusOr<LaunchCache> cache = LaunchCache::Open();
+  absl::StatusOr<LaunchCache> cache = CacheForProbes();
   std::optional<HostFacts> known;
   if (cache.ok()) {
     std::optional<std::string> payload = cache->Read(memo->key);

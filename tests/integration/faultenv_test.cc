@@ -208,10 +208,9 @@ TEST_P(FaultMatrixTest, AutoNetworkFallsBackToTheHostNetworkAndStaysStrictOtherw
     EXPECT_TRUE(Has(record->reason, "auto: fell back to the host network")) << record->reason;
     EXPECT_EQ(record->errno_value, 1) << outcome.report;
   } else {
-    // A non-root broker clones the stub into the namespace: its join step
-    // is already satisfied, and the broker still checks it.
-    bool at_clone = std::string(GetParam().mode) == "predropped";
-    EXPECT_EQ(record->state, at_clone ? "skipped" : "enforced") << outcome.report;
+    // The stub is cloned into the namespace: its join step is already
+    // satisfied, and the broker still checks it.
+    EXPECT_EQ(record->state, "skipped") << outcome.report;
     EXPECT_EQ(record->evidence, "verified") << outcome.report;
   }
 }

@@ -40,8 +40,8 @@ INSTANTIATE_TEST_SUITE_P(
         Lie{"wrong-pid", "claims pid"}, Lie{"closes-after-hello", "closed the connection"},
         Lie{"results-out-of-order", "expected the result of step 0"},
         Lie{"skips-steps", "expected the result of step 0 clear_bounding_set, got ready"},
-        // The first fact /proc contradicts is the network namespace it never joined.
-        Lie{"fake-success", "final posture: network namespace is net:["},
+        // The first fact /proc contradicts is the uid it never changed.
+        Lie{"fake-success", "final posture: Uid is 0/0/0, expected 65534/65534/65534"},
         Lie{"skips-an-enforced-step", "was planned as enforce but the stub reports skipped"},
         Lie{"tolerates-without-permission",
             "was planned as enforce but the stub reports tolerated"},
