@@ -401,12 +401,14 @@ Memo* LoadOrProbe(const std::vector<struct sock_filter>& seccomp_program) {
   memo->facts = ProbeHost(seccomp_program, known.has_value() ? &*known : nullptr);
   memo->from_cache = known.has_value();
   int denied = 0;
-  for (const auto& probe : kProbes) denied += (memo->facts.*probe.fact).ok ? 0 : 1;
+  for (const auto& probe : kProbes) denied += known.has_value() && !(*known.*probe.fact).ok;
   if (!cache.ok()) {
     memo->facts.source = absl::StrCat("probed (", cache.status().message(), ")");
   } else if (known.has_value()) {
     memo->facts.source = absl::StrCat("launch cache ", cache->PathFor(memo->key));
-    if (denied > 0) absl::StrAppend(&memo->facts.source, "; ", denied, " denied probed again");
+    if (denied > 0) {
+      absl::StrAppend(&memo->facts.source, "; its ", denied, " denied probed again");
+    }
   } else {
     memo->facts.source = absl::StrCat("probed, kept in ", cache->PathFor(memo->key));
   }

@@ -243,6 +243,10 @@ PostureReport ParseReport(const std::string& json) {
     out.exit = PostureReport::Exit{report.getExit().getStatus(), Str(report.getExit().getCause()),
                                    Str(report.getExit().getDetail())};
   }
+  for (auto phase : report.getLaunch()) {
+    out.launch.push_back({Str(phase.getPhase()), phase.getMicros(), Str(phase.getMeasuredBy())});
+  }
+  if (report.hasProbes()) out.probes = Str(report.getProbes());
   return out;
 }
 

@@ -107,6 +107,13 @@ struct PostureReport {
   std::vector<Limit> limits;         // resources.limits
   std::string timeout;               // resources.timeout; empty: absent
   std::optional<Exit> exit;
+  struct Phase {
+    std::string phase;
+    uint32_t micros = 0;
+    std::string measured_by;
+  };
+  std::vector<Phase> launch;
+  std::string probes;  // where the host facts came from; empty: absent
 
   // The limit named `name`, or nullptr.
   const Limit* FindLimit(const std::string& name) const;
