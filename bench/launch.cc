@@ -1,6 +1,7 @@
 #include "bench/launch.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,12 @@
 namespace tether::bench {
 
 int RunOnce(const std::vector<std::string>& args, const std::string& cwd) {
+  long unused = 0;
+  return RunOnceMeasured(args, cwd, &unused);
+}
+
+int RunOnceMeasured(const std::vector<std::string>& args, const std::string& cwd,
+                    long* max_rss_kib) {
   pid_t pid = fork();
   if (pid == 0) {
     int null_fd = open("/dev/null", O_RDWR);
@@ -24,7 +31,9 @@ int RunOnce(const std::vector<std::string>& args, const std::string& cwd) {
     _exit(121);
   }
   int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1;
+  struct rusage usage = {};
+  if (pid < 0 || wait4(pid, &status, 0, &usage) < 0) return -1;
+  *max_rss_kib = usage.ru_maxrss;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 

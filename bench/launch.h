@@ -10,6 +10,10 @@ namespace tether::bench {
 // when it could not start.
 int RunOnce(const std::vector<std::string>& args, const std::string& cwd);
 
+// The same, with the child's peak resident set size in KiB in *max_rss_kib.
+int RunOnceMeasured(const std::vector<std::string>& args, const std::string& cwd,
+                    long* max_rss_kib);
+
 // The p-th percentile (0..1) of `values`.
 double Percentile(std::vector<double> values, double p);
 

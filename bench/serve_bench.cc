@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
     const char* name;
     std::vector<std::string> command;
   } launchers[] = {
+      {"plain static true", {static_true}},
       {"tether serve + stub", {stub, "--connect", socket, "--", static_true}},
       {"tether run", {tether, "run", "--", static_true}},
       {"bwrap --unshare-all",
@@ -122,10 +124,12 @@ int main(int argc, char** argv) {
   std::printf("| launcher | concurrent | launches | per second | p50 ms | p99 ms |\n");
   std::printf("| --- | ---: | ---: | ---: | ---: | ---: |\n");
   int failed = 0;
+  std::map<std::pair<std::string, int>, Result> results;
   for (int concurrency : {1, 8, 64}) {
     int launches = std::max(64, concurrency * 4);
     for (const Launcher& launcher : launchers) {
       Result result = Measure(launcher.command, dir, concurrency, launches);
+      results[{launcher.name, concurrency}] = result;
       failed += result.failures;
       std::printf("| %s | %d | %d | %.1f | %.2f | %.2f |%s\n", launcher.name, concurrency,
                   launches - result.failures, result.per_second, result.p50, result.p99,
@@ -133,6 +137,18 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
+  // The sidecar's goals, against what this run measured.
+  const Result& serve_1 = results[{"tether serve + stub", 1}];
+  const Result& plain_1 = results[{"plain static true", 1}];
+  const Result& serve_8 = results[{"tether serve + stub", 8}];
+  const Result& bwrap_8 = results[{"bwrap --unshare-all", 8}];
+  double latency = plain_1.p50 > 0 ? serve_1.p50 / plain_1.p50 : -1;
+  double throughput = bwrap_8.per_second > 0 ? serve_8.per_second / bwrap_8.per_second : -1;
+  std::printf("\n| goal | measured | target | met |\n| --- | ---: | ---: | --- |\n");
+  std::printf("| serve + stub p50 vs plain exec, 1 at a time | %.2fx | at most 2.50x | %s |\n",
+              latency, latency >= 0 && latency <= 2.5 ? "yes" : "no");
+  std::printf("| serve + stub launches/s vs bwrap, 8 at a time | %.2fx | at least 2.00x | %s |\n",
+              throughput, throughput >= 2.0 ? "yes" : "no");
   kill(server, SIGTERM);
   waitpid(server, nullptr, 0);
   // Keepers of the last isolated networks may still be tearing down.

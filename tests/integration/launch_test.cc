@@ -39,7 +39,8 @@ class LaunchTest : public ::testing::Test {
     };
     spec.args = {"run", "--report", report_path_};
     spec.args.insert(spec.args.end(), flags.begin(), flags.end());
-    spec.args.insert(spec.args.end(), {"--", "./sandbox_probe", "posture", reports_.Child("outside")});
+    spec.args.insert(spec.args.end(),
+                     {"--", "./sandbox_probe", "posture", reports_.Child("outside")});
     return RunTether(spec);
   }
   PostureReport Report() {
@@ -56,9 +57,8 @@ TEST_F(LaunchTest, TheReportBreaksTheLaunchDownIntoPhasesThatAddUpToIt) {
   ScopedTempDir cache;
   auto start = std::chrono::steady_clock::now();
   RunResult result = Run(cache.path());
-  double wall_micros = std::chrono::duration<double, std::micro>(
-                           std::chrono::steady_clock::now() - start)
-                           .count();
+  double wall_micros =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
   ASSERT_EQ(result.exit_code, 0) << result.err;
   PostureReport report = Report();
   std::vector<std::string> broker_phases, stub_phases;
