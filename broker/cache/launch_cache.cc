@@ -114,7 +114,8 @@ std::optional<std::string> LaunchCache::Read(absl::string_view key) const {
     options.nestingLimit = 8;
     capnp::FlatArrayMessageReader reader(words, options);
     auto entry = reader.getRoot<cache::Entry>();
-    if (!entry.hasKey() || entry.getKey() != kj::StringPtr(std::string(key).c_str())) return;
+    capnp::Text::Reader stored = entry.getKey();
+    if (absl::string_view(stored.cStr(), stored.size()) != key) return;
     auto data = entry.getPayload();
     payload = std::string(reinterpret_cast<const char*>(data.begin()), data.size());
   });
@@ -158,7 +159,9 @@ void LaunchCache::Remove(absl::string_view key) const {
   unlinkat(fd_.get(), FileName(key).c_str(), 0);
 }
 
-std::string HostAndBrokerKey() {
+namespace {
+
+std::string ComputeHostAndBrokerKey() {
   std::string key;
   absl::StatusOr<std::string> boot = ReadSmallFile("/proc/sys/kernel/random/boot_id");
   absl::StrAppend(&key, "boot ", boot.ok() ? absl::StripAsciiWhitespace(*boot) : "unknown", "\n");
@@ -174,6 +177,14 @@ std::string HostAndBrokerKey() {
     absl::StrAppend(&key, "broker unknown pid ", getpid(), "\n");
   }
   return key;
+}
+
+}  // namespace
+
+// None of it changes while the process lives; each cached result asks.
+const std::string& HostAndBrokerKey() {
+  static const std::string* key = new std::string(ComputeHostAndBrokerKey());
+  return *key;
 }
 
 }  // namespace tether::broker

@@ -53,7 +53,8 @@ class LaunchCache {
 // What every cached result depends on about this boot, kernel and broker:
 // the boot id, the kernel release and version, and the broker binary
 // (device, inode, size, modification and change times of /proc/self/exe).
-std::string HostAndBrokerKey();
+// Computed once per process.
+const std::string& HostAndBrokerKey();
 
 }  // namespace tether::broker
 

@@ -18,7 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "base/files.h"
 #include "broker/cache/cache.capnp.h"
@@ -343,16 +343,17 @@ std::optional<HostFacts> DecodeCachedFacts(const std::string& payload) {
 // broker is and where it runs (ids, capabilities, no_new_privs, seccomp,
 // namespaces), the sysctls that allow user namespaces, and the workload
 // filter the seccomp probe loads.
-std::string HostFactsKey(const std::vector<struct sock_filter>& seccomp_program) {
+std::string HostFactsKey(const absl::StatusOr<ProcStatus>& self,
+                         const std::vector<struct sock_filter>& seccomp_program) {
   std::string key = absl::StrCat("host facts v1\n", HostAndBrokerKey());
-  absl::StatusOr<std::string> status = ReadSmallFile("/proc/self/status");
-  if (status.ok()) {
-    for (absl::string_view line : absl::StrSplit(*status, '\n')) {
-      for (const char* field : {"Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:",
-                                "CapBnd:", "CapAmb:", "NoNewPrivs:", "Seccomp:"}) {
-        if (absl::StartsWith(line, field)) absl::StrAppend(&key, line, "\n");
-      }
-    }
+  if (self.ok()) {
+    absl::StrAppend(&key, "uid ", self->uids.real, " ", self->uids.effective, " ", self->uids.saved,
+                    " ", self->fsuid, " gid ", self->gids.real, " ", self->gids.effective, " ",
+                    self->gids.saved, " ", self->fsgid, " groups ",
+                    absl::StrJoin(self->groups, ","), "\ncaps ", Hex(self->caps.inheritable), " ",
+                    Hex(self->caps.permitted), " ", Hex(self->caps.effective), " ",
+                    Hex(self->caps.bounding), " ", Hex(self->caps.ambient), "\nno_new_privs ",
+                    self->no_new_privs, " seccomp ", self->seccomp_mode, "\n");
   } else {
     absl::StrAppend(&key, "status unknown pid ", getpid(), "\n");
   }
@@ -380,8 +381,7 @@ struct Memo {
 // A seccomp filter on the broker itself (a container runtime's, a fault
 // environment's) can deny any call for any argument, and the broker cannot
 // read it to tell one filter from another: under one, every probe runs.
-absl::StatusOr<LaunchCache> CacheForProbes() {
-  absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
+absl::StatusOr<LaunchCache> CacheForProbes(const absl::StatusOr<ProcStatus>& self) {
   if (self.ok() && self->seccomp_mode != 0) {
     return absl::FailedPreconditionError(
         "not cached: the broker runs under a seccomp filter it cannot identify");
@@ -391,8 +391,9 @@ absl::StatusOr<LaunchCache> CacheForProbes() {
 
 Memo* LoadOrProbe(const std::vector<struct sock_filter>& seccomp_program) {
   auto* memo = new Memo;
-  memo->key = HostFactsKey(seccomp_program);
-  absl::StatusOr<LaunchCache> cache = CacheForProbes();
+  absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
+  memo->key = HostFactsKey(self, seccomp_program);
+  absl::StatusOr<LaunchCache> cache = CacheForProbes(self);
   std::optional<HostFacts> known;
   if (cache.ok()) {
     std::optional<std::string> payload = cache->Read(memo->key);
@@ -432,8 +433,6 @@ const HostFacts& CachedHostFacts(const std::vector<struct sock_filter>& seccomp_
   return memo->facts;
 }
 
-bool HostFactsCameFromCache() { return TheMemo() != nullptr && TheMemo()->from_cache; }
-
 void ForgetCachedHostFacts() {
   Memo* memo = TheMemo();
   if (memo == nullptr || !memo->from_cache) return;
@@ -444,7 +443,7 @@ void ForgetCachedHostFacts() {
 
 void ForgetCachedHostFacts(const std::vector<struct sock_filter>& seccomp_program) {
   if (absl::StatusOr<LaunchCache> cache = LaunchCache::Open(); cache.ok()) {
-    cache->Remove(HostFactsKey(seccomp_program));
+    cache->Remove(HostFactsKey(ReadProcStatus(getpid()), seccomp_program));
   }
 }
 

@@ -60,8 +60,6 @@ HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program,
 // identity, namespaces, user-namespace sysctls and workload filter saves
 // the throwaway children; a missing or stale one is probed and kept.
 const HostFacts& CachedHostFacts(const std::vector<struct sock_filter>& seccomp_program);
-// Whether CachedHostFacts took them from the cache.
-bool HostFactsCameFromCache();
 // A launch failed where a cached fact said it would not: the entry goes,
 // so that the next run probes afresh.
 void ForgetCachedHostFacts();
