@@ -333,19 +333,25 @@ absl::Status RunSession::MapUserNamespace() {
       absl::StrCat("the id maps of the sandbox's user namespace: ", mapped.message()));
 }
 
+absl::Status RunSession::AwaitChildReport(int fd, absl::string_view too_long,
+                                          absl::string_view poll_call) {
+  while (true) {
+    struct pollfd readable = {fd, POLLIN, 0};
+    int64_t wait_ms = absl::ToInt64Milliseconds(channel_.deadline() - absl::Now());
+    if (wait_ms <= 0) return absl::DeadlineExceededError(too_long);
+    int ready = poll(&readable, 1, static_cast<int>(std::min<int64_t>(wait_ms, INT_MAX)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return ErrnoStatus(ready < 0 ? errno : ETIMEDOUT, poll_call);
+    return absl::OkStatus();
+  }
+}
+
 // The sandbox's network namespace, made at clone time: the child says
 // whether lo is up and hands over the egress proxy's listener; the broker
 // keeps an fd of the namespace to check the stub against before Go.
 absl::Status RunSession::AdoptSandboxNetwork(int report_fd) {
-  while (true) {
-    struct pollfd readable = {report_fd, POLLIN, 0};
-    int64_t wait_ms = absl::ToInt64Milliseconds(channel_.deadline() - absl::Now());
-    if (wait_ms <= 0) return absl::DeadlineExceededError("the sandbox's network took too long");
-    int ready = poll(&readable, 1, static_cast<int>(std::min<int64_t>(wait_ms, INT_MAX)));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return ErrnoStatus(ready < 0 ? errno : ETIMEDOUT, "poll(network outcome)");
-    break;
-  }
+  RETURN_IF_ERROR(
+      AwaitChildReport(report_fd, "the sandbox's network took too long", "poll(network outcome)"));
   NetworkOutcome outcome;
   ipc::Datagram datagram = ipc::ReceiveWithFds(report_fd, &outcome, sizeof(outcome));
   if (datagram.size < 0) return ErrnoStatus(datagram.errno_value, "recvmsg(network outcome)");
@@ -376,12 +382,8 @@ absl::Status RunSession::AdoptSandboxNetwork(int report_fd) {
 absl::Status RunSession::CollectView(int outcomes_fd) {
   std::vector<int> errors(view_->mounts.size(), -1);
   while (true) {
-    struct pollfd readable = {outcomes_fd, POLLIN, 0};
-    int64_t wait_ms = absl::ToInt64Milliseconds(channel_.deadline() - absl::Now());
-    if (wait_ms <= 0) return absl::DeadlineExceededError("the filesystem view took too long");
-    int ready = poll(&readable, 1, static_cast<int>(std::min<int64_t>(wait_ms, INT_MAX)));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return ErrnoStatus(ready < 0 ? errno : ETIMEDOUT, "poll(view outcomes)");
+    RETURN_IF_ERROR(
+        AwaitChildReport(outcomes_fd, "the filesystem view took too long", "poll(view outcomes)"));
     ViewMountOutcome outcome;
     ssize_t n = read(outcomes_fd, &outcome, sizeof(outcome));
     if (n < 0 && errno == EINTR) continue;

@@ -119,6 +119,9 @@ class RunSession {
   // an event for a limit that ended it.
   int FinishRun(int status);
   absl::Status MapUserNamespace();
+  // Until the cloned child's report on `fd` can be read, within the
+  // handshake's deadline: `too_long` once it passed, else poll's error.
+  absl::Status AwaitChildReport(int fd, absl::string_view too_long, absl::string_view poll_call);
   absl::Status AdoptSandboxNetwork(int report_fd);
   absl::Status CollectView(int outcomes_fd);
   absl::Status Handshake();
