@@ -4,19 +4,20 @@ Both drop unused code: the project compiles with -ffunction-sections and
 -fdata-sections (.bazelrc), and these link with --gc-sections.
 """
 
-_GC = ["-Wl,--gc-sections"]
-
-def static_cc_binary(name, **kwargs):
-    """Fully static: glibc included (the stub, test helpers)."""
+def _static_binary(name, static_linkopts, kwargs):
     native.cc_binary(
         name = name,
         linkstatic = True,
-        linkopts = kwargs.pop("linkopts", []) + _GC + select({
+        linkopts = kwargs.pop("linkopts", []) + ["-Wl,--gc-sections"] + select({
             "//build_defs:sanitized": [],
-            "//conditions:default": ["-static"],
+            "//conditions:default": static_linkopts,
         }),
         **kwargs
     )
+
+def static_cc_binary(name, **kwargs):
+    """Fully static: glibc included (the stub, test helpers)."""
+    _static_binary(name, ["-static"], kwargs)
 
 def static_but_libc_cc_binary(name, **kwargs):
     """Everything static but glibc (the broker).
@@ -28,12 +29,4 @@ def static_but_libc_cc_binary(name, **kwargs):
     archive (third_party/system); libstdc++ is the toolchain's archive for
     every binary (BAZEL_LINKLIBS in .bazelrc) and libgcc is static here.
     """
-    native.cc_binary(
-        name = name,
-        linkstatic = True,
-        linkopts = kwargs.pop("linkopts", []) + _GC + select({
-            "//build_defs:sanitized": [],
-            "//conditions:default": ["-static-libgcc"],
-        }),
-        **kwargs
-    )
+    _static_binary(name, ["-static-libgcc"], kwargs)
