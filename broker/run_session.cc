@@ -420,8 +420,10 @@ absl::Status RunSession::CollectView(int outcomes_fd) {
 // directory, a home directory or an ancestor of one: then it stays
 // read-only (the root not even that), with a warning and a report record.
 void RunSession::GrantWorkingDirectory(policy::LandlockRules* rules) {
-  std::vector<std::string> homes =
-      working_directory_access_.has_value() ? std::vector<std::string>() : HomeDirectories();
+  std::vector<std::string> homes;
+  if (!working_directory_access_.has_value()) {
+    homes = home_directories_.has_value() ? *home_directories_ : HomeDirectories();
+  }
   if (sidecar_) {
     // The stub's own HOME names a home of its root.
     for (const std::string& variable : requested_envp_) {
@@ -551,7 +553,10 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
   input.bounding_set_cleared_at_clone = (clone_flags_ & CLONE_NEWUSER) != 0;
   RETURN_IF_ERROR(RecordEgress(&input.envp));
   ASSIGN_OR_RETURN(Plan plan, BuildPlan(input));
-  ASSIGN_OR_RETURN(UniqueFd sealed, policy::SealProgram(*program));
+  UniqueFd sealed = std::move(warm_sealed_program_);
+  if (!sealed.valid()) {
+    ASSIGN_OR_RETURN(sealed, policy::SealProgram(*program));
+  }
   fds->clear();
   fds->push_back(std::move(*ruleset));  // kLandlockFdIndex
   fds->push_back(std::move(sealed));    // kSeccompFdIndex
@@ -804,19 +809,30 @@ absl::Status RunSession::RecordEgress(std::vector<std::string>* envp) {
 
 // Every privileged object exists by now (stub forked, ruleset and filter
 // sent), so the broker gives up what it never needs again.
+// Loads the supervisor filter on this process and checks that the kernel
+// says so. An error with the kInternal code is the check's, not the load's.
+absl::Status RunSession::LoadSupervisorFilter() {
+  const absl::StatusOr<std::vector<struct sock_filter>>& program = SupervisorFilter();
+  RETURN_IF_ERROR(program.ok() ? policy::RestrictSelfWithSeccomp(*program) : program.status());
+  absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
+  if (!self.ok()) return absl::InternalError(absl::StrCat("loaded, but ", self.status().message()));
+  if (self->seccomp_mode != 2) {
+    return absl::InternalError(
+        absl::StrCat("loaded, but /proc/self/status says Seccomp ", self->seccomp_mode));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunSession::RestrictSupervisor() {
   MechanismRecord record;
   record.mechanism = Mechanism::kSupervisorSeccomp;
   record.action = "broker_seccomp_filter";
-  const absl::StatusOr<std::vector<struct sock_filter>>& program = SupervisorFilter();
-  absl::Status loaded = program.ok() ? policy::RestrictSelfWithSeccomp(*program) : program.status();
+  absl::Status loaded =
+      supervisor_loaded_.has_value() ? *supervisor_loaded_ : LoadSupervisorFilter();
+  if (loaded.code() == absl::StatusCode::kInternal) {
+    return MechanismError(Mechanism::kSupervisorSeccomp, loaded.code(), loaded.message());
+  }
   if (loaded.ok()) {
-    ASSIGN_OR_RETURN(ProcStatus self, ReadProcStatus(getpid()));
-    if (self.seccomp_mode != 2) {
-      return MechanismError(
-          Mechanism::kSupervisorSeccomp, absl::StatusCode::kInternal,
-          absl::StrCat("loaded, but /proc/self/status says Seccomp ", self.seccomp_mode));
-    }
     record.state = MechanismState::kEnforced;
     record.reason =
         "the broker denies itself ptrace, kexec, modules, bpf, perf, "
@@ -1349,10 +1365,17 @@ int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t pee
 }
 
 void RunSession::WarmUp() {
-  if (options_.network_mode == NetworkMode::kHost || !options_.compiled_seccomp.has_value()) {
-    return;
+  home_directories_ = HomeDirectories();
+  if (!options_.compiled_seccomp.has_value()) return;
+  if (absl::StatusOr<UniqueFd> sealed = policy::SealProgram(*options_.compiled_seccomp);
+      sealed.ok()) {
+    warm_sealed_program_ = std::move(*sealed);
   }
-  warm_network_ = PrepareNetwork(CachedHostFacts(*options_.compiled_seccomp));
+  if (options_.network_mode != NetworkMode::kHost) {
+    warm_network_ = PrepareNetwork(CachedHostFacts(*options_.compiled_seccomp));
+  }
+  // Last: the network's set-up (setns, the proxy's fork) is what it denies.
+  supervisor_loaded_ = LoadSupervisorFilter();
 }
 
 void RunSession::HoldUntilWorkloadExits() {

@@ -90,8 +90,10 @@ class RunSession {
   // Returns 0 once the workload runs, 125 when the stub was refused.
   int Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t peer_gid);
 
-  // For a pool of waiting sessions: makes the isolated network now, before
-  // any stub connects, so that a launch does not wait for netlink.
+  // For a pool of waiting sessions: before any stub connects, makes the
+  // isolated network, restricts this process with the supervisor filter,
+  // seals the workload's seccomp program and looks up the home
+  // directories, so that a launch waits for none of them.
   void WarmUp();
   // Serve: the report goes to <pid>-<random>.json in this directory (an fd
   // the server checked, see output_file.h).
@@ -132,6 +134,7 @@ class RunSession {
   absl::Status CollectResults(const Plan& plan);
   absl::Status VerifyPosture(const Plan& plan);
   absl::Status RestrictSupervisor();
+  absl::Status LoadSupervisorFilter();
   std::optional<Refusal> GrantGpus();
   ProbeResult PrepareNetwork(const HostFacts& facts);
   absl::Status RecordEgress(std::vector<std::string>* envp);
@@ -174,6 +177,13 @@ class RunSession {
   std::unique_ptr<EgressProxy> egress_proxy_;
   bool egress_alive_ = true;
   std::optional<absl::StatusOr<std::vector<struct sock_filter>>> supervisor_filter_;
+  // Serve: what WarmUp did before any stub connected, so that a launch is
+  // the handshake alone. The supervisor filter's load (its outcome is
+  // recorded with the session), the workload's sealed seccomp program and
+  // the host's home directories (a name service lookup).
+  std::optional<absl::Status> supervisor_loaded_;
+  UniqueFd warm_sealed_program_;
+  std::optional<std::vector<std::string>> home_directories_;
   absl::Status egress_error_;
   std::vector<ipc::StepResult> results_;
   // Local mode: the namespaces the stub is cloned into, the view built in

@@ -199,7 +199,8 @@ std::string FindLine(const std::string& text, const std::string& prefix) {
 }
 
 pid_t StartServe(const std::vector<std::string>& args, const std::string& socket,
-                 const std::string& log, const std::function<void()>& before_exec) {
+                 const std::string& log, const std::function<void()>& before_exec,
+                 const std::vector<std::string>& wrapper) {
   pid_t server = fork();
   if (server == 0) {
     if (before_exec) before_exec();
@@ -208,7 +209,8 @@ pid_t StartServe(const std::vector<std::string>& args, const std::string& socket
     int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
-    std::vector<std::string> command = {Binaries().Bin("tether"), "serve"};
+    std::vector<std::string> command = wrapper;
+    command.insert(command.end(), {Binaries().Bin("tether"), "serve"});
     command.insert(command.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (std::string& arg : command) argv.push_back(arg.data());

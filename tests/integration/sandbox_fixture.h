@@ -74,10 +74,12 @@ bool ReadUntil(int fd, int seconds, std::string* text,
                const std::function<bool(const std::string&)>& done);
 
 // `tether serve ARGS...` in the background, its output in `log`, stdin from
-// /dev/null; `before_exec` runs in the child first. Returns once `socket`
+// /dev/null; `before_exec` runs in the child first, and `wrapper` (a fault
+// environment: faultenv MODE --) execs the broker. Returns once `socket`
 // exists (or after 4 s), with the server's pid.
 pid_t StartServe(const std::vector<std::string>& args, const std::string& socket,
-                 const std::string& log, const std::function<void()>& before_exec = {});
+                 const std::string& log, const std::function<void()>& before_exec = {},
+                 const std::vector<std::string>& wrapper = {});
 // SIGTERM (a drain) and reap.
 void StopServe(pid_t server);
 

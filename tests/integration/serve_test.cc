@@ -77,6 +77,8 @@ class ServeTest : public ::testing::Test {
   virtual std::vector<std::string> ServerFlags() const {
     return {"--allow-uid", "1000", "--network", "host", "--max-pending-per-uid", "16"};
   }
+  // A fault environment the server runs in (faultenv MODE --), or none.
+  virtual std::vector<std::string> Wrapper() const { return {}; }
 
   void SetUp() override {
     dir_ = "/tmp/tether-serve-" + std::to_string(getpid());
@@ -99,8 +101,9 @@ class ServeTest : public ::testing::Test {
       std::ofstream(dir_ + "/token") << "s3cret\n";
       args.insert(args.end(), {"--token-file", dir_ + "/token"});
     }
-    server_ = StartServe(args, socket_, dir_ + "/serve.log",
-                         [this] { EnterOwnMountNamespace(dir_ + "/broker-only"); });
+    server_ = StartServe(
+        args, socket_, dir_ + "/serve.log",
+        [this] { EnterOwnMountNamespace(dir_ + "/broker-only"); }, Wrapper());
     ASSERT_TRUE(std::filesystem::exists(socket_)) << ReadFile(dir_ + "/serve.log");
   }
 
@@ -741,6 +744,53 @@ TEST_F(ServeStrictTimeoutTest, RefusesStubsBecauseItReachesOnlyTheWorkloadsOwnPr
             std::string::npos)
       << report.error;
 }
+
+// A host that refuses seccomp filters (gVisor's EINVAL) to the server
+// itself. Its workers load the supervisor filter before any stub connects:
+// the refusal still decides each stub's fate, never silently. The workload
+// filter is best effort in both, so that the supervisor's is what decides.
+class ServeFilterRefusedTest : public ServeTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  std::vector<std::string> Wrapper() const override {
+    return {Binaries().Bin("faultenv"), "gvisor", "--"};
+  }
+  std::vector<std::string> ServerFlags() const override {
+    return {
+        "--allow-uid",   "1000",
+        "--network",     "host",
+        "--best-effort", GetParam() ? "workload_seccomp,supervisor_seccomp" : "workload_seccomp"};
+  }
+};
+
+TEST_P(ServeFilterRefusedTest, StrictRefusesEveryStubAndBestEffortReportsTheFilterDegraded) {
+  bool best_effort = GetParam();
+  for (int stub = 0; stub < 2; ++stub) {
+    RunResult result = Stub(1000, {"./sandbox_probe", "exit", "0"});
+    EXPECT_EQ(result.exit_code, best_effort ? 0 : 125) << result.err;
+  }
+  std::vector<std::string> reports = Reports(dir_ + "/reports");
+  ASSERT_EQ(reports.size(), 2u) << ReadFile(dir_ + "/serve.log");
+  for (const std::string& text : reports) {
+    PostureReport report = ParseReport(text);
+    if (!best_effort) {
+      EXPECT_EQ(report.outcome, "refused") << text;
+      EXPECT_NE(report.error.find("supervisor_seccomp: the broker cannot restrict itself"),
+                std::string::npos)
+          << report.error;
+      continue;
+    }
+    EXPECT_EQ(report.outcome, "running") << text;
+    const MechanismRecord* record = report.Find("supervisor_seccomp");
+    ASSERT_NE(record, nullptr) << text;
+    EXPECT_EQ(record->state, "degraded") << text;
+    EXPECT_EQ(record->errno_value, EINVAL) << text;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Enforcement, ServeFilterRefusedTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "best_effort" : "strict";
+                         });
 
 TEST_P(ServeTimeoutTest, EndsTheWorkloadProcessAtTheTimeout) {
   // Unique to this run, so that a sleep that escaped is found by its argv.
