@@ -190,10 +190,10 @@ int ErrnoInThrowawayChild(int (*attempt)(const void* arg), const void* arg) {
   return result;
 }
 
-HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program,
+HostFacts ProbeHost(const absl::StatusOr<ProcStatus>& self,
+                    const std::vector<struct sock_filter>& seccomp_program,
                     const HostFacts* known) {
   HostFacts facts;
-  absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
   if (self.ok()) facts.self = *self;
   facts.needs_user_namespace = self.ok() && NeedsUserNamespace(*self, geteuid());
   // A fact the cache says is allowed is taken (the step that relies on it
@@ -399,7 +399,7 @@ Memo* LoadOrProbe(const std::vector<struct sock_filter>& seccomp_program) {
     std::optional<std::string> payload = cache->Read(memo->key);
     if (payload.has_value()) known = DecodeCachedFacts(*payload);
   }
-  memo->facts = ProbeHost(seccomp_program, known.has_value() ? &*known : nullptr);
+  memo->facts = ProbeHost(self, seccomp_program, known.has_value() ? &*known : nullptr);
   memo->from_cache = known.has_value();
   int denied = 0;
   for (const auto& probe : kProbes) denied += known.has_value() && !(*known.*probe.fact).ok;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "broker/host/probe_result.h"
 #include "broker/host/proc_status.h"
 
@@ -48,11 +49,14 @@ struct HostFacts {
   std::string source = "probed";
 };
 
-// Runs every probe. `seccomp_program` is the filter the workload would get,
-// so that a runtime that models only some filters is caught. Facts `known`
-// (a cache entry) to be allowed are taken from it; every denial is probed
-// again. The broker's own status and the Landlock ABI are always read fresh.
-HostFacts ProbeHost(const std::vector<struct sock_filter>& seccomp_program,
+// Runs every probe. `self` is the broker's /proc status as just read (the
+// caller's cache key is made of the same read). `seccomp_program` is the
+// filter the workload would get, so that a runtime that models only some
+// filters is caught. Facts `known` (a cache entry) to be allowed are taken
+// from it; every denial is probed again. The Landlock ABI is always read
+// fresh.
+HostFacts ProbeHost(const absl::StatusOr<ProcStatus>& self,
+                    const std::vector<struct sock_filter>& seccomp_program,
                     const HostFacts* known = nullptr);
 
 // The same, computed once per broker process, through the launch cache
