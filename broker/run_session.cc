@@ -807,31 +807,38 @@ absl::Status RunSession::RecordEgress(std::vector<std::string>* envp) {
   return absl::OkStatus();
 }
 
-// Every privileged object exists by now (stub forked, ruleset and filter
-// sent), so the broker gives up what it never needs again.
 // Loads the supervisor filter on this process and checks that the kernel
-// says so. An error with the kInternal code is the check's, not the load's.
-absl::Status RunSession::LoadSupervisorFilter() {
+// says so: `loaded` is the load's outcome (compiling the program included),
+// `checked` the check's once it loaded.
+RunSession::SupervisorLoad RunSession::LoadSupervisorFilter() {
+  SupervisorLoad outcome;
   const absl::StatusOr<std::vector<struct sock_filter>>& program = SupervisorFilter();
-  RETURN_IF_ERROR(program.ok() ? policy::RestrictSelfWithSeccomp(*program) : program.status());
+  outcome.loaded = program.ok() ? policy::RestrictSelfWithSeccomp(*program) : program.status();
+  if (!outcome.loaded.ok()) return outcome;
   absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
-  if (!self.ok()) return absl::InternalError(absl::StrCat("loaded, but ", self.status().message()));
-  if (self->seccomp_mode != 2) {
-    return absl::InternalError(
+  if (!self.ok()) {
+    outcome.checked = absl::InternalError(absl::StrCat("loaded, but ", self.status().message()));
+  } else if (self->seccomp_mode != 2) {
+    outcome.checked = absl::InternalError(
         absl::StrCat("loaded, but /proc/self/status says Seccomp ", self->seccomp_mode));
   }
-  return absl::OkStatus();
+  return outcome;
 }
 
+// Every privileged object exists by now (stub forked, ruleset and filter
+// sent), so the broker gives up what it never needs again; a serve worker
+// did so before its stub connected (WarmUp).
 absl::Status RunSession::RestrictSupervisor() {
   MechanismRecord record;
   record.mechanism = Mechanism::kSupervisorSeccomp;
   record.action = "broker_seccomp_filter";
-  absl::Status loaded =
+  SupervisorLoad outcome =
       supervisor_loaded_.has_value() ? *supervisor_loaded_ : LoadSupervisorFilter();
-  if (loaded.code() == absl::StatusCode::kInternal) {
-    return MechanismError(Mechanism::kSupervisorSeccomp, loaded.code(), loaded.message());
+  if (!outcome.checked.ok()) {
+    return MechanismError(Mechanism::kSupervisorSeccomp, outcome.checked.code(),
+                          outcome.checked.message());
   }
+  const absl::Status& loaded = outcome.loaded;
   if (loaded.ok()) {
     record.state = MechanismState::kEnforced;
     record.reason =

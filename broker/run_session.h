@@ -134,7 +134,11 @@ class RunSession {
   absl::Status CollectResults(const Plan& plan);
   absl::Status VerifyPosture(const Plan& plan);
   absl::Status RestrictSupervisor();
-  absl::Status LoadSupervisorFilter();
+  struct SupervisorLoad {
+    absl::Status loaded;   // the program compiled and the kernel took it
+    absl::Status checked;  // then /proc/self/status says Seccomp 2
+  };
+  SupervisorLoad LoadSupervisorFilter();
   std::optional<Refusal> GrantGpus();
   ProbeResult PrepareNetwork(const HostFacts& facts);
   absl::Status RecordEgress(std::vector<std::string>* envp);
@@ -181,7 +185,7 @@ class RunSession {
   // the handshake alone. The supervisor filter's load (its outcome is
   // recorded with the session), the workload's sealed seccomp program and
   // the host's home directories (a name service lookup).
-  std::optional<absl::Status> supervisor_loaded_;
+  std::optional<SupervisorLoad> supervisor_loaded_;
   UniqueFd warm_sealed_program_;
   std::optional<std::vector<std::string>> home_directories_;
   absl::Status egress_error_;

@@ -31,11 +31,17 @@ absl::Status Missing(absl::string_view field) {
 // about ten of its sixty names once each.
 using Fields = std::vector<std::pair<absl::string_view, absl::string_view>>;
 
+// A name found twice is taken as missing: Linux escapes the newline in a
+// task's name (the one field its owner writes), but a procfs that did not
+// would let the name add a line of its choosing.
 std::optional<absl::string_view> Find(const Fields& fields, absl::string_view name) {
+  std::optional<absl::string_view> found;
   for (const auto& [key, value] : fields) {
-    if (key == name) return value;
+    if (key != name) continue;
+    if (found.has_value()) return std::nullopt;
+    found = value;
   }
-  return std::nullopt;
+  return found;
 }
 
 absl::Status ParseIds(const Fields& fields, absl::string_view name, ipc::IdTriple* ids,

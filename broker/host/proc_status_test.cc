@@ -37,6 +37,16 @@ TEST(ProcStatusTest, MissingFieldIsAnErrorNamingIt) {
   EXPECT_NE(status.status().message().find("CapBnd"), absl::string_view::npos);
 }
 
+// A procfs that printed a task's name unescaped would let a process named
+// "x\nSeccomp:\t2" add a line; a field found twice is never trusted.
+TEST(ProcStatusTest, FieldNamedTwiceIsAnErrorNamingIt) {
+  std::string text(kStatus);
+  text.replace(text.find("Name:\tcat\n"), 10, "Name:\tx\nSeccomp:\t0\n");
+  absl::StatusOr<ProcStatus> status = ParseProcStatus(text);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.status().message().find("Seccomp"), absl::string_view::npos);
+}
+
 TEST(ProcStatusTest, GarbledIdsAreAnError) {
   std::string text(kStatus);
   text.replace(text.find("1000"), 4, "x000");
