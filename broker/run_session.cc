@@ -100,7 +100,9 @@ absl::Status PrepareOnce(RunOptions* options, LaunchTimeline* timeline) {
   return absl::OkStatus();
 }
 
-RunSession::RunSession(RunOptions options) : options_(std::move(options)) {}
+RunSession::RunSession(RunOptions options) : options_(std::move(options)) {
+  recorder_.SetLaunchTimeline(&timeline_);
+}
 
 RunSession::~RunSession() {
   if (child_ > 0 && !reaped_) KillAndReapStub();
@@ -929,7 +931,6 @@ absl::Status RunSession::Handshake() {
   // Complete before the workload can start, so that whoever waits for the
   // workload finds the whole report (a failed Go rewrites it as refused).
   recorder_.report().outcome = "running";
-  recorder_.report().launch = timeline_.phases();
   recorder_.WriteReport(child_, hello_received_);
   ipc::BrokerMessage go;
   go.kind = ipc::BrokerMessage::Kind::kGo;
@@ -1297,7 +1298,6 @@ int RunSession::FinishRun(int status) {
     }
   }
   recorder_.report().exit = exit;
-  recorder_.report().launch = timeline_.phases();
   recorder_.WriteReport(child_, hello_received_);
   return exit.status;
 }
@@ -1331,7 +1331,6 @@ int RunSession::Fail(const Refusal& refusal) {
   context.hello_received = hello_received_;
   context.interrupted_by = channel_.interrupted_by();
   context.enforcement = &options_.enforcement;
-  recorder_.report().launch = timeline_.phases();
   return recorder_.Refuse(refusal, context);
 }
 

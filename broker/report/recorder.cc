@@ -38,6 +38,7 @@ void Recorder::SetPlan(const Plan& plan) {
 }
 
 void Recorder::WriteReport(pid_t stub_pid, bool hello_received) {
+  if (timeline_ != nullptr) report_.launch = timeline_->phases();
   std::string json = report_.ToJson();
   if (!report_fd_.valid() && report_dir_fd_ >= 0 && hello_received) {
     // Written under a hidden name, then renamed: a reader of the directory

@@ -11,6 +11,7 @@
 #include "broker/enforcement.h"
 #include "broker/mechanism.h"
 #include "broker/planner.h"
+#include "broker/report/launch_timeline.h"
 #include "broker/report/ocsf_events.h"
 #include "broker/report/posture_report.h"
 #include "ipc/unique_fd.h"
@@ -47,6 +48,10 @@ class Recorder {
     report_dir_fd_ = directory_fd;
     report_dir_display_ = std::move(display);
   }
+
+  // Every report written from here on carries this timeline's phases as
+  // they stand then (`launch`); it must outlive the recorder.
+  void SetLaunchTimeline(const LaunchTimeline* timeline) { timeline_ = timeline; }
 
   PostureReport& report() { return report_; }
   OcsfEventLog* events() { return events_.has_value() ? &*events_ : nullptr; }
@@ -88,6 +93,7 @@ class Recorder {
   std::string report_display_;
   int report_dir_fd_ = -1;
   std::string report_dir_display_;
+  const LaunchTimeline* timeline_ = nullptr;
   std::optional<OcsfEventLog> events_;
 };
 
