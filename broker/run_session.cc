@@ -530,19 +530,11 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
     return MechanismError(Mechanism::kLandlock, ruleset.status().code(),
                           ruleset.status().message());
   }
-  policy::WorkloadSeccompOptions seccomp_options;
-  seccomp_options.extra_denied_syscalls = options_.policy.extra_denied_syscalls;
-  seccomp_options.allowed_socket_families = options_.policy.allowed_socket_families;
-  // `tether serve` compiles its policy's program once, before forking.
-  absl::StatusOr<std::vector<struct sock_filter>> program =
-      options_.compiled_seccomp.has_value() ? *options_.compiled_seccomp
-                                            : CompiledWorkloadFilter(seccomp_options);
-  if (!program.ok()) {
-    return MechanismError(Mechanism::kWorkloadSeccomp, program.status().code(),
-                          program.status().message());
-  }
+  // Compiled by PrepareOnce before anything else (Run, and `tether serve`
+  // once before forking its workers).
+  const std::vector<struct sock_filter>& program = *options_.compiled_seccomp;
   input.enforcement = options_.enforcement;
-  const HostFacts& facts = CachedHostFacts(*program);
+  const HostFacts& facts = CachedHostFacts(program);
   input.bounding_set_probe = facts.bounding_set;
   input.seccomp_probe = facts.seccomp;
   input.network_mode = options_.network_mode;
@@ -557,7 +549,7 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
   ASSIGN_OR_RETURN(Plan plan, BuildPlan(input));
   UniqueFd sealed = std::move(warm_sealed_program_);
   if (!sealed.valid()) {
-    ASSIGN_OR_RETURN(sealed, policy::SealProgram(*program));
+    ASSIGN_OR_RETURN(sealed, policy::SealProgram(program));
   }
   fds->clear();
   fds->push_back(std::move(*ruleset));  // kLandlockFdIndex
@@ -1372,7 +1364,6 @@ int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t pee
 
 void RunSession::WarmUp() {
   home_directories_ = HomeDirectories();
-  if (!options_.compiled_seccomp.has_value()) return;
   if (absl::StatusOr<UniqueFd> sealed = policy::SealProgram(*options_.compiled_seccomp);
       sealed.ok()) {
     warm_sealed_program_ = std::move(*sealed);
