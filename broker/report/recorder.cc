@@ -38,9 +38,13 @@ void Recorder::SetPlan(const Plan& plan) {
 }
 
 void Recorder::WriteReport(pid_t stub_pid, bool hello_received) {
+  bool into_directory = !report_fd_.valid() && report_dir_fd_ >= 0 && hello_received;
+  // Encoding the report costs more than the rest of a sidecar's handshake:
+  // only for somewhere to write it.
+  if (!report_fd_.valid() && !into_directory) return;
   if (timeline_ != nullptr) report_.launch = timeline_->phases();
   std::string json = report_.ToJson();
-  if (!report_fd_.valid() && report_dir_fd_ >= 0 && hello_received) {
+  if (into_directory) {
     // Written under a hidden name, then renamed: a reader of the directory
     // sees a whole report or none.
     absl::StatusOr<std::string> name = UnpredictableReportName(stub_pid);
