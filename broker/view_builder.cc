@@ -152,11 +152,6 @@ int Attach(int mount_fd, int point_fd) {
              : errno;
 }
 
-bool Report(int report_fd, size_t index, int error) {
-  ViewMountOutcome outcome = {static_cast<uint32_t>(index), error};
-  return write(report_fd, &outcome, sizeof(outcome)) == sizeof(outcome);
-}
-
 // A directory to attach the new root to before the pivot: any will do, the
 // mount namespace is private and the host's paths were cloned already.
 const char* StagingDirectory() {
@@ -185,21 +180,24 @@ int CloneViewSources(const ViewPlan& plan, std::vector<UniqueFd>* sources, size_
   return 0;
 }
 
-int BuildView(const ViewPlan& plan, int report_fd) {
+int BuildView(const ViewPlan& plan, std::vector<ViewMountOutcome>* outcomes) {
+  auto report = [outcomes](size_t index, int error) {
+    outcomes->push_back({static_cast<uint32_t>(index), error});
+  };
   // Nothing done here may reach the host's mount namespace.
   struct mount_attr make_private = {};
   make_private.propagation = MS_PRIVATE;
   if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &make_private,
               sizeof(make_private)) != 0) {
     int error = errno;
-    Report(report_fd, 0, error);
+    report(0, error);
     return error;
   }
   // Every host path first, before anything is mounted over them.
   std::vector<UniqueFd> sources;
   size_t failed = 0;
   if (int error = CloneViewSources(plan, &sources, &failed); error != 0) {
-    Report(report_fd, failed, error);
+    report(failed, error);
     return error;
   }
   size_t root_index = 0;
@@ -216,7 +214,7 @@ int BuildView(const ViewPlan& plan, int report_fd) {
                 : errno;
   }
   if (error != 0) {
-    Report(report_fd, root_index, error);
+    report(root_index, error);
     return error;
   }
   for (size_t i = 0; i < plan.mounts.size(); ++i) {
@@ -232,7 +230,7 @@ int BuildView(const ViewPlan& plan, int report_fd) {
                        point.get());
       }
     }
-    if (!Report(report_fd, i, error) && error == 0) error = EPIPE;
+    report(i, error);
     if (error != 0) return error;
   }
   // Read-only once complete, then the pivot: the old root is detached, so
@@ -245,7 +243,7 @@ int BuildView(const ViewPlan& plan, int report_fd) {
   if (error == 0 && fchdir(old_root.get()) != 0) error = errno;
   if (error == 0 && umount2(".", MNT_DETACH) != 0) error = errno;
   if (error == 0 && chdir("/") != 0) error = errno;
-  Report(report_fd, root_index, error);
+  report(root_index, error);
   return error;
 }
 

@@ -28,10 +28,10 @@ int CloneViewSources(const ViewPlan& plan, std::vector<UniqueFd>* sources, size_
 // Runs in the broker's cloned child, single-threaded, inside its new mount
 // (and pid) namespace, before it execs the stub: clones the host paths
 // (CloneViewSources), makes every mount of `plan` with the new mount API
-// (each host path attached once), writes one ViewMountOutcome per mount to
-// `report_fd`, makes the root read-only and pivots into it. Stops at the
+// (each host path attached once), appends one ViewMountOutcome per mount
+// to `outcomes`, makes the root read-only and pivots into it. Stops at the
 // first failure. Returns 0, or the errno of the failure.
-int BuildView(const ViewPlan& plan, int report_fd);
+int BuildView(const ViewPlan& plan, std::vector<ViewMountOutcome>* outcomes);
 
 }  // namespace tether::broker
 
