@@ -4,7 +4,7 @@ Both drop unused code: the project compiles with -ffunction-sections and
 -fdata-sections (.bazelrc), and these link with --gc-sections.
 """
 
-def _static_binary(name, static_linkopts, kwargs):
+def _static_binary(name, static_linkopts, kwargs, features = []):
     native.cc_binary(
         name = name,
         linkstatic = True,
@@ -12,6 +12,7 @@ def _static_binary(name, static_linkopts, kwargs):
             "//build_defs:sanitized": [],
             "//conditions:default": static_linkopts,
         }),
+        features = kwargs.pop("features", []) + features,
         **kwargs
     )
 
@@ -28,5 +29,17 @@ def static_but_libc_cc_binary(name, **kwargs):
     static glibc cannot promise. Every other library is a Debian static
     archive (third_party/system); libstdc++ is the toolchain's archive for
     every binary (BAZEL_LINKLIBS in .bazelrc) and libgcc is static here.
+
+    Linked by GNU ld with packed relative relocations (DT_RELR, glibc 2.36):
+    a position-independent broker keeps ASLR, and ld.so applies its ten
+    thousand relative relocations from a 2 KB bitmap instead of a 250 KB
+    table, on every start. gold knows no DT_RELR, and GNU ld no
+    --start-lib, which Bazel's gold toolchain would pass.
     """
-    _static_binary(name, ["-static-libgcc"], kwargs)
+    _static_binary(
+        name,
+        ["-static-libgcc", "-fuse-ld=bfd", "-Wl,-z,pack-relative-relocs"],
+        kwargs,
+        features = ["-supports_start_end_lib"],
+    )
+
