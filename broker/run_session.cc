@@ -383,17 +383,34 @@ absl::Status RunSession::AdoptSandboxNetwork(int report_fd) {
 // child waits, before the stub runs there.
 absl::Status RunSession::CollectView(int outcomes_fd) {
   std::vector<int> errors(view_->mounts.size(), -1);
-  while (true) {
+  // The child writes its outcomes in one write: they are read in as few.
+  char buffer[64 * sizeof(ViewMountOutcome)];
+  size_t held = 0;
+  bool complete = false;
+  while (!complete) {
     RETURN_IF_ERROR(
         AwaitChildReport(outcomes_fd, "the filesystem view took too long", "poll(view outcomes)"));
-    ViewMountOutcome outcome;
-    ssize_t n = read(outcomes_fd, &outcome, sizeof(outcome));
+    ssize_t n = read(outcomes_fd, buffer + held, sizeof(buffer) - held);
     if (n < 0 && errno == EINTR) continue;
-    if (n == 0 || (n == sizeof(outcome) && outcome.index == kViewComplete)) break;
-    if (n != sizeof(outcome) || outcome.index >= errors.size()) {
-      return absl::InternalError("garbled filesystem view outcome");
+    if (n < 0) return ErrnoStatus(errno, "read(view outcomes)");
+    if (n == 0) {
+      if (held != 0) return absl::InternalError("garbled filesystem view outcome");
+      break;  // the child is gone: what it did not report, it did not do
     }
-    errors[outcome.index] = outcome.error;
+    held += static_cast<size_t>(n);
+    size_t used = 0;
+    for (; !complete && held - used >= sizeof(ViewMountOutcome); used += sizeof(ViewMountOutcome)) {
+      ViewMountOutcome outcome;
+      std::memcpy(&outcome, buffer + used, sizeof(outcome));
+      complete = outcome.index == kViewComplete;
+      if (complete) continue;
+      if (outcome.index >= errors.size()) {
+        return absl::InternalError("garbled filesystem view outcome");
+      }
+      errors[outcome.index] = outcome.error;
+    }
+    std::memmove(buffer, buffer + used, held - used);
+    held -= used;
   }
   view_records_ = ViewRecords(*view_, errors);
   for (size_t i = 0; i < errors.size(); ++i) {

@@ -34,7 +34,9 @@ def static_but_libc_cc_binary(name, **kwargs):
     a position-independent broker keeps ASLR, and ld.so applies its ten
     thousand relative relocations from a 2 KB bitmap instead of a 250 KB
     table, on every start. gold knows no DT_RELR, and GNU ld no
-    --start-lib, which Bazel's gold toolchain would pass.
+    --start-lib, which Bazel's gold toolchain would pass. The broker then
+    needs glibc 2.36 or later (GLIBC_ABI_DT_RELR), as Debian 12 has; an
+    older ld.so refuses to load it rather than misapply its relocations.
     """
     _static_binary(
         name,
