@@ -28,4 +28,31 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   return text;
 }
 
+namespace {
+
+absl::Status WriteAll(int fd, absl::string_view data, absl::string_view what, bool from_start) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = from_start ? pwrite(fd, data.data() + done, data.size() - done, done)
+                           : write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return ErrnoStatus(n < 0 ? errno : EIO,
+                         absl::StrCat(from_start ? "pwrite(" : "write(", what, ")"));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status WriteFully(int fd, absl::string_view data, absl::string_view what) {
+  return WriteAll(fd, data, what, /*from_start=*/false);
+}
+
+absl::Status WriteFullyFromStart(int fd, absl::string_view data, absl::string_view what) {
+  return WriteAll(fd, data, what, /*from_start=*/true);
+}
+
 }  // namespace tether

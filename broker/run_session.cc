@@ -399,11 +399,12 @@ absl::Status RunSession::CollectView(int outcomes_fd) {
     }
     held += static_cast<size_t>(n);
     size_t used = 0;
-    for (; !complete && held - used >= sizeof(ViewMountOutcome); used += sizeof(ViewMountOutcome)) {
+    while (!complete && held - used >= sizeof(ViewMountOutcome)) {
       ViewMountOutcome outcome;
       std::memcpy(&outcome, buffer + used, sizeof(outcome));
+      used += sizeof(outcome);
       complete = outcome.index == kViewComplete;
-      if (complete) continue;
+      if (complete) break;
       if (outcome.index >= errors.size()) {
         return absl::InternalError("garbled filesystem view outcome");
       }

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/files.h"
 #include "base/status.h"
 #include "broker/exit_codes.h"
 #include "broker/netns.h"
@@ -30,18 +31,6 @@ namespace {
 using kernel::kStubSocketFd;
 
 void Complain(const char* message) { (void)!write(STDERR_FILENO, message, strlen(message)); }
-
-bool WriteAll(int fd, const void* data, size_t size) {
-  const char* next = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t written = write(fd, next, size);
-    if (written < 0 && errno == EINTR) continue;
-    if (written <= 0) return false;
-    next += written;
-    size -= static_cast<size_t>(written);
-  }
-  return true;
-}
 
 // The sandbox's own network namespace (a non-root broker's): lo up and,
 // for the egress proxy, its listener, then one datagram to the broker,
@@ -119,8 +108,9 @@ bool SetUpNetwork(const SandboxChild& setup) {
     // All outcomes in one write: each write wakes the broker, and a wake-up
     // on another CPU costs more than a mount (a child that dies before it
     // is taken as having reported none).
-    if (!WriteAll(setup.view_report_fd, outcomes.data(), outcomes.size() * sizeof(outcomes[0])) ||
-        error != 0) {
+    absl::string_view bytes(reinterpret_cast<const char*>(outcomes.data()),
+                            outcomes.size() * sizeof(outcomes[0]));
+    if (!WriteFully(setup.view_report_fd, bytes, "view outcomes").ok() || error != 0) {
       _exit(kExitSetupFailed);
     }
     // The broker reads /proc/<pid>/mountinfo while only its own code runs

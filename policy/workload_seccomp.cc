@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "base/files.h"
 #include "base/status.h"
 #include "ipc/limits.h"
 
@@ -323,19 +324,6 @@ absl::Status ReadFully(int fd, void* buffer, size_t size, absl::string_view what
   return absl::OkStatus();
 }
 
-// pwrite, not write, so that the file offset stays at 0 for a reader that
-// uses read().
-absl::Status WriteFully(int fd, const void* buffer, size_t size, absl::string_view what) {
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = pwrite(fd, static_cast<const char*>(buffer) + done, size - done, done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, absl::StrCat("pwrite(", what, ")"));
-    done += n;
-  }
-  return absl::OkStatus();
-}
-
 // Checks an exported or received program's size in bytes.
 absl::Status CheckProgramBytes(off_t bytes) {
   if (bytes <= 0 || bytes % sizeof(struct sock_filter) != 0) {
@@ -471,8 +459,12 @@ absl::StatusOr<int> ParseSocketFamily(absl::string_view name) {
 absl::StatusOr<UniqueFd> SealProgram(const std::vector<struct sock_filter>& program) {
   RETURN_IF_ERROR(CheckProgramBytes(program.size() * sizeof(struct sock_filter)));
   ASSIGN_OR_RETURN(UniqueFd memfd, CreateMemfd("tether-seccomp", MFD_ALLOW_SEALING));
-  RETURN_IF_ERROR(WriteFully(memfd.get(), program.data(),
-                             program.size() * sizeof(struct sock_filter), "seccomp program memfd"));
+  // From offset 0 on: the stub reads the program from the fd's offset 0.
+  RETURN_IF_ERROR(
+      WriteFullyFromStart(memfd.get(),
+                          absl::string_view(reinterpret_cast<const char*>(program.data()),
+                                            program.size() * sizeof(struct sock_filter)),
+                          "seccomp program memfd"));
   if (fcntl(memfd.get(), F_ADD_SEALS, kRequiredSeals) != 0) {
     return ErrnoStatus(errno, "fcntl(seccomp program memfd, F_ADD_SEALS)");
   }

@@ -136,16 +136,12 @@ absl::Status LaunchCache::Write(absl::string_view key, absl::string_view payload
                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!file.valid()) return ErrnoStatus(errno, absl::StrCat("open(", temporary, ")"));
   auto bytes = words.asBytes();
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = write(file.get(), bytes.begin() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      absl::Status failed = ErrnoStatus(n < 0 ? errno : EIO, "write(launch cache entry)");
-      unlinkat(fd_.get(), temporary.c_str(), 0);
-      return failed;
-    }
-    done += n;
+  if (absl::Status written = WriteFully(
+          file.get(), absl::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()),
+          "launch cache entry");
+      !written.ok()) {
+    unlinkat(fd_.get(), temporary.c_str(), 0);
+    return written;
   }
   if (renameat(fd_.get(), temporary.c_str(), fd_.get(), FileName(key).c_str()) != 0) {
     absl::Status failed = ErrnoStatus(errno, absl::StrCat("rename(", temporary, ")"));

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/files.h"
 #include "base/status.h"
 
 namespace tether::broker {
@@ -103,14 +104,7 @@ absl::StatusOr<std::string> UnpredictableReportName(pid_t pid) {
 
 absl::Status ReplaceContent(int fd, const std::string& content, const std::string& display) {
   if (ftruncate(fd, 0) != 0) return ErrnoStatus(errno, absl::StrCat("ftruncate(", display, ")"));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = pwrite(fd, content.data() + done, content.size() - done, done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, absl::StrCat("write(", display, ")"));
-    done += n;
-  }
-  return absl::OkStatus();
+  return WriteFullyFromStart(fd, content, display);
 }
 
 }  // namespace tether::broker
