@@ -18,24 +18,7 @@
 // workload filter denies, and would turn the stub's own exit status (127
 // for a missing workload) into its own failure.
 extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
-#define TETHER_STUB_SANITIZED 1
 #endif
-#endif
-
-#ifndef TETHER_STUB_SANITIZED
-// KJ's exception code demangles type names for messages the stub never
-// prints (it reports errnos and frame errors, and a broken message ends it
-// before exec). This definition stands in for libstdc++'s demangler, 40 KB
-// of the static stub: it always answers "invalid name" (-2), and callers
-// then show the name as it is. Sanitizer builds keep the real one for
-// their reports.
-namespace __cxxabiv1 {
-extern "C" char* __cxa_demangle(const char* /*mangled*/, char* /*buffer*/, size_t* /*length*/,
-                                int* status) {
-  if (status != nullptr) *status = -2;
-  return nullptr;
-}
-}  // namespace __cxxabiv1
 #endif
 
 namespace {
