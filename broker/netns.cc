@@ -10,7 +10,9 @@
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <netlink/socket.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -150,8 +152,8 @@ const char* ChildCallName(int32_t call) {
 
 // Makes a new namespace and sends back its fd, a netlink socket opened
 // inside it and, when asked, a TCP socket of the namespace (bound later,
-// once loopback is up). Only async-signal-safe calls: the broker may have
-// threads.
+// once loopback is up). Only system calls, no allocation: it runs in the
+// broker's memory (MakeNamespace), and the broker may have threads.
 [[noreturn]] void RunNamespaceChild(int socket_fd, bool tcp_socket) {
   ChildReport report = {kOk, 0};
   int fds[3] = {-1, -1, -1};
@@ -228,10 +230,29 @@ absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd, UniqueFd* tcp
   }
   UniqueFd ours(pair[0]);
   UniqueFd theirs(pair[1]);
-  pid_t child = fork();
-  if (child < 0) return ErrnoStatus(errno, "fork");
-  if (child == 0) RunNamespaceChild(theirs.get(), tcp_fd != nullptr);
-  theirs.reset();  // the child's exit then reads as EOF
+  // The child makes five system calls: it borrows the broker's memory
+  // instead of copying it (CLONE_VM, as posix_spawn does), on a stack of its
+  // own in this frame, while this thread waits for it to exit (CLONE_VFORK).
+  // Every signal stays blocked in it, so that no handler of the broker's
+  // runs on that shared memory.
+  struct ChildArguments {
+    int socket_fd;
+    bool tcp_socket;
+  } arguments = {theirs.get(), tcp_fd != nullptr};
+  auto child_main = [](void* raw) -> int {
+    auto* given = static_cast<ChildArguments*>(raw);
+    RunNamespaceChild(given->socket_fd, given->tcp_socket);
+  };
+  alignas(16) char child_stack[64 * 1024];
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pid_t child = clone(child_main, child_stack + sizeof(child_stack),
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, &arguments);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (child < 0) return ErrnoStatus(clone_errno, "clone(CLONE_VM | CLONE_VFORK)");
+  theirs.reset();  // had the child not reported, its exit reads as EOF
   return ReceiveChildReport(ours.get(), child, netns_fd, route_fd, tcp_fd);
 }
 
