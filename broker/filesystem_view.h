@@ -63,7 +63,7 @@ struct ViewInput {
   bool working_directory_writable = false;
   // Whether the host allows a fresh procfs in a new pid namespace; when it
   // does not, strict refuses and best effort binds the host's /proc.
-  ProbeResult fresh_procfs{true};
+  ProbeResult fresh_procfs{true, 0, ""};
   bool best_effort = false;
 };
 

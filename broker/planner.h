@@ -29,7 +29,7 @@ struct PlanInput {
   NetworkMode network_mode = NetworkMode::kHost;
   // For isolated and auto: whether the broker made the namespace (loopback
   // only) and, if not, the evidence.
-  ProbeResult network{true};
+  ProbeResult network{true, 0, ""};
   // The stub was cloned into the sandbox's network namespace (a non-root
   // broker's, owned by the sandbox's user namespace): nothing to join.
   bool network_made_at_clone = false;
@@ -37,8 +37,8 @@ struct PlanInput {
   // user namespace before it executed the stub.
   bool bounding_set_cleared_at_clone = false;
   Enforcement enforcement;
-  ProbeResult bounding_set_probe{true};
-  ProbeResult seccomp_probe{true};
+  ProbeResult bounding_set_probe{true, 0, ""};
+  ProbeResult seccomp_probe{true, 0, ""};
   TargetIdentity target;
   pid_t broker_pid = 0;
   std::string working_directory;
