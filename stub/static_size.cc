@@ -19,8 +19,8 @@
 // about 33 KB of message catalogs, locale aliases and vfwprintf. This one
 // writes the same facts with write(2), without stdio or malloc (either may
 // be what failed), and aborts as glibc's does.
-extern "C" [[noreturn]] void __assert_fail(const char* assertion, const char* file,
-                                           unsigned int line, const char* function) noexcept {
+extern "C" void __assert_fail(const char* assertion, const char* file, unsigned int line,
+                              const char* function) noexcept {
   char digits[12];
   char* number = digits + sizeof(digits);
   do {
