@@ -233,8 +233,10 @@ absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd, UniqueFd* tcp
   // The child makes five system calls: it borrows the broker's memory
   // instead of copying it (CLONE_VM, as posix_spawn does), on a stack of its
   // own in this frame, while this thread waits for it to exit (CLONE_VFORK).
-  // Every signal stays blocked in it, so that no handler of the broker's
-  // runs on that shared memory.
+  // Every signal that can be blocked stays blocked in it (glibc keeps its
+  // two internal ones, whose handlers ignore other processes), so that no
+  // handler of the broker's runs on that shared memory. It shares this
+  // thread's errno: only a failed clone's is read here.
   struct ChildArguments {
     int socket_fd;
     bool tcp_socket;

@@ -7,7 +7,7 @@
 // the comment beside it says. Sanitizer builds link dynamically and leave
 // this file out (stub/BUILD.bazel): there the real ones serve.
 
-#include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,7 +18,30 @@
 // Its version formats the message through gettext and wide-character stdio:
 // about 33 KB of message catalogs, locale aliases and vfwprintf. This one
 // writes the same facts with write(2), without stdio or malloc (either may
-// be what failed), and aborts as glibc's does.
+// be what failed), and aborts as glibc's does. Declared here because
+// <assert.h> declares it only without NDEBUG.
+extern "C" void __assert_fail(const char* assertion, const char* file, unsigned int line,
+                              const char* function) noexcept __attribute__((noreturn));
+
+namespace {
+
+void WriteToStderr(const char* text, size_t length) {
+  // Best effort: stderr may be gone, and abort() follows either way.
+  while (length > 0) {
+    ssize_t written = write(STDERR_FILENO, text, length);
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) return;
+    text += written;
+    length -= static_cast<size_t>(written);
+  }
+}
+
+void WriteToStderr(const char* text) {
+  if (text != nullptr) WriteToStderr(text, strlen(text));
+}
+
+}  // namespace
+
 extern "C" void __assert_fail(const char* assertion, const char* file, unsigned int line,
                               const char* function) noexcept {
   char digits[12];
@@ -27,15 +50,15 @@ extern "C" void __assert_fail(const char* assertion, const char* file, unsigned 
     *--number = static_cast<char>('0' + line % 10);
     line /= 10;
   } while (line != 0 && number > digits);
-  const char* parts[] = {"tether-stub: ", file,      ":",         nullptr, ": ", function,
-                         ": assertion `", assertion, "' failed\n"};
-  for (const char* part : parts) {
-    const char* text = part != nullptr ? part : number;
-    size_t length =
-        part != nullptr ? strlen(part) : static_cast<size_t>(digits + sizeof(digits) - number);
-    // Best effort: stderr may be gone, and abort() follows either way.
-    if (write(STDERR_FILENO, text, length) < 0) break;
-  }
+  WriteToStderr("tether-stub: ");
+  WriteToStderr(file);
+  WriteToStderr(":");
+  WriteToStderr(number, static_cast<size_t>(digits + sizeof(digits) - number));
+  WriteToStderr(": ");
+  WriteToStderr(function);
+  WriteToStderr(": assertion `");
+  WriteToStderr(assertion);
+  WriteToStderr("' failed\n");
   abort();
 }
 

@@ -3,7 +3,6 @@
 // and aborts, KJ still prints every double and float it is given as the
 // same value, and parsing one fails instead of answering wrongly.
 
-#include <assert.h>
 #include <kj/exception.h>
 #include <kj/string.h>
 #include <signal.h>
@@ -17,6 +16,10 @@
 #include <string>
 
 #include "gtest/gtest.h"
+
+// static_size.cc's; <assert.h> declares it only without NDEBUG.
+extern "C" void __assert_fail(const char* assertion, const char* file, unsigned int line,
+                              const char* function) noexcept __attribute__((noreturn));
 
 namespace {
 
@@ -44,6 +47,11 @@ TEST(StaticSizeTest, FailedAssertionSaysWhatFailedAndAborts) {
 TEST(StaticSizeTest, AssertionOnLineZeroPrintsZero) {
   EXPECT_EXIT(__assert_fail("x", "f.cc", 0, "g"), ::testing::KilledBySignal(SIGABRT),
               "f.cc:0: g: assertion `x' failed");
+}
+
+TEST(StaticSizeTest, AssertionWithoutAFunctionNameLeavesItOut) {
+  EXPECT_EXIT(__assert_fail("x", "f.cc", 7, nullptr), ::testing::KilledBySignal(SIGABRT),
+              "f.cc:7: : assertion `x' failed");
 }
 
 double ParsedBack(const kj::String& text) {
