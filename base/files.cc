@@ -28,6 +28,20 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   return text;
 }
 
+absl::Status ReadFullyFromStart(int fd, void* buffer, size_t size, absl::string_view what) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = pread(fd, static_cast<char*>(buffer) + done, size - done, done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("pread(", what, ")"));
+    if (n == 0) {
+      return absl::DataLossError(absl::StrCat(what, " ended after ", done, " of ", size, " bytes"));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 absl::Status WriteAll(int fd, absl::string_view data, absl::string_view what, bool from_start) {

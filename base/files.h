@@ -13,6 +13,11 @@ namespace tether {
 // than 1 MiB is an error rather than an unbounded read.
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path);
 
+// Exactly `size` bytes from offset 0 on with pread (a file of known size,
+// a memfd): an end of file before them is a DataLossError. `what` names the
+// file in the error.
+absl::Status ReadFullyFromStart(int fd, void* buffer, size_t size, absl::string_view what);
+
 // All of `data`, written at the fd's offset (a pipe, a new file), however
 // many writes it takes. `what` names the file in the error.
 absl::Status WriteFully(int fd, absl::string_view data, absl::string_view what);

@@ -310,20 +310,6 @@ absl::StatusOr<UniqueFd> CreateMemfd(const char* name, unsigned flags) {
   return UniqueFd(fd);
 }
 
-absl::Status ReadFully(int fd, void* buffer, size_t size, absl::string_view what) {
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = pread(fd, static_cast<char*>(buffer) + done, size - done, done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, absl::StrCat("pread(", what, ")"));
-    if (n == 0) {
-      return absl::DataLossError(absl::StrCat(what, " ended after ", done, " of ", size, " bytes"));
-    }
-    done += n;
-  }
-  return absl::OkStatus();
-}
-
 // Checks an exported or received program's size in bytes.
 absl::Status CheckProgramBytes(off_t bytes) {
   if (bytes <= 0 || bytes % sizeof(struct sock_filter) != 0) {
@@ -342,7 +328,7 @@ absl::StatusOr<std::vector<struct sock_filter>> ReadProgram(int fd, off_t bytes,
                                                             absl::string_view what) {
   RETURN_IF_ERROR(CheckProgramBytes(bytes));
   std::vector<struct sock_filter> program(bytes / sizeof(struct sock_filter));
-  RETURN_IF_ERROR(ReadFully(fd, program.data(), bytes, what));
+  RETURN_IF_ERROR(ReadFullyFromStart(fd, program.data(), bytes, what));
   return program;
 }
 

@@ -99,12 +99,9 @@ std::optional<std::string> LaunchCache::Read(absl::string_view key) const {
     return std::nullopt;
   }
   kj::Array<capnp::word> words = kj::heapArray<capnp::word>(st.st_size / sizeof(capnp::word));
-  size_t done = 0;
-  while (done < words.asBytes().size()) {
-    ssize_t n = read(file.get(), words.asBytes().begin() + done, words.asBytes().size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return std::nullopt;
-    done += n;
+  if (!ReadFullyFromStart(file.get(), words.begin(), words.asBytes().size(), "launch cache entry")
+           .ok()) {
+    return std::nullopt;
   }
   // Garbage (a torn or tampered file) is a miss, never a crash.
   std::optional<std::string> payload;
