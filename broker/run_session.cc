@@ -26,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "base/files.h"
+#include "base/poll_timeout.h"
 #include "base/status.h"
 #include "broker/cache/compiled_filters.h"
 #include "broker/exit_codes.h"
@@ -71,15 +72,6 @@ std::vector<uint32_t> CurrentGroups() {
   std::vector<gid_t> groups(count > 0 ? count : 0);
   if (count > 0) count = getgroups(count, groups.data());
   return std::vector<uint32_t>(groups.begin(), groups.begin() + (count > 0 ? count : 0));
-}
-
-// poll(2)'s timeout until `deadline`, rounded up so that a poll that times
-// out has reached it; -1 (none) for the infinite future.
-int PollTimeout(absl::Time deadline) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  return static_cast<int>(std::clamp<int64_t>(
-      absl::ToInt64Milliseconds(absl::Ceil(deadline - absl::Now(), absl::Milliseconds(1))), 0,
-      INT_MAX));
 }
 
 }  // namespace
@@ -339,9 +331,8 @@ absl::Status RunSession::AwaitChildReport(int fd, absl::string_view too_long,
                                           absl::string_view poll_call) {
   while (true) {
     struct pollfd readable = {fd, POLLIN, 0};
-    int64_t wait_ms = absl::ToInt64Milliseconds(channel_.deadline() - absl::Now());
-    if (wait_ms <= 0) return absl::DeadlineExceededError(too_long);
-    int ready = poll(&readable, 1, static_cast<int>(std::min<int64_t>(wait_ms, INT_MAX)));
+    if (absl::Now() >= channel_.deadline()) return absl::DeadlineExceededError(too_long);
+    int ready = poll(&readable, 1, PollTimeout(channel_.deadline()));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) return ErrnoStatus(ready < 0 ? errno : ETIMEDOUT, poll_call);
     return absl::OkStatus();

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/poll_timeout.h"
 #include "base/status.h"
 #include "ipc/frame.h"
 
@@ -27,13 +28,12 @@ absl::Status StubChannel::CatchForwardedSignals() {
 
 absl::StatusOr<ipc::StubMessage> StubChannel::Receive(absl::string_view expecting) {
   while (true) {
-    absl::Duration left = deadline_ - absl::Now();
-    if (left <= absl::ZeroDuration()) {
+    if (absl::Now() >= deadline_) {
       return absl::DeadlineExceededError(
           absl::StrCat("the stub sent no ", expecting, " before the handshake deadline"));
     }
     struct pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {signal_fd_.get(), POLLIN, 0}};
-    int ready = poll(fds, 2, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    int ready = poll(fds, 2, PollTimeout(deadline_));
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) return ErrnoStatus(errno, "poll");
     if (fds[1].revents & POLLIN) {
