@@ -76,6 +76,18 @@ std::vector<uint32_t> CurrentGroups() {
 
 }  // namespace
 
+// The inodes of /proc/<process>/ns/*, in ipc::kNamespaceNames order; 0
+// where one cannot be read.
+std::vector<uint64_t> NamespaceInodesOf(const std::string& process) {
+  std::vector<uint64_t> inodes;
+  for (const char* name : ipc::kNamespaceNames) {
+    struct stat st;
+    bool known = stat(absl::StrCat("/proc/", process, "/ns/", name).c_str(), &st) == 0;
+    inodes.push_back(known ? st.st_ino : 0);
+  }
+  return inodes;
+}
+
 absl::Status PrepareOnce(RunOptions* options, LaunchTimeline* timeline) {
   policy::WorkloadSeccompOptions seccomp_options;
   seccomp_options.extra_denied_syscalls = options->policy.extra_denied_syscalls;
@@ -86,6 +98,11 @@ absl::Status PrepareOnce(RunOptions* options, LaunchTimeline* timeline) {
                           program.status().message());
   }
   options->compiled_seccomp = *program;
+  // Its failure is decided where it is loaded (strict or best effort).
+  if (absl::StatusOr<std::vector<struct sock_filter>> supervisor = CompiledSupervisorFilter();
+      supervisor.ok()) {
+    options->compiled_supervisor = std::move(*supervisor);
+  }
   if (timeline != nullptr) timeline->Mark("seccomp_compile");
   CachedHostFacts(*program);
   if (timeline != nullptr) timeline->Mark("probes");
@@ -738,7 +755,12 @@ void RunSession::ReportEgressProxyGone() {
 // Compiled once: the broker loads it on itself, and the egress proxy on
 // itself.
 const absl::StatusOr<std::vector<struct sock_filter>>& RunSession::SupervisorFilter() {
-  if (!supervisor_filter_.has_value()) supervisor_filter_ = CompiledSupervisorFilter();
+  if (!supervisor_filter_.has_value()) {
+    supervisor_filter_ =
+        options_.compiled_supervisor.has_value()
+            ? absl::StatusOr<std::vector<struct sock_filter>>(*options_.compiled_supervisor)
+            : CompiledSupervisorFilter();
+  }
   return *supervisor_filter_;
 }
 
@@ -977,27 +999,33 @@ void RunSession::RecordSidecarLayers(const ipc::Hello& hello) {
   } layers[] = {{Mechanism::kPidNamespace, "pid"},       {Mechanism::kMountNamespace, "mnt"},
                 {Mechanism::kIpcNamespace, "ipc"},       {Mechanism::kUtsNamespace, "uts"},
                 {Mechanism::kCgroupNamespace, "cgroup"}, {Mechanism::kFilesystemView, "mnt"}};
+  auto index_of = [](const char* name) {
+    size_t i = 0;
+    while (i < std::size(ipc::kNamespaceNames) && std::string(ipc::kNamespaceNames[i]) != name) ++i;
+    return i;
+  };
+  // Each read once: the view's layer is the mount namespace's again.
+  std::vector<uint64_t> own = options_.broker_namespace_inodes;
+  if (own.empty()) own = NamespaceInodesOf("self");
+  std::vector<uint64_t> stubs = stub_visible_ ? NamespaceInodesOf(absl::StrCat(child_))
+                                              : std::vector<uint64_t>(own.size(), 0);
   for (const auto& layer : layers) {
-    struct stat own, stubs;
-    bool known_own = stat(absl::StrCat("/proc/self/ns/", layer.name).c_str(), &own) == 0;
-    std::optional<ino_t> stub_inode;
+    size_t index = index_of(layer.name);
+    bool known_own = index < own.size() && own[index] != 0;
+    std::optional<uint64_t> stub_inode;
     Evidence evidence = Evidence::kStubAttested;
     if (stub_visible_) {
-      if (stat(absl::StrCat("/proc/", child_, "/ns/", layer.name).c_str(), &stubs) == 0) {
-        stub_inode = stubs.st_ino;
+      if (index < stubs.size() && stubs[index] != 0) {
+        stub_inode = stubs[index];
         evidence = Evidence::kVerified;
       }
     } else if (layer.mechanism == Mechanism::kPidNamespace) {
       stub_inode = 0;  // another pid namespace: the kernel said so
       evidence = Evidence::kVerified;
-    } else {
-      for (size_t i = 0; i < std::size(ipc::kNamespaceNames); ++i) {
-        if (std::string(ipc::kNamespaceNames[i]) == layer.name &&
-            i < hello.namespace_inodes.size() && hello.namespace_inodes[i] != 0) {
-          stub_inode = hello.namespace_inodes[i];
-        }
-      }
+    } else if (index < hello.namespace_inodes.size() && hello.namespace_inodes[index] != 0) {
+      stub_inode = hello.namespace_inodes[index];
     }
+    uint64_t own_inode = known_own ? own[index] : 0;
     MechanismRecord record;
     record.mechanism = layer.mechanism;
     record.action = "sidecar_layer";
@@ -1007,14 +1035,14 @@ void RunSession::RecordSidecarLayers(const ipc::Hello& hello) {
       record.reason = absl::StrCat("sidecar: the stub's ", layer.name,
                                    " namespace is unknown; tether did not make it");
       record.evidence = Evidence::kNone;
-    } else if (*stub_inode != own.st_ino && view && stub_visible_ && SameRootAsBroker(child_)) {
+    } else if (*stub_inode != own_inode && view && stub_visible_ && SameRootAsBroker(child_)) {
       // Its own mount namespace, but the host's root: no view at all.
       record.state = MechanismState::kNotIsolated;
       record.reason =
           "sidecar: the stub's mount namespace is its own but its root is the broker's: it sees "
           "the host's filesystem";
       record.evidence = Evidence::kVerified;
-    } else if (*stub_inode != own.st_ino) {
+    } else if (*stub_inode != own_inode) {
       record.state = MechanismState::kProvidedByContainer;
       record.reason = view ? "sidecar: the container's own image and mounts, not tether's view"
                            : absl::StrCat("sidecar: the container's own ", layer.name,
@@ -1372,7 +1400,8 @@ int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t pee
 }
 
 void RunSession::WarmUp() {
-  home_directories_ = HomeDirectories();
+  home_directories_ =
+      options_.home_directories.has_value() ? *options_.home_directories : HomeDirectories();
   if (absl::StatusOr<UniqueFd> sealed = policy::SealProgram(*options_.compiled_seccomp);
       sealed.ok()) {
     warm_sealed_program_ = std::move(*sealed);

@@ -54,8 +54,20 @@ struct RunOptions {
   std::vector<PlanInput::Limit> rlimits;
   std::vector<std::string> warnings;         // printed once the run starts
   std::optional<std::string> sidecar_token;  // serve: stubs must present it
-  // Set by PrepareOnce: the policy's workload filter, compiled once.
+  // Set by PrepareOnce: the policy's workload filter, compiled once, and
+  // the broker's own supervisor filter where it compiled.
   std::optional<std::vector<struct sock_filter>> compiled_seccomp;
+  std::optional<std::vector<struct sock_filter>> compiled_supervisor;
+  // Serve: the broker's own namespaces (NamespaceInodesOf("self")), read
+  // once by the server. A session never enters another namespace itself
+  // (its helpers do, in processes of their own), so every worker forked
+  // from the server shares them. Empty: the session reads them.
+  std::vector<uint64_t> broker_namespace_inodes;
+  // Serve: the host's home directories, looked up by the server (a name
+  // service lookup, which loads its modules) and looked up again when
+  // /etc/passwd changes, so that no worker repeats it. Unset: the session
+  // looks them up itself.
+  std::optional<std::vector<std::string>> home_directories;
   // Isolated network only: what the egress proxy lets through (none: no
   // proxy, loopback only).
   EgressConfig egress;
@@ -63,6 +75,10 @@ struct RunOptions {
   policy::ResourceLimits resources;
   absl::Duration handshake_timeout = absl::Seconds(30);
 };
+
+// The inodes of /proc/<process>/ns/*, in ipc::kNamespaceNames order; 0
+// where one cannot be read.
+std::vector<uint64_t> NamespaceInodesOf(const std::string& process);
 
 // For a long-lived broker: compiles the policy's workload filter and runs
 // the host probes once, so that every session forked afterwards reuses them.

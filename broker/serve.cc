@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
@@ -26,6 +27,7 @@
 #include "broker/exit_codes.h"
 #include "broker/report/ocsf_events.h"
 #include "broker/report/output_file.h"
+#include "broker/working_directory.h"
 #include "ipc/fd_passing.h"
 #include "ipc/unique_fd.h"
 
@@ -127,6 +129,7 @@ class Server {
   };
 
   pid_t Spawn(int also_close = -1);
+  void RefreshHomeDirectories();
   void TopUpPool();
   void AcceptAll();
   void Admit(UniqueFd connection);
@@ -155,6 +158,16 @@ class Server {
   };
   std::map<uid_t, RefusalBudget> refusals_;
   bool draining_ = false;
+  // /etc/passwd as it was when the home directories were looked up.
+  struct PasswdStamp {
+    dev_t device = 0;
+    ino_t inode = 0;
+    off_t size = -1;
+    int64_t modified_ns = 0;
+    int64_t changed_ns = 0;
+    bool operator==(const PasswdStamp&) const = default;
+  };
+  std::optional<PasswdStamp> passwd_seen_;
 };
 
 int Server::Idle() const {
@@ -170,7 +183,26 @@ int Server::PendingTotal() const {
   return total;
 }
 
+// The lookup walks the whole user database (and loads the name service's
+// modules the first time): done here, once for every worker forked, and
+// again only when /etc/passwd changed. A file that cannot be read is
+// looked up every time, as each worker did.
+void Server::RefreshHomeDirectories() {
+  struct stat st;
+  std::optional<PasswdStamp> now;
+  if (stat("/etc/passwd", &st) == 0) {
+    auto ns = [](const struct timespec& t) {
+      return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+    };
+    now = PasswdStamp{st.st_dev, st.st_ino, st.st_size, ns(st.st_mtim), ns(st.st_ctim)};
+  }
+  if (now.has_value() && passwd_seen_ == now && options_.run.home_directories.has_value()) return;
+  options_.run.home_directories = HomeDirectories();
+  passwd_seen_ = now;
+}
+
 pid_t Server::Spawn(int also_close) {
+  RefreshHomeDirectories();
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
     Log(absl::StrCat("socketpair: ", strerror(errno)));
@@ -407,7 +439,9 @@ int ServeForever(const ServeOptions& given) {
     }
     events.emplace(std::move(*opened));
   }
-  // Probes and the seccomp program once, inherited by every worker.
+  // Probes, the seccomp programs and the broker's namespaces once,
+  // inherited by every worker.
+  options.run.broker_namespace_inodes = NamespaceInodesOf("self");
   absl::Status prepared = PrepareOnce(&options.run);
   if (!prepared.ok()) {
     Log(std::string(prepared.message()));
