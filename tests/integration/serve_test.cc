@@ -79,6 +79,8 @@ class ServeTest : public ::testing::Test {
   }
   // A fault environment the server runs in (faultenv MODE --), or none.
   virtual std::vector<std::string> Wrapper() const { return {}; }
+  // Runs in the server's own mount namespace before its exec.
+  virtual void PrepareServerMounts() const {}
 
   void SetUp() override {
     dir_ = "/tmp/tether-serve-" + std::to_string(getpid());
@@ -103,7 +105,11 @@ class ServeTest : public ::testing::Test {
     }
     server_ = StartServe(
         args, socket_, dir_ + "/serve.log",
-        [this] { EnterOwnMountNamespace(dir_ + "/broker-only"); }, Wrapper());
+        [this] {
+          EnterOwnMountNamespace(dir_ + "/broker-only");
+          PrepareServerMounts();
+        },
+        Wrapper());
     ASSERT_TRUE(std::filesystem::exists(socket_)) << ReadFile(dir_ + "/serve.log");
   }
 
@@ -184,6 +190,56 @@ TEST_F(ServeTest, ReportMarksWhatTheBrokerVerifiedFromProc) {
   const MechanismRecord* death_signal = report.Find("parent_death_signal", "not_planned");
   ASSERT_NE(death_signal, nullptr) << text;
   EXPECT_EQ(death_signal->state, "not_requested") << text;
+}
+
+// The server sees a copy of /etc/passwd that the test can change while it
+// serves; one waiting worker, so that the second launch after a change is
+// served by a worker forked after it.
+class ServeUserDatabaseTest : public ServeTest {
+ protected:
+  std::vector<std::string> ServerFlags() const override {
+    return {"--allow-uid", "1000", "--network", "host", "--pool", "1"};
+  }
+  void PrepareServerMounts() const override {
+    std::filesystem::copy_file("/etc/passwd", dir_ + "/passwd",
+                               std::filesystem::copy_options::overwrite_existing);
+    if (mount((dir_ + "/passwd").c_str(), "/etc/passwd", nullptr, MS_BIND, nullptr) != 0) {
+      _exit(212);
+    }
+  }
+
+  // Whether a workload of uid 1000 whose working directory is `directory`
+  // created a file there (refused or denied: it did not).
+  bool CanWriteIn(const std::string& directory) {
+    RunSpec spec;
+    spec.cwd = directory;
+    spec.before_exec = [this] {
+      EnterOwnMountNamespace(dir_ + "/stub-only");
+      BecomeUid(1000);
+    };
+    RunResult result = RunStub(spec, {"/bin/sh", "-c", "echo x > written"});
+    bool written = std::filesystem::exists(directory + "/written");
+    std::filesystem::remove(directory + "/written");
+    EXPECT_EQ(result.exit_code == 0, written) << result.err << ReadFile(dir_ + "/serve.log");
+    return written;
+  }
+};
+
+// The home directories are looked up by the server, not by each worker: a
+// user added while it serves must still have their home kept read-only.
+TEST_F(ServeUserDatabaseTest, AHomeAddedWhileServingIsKeptReadOnly) {
+  std::string home = dir_ + "/newhome";
+  std::filesystem::create_directory(home);
+  ASSERT_EQ(chown(home.c_str(), 1000, 1000), 0);
+  ASSERT_TRUE(CanWriteIn(home)) << "not a home yet: the working directory is writable";
+  // In place (the bind mount holds the file's inode), as a new user's line.
+  std::ofstream(dir_ + "/passwd", std::ios::app) << "newuser:x:1234:1234::" << home << ":/bin/sh\n";
+  CanWriteIn(home);  // may still be served by the worker that waited before the change
+  EXPECT_FALSE(CanWriteIn(home)) << "the new user's home was writable to a workload";
+  // Under /tmp, which the baseline keeps writable, the home cannot be made
+  // read-only without a view: strict Landlock refuses the stub instead.
+  EXPECT_NE(ReadFile(dir_ + "/serve.log").find(home + " is a home directory"), std::string::npos)
+      << ReadFile(dir_ + "/serve.log");
 }
 
 TEST_F(ServeTest, StubFromAUidNotAllowedIsRefused) {
