@@ -102,9 +102,15 @@ absl::StatusOr<std::string> UnpredictableReportName(pid_t pid) {
   return absl::StrFormat("%d-%016x.json", pid, random);
 }
 
+// Written over the old content, then cut to its length: truncating a file
+// to nothing first frees every block it had (on ext4 a journal transaction,
+// half a millisecond per report rewrite), and a run rewrites its report.
 absl::Status ReplaceContent(int fd, const std::string& content, const std::string& display) {
-  if (ftruncate(fd, 0) != 0) return ErrnoStatus(errno, absl::StrCat("ftruncate(", display, ")"));
-  return WriteFullyFromStart(fd, content, display);
+  RETURN_IF_ERROR(WriteFullyFromStart(fd, content, display));
+  if (ftruncate(fd, static_cast<off_t>(content.size())) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("ftruncate(", display, ")"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace tether::broker
