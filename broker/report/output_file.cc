@@ -105,12 +105,16 @@ absl::StatusOr<std::string> UnpredictableReportName(pid_t pid) {
 // Written over the old content, then cut to its length: truncating a file
 // to nothing first frees every block it had (on ext4 a journal transaction,
 // half a millisecond per report rewrite), and a run rewrites its report.
+// A write that fails leaves the file empty: neither the old report, which
+// a reader would take for the current one, nor the new one's start over
+// the old one's end.
 absl::Status ReplaceContent(int fd, const std::string& content, const std::string& display) {
-  RETURN_IF_ERROR(WriteFullyFromStart(fd, content, display));
-  if (ftruncate(fd, static_cast<off_t>(content.size())) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("ftruncate(", display, ")"));
+  absl::Status written = WriteFullyFromStart(fd, content, display);
+  if (written.ok() && ftruncate(fd, static_cast<off_t>(content.size())) != 0) {
+    written = ErrnoStatus(errno, absl::StrCat("ftruncate(", display, ")"));
   }
-  return absl::OkStatus();
+  if (!written.ok()) (void)ftruncate(fd, 0);
+  return written;
 }
 
 }  // namespace tether::broker

@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -11,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "tests/support/scoped_temp_dir.h"
 
 namespace tether::broker {
@@ -59,6 +63,28 @@ TEST_F(OutputFileTest, ExistingOwnFileIsReplacedOrAppended) {
   ASSERT_TRUE(replace.ok()) << replace.status();
   ASSERT_TRUE(ReplaceContent(replace->get(), "x", path).ok());
   EXPECT_EQ(Contents(path), "x");
+}
+
+// A report that could not be written whole is not left as the old one,
+// nor as the new one's start over the old one's end. The write fails
+// part way, as on a full disk, at the file size limit.
+TEST_F(OutputFileTest, ReplacementThatFailsPartWayLeavesNoStaleReport) {
+  std::string path = dir_.Child("report.json");
+  std::ofstream(path) << std::string(64, 'o');
+  pid_t child = fork();
+  if (child == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit = {16, 16};
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(2);
+    absl::StatusOr<UniqueFd> fd = OpenOutputFile(path, OutputMode::kTruncate);
+    if (!fd.ok()) _exit(3);
+    absl::Status replaced = ReplaceContent(fd->get(), std::string(32, 'n'), path);
+    _exit(!replaced.ok() && absl::StrContains(replaced.message(), "report.json") ? 0 : 4);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  EXPECT_EQ(Contents(path), "");
 }
 
 // The attacks: a name planted in a directory the attacker can write.
