@@ -25,9 +25,9 @@
 #include "absl/time/time.h"
 #include "base/status.h"
 #include "broker/exit_codes.h"
+#include "broker/home_directory_cache.h"
 #include "broker/report/ocsf_events.h"
 #include "broker/report/output_file.h"
-#include "broker/working_directory.h"
 #include "ipc/fd_passing.h"
 #include "ipc/unique_fd.h"
 
@@ -125,11 +125,13 @@ class Server {
     UniqueFd control;      // the server's end of its socketpair
     bool busy = false;     // holds a stub (handshake or running workload)
     bool pending = false;  // its stub's handshake is under way
+    bool retired = false;  // told to exit without a stub; not yet reaped
     uid_t uid = 0;
   };
 
   pid_t Spawn(int also_close = -1);
   void RefreshHomeDirectories();
+  void RetireIdleWorkers();
   void TopUpPool();
   void AcceptAll();
   void Admit(UniqueFd connection);
@@ -158,24 +160,19 @@ class Server {
   };
   std::map<uid_t, RefusalBudget> refusals_;
   bool draining_ = false;
-  // /etc/passwd as it was when the home directories were looked up.
-  struct PasswdStamp {
-    dev_t device = 0;
-    ino_t inode = 0;
-    off_t size = -1;
-    int64_t modified_ns = 0;
-    int64_t changed_ns = 0;
-    bool operator==(const PasswdStamp&) const = default;
-  };
-  std::optional<PasswdStamp> passwd_seen_;
+  HomeDirectoryCache homes_;
 };
 
 int Server::Idle() const {
-  return static_cast<int>(std::count_if(workers_.begin(), workers_.end(),
-                                        [](const auto& entry) { return !entry.second.busy; }));
+  return static_cast<int>(std::count_if(workers_.begin(), workers_.end(), [](const auto& entry) {
+    return !entry.second.busy && !entry.second.retired;
+  }));
 }
 
-int Server::Live() const { return static_cast<int>(workers_.size()) - Idle(); }
+int Server::Live() const {
+  return static_cast<int>(std::count_if(workers_.begin(), workers_.end(),
+                                        [](const auto& entry) { return entry.second.busy; }));
+}
 
 int Server::PendingTotal() const {
   int total = 0;
@@ -183,22 +180,23 @@ int Server::PendingTotal() const {
   return total;
 }
 
-// The lookup walks the whole user database (and loads the name service's
-// modules the first time): done here, once for every worker forked, and
-// again only when /etc/passwd changed. A file that cannot be read is
-// looked up every time, as each worker did.
+// Looked up here, for every worker forked, rather than by each worker
+// (which would load the name service's modules per launch). A waiting
+// worker was forked with the list as it was: when the list changes, the
+// waiting workers go and fresh ones take their place.
 void Server::RefreshHomeDirectories() {
-  struct stat st;
-  std::optional<PasswdStamp> now;
-  if (stat("/etc/passwd", &st) == 0) {
-    auto ns = [](const struct timespec& t) {
-      return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
-    };
-    now = PasswdStamp{st.st_dev, st.st_ino, st.st_size, ns(st.st_mtim), ns(st.st_ctim)};
+  if (!homes_.Refresh(absl::Now())) return;
+  options_.run.home_directories = homes_.homes();
+  RetireIdleWorkers();
+}
+
+// Idle workers hold only a warm network, which goes with them.
+void Server::RetireIdleWorkers() {
+  for (auto& [pid, worker] : workers_) {
+    if (worker.busy || worker.retired) continue;
+    kill(pid, SIGTERM);
+    worker.retired = true;
   }
-  if (now.has_value() && passwd_seen_ == now && options_.run.home_directories.has_value()) return;
-  options_.run.home_directories = HomeDirectories();
-  passwd_seen_ = now;
 }
 
 pid_t Server::Spawn(int also_close) {
@@ -235,7 +233,7 @@ pid_t Server::Spawn(int also_close) {
 
 pid_t Server::IdleWorker() const {
   for (const auto& [pid, worker] : workers_) {
-    if (!worker.busy) return pid;
+    if (!worker.busy && !worker.retired) return pid;
   }
   return -1;
 }
@@ -289,6 +287,7 @@ void Server::Admit(UniqueFd connection) {
                                " handshakes of this uid already under way"),
                   peer, EAGAIN);
   }
+  RefreshHomeDirectories();  // before a waiting worker is picked
   Handover handover = {peer.pid, peer.uid, peer.gid};
   int fd = connection.get();
   // A warm worker if there is one; else a fresh one, which warms first.
@@ -299,7 +298,7 @@ void Server::Admit(UniqueFd connection) {
     Worker& worker = workers_[pid];
     if (ipc::SendWithFds(worker.control.get(), &handover, sizeof(handover), &fd, 1) < 0) {
       // It died while idle; SIGCHLD reaps it. Try another.
-      worker.busy = true;
+      worker.retired = true;
       kill(pid, SIGKILL);
       continue;
     }
@@ -349,10 +348,7 @@ void Server::Drain() {
   draining_ = true;
   listener_.reset();
   unlink(options_.socket_path.c_str());
-  // Idle workers hold only warm networks, which go with them.
-  for (const auto& [pid, worker] : workers_) {
-    if (!worker.busy) kill(pid, SIGTERM);
-  }
+  RetireIdleWorkers();
 }
 
 int Server::Loop() {

@@ -67,20 +67,32 @@ bool IsUnderPath(const std::string& path, const std::string& tree) {
          (absl::StartsWith(path, tree) && (tree == "/" || path[tree.size()] == '/'));
 }
 
-std::vector<std::string> HomeDirectories() {
-  std::vector<std::string> homes;
-  auto add = [&homes](const char* home) {
+HomeDirectoryLookup LookUpHomeDirectories() {
+  HomeDirectoryLookup lookup;
+  auto add = [&lookup](const char* home) {
     if (home == nullptr || home[0] != '/') return;
     char resolved[PATH_MAX];
-    homes.push_back(realpath(home, resolved) != nullptr ? std::string(resolved)
-                                                        : NormalizeLexically(home));
+    lookup.homes.push_back(realpath(home, resolved) != nullptr ? std::string(resolved)
+                                                               : NormalizeLexically(home));
   };
   setpwent();
-  while (struct passwd* entry = getpwent()) add(entry->pw_dir);
+  while (true) {
+    // getpwent returns NULL at the end and on an error; only the error
+    // sets errno (ENOENT: a service with nothing to enumerate).
+    errno = 0;
+    struct passwd* entry = getpwent();
+    if (entry == nullptr) {
+      lookup.complete = errno == 0 || errno == ENOENT;
+      break;
+    }
+    add(entry->pw_dir);
+  }
   endpwent();
   add(std::getenv("HOME"));
-  return homes;
+  return lookup;
 }
+
+std::vector<std::string> HomeDirectories() { return LookUpHomeDirectories().homes; }
 
 WorkingDirectoryAccess DecideWorkingDirectoryAccess(
     const std::string& canonical, const std::vector<std::string>& home_directories,

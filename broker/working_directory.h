@@ -28,6 +28,14 @@ bool IsUnderPath(const std::string& path, const std::string& tree);
 // they exist.
 std::vector<std::string> HomeDirectories();
 
+struct HomeDirectoryLookup {
+  std::vector<std::string> homes;
+  // The database was read to its end: a name service that failed part way
+  // (an unreachable directory server) leaves this false.
+  bool complete = true;
+};
+HomeDirectoryLookup LookUpHomeDirectories();
+
 struct WorkingDirectoryAccess {
   bool writable = true;
   std::string why_read_only;  // when not writable: what the directory is

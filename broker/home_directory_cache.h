@@ -1,0 +1,69 @@
+#ifndef TETHER_BROKER_HOME_DIRECTORY_CACHE_H_
+#define TETHER_BROKER_HOME_DIRECTORY_CACHE_H_
+
+// The home directories for a server that launches for hours: looking them
+// up walks the whole user database (and loads the name service's modules),
+// too much for every launch, but a list kept for the server's lifetime
+// would leave a user added later with a writable home. The list is looked
+// up again
+//   - when a file or directory the database is read from changed (passwd,
+//     nsswitch.conf, systemd's userdb directories, extrausers);
+//   - when the last lookup cannot be trusted: it failed part way, or a
+//     source changed within a timestamp tick of it (an edit of the same
+//     size in that tick leaves the same stamp);
+//   - when it is older than `max_age`: directory servers (LDAP, sssd), a
+//     home replaced by a symlink and other changes no file stamp shows.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "broker/working_directory.h"
+
+namespace tether::broker {
+
+class HomeDirectoryCache {
+ public:
+  // Where the name service modules glibc and systemd ship read users from.
+  static std::vector<std::string> DefaultSources();
+  static constexpr absl::Duration kDefaultMaxAge = absl::Seconds(1);
+
+  HomeDirectoryCache(std::vector<std::string> sources = DefaultSources(),
+                     absl::Duration max_age = kDefaultMaxAge,
+                     std::function<HomeDirectoryLookup()> look_up = LookUpHomeDirectories);
+
+  // Looks the homes up again where the list may be stale; returns whether
+  // the list changed (the first lookup counts as a change).
+  bool Refresh(absl::Time now);
+
+  const std::vector<std::string>& homes() const { return homes_; }
+
+ private:
+  // What stat says of one source; a missing one is stamped as missing.
+  struct Stamp {
+    dev_t device = 0;
+    ino_t inode = 0;
+    off_t size = -1;
+    int64_t modified_ns = 0;
+    int64_t changed_ns = 0;
+    bool operator==(const Stamp&) const = default;
+  };
+  std::vector<Stamp> StampSources() const;
+
+  std::vector<std::string> sources_;
+  absl::Duration max_age_;
+  std::function<HomeDirectoryLookup()> look_up_;
+
+  std::vector<std::string> homes_;
+  std::optional<std::vector<Stamp>> seen_;  // absent: look up at the next Refresh
+  absl::Time looked_up_ = absl::InfinitePast();
+};
+
+}  // namespace tether::broker
+
+#endif  // TETHER_BROKER_HOME_DIRECTORY_CACHE_H_
