@@ -20,9 +20,9 @@ constexpr int64_t kTimestampTickNs = 20'000'000;
 }  // namespace
 
 std::vector<std::string> HomeDirectoryCache::DefaultSources() {
-  return {"/etc/passwd",          "/etc/nsswitch.conf",    "/etc/userdb",
-          "/run/userdb",          "/run/host/userdb",      "/usr/local/lib/userdb",
-          "/usr/lib/userdb",      "/var/lib/extrausers/passwd"};
+  return {"/etc/passwd",     "/etc/nsswitch.conf",        "/etc/userdb",
+          "/run/userdb",     "/run/host/userdb",          "/usr/local/lib/userdb",
+          "/usr/lib/userdb", "/var/lib/extrausers/passwd"};
 }
 
 HomeDirectoryCache::HomeDirectoryCache(std::vector<std::string> sources, absl::Duration max_age,
@@ -38,8 +38,8 @@ std::vector<HomeDirectoryCache::Stamp> HomeDirectoryCache::StampSources() const 
       stamps.push_back({});
       continue;
     }
-    stamps.push_back({st.st_dev, st.st_ino, st.st_size, Nanoseconds(st.st_mtim),
-                      Nanoseconds(st.st_ctim)});
+    stamps.push_back(
+        {st.st_dev, st.st_ino, st.st_size, Nanoseconds(st.st_mtim), Nanoseconds(st.st_ctim)});
   }
   return stamps;
 }

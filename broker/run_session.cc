@@ -79,10 +79,13 @@ std::vector<uint32_t> CurrentGroups() {
 // The inodes of /proc/<process>/ns/*, in ipc::kNamespaceNames order; 0
 // where one cannot be read.
 std::vector<uint64_t> NamespaceInodesOf(const std::string& process) {
+  // The process's directory looked up once, not once per namespace.
+  UniqueFd directory(
+      open(absl::StrCat("/proc/", process, "/ns").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   std::vector<uint64_t> inodes;
   for (const char* name : ipc::kNamespaceNames) {
     struct stat st;
-    bool known = stat(absl::StrCat("/proc/", process, "/ns/", name).c_str(), &st) == 0;
+    bool known = directory.valid() && fstatat(directory.get(), name, &st, 0) == 0;
     inodes.push_back(known ? st.st_ino : 0);
   }
   return inodes;

@@ -5,9 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <string>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "base/files.h"
 #include "ipc/unique_fd.h"
 
 #ifndef SO_PEERPIDFD
@@ -32,15 +36,14 @@ UniqueFd PeerPidfd(int socket_fd) {
 // The pid a pidfd names in the reader's pid namespace (fdinfo "Pid:"): -1
 // once the process is gone, 0 when it is not visible from here.
 pid_t PidOfPidfd(int pidfd) {
-  std::ifstream fdinfo("/proc/self/fdinfo/" + std::to_string(pidfd));
-  std::string key;
-  while (fdinfo >> key) {
-    if (key == "Pid:") {
-      long pid = 0;
-      fdinfo >> pid;
-      return static_cast<pid_t>(pid);
+  absl::StatusOr<std::string> fdinfo = ReadSmallFile(absl::StrCat("/proc/self/fdinfo/", pidfd));
+  if (!fdinfo.ok()) return -1;
+  for (absl::string_view line : absl::StrSplit(*fdinfo, '\n')) {
+    int pid = 0;
+    if (absl::ConsumePrefix(&line, "Pid:") &&
+        absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &pid)) {
+      return pid;
     }
-    fdinfo.ignore(4096, '\n');
   }
   return -1;
 }
@@ -57,7 +60,7 @@ bool PeerSharesPidNamespace(int socket_fd, pid_t peer_pid) {
   if (peer_pid <= 0) return false;
   UniqueFd pidfd = PeerPidfd(socket_fd);
   if (!pidfd.valid() || PidOfPidfd(pidfd.get()) != peer_pid) return false;
-  bool same = SameFile("/proc/" + std::to_string(peer_pid) + "/ns/pid", "/proc/self/ns/pid");
+  bool same = SameFile(absl::StrCat("/proc/", peer_pid, "/ns/pid"), "/proc/self/ns/pid");
   return same && PidOfPidfd(pidfd.get()) == peer_pid;
 }
 

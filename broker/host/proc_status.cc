@@ -27,21 +27,47 @@ absl::Status Missing(absl::string_view field) {
   return absl::InvalidArgumentError(absl::StrCat("/proc status has no valid '", field, "' line"));
 }
 
-// The "Name:\tvalue" lines, in order: a flat list, since a parse looks up
-// about ten of its sixty names once each.
-using Fields = std::vector<std::pair<absl::string_view, absl::string_view>>;
+// The fields a parse reads, by name; the other fifty-odd lines of the file
+// are passed over without being stored.
+constexpr absl::string_view kFieldNames[] = {"Uid",     "Gid",    "CapInh", "CapPrm",
+                                             "CapEff",  "CapBnd", "CapAmb", "NoNewPrivs",
+                                             "Seccomp", "Groups", "NSpid"};
+constexpr size_t kFieldCount = sizeof(kFieldNames) / sizeof(kFieldNames[0]);
+
+struct Fields {
+  std::optional<absl::string_view> values[kFieldCount];
+  bool repeated[kFieldCount] = {};
+};
+
+Fields CollectFields(absl::string_view text) {
+  Fields fields;
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    absl::string_view line = text.substr(0, end);
+    text.remove_prefix(end == absl::string_view::npos ? text.size() : end + 1);
+    size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;
+    absl::string_view key = line.substr(0, colon);
+    for (size_t i = 0; i < kFieldCount; ++i) {
+      if (key != kFieldNames[i]) continue;
+      fields.repeated[i] |= fields.values[i].has_value();
+      fields.values[i] = absl::StripAsciiWhitespace(line.substr(colon + 1));
+      break;
+    }
+  }
+  return fields;
+}
 
 // A name found twice is taken as missing: Linux escapes the newline in a
 // task's name (the one field its owner writes), but a procfs that did not
 // would let the name add a line of its choosing.
 std::optional<absl::string_view> Find(const Fields& fields, absl::string_view name) {
-  std::optional<absl::string_view> found;
-  for (const auto& [key, value] : fields) {
-    if (key != name) continue;
-    if (found.has_value()) return std::nullopt;
-    found = value;
+  for (size_t i = 0; i < kFieldCount; ++i) {
+    if (kFieldNames[i] == name) {
+      return fields.repeated[i] ? std::nullopt : fields.values[i];
+    }
   }
-  return found;
+  return std::nullopt;
 }
 
 absl::Status ParseIds(const Fields& fields, absl::string_view name, ipc::IdTriple* ids,
@@ -73,13 +99,7 @@ absl::Status ParseInt(const Fields& fields, absl::string_view name, int* value) 
 }  // namespace
 
 absl::StatusOr<ProcStatus> ParseProcStatus(absl::string_view text) {
-  Fields fields;
-  fields.reserve(64);
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    size_t colon = line.find(':');
-    if (colon == absl::string_view::npos) continue;
-    fields.emplace_back(line.substr(0, colon), absl::StripAsciiWhitespace(line.substr(colon + 1)));
-  }
+  Fields fields = CollectFields(text);
   ProcStatus status;
   RETURN_IF_ERROR(ParseIds(fields, "Uid", &status.uids, &status.fsuid));
   RETURN_IF_ERROR(ParseIds(fields, "Gid", &status.gids, &status.fsgid));
