@@ -1,6 +1,7 @@
 #include "stub/self_facts.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/landlock.h>
@@ -8,8 +9,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <string>
 
 #include "ipc/handshake.capnp.h"
 #include "kernel/landlock.h"
@@ -69,11 +68,14 @@ ipc::Hello CollectSelfFacts() {
     hello.landlock_errno = -abi;
   }
   hello.audit_arch = kAuditArch;
+  // The directory looked up once, not once per namespace.
+  int namespaces = open("/proc/self/ns", O_PATH | O_DIRECTORY | O_CLOEXEC);
   for (const char* name : ipc::kNamespaceNames) {
     struct stat st;
-    std::string path = std::string("/proc/self/ns/") + name;
-    hello.namespace_inodes.push_back(stat(path.c_str(), &st) == 0 ? st.st_ino : 0);
+    bool known = namespaces >= 0 && fstatat(namespaces, name, &st, 0) == 0;
+    hello.namespace_inodes.push_back(known ? st.st_ino : 0);
   }
+  if (namespaces >= 0) close(namespaces);
   return hello;
 }
 
