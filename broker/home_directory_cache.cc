@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace tether::broker {
@@ -11,11 +12,6 @@ namespace {
 int64_t Nanoseconds(const struct timespec& t) {
   return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
 }
-
-// Filesystems stamp files from a coarse clock (one scheduler tick, up to
-// 10 ms); a change this close to the lookup may be one the stamp cannot
-// tell from a later one.
-constexpr int64_t kTimestampTickNs = 20'000'000;
 
 }  // namespace
 
@@ -26,8 +22,18 @@ std::vector<std::string> HomeDirectoryCache::DefaultSources() {
 }
 
 HomeDirectoryCache::HomeDirectoryCache(std::vector<std::string> sources, absl::Duration max_age,
-                                       std::function<HomeDirectoryLookup()> look_up)
-    : sources_(std::move(sources)), max_age_(max_age), look_up_(std::move(look_up)) {}
+                                       std::function<HomeDirectoryLookup()> look_up,
+                                       absl::Duration timestamp_tick)
+    : sources_(std::move(sources)),
+      max_age_(max_age),
+      look_up_(std::move(look_up)),
+      timestamp_tick_(timestamp_tick) {}
+
+absl::Duration HomeDirectoryCache::MonotonicNow() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return absl::DurationFromTimespec(now);
+}
 
 std::vector<HomeDirectoryCache::Stamp> HomeDirectoryCache::StampSources() const {
   std::vector<Stamp> stamps;
@@ -44,23 +50,39 @@ std::vector<HomeDirectoryCache::Stamp> HomeDirectoryCache::StampSources() const 
   return stamps;
 }
 
-bool HomeDirectoryCache::Refresh(absl::Time now) {
+bool HomeDirectoryCache::Refresh(absl::Duration now) {
   std::vector<Stamp> stamps = StampSources();
-  if (seen_ == stamps && now - looked_up_ < max_age_) return false;
+  if (seen_ == stamps && looked_up_.has_value() && now >= *looked_up_ &&
+      now - *looked_up_ < max_age_) {
+    return false;
+  }
   // Stamped before the lookup: a change during it shows at the next Refresh.
   struct timespec started;
   clock_gettime(CLOCK_REALTIME, &started);
   HomeDirectoryLookup lookup = look_up_();
-  bool changed = looked_up_ == absl::InfinitePast() || lookup.homes != homes_;
-  homes_ = std::move(lookup.homes);
+  std::vector<std::string> homes = std::move(lookup.homes);
+  if (!lookup.complete) homes.insert(homes.end(), homes_.begin(), homes_.end());
+  std::sort(homes.begin(), homes.end());
+  homes.erase(std::unique(homes.begin(), homes.end()), homes.end());
+  bool changed = !looked_up_.has_value() || homes != homes_;
+  homes_ = std::move(homes);
   looked_up_ = now;
   seen_ = std::move(stamps);
-  bool settled = lookup.complete;
+  // Unsettled: a source stamped within a tick either side of the lookup.
+  // One stamped later than that (a clock stepped back, a time kept by a
+  // package manager) is left to the age limit, or every Refresh would
+  // look up again.
+  const int64_t tick = absl::ToInt64Nanoseconds(timestamp_tick_);
+  const int64_t lookup_ns = Nanoseconds(started);
+  auto near_lookup = [&](int64_t stamp_ns) {
+    return stamp_ns >= lookup_ns - tick && stamp_ns <= lookup_ns + tick;
+  };
   for (const Stamp& stamp : *seen_) {
-    settled &= stamp.modified_ns < Nanoseconds(started) - kTimestampTickNs &&
-               stamp.changed_ns < Nanoseconds(started) - kTimestampTickNs;
+    if (near_lookup(stamp.modified_ns) || near_lookup(stamp.changed_ns)) {
+      seen_.reset();
+      break;
+    }
   }
-  if (!settled) seen_.reset();
   return changed;
 }
 

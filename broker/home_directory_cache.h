@@ -8,11 +8,12 @@
 // up again
 //   - when a file or directory the database is read from changed (passwd,
 //     nsswitch.conf, systemd's userdb directories, extrausers);
-//   - when the last lookup cannot be trusted: it failed part way, or a
-//     source changed within a timestamp tick of it (an edit of the same
-//     size in that tick leaves the same stamp);
+//   - when a source changed within a timestamp tick of the last lookup (an
+//     edit of the same size in that tick leaves the same stamp);
 //   - when it is older than `max_age`: directory servers (LDAP, sssd), a
 //     home replaced by a symlink and other changes no file stamp shows.
+// A lookup that failed part way (an unreachable directory server) only
+// adds homes: the ones it did not reach stay as they were.
 
 #include <sys/types.h>
 
@@ -33,14 +34,24 @@ class HomeDirectoryCache {
   static std::vector<std::string> DefaultSources();
   static constexpr absl::Duration kDefaultMaxAge = absl::Seconds(1);
 
+  // Filesystems stamp files from a coarse clock (one scheduler tick, up to
+  // 10 ms): a change this close to a lookup may be one the stamp cannot
+  // tell from a later one.
+  static constexpr absl::Duration kDefaultTimestampTick = absl::Milliseconds(20);
+
   HomeDirectoryCache(std::vector<std::string> sources = DefaultSources(),
                      absl::Duration max_age = kDefaultMaxAge,
-                     std::function<HomeDirectoryLookup()> look_up = LookUpHomeDirectories);
+                     std::function<HomeDirectoryLookup()> look_up = LookUpHomeDirectories,
+                     absl::Duration timestamp_tick = kDefaultTimestampTick);
 
   // Looks the homes up again where the list may be stale; returns whether
-  // the list changed (the first lookup counts as a change).
-  bool Refresh(absl::Time now);
+  // the list changed (the first lookup counts as a change). `now` is a
+  // monotonic time (MonotonicNow), so that a wall clock stepped back
+  // cannot postpone the next lookup.
+  bool Refresh(absl::Duration now);
+  static absl::Duration MonotonicNow();
 
+  // Sorted, each once.
   const std::vector<std::string>& homes() const { return homes_; }
 
  private:
@@ -58,10 +69,11 @@ class HomeDirectoryCache {
   std::vector<std::string> sources_;
   absl::Duration max_age_;
   std::function<HomeDirectoryLookup()> look_up_;
+  absl::Duration timestamp_tick_;
 
   std::vector<std::string> homes_;
   std::optional<std::vector<Stamp>> seen_;  // absent: look up at the next Refresh
-  absl::Time looked_up_ = absl::InfinitePast();
+  std::optional<absl::Duration> looked_up_;
 };
 
 }  // namespace tether::broker

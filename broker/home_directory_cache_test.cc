@@ -1,6 +1,9 @@
 #include "broker/home_directory_cache.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,9 +23,11 @@ namespace {
 // stamps both, and a third path that does not exist yet.
 class HomeDirectoryCacheTest : public ::testing::Test {
  public:
-  HomeDirectoryCacheTest()
-      : cache_({Path("passwd"), Path("userdb"), Path("extrausers")}, absl::Seconds(1),
-               [this] { return LookUp(); }) {
+  explicit HomeDirectoryCacheTest(
+      absl::Duration timestamp_tick = HomeDirectoryCache::kDefaultTimestampTick)
+      : cache_(
+            {Path("passwd"), Path("userdb"), Path("extrausers")}, absl::Seconds(1),
+            [this] { return LookUp(); }, timestamp_tick) {
     Write("passwd", "/home/alice\n");
     std::filesystem::create_directory(Path("userdb"));
     WaitPastATimestampTick();
@@ -40,10 +45,13 @@ class HomeDirectoryCacheTest : public ::testing::Test {
     file << text;
   }
 
-  // So that what the test wrote is older than the cache's tick margin.
+  // So that what the test wrote is older than the cache's default tick.
   static void WaitPastATimestampTick() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+
+  // The homes the lookup finds, in its order, after those in "passwd".
+  std::vector<std::string> also_found_;
 
  protected:
   HomeDirectoryLookup LookUp() {
@@ -51,13 +59,14 @@ class HomeDirectoryCacheTest : public ::testing::Test {
     HomeDirectoryLookup lookup;
     std::ifstream file(Path("passwd"));
     for (std::string line; std::getline(file, line);) lookup.homes.push_back(line);
+    lookup.homes.insert(lookup.homes.end(), also_found_.begin(), also_found_.end());
     lookup.complete = complete_;
     return lookup;
   }
 
   tether::testing::ScopedTempDir dir_;
   HomeDirectoryCache cache_;
-  const absl::Time start_ = absl::Now();
+  const absl::Duration start_ = HomeDirectoryCache::MonotonicNow();
   int lookups_ = 0;
   bool complete_ = true;
 };
@@ -124,28 +133,78 @@ INSTANTIATE_TEST_SUITE_P(
                      {"/home/alice"}}),
     [](const ::testing::TestParamInfo<SourceChange>& info) { return info.param.name; });
 
-TEST_F(HomeDirectoryCacheTest, ALookupThatFailedPartWayIsNotTrusted) {
-  complete_ = false;
+// An unreachable directory server must not make a home it listed before
+// writable: a lookup that failed part way only adds to the list.
+TEST_F(HomeDirectoryCacheTest, ALookupThatFailedPartWayKeepsTheHomesItDidNotReach) {
+  also_found_ = {"/srv/ldap-user"};
   cache_.Refresh(start_);
-  complete_ = true;
+  also_found_ = {};
+  complete_ = false;
+  Write("passwd", "/home/anna\n");
   cache_.Refresh(start_ + absl::Milliseconds(1));
+  EXPECT_EQ(cache_.homes(),
+            (std::vector<std::string>{"/home/alice", "/home/anna", "/srv/ldap-user"}));
+  complete_ = true;
+  cache_.Refresh(start_ + absl::Seconds(2));
+  EXPECT_EQ(cache_.homes(), std::vector<std::string>{"/home/anna"})
+      << "a complete lookup replaces the list";
+}
+
+TEST_F(HomeDirectoryCacheTest, TheSameHomesInAnotherOrderAreNotAChange) {
+  also_found_ = {"/srv/b", "/srv/a"};
+  cache_.Refresh(start_);
+  also_found_ = {"/srv/a", "/srv/b", "/srv/a"};
+  EXPECT_FALSE(cache_.Refresh(start_ + absl::Seconds(2)));
   EXPECT_EQ(lookups_, 2);
-  cache_.Refresh(start_ + absl::Milliseconds(2));
-  EXPECT_EQ(lookups_, 2) << "a complete lookup of unchanged sources is kept";
+  EXPECT_EQ(cache_.homes(), (std::vector<std::string>{"/home/alice", "/srv/a", "/srv/b"}));
+}
+
+// A source stamped in the future (a clock stepped back, a time a package
+// manager kept) is left to the age limit, or every Refresh would look up.
+TEST_F(HomeDirectoryCacheTest, ASourceStampedInTheFutureIsLeftToTheAgeLimit) {
+  struct timespec future[2];
+  clock_gettime(CLOCK_REALTIME, &future[0]);
+  future[0].tv_sec += 3600;
+  future[1] = future[0];
+  ASSERT_EQ(utimensat(AT_FDCWD, Path("passwd").c_str(), future, 0), 0);
+  WaitPastATimestampTick();  // the change time utimensat set
+  cache_.Refresh(start_);
+  cache_.Refresh(start_ + absl::Milliseconds(1));
+  EXPECT_EQ(lookups_, 1);
+  cache_.Refresh(start_ + absl::Seconds(1));
+  EXPECT_EQ(lookups_, 2);
+}
+
+// The age is monotonic time: a time before the last lookup (which a wall
+// clock stepped back would give) does not postpone the next one.
+TEST_F(HomeDirectoryCacheTest, ATimeBeforeTheLastLookupLooksUpAgain) {
+  cache_.Refresh(start_);
+  cache_.Refresh(start_ - absl::Minutes(5));
+  EXPECT_EQ(lookups_, 2);
 }
 
 // A change in the same timestamp tick as the lookup could be followed by a
 // second one the stamps cannot tell apart: the list is not trusted until a
-// lookup follows the last change by more than a tick.
-TEST_F(HomeDirectoryCacheTest, AChangeWithinATickOfTheLookupIsLookedUpAgain) {
-  Overwrite("passwd", "/home/gina\n");
+// lookup follows the last change by more than a tick. (A tick of a minute
+// here, so that the test does not depend on how fast it runs.)
+class HomeDirectoryCacheLongTickTest : public HomeDirectoryCacheTest {
+ public:
+  HomeDirectoryCacheLongTickTest() : HomeDirectoryCacheTest(absl::Minutes(1)) {}
+};
+
+TEST_F(HomeDirectoryCacheLongTickTest, AChangeWithinATickOfTheLookupIsLookedUpAgain) {
   cache_.Refresh(start_);
   cache_.Refresh(start_ + absl::Milliseconds(1));
-  EXPECT_EQ(lookups_, 2);
-  WaitPastATimestampTick();
   cache_.Refresh(start_ + absl::Milliseconds(2));
-  cache_.Refresh(start_ + absl::Milliseconds(3));
   EXPECT_EQ(lookups_, 3);
+}
+
+TEST_F(HomeDirectoryCacheTest, AChangeOlderThanATickIsTrusted) {
+  Overwrite("passwd", "/home/gina\n");
+  WaitPastATimestampTick();
+  cache_.Refresh(start_);
+  cache_.Refresh(start_ + absl::Milliseconds(1));
+  EXPECT_EQ(lookups_, 1);
 }
 
 }  // namespace

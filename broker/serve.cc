@@ -185,7 +185,7 @@ int Server::PendingTotal() const {
 // worker was forked with the list as it was: when the list changes, the
 // waiting workers go and fresh ones take their place.
 void Server::RefreshHomeDirectories() {
-  if (!homes_.Refresh(absl::Now())) return;
+  if (!homes_.Refresh(HomeDirectoryCache::MonotonicNow())) return;
   options_.run.home_directories = homes_.homes();
   RetireIdleWorkers();
 }
@@ -200,7 +200,6 @@ void Server::RetireIdleWorkers() {
 }
 
 pid_t Server::Spawn(int also_close) {
-  RefreshHomeDirectories();
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
     Log(absl::StrCat("socketpair: ", strerror(errno)));
@@ -239,6 +238,9 @@ pid_t Server::IdleWorker() const {
 }
 
 void Server::TopUpPool() {
+  if (draining_) return;
+  // Once per top-up, not per worker: the workers forked here share a list.
+  RefreshHomeDirectories();
   int pool = std::max(1, options_.pool);
   while (!draining_ && Idle() < pool && Spawn() > 0) {
   }

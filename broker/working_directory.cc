@@ -76,16 +76,22 @@ HomeDirectoryLookup LookUpHomeDirectories() {
                                                                : NormalizeLexically(home));
   };
   setpwent();
+  // getpwent_r says why it stopped (ENOENT: the end), where getpwent
+  // leaves errno to whatever the name service's modules last set.
+  std::vector<char> buffer(16 << 10);
   while (true) {
-    // getpwent returns NULL at the end and on an error; only the error
-    // sets errno (ENOENT: a service with nothing to enumerate).
-    errno = 0;
-    struct passwd* entry = getpwent();
-    if (entry == nullptr) {
-      lookup.complete = errno == 0 || errno == ENOENT;
+    struct passwd entry;
+    struct passwd* found = nullptr;
+    int error = getpwent_r(&entry, buffer.data(), buffer.size(), &found);
+    if (error == ERANGE && buffer.size() < (1 << 20)) {
+      buffer.resize(buffer.size() * 4);  // the same entry again, with room
+      continue;
+    }
+    if (error != 0 || found == nullptr) {
+      lookup.complete = error == ENOENT || (error == 0 && found == nullptr);
       break;
     }
-    add(entry->pw_dir);
+    add(found->pw_dir);
   }
   endpwent();
   add(std::getenv("HOME"));
