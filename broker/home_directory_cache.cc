@@ -50,6 +50,19 @@ std::vector<HomeDirectoryCache::Stamp> HomeDirectoryCache::StampSources() const 
   return stamps;
 }
 
+std::optional<HomeDirectoryCache::Snapshot> HomeDirectoryCache::snapshot() const {
+  if (!seen_.has_value() || !looked_up_.has_value()) return std::nullopt;
+  return Snapshot{homes_, *seen_, *looked_up_};
+}
+
+void HomeDirectoryCache::Restore(Snapshot snapshot) {
+  homes_ = std::move(snapshot.homes);
+  std::sort(homes_.begin(), homes_.end());
+  homes_.erase(std::unique(homes_.begin(), homes_.end()), homes_.end());
+  seen_ = std::move(snapshot.stamps);
+  looked_up_ = snapshot.looked_up;
+}
+
 bool HomeDirectoryCache::Refresh(absl::Duration now) {
   std::vector<Stamp> stamps = StampSources();
   if (seen_ == stamps && looked_up_.has_value() && now >= *looked_up_ &&

@@ -53,8 +53,8 @@ class HomeDirectoryCache {
 
   // Sorted, each once.
   const std::vector<std::string>& homes() const { return homes_; }
+  const std::vector<std::string>& sources() const { return sources_; }
 
- private:
   // What stat says of one source; a missing one is stamped as missing.
   struct Stamp {
     dev_t device = 0;
@@ -64,6 +64,22 @@ class HomeDirectoryCache {
     int64_t changed_ns = 0;
     bool operator==(const Stamp&) const = default;
   };
+  // What a settled lookup left, so that another process can go on from it
+  // (cache/home_directories.h): the same checks then decide whether it
+  // looks up again. Its monotonic time is comparable within one boot.
+  struct Snapshot {
+    std::vector<std::string> homes;
+    std::vector<Stamp> stamps;  // one per source, in order
+    absl::Duration looked_up;
+  };
+  // Nullopt before the first lookup and while the list is unsettled (a
+  // source changed within a tick of the lookup): the next Refresh looks up.
+  std::optional<Snapshot> snapshot() const;
+  // Goes on from `snapshot` as if this cache had made it; its homes are
+  // kept by a lookup that fails part way, as this cache's own would be.
+  void Restore(Snapshot snapshot);
+
+ private:
   std::vector<Stamp> StampSources() const;
 
   std::vector<std::string> sources_;

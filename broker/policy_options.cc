@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "broker/cache/home_directories.h"
 #include "broker/filesystem_view.h"
 #include "broker/report/posture_report.h"
 #include "broker/report/report.capnp.h"
@@ -224,7 +225,7 @@ absl::StatusOr<std::string> ExplainPolicy(const policy::PolicyFile& file, const 
   absl::StatusOr<std::string> cwd = CanonicalDirectory(options.working_directory.value_or("."));
   view_input.working_directory = cwd.ok() ? *cwd : "/";
   view_input.working_directory_writable =
-      DecideWorkingDirectoryAccessOnDisk(view_input.working_directory, HomeDirectories(),
+      DecideWorkingDirectoryAccessOnDisk(view_input.working_directory, CachedHomeDirectories(),
                                          effective.read_write)
           .writable;
   ASSIGN_OR_RETURN(ViewPlan view, PlanFilesystemView(view_input));

@@ -29,6 +29,7 @@
 #include "base/poll_timeout.h"
 #include "base/status.h"
 #include "broker/cache/compiled_filters.h"
+#include "broker/cache/home_directories.h"
 #include "broker/exit_codes.h"
 #include "broker/host/host_probe.h"
 #include "broker/host/peer_process.h"
@@ -195,7 +196,7 @@ absl::Status RunSession::PlanSandbox() {
     namespace_records_.push_back(std::move(*namespaces.user_namespace));
   }
   working_directory_access_ = DecideWorkingDirectoryAccessOnDisk(
-      working_directory_, HomeDirectories(), options_.policy.read_write);
+      working_directory_, CachedHomeDirectories(), options_.policy.read_write);
   if (clone_flags_ & CLONE_NEWNS) {
     ViewInput input;
     input.policy = &options_.policy;
@@ -453,7 +454,7 @@ absl::Status RunSession::CollectView(int outcomes_fd) {
 void RunSession::GrantWorkingDirectory(policy::LandlockRules* rules) {
   std::vector<std::string> homes;
   if (!working_directory_access_.has_value()) {
-    homes = home_directories_.has_value() ? *home_directories_ : HomeDirectories();
+    homes = home_directories_.has_value() ? *home_directories_ : CachedHomeDirectories();
   }
   if (sidecar_) {
     // The stub's own HOME names a home of its root.
@@ -1404,7 +1405,7 @@ int RunSession::Serve(UniqueFd socket, pid_t peer_pid, uid_t peer_uid, gid_t pee
 
 void RunSession::WarmUp() {
   home_directories_ =
-      options_.home_directories.has_value() ? *options_.home_directories : HomeDirectories();
+      options_.home_directories.has_value() ? *options_.home_directories : CachedHomeDirectories();
   if (absl::StatusOr<UniqueFd> sealed = policy::SealProgram(*options_.compiled_seccomp);
       sealed.ok()) {
     warm_sealed_program_ = std::move(*sealed);

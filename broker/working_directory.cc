@@ -67,14 +67,15 @@ bool IsUnderPath(const std::string& path, const std::string& tree) {
          (absl::StartsWith(path, tree) && (tree == "/" || path[tree.size()] == '/'));
 }
 
-HomeDirectoryLookup LookUpHomeDirectories() {
+void AddHomeDirectory(const char* home, std::vector<std::string>* homes) {
+  if (home == nullptr || home[0] != '/') return;
+  char resolved[PATH_MAX];
+  homes->push_back(realpath(home, resolved) != nullptr ? std::string(resolved)
+                                                       : NormalizeLexically(home));
+}
+
+HomeDirectoryLookup LookUpUserDatabaseHomes() {
   HomeDirectoryLookup lookup;
-  auto add = [&lookup](const char* home) {
-    if (home == nullptr || home[0] != '/') return;
-    char resolved[PATH_MAX];
-    lookup.homes.push_back(realpath(home, resolved) != nullptr ? std::string(resolved)
-                                                               : NormalizeLexically(home));
-  };
   setpwent();
   // getpwent_r says why it stopped (ENOENT: the end), where getpwent
   // leaves errno to whatever the name service's modules last set.
@@ -91,14 +92,17 @@ HomeDirectoryLookup LookUpHomeDirectories() {
       lookup.complete = error == ENOENT || (error == 0 && found == nullptr);
       break;
     }
-    add(found->pw_dir);
+    AddHomeDirectory(found->pw_dir, &lookup.homes);
   }
   endpwent();
-  add(std::getenv("HOME"));
   return lookup;
 }
 
-std::vector<std::string> HomeDirectories() { return LookUpHomeDirectories().homes; }
+HomeDirectoryLookup LookUpHomeDirectories() {
+  HomeDirectoryLookup lookup = LookUpUserDatabaseHomes();
+  AddHomeDirectory(std::getenv("HOME"), &lookup.homes);
+  return lookup;
+}
 
 WorkingDirectoryAccess DecideWorkingDirectoryAccess(
     const std::string& canonical, const std::vector<std::string>& home_directories,

@@ -24,17 +24,20 @@ std::string NormalizeLexically(const std::string& path);
 // absolute and normalised.
 bool IsUnderPath(const std::string& path, const std::string& tree);
 
-// Every home directory of the passwd database and $HOME, canonical where
-// they exist.
-std::vector<std::string> HomeDirectories();
-
 struct HomeDirectoryLookup {
   std::vector<std::string> homes;
   // The database was read to its end: a name service that failed part way
   // (an unreachable directory server) leaves this false.
   bool complete = true;
 };
+// The passwd database's homes and $HOME, canonical where they exist.
 HomeDirectoryLookup LookUpHomeDirectories();
+// The passwd database's homes alone: what may be kept for other processes,
+// whose $HOME differs.
+HomeDirectoryLookup LookUpUserDatabaseHomes();
+// `home` canonical where it exists, lexically normalised otherwise; nothing
+// for an empty or relative one.
+void AddHomeDirectory(const char* home, std::vector<std::string>* homes);
 
 struct WorkingDirectoryAccess {
   bool writable = true;

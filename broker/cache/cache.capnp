@@ -30,3 +30,20 @@ struct Probe {
   errno @2 :Int32;
   evidence @3 :Text;
 }
+
+# The user database's home directories (cache/home_directories.h), with
+# what decides whether they may be used again: the stamps of the files they
+# were read from and when, in CLOCK_MONOTONIC nanoseconds of this boot.
+struct HomeDirectories {
+  homes @0 :List(Text);
+  stamps @1 :List(SourceStamp);
+  lookedUpNs @2 :Int64;
+}
+
+struct SourceStamp {
+  device @0 :UInt64;
+  inode @1 :UInt64;
+  size @2 :Int64;
+  modifiedNs @3 :Int64;
+  changedNs @4 :Int64;
+}
