@@ -36,10 +36,9 @@ std::optional<HomeDirectoryCache::Snapshot> Decode(const std::string& payload) {
       snapshot.homes.push_back(std::move(path));
     }
     for (auto stamp : stored.getStamps()) {
-      snapshot.stamps.push_back({static_cast<dev_t>(stamp.getDevice()),
-                                 static_cast<ino_t>(stamp.getInode()),
-                                 static_cast<off_t>(stamp.getSize()), stamp.getModifiedNs(),
-                                 stamp.getChangedNs()});
+      snapshot.stamps.push_back(
+          {static_cast<dev_t>(stamp.getDevice()), static_cast<ino_t>(stamp.getInode()),
+           static_cast<off_t>(stamp.getSize()), stamp.getModifiedNs(), stamp.getChangedNs()});
     }
     snapshot.looked_up = absl::Nanoseconds(stored.getLookedUpNs());
     return snapshot;
