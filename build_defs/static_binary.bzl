@@ -37,10 +37,22 @@ def static_but_libc_cc_binary(name, **kwargs):
     --start-lib, which Bazel's gold toolchain would pass. The broker then
     needs glibc 2.36 or later (GLIBC_ABI_DT_RELR), as Debian 12 has; an
     older ld.so refuses to load it rather than misapply its relocations.
+
+    Shared libraries are linked --as-needed, with libc.so.6 named first:
+    the math functions libm.so.6 shares with libc.so.6 then bind to libc,
+    and libm.so.6 (which BAZEL_LINKLIBS names for every binary) is loaded
+    only where a function found in it alone is called. The broker defines
+    its few (broker/no_libm.cc) and so starts with libc.so.6 alone.
     """
     _static_binary(
         name,
-        ["-static-libgcc", "-fuse-ld=bfd", "-Wl,-z,pack-relative-relocs"],
+        [
+            "-static-libgcc",
+            "-fuse-ld=bfd",
+            "-Wl,-z,pack-relative-relocs",
+            "-Wl,--as-needed",
+            "-lc",
+        ],
         kwargs,
         features = ["-supports_start_end_lib"],
     )

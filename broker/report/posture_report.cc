@@ -6,7 +6,6 @@
 #include <kj/debug.h>
 #include <kj/exception.h>
 
-#include <cmath>
 #include <cstring>
 #include <set>
 #include <vector>
@@ -36,12 +35,15 @@ kj::StringPtr JsonName(capnp::StructSchema::Field field) {
   return field.getProto().getName();
 }
 
-// A JSON number that is an integer in [min, max].
+// A JSON number that is an integer in [min, max], both within 2^53. The
+// range is checked first (NaN fails it), so the cast to an integer is
+// defined; std::trunc would be libm's (broker/no_libm.cc).
 double IntegralNumber(capnp::JsonValue::Reader input, double min, double max) {
   KJ_REQUIRE(input.isNumber(), "expected a number");
   double number = input.getNumber();
-  KJ_REQUIRE(number == std::trunc(number) && number >= min && number <= max,
-             "expected an integer in range", number);
+  KJ_REQUIRE(
+      number >= min && number <= max && number == static_cast<double>(static_cast<int64_t>(number)),
+      "expected an integer in range", number);
   return number;
 }
 
