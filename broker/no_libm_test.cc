@@ -123,7 +123,8 @@ TEST(NoLibmTest, NanCarriesTheTagsPayloadAsLibmsDoes) {
   ASSERT_NE(libm_nanf, nullptr) << dlerror();
   auto* our_nan = Ours<double(const char*)>(&::nan);
   auto* our_nanf = Ours<float(const char*)>(&::nanf);
-  for (const char* tag : {"", "0", "1", "7", "0x7f", "123456789", "0xfffffffffffff", "junk", "1)"}) {
+  for (const char* tag :
+       {"", "0", "1", "7", "0x7f", "123456789", "0xfffffffffffff", "junk", "1)"}) {
     double ours = our_nan(tag);
     EXPECT_TRUE(std::isnan(ours)) << tag;
     EXPECT_EQ(Bits(ours), Bits(libm_nan(tag))) << tag;
@@ -181,8 +182,8 @@ TEST(NoLibmTest, Log2IsWithinAUnitInTheLastPlaceOfLibms) {
     ASSERT_LE(distance, 1) << value << " gives " << our_log2(value) << ", libm "
                            << libm_log2(value);
   }
-  std::printf("log2: at most %lld ulp from libm's over %zu values\n",
-              static_cast<long long>(worst), values.size());
+  std::printf("log2: at most %lld ulp from libm's over %zu values\n", static_cast<long long>(worst),
+              values.size());
 }
 
 }  // namespace
