@@ -68,11 +68,9 @@ bool SetUpNetwork(const SandboxChild& setup) {
 // (stub_binary.h). The stub itself never mounts.
 [[noreturn]] void StartSandboxChild(const SandboxChild& setup) {
   for (int fd : setup.broker_ends) close(fd);
-  // Every disposition back to the default: an ignored SIGCHLD inherited
-  // from whoever started tether would make the stub's init wait forever.
-  for (int signo = 1; signo < NSIG; ++signo) {
-    if (signo != SIGKILL && signo != SIGSTOP) signal(signo, SIG_DFL);
-  }
+  // The broker handles no signal (signalfd), so exec leaves only what its
+  // caller ignored, and the stub resets those before the workload starts
+  // (stub/init.h: ResetSignalDispositions). The mask is the broker's own.
   sigset_t empty;
   sigemptyset(&empty);
   sigprocmask(SIG_SETMASK, &empty, nullptr);

@@ -8,15 +8,17 @@
 
 namespace tether::stub {
 
-int RunAsInit(int socket_fd, bool take_terminal, void (*start_workload)(void* context),
-              void* context) {
-  // Blocked, a signal sent from outside the namespace is queued for pid 1
-  // even without a handler; sigwaitinfo then takes them one by one.
-  // Default dispositions: an ignored SIGCHLD would reap the workload
-  // behind the init's back, and it would wait forever.
+void ResetSignalDispositions() {
   for (int signo = 1; signo < NSIG; ++signo) {
     if (signo != SIGKILL && signo != SIGSTOP) signal(signo, SIG_DFL);
   }
+}
+
+int RunAsInit(int socket_fd, bool take_terminal, void (*start_workload)(void* context),
+              void* context) {
+  // Blocked, a signal sent from outside the namespace is queued for pid 1
+  // even without a handler; sigwaitinfo then takes them one by one. The
+  // dispositions are the defaults already (ResetSignalDispositions).
   sigset_t all, original;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &original);

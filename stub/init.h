@@ -5,6 +5,15 @@
 
 namespace tether::stub {
 
+// Every signal's disposition back to the default, before the workload
+// starts either way (as pid 1's child or exec'd in its place): an ignored
+// SIGCHLD would have the kernel reap the workload behind the init's back,
+// and it would wait forever; any other disposition ignored by whoever
+// started the stub (or tether) would pass on to the workload. Handled
+// signals need none of it (exec resets them); ignored ones keep their
+// disposition across exec.
+void ResetSignalDispositions();
+
 // The stub as pid 1 of the sandbox's pid namespace, so that the workload
 // never is a pid 1 (which ignores every signal it has no handler for):
 // forks `start_workload`'s caller into the workload, then forwards every
@@ -19,6 +28,7 @@ namespace tether::stub {
 // else happened (the socket is still open then).
 // With `take_terminal` (the broker's word that its run is the terminal's
 // foreground job), the workload leads the terminal's foreground group.
+// Called with every disposition at its default (ResetSignalDispositions).
 int RunAsInit(int socket_fd, bool take_terminal, void (*start_workload)(void* context),
               void* context);
 

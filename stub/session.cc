@@ -142,6 +142,7 @@ int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec) {
   workload.argv.push_back(nullptr);
   for (const std::string& var : exec.envp) workload.envp.push_back(const_cast<char*>(var.c_str()));
   workload.envp.push_back(nullptr);
+  ResetSignalDispositions();
   if (!exec.as_init) return ExecWorkload(&workload);
   int status = RunAsInit(socket_fd, exec.take_terminal, StartWorkload, &workload);
   if (status >= 0) return status;

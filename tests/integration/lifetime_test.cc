@@ -257,5 +257,49 @@ TEST(LifetimeTest, InheritedIgnoredSigchldStillEndsWithTheWorkloadsStatus) {
   EXPECT_EQ(result.exit_code, 3) << result.err;
 }
 
+// Dispositions a caller ignored (nohup, a shell's background job) pass
+// through exec; the workload starts with every one at its default, whether
+// it runs under the stub as pid 1 or, where the host denies a pid
+// namespace, is exec'd by the stub in its place.
+struct IgnoredSignalsCase {
+  const char* name;
+  bool host_denies_pid_namespace;
+};
+
+class IgnoredSignalsTest : public ::testing::TestWithParam<IgnoredSignalsCase> {};
+
+TEST_P(IgnoredSignalsTest, WorkloadStartsWithNoSignalIgnored) {
+  RunSpec spec;
+  spec.args = {"run"};
+  if (GetParam().host_denies_pid_namespace) {
+    spec.wrapper = {Binaries().Bin("faultenv"), "no-pidns", "--"};
+    spec.args.insert(spec.args.end(), {"--best-effort", "pid_namespace"});
+  }
+  for (const char* arg : {"--", "/bin/sh", "-c", "exec cat /proc/self/status"}) {
+    spec.args.push_back(arg);
+  }
+  spec.before_exec = [] {
+    for (int signo : {SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGUSR1, SIGTERM, SIGCHLD}) {
+      signal(signo, SIG_IGN);
+    }
+  };
+  spec.timeout_seconds = 20;
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  // Signals 1 to 31 (every standard one) at their default. 32 and 33 are
+  // glibc's own (thread cancellation, setuid across threads): its signal()
+  // refuses to change them, every glibc program sets its own, and the test
+  // runner's environment may hand them on ignored.
+  std::string ignored = FindLine(result.out, "SigIgn:\t");
+  ASSERT_FALSE(ignored.empty()) << result.out;
+  EXPECT_EQ(std::stoull(ignored, nullptr, 16) & 0x7fffffffull, 0u) << ignored;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BothWaysTheWorkloadStarts, IgnoredSignalsTest,
+    ::testing::Values(IgnoredSignalsCase{"UnderTheStubAsPid1", false},
+                      IgnoredSignalsCase{"ExecdByTheStubWithoutAPidNamespace", true}),
+    [](const ::testing::TestParamInfo<IgnoredSignalsCase>& info) { return info.param.name; });
+
 }  // namespace
 }  // namespace tether::testing
