@@ -29,6 +29,18 @@ namespace {
 // 2^52: from here on every double is an integer.
 constexpr double kFirstIntegralMagnitude = 4503599627370496.0;
 
+// As glibc's: a tag that is an n-char-sequence (letters, digits, '_') is
+// what strtod reads inside "NAN(...)", a payload for the NaN's mantissa;
+// any other tag gives the default NaN.
+std::string NanText(const char* tag) {
+  for (const char* c = tag; *c != '\0'; ++c) {
+    bool n_char = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
+                  (*c >= 'A' && *c <= 'Z') || *c == '_';
+    if (!n_char) return "NAN";
+  }
+  return "NAN(" + std::string(tag) + ")";
+}
+
 }  // namespace
 
 // Half-way cases away from zero, as C specifies; the sign of zero kept.
@@ -48,22 +60,6 @@ extern "C" long long llround(double x) noexcept {
   if (!(rounded >= -9223372036854775808.0 && rounded < 9223372036854775808.0)) return LLONG_MIN;
   return static_cast<long long>(rounded);
 }
-
-namespace {
-
-// As glibc's: a tag that is an n-char-sequence (letters, digits, '_') is
-// what strtod reads inside "NAN(...)", a payload for the NaN's mantissa;
-// any other tag gives the default NaN.
-std::string NanText(const char* tag) {
-  for (const char* c = tag; *c != '\0'; ++c) {
-    bool n_char = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
-                  (*c >= 'A' && *c <= 'Z') || *c == '_';
-    if (!n_char) return "NAN";
-  }
-  return "NAN(" + std::string(tag) + ")";
-}
-
-}  // namespace
 
 extern "C" double nan(const char* tag) noexcept { return strtod(NanText(tag).c_str(), nullptr); }
 
