@@ -35,6 +35,7 @@
 #include "broker/host/peer_process.h"
 #include "broker/host/proc_status.h"
 #include "broker/namespaces.h"
+#include "broker/prefault.h"
 #include "broker/sandbox_child.h"
 #include "broker/stub_binary.h"
 #include "broker/verifier.h"
@@ -1413,6 +1414,9 @@ void RunSession::WarmUp() {
   if (options_.network_mode != NetworkMode::kHost) {
     warm_network_ = PrepareNetwork(CachedHostFacts(*options_.compiled_seccomp));
   }
+  // The pages the handshake will touch, mapped while no stub waits rather
+  // than faulted in one at a time during its launch.
+  PrefaultForkedBroker();
   // Last: the network's set-up (setns, the proxy's fork) is what it denies.
   supervisor_loaded_ = LoadSupervisorFilter();
 }
