@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -57,6 +58,10 @@ void Recorder::WriteReport(pid_t stub_pid, bool hello_received) {
     if (written.ok() &&
         renameat(report_dir_fd_, ("." + *name).c_str(), report_dir_fd_, name->c_str()) != 0) {
       written = ErrnoStatus(errno, absl::StrCat("rename(", display, ")"));
+    }
+    if (!written.ok() && report.ok()) {
+      // Never renamed into view: the hidden file would stay behind, empty.
+      unlinkat(report_dir_fd_, ("." + *name).c_str(), 0);
     }
     if (!written.ok()) {
       std::fprintf(stderr, "tether: no report for stub pid %d: %s\n", stub_pid,
