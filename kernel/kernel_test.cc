@@ -1,8 +1,16 @@
 #include <errno.h>
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "kernel/capabilities.h"
 #include "kernel/exec.h"
@@ -21,11 +29,72 @@ int InChild(int (*body)()) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-TEST(Capabilities, ClearedBoundingSetIsEmptyOrTheKernelSaysWhy) {
+// The kernel's last capability, as it says itself.
+int LastCapability() {
+  FILE* file = std::fopen("/proc/sys/kernel/cap_last_cap", "re");
+  int last = -1;
+  if (file != nullptr) {
+    if (std::fscanf(file, "%d", &last) != 1) last = -1;
+    std::fclose(file);
+  }
+  return last;
+}
+
+TEST(Capabilities, ClearedBoundingSetHoldsNoneOfTheKernelsCapabilities) {
+  int last = LastCapability();
+  ASSERT_GE(last, 37);
   EXPECT_EQ(InChild([] {
               int error = ClearBoundingSet();
               if (error != 0) return error == EPERM ? 0 : 1;  // no CAP_SETPCAP here
-              return prctl(PR_CAPBSET_READ, 0, 0, 0, 0) == 0 ? 0 : 2;
+              for (int cap = 0; cap <= LastCapability(); ++cap) {
+                if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 0) return 2;
+              }
+              return 0;
+            }),
+            0);
+}
+
+// Has prctl(option) fail with `error` (a host's errno filter), everything
+// else allowed.
+int RefusePrctl(int option, int error) {
+  struct sock_filter program[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_prctl, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(option), 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | static_cast<uint32_t>(error)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  return SetNoNewPrivsAndLoadSeccompFilter(program, sizeof(program) / sizeof(program[0]));
+}
+
+// The attack: a host answering EINVAL to every drop must not pass for a
+// kernel whose capabilities all went.
+TEST(Capabilities, AHostRefusingEveryDropWithEinvalIsAFailureNotTheEnd) {
+  EXPECT_EQ(InChild([] {
+              if (RefusePrctl(PR_CAPBSET_DROP, EINVAL) != 0) return 3;
+              return ClearBoundingSet() == EINVAL ? 0 : 1;
+            }),
+            0);
+}
+
+TEST(Capabilities, ReadsRefusedByTheHostDoNotStopTheDrops) {
+  EXPECT_EQ(InChild([] {
+              if (RefusePrctl(PR_CAPBSET_READ, EINVAL) != 0) return 3;
+              int error = ClearBoundingSet();
+              if (error != 0) return error == EPERM ? 0 : 1;
+              // Read back through /proc, which the filter does not cover.
+              FILE* status = std::fopen("/proc/self/status", "re");
+              if (status == nullptr) return 4;
+              char line[256];
+              bool empty = false;
+              while (std::fgets(line, sizeof(line), status) != nullptr) {
+                if (std::strncmp(line, "CapBnd:", 7) == 0) {
+                  empty = std::strtoull(line + 7, nullptr, 16) == 0;
+                }
+              }
+              std::fclose(status);
+              return empty ? 0 : 2;
             }),
             0);
 }
