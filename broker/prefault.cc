@@ -1,11 +1,15 @@
 #include "broker/prefault.h"
 
 #include <link.h>
-#include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "base/files.h"
 
 namespace tether::broker {
 namespace {
@@ -15,34 +19,39 @@ namespace {
 #define MADV_POPULATE_WRITE 23
 #endif
 
-constexpr uintptr_t kPage = 4096;
 // More stack than a launch's deepest call chain below the worker's wait.
 constexpr uintptr_t kStackBytes = 128 * 1024;
 
-uintptr_t PageDown(uintptr_t address) { return address & ~(kPage - 1); }
-uintptr_t PageUp(uintptr_t address) { return (address + kPage - 1) & ~(kPage - 1); }
+struct Populator {
+  uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  std::vector<MemorySpan> populated;
 
-bool Populate(MemorySpan span, std::vector<MemorySpan>* populated) {
-  span.start = PageDown(span.start);
-  span.end = PageUp(span.end);
-  if (span.end <= span.start) return true;
-  if (madvise(reinterpret_cast<void*>(span.start), span.end - span.start,
-              span.write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) != 0) {
-    return false;
+  uintptr_t Down(uintptr_t address) const { return address & ~(page - 1); }
+  uintptr_t Up(uintptr_t address) const { return (address + page - 1) & ~(page - 1); }
+
+  bool Populate(MemorySpan span) {
+    span.start = Down(span.start);
+    span.end = Up(span.end);
+    if (span.end <= span.start) return true;
+    if (madvise(reinterpret_cast<void*>(span.start), span.end - span.start,
+                span.write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) != 0) {
+      return false;
+    }
+    populated.push_back(span);
+    return true;
   }
-  populated->push_back(span);
-  return true;
-}
+};
 
 // Each loaded object's segments: code and constants read; data and .bss
 // written, past the part made read-only after relocation (RELRO), which
 // a write would refuse.
-int PopulateObject(struct dl_phdr_info* info, size_t, void* populated) {
+int PopulateObject(struct dl_phdr_info* info, size_t, void* opaque) {
+  Populator& populator = *static_cast<Populator*>(opaque);
   uintptr_t relro_end = 0;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& segment = info->dlpi_phdr[i];
     if (segment.p_type == PT_GNU_RELRO) {
-      relro_end = PageUp(info->dlpi_addr + segment.p_vaddr + segment.p_memsz);
+      relro_end = populator.Up(info->dlpi_addr + segment.p_vaddr + segment.p_memsz);
     }
   }
   for (int i = 0; i < info->dlpi_phnum; ++i) {
@@ -52,28 +61,42 @@ int PopulateObject(struct dl_phdr_info* info, size_t, void* populated) {
     uintptr_t end = start + segment.p_memsz;
     bool write = (segment.p_flags & PF_W) != 0;
     if (write) start = std::max(start, relro_end);
-    Populate({start, end, write}, static_cast<std::vector<MemorySpan>*>(populated));
+    populator.Populate({start, end, write});
   }
   return 0;
+}
+
+// Where the kernel put the break at exec (field 47 of /proc/self/stat,
+// after the command name, which may hold spaces and parentheses): the brk
+// heap is [start_brk, sbrk(0)), whatever else malloc has mapped.
+uintptr_t StartOfBreak() {
+  absl::StatusOr<std::string> stat = ReadSmallFile("/proc/self/stat");
+  if (!stat.ok()) return 0;
+  size_t name_end = stat->rfind(')');
+  if (name_end == std::string::npos) return 0;
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(*stat).substr(name_end + 2), ' ');
+  uint64_t start_brk = 0;
+  // Fields from the state (3rd) on: start_brk is the 47th.
+  if (fields.size() < 45 || !absl::SimpleAtoi(fields[44], &start_brk)) return 0;
+  return static_cast<uintptr_t>(start_brk);
 }
 
 }  // namespace
 
 std::vector<MemorySpan> PrefaultForkedBroker() {
-  std::vector<MemorySpan> populated;
-  populated.reserve(16);  // no allocation between the heap's span and its populating
-  dl_iterate_phdr(PopulateObject, &populated);
-  // malloc's main arena: the break's span, below the current break.
-  uintptr_t top = reinterpret_cast<uintptr_t>(sbrk(0));
-  Populate({top - mallinfo2().arena, top, true}, &populated);
+  Populator populator;
+  dl_iterate_phdr(PopulateObject, &populator);
+  uintptr_t heap_start = StartOfBreak();
+  uintptr_t heap_end = reinterpret_cast<uintptr_t>(sbrk(0));
+  if (heap_start != 0 && heap_start < heap_end) populator.Populate({heap_start, heap_end, true});
   // The stack's mapping may not reach that far down yet (it grows on a
   // fault, not on madvise): a smaller span then.
-  char here;
-  uintptr_t stack = PageUp(reinterpret_cast<uintptr_t>(&here));
-  for (uintptr_t span = kStackBytes; span >= kPage; span /= 2) {
-    if (Populate({stack - span, stack, true}, &populated)) break;
+  uintptr_t stack = populator.Up(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)));
+  for (uintptr_t span = kStackBytes; span >= populator.page; span /= 2) {
+    if (populator.Populate({stack - span, stack, true})) break;
   }
-  return populated;
+  return std::move(populator.populated);
 }
 
 }  // namespace tether::broker

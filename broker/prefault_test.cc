@@ -1,6 +1,7 @@
 #include "broker/prefault.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,7 +17,7 @@ namespace {
 // that is read-only after relocation.
 int written_global = 1;
 
-long MinorFaults() {
+__attribute__((no_sanitize("address", "hwaddress"))) long MinorFaults() {
   struct rusage usage = {};
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_minflt;
@@ -27,9 +28,10 @@ long MinorFaults() {
 // Not instrumented: the spans hold a sanitizer's redzones too.
 __attribute__((no_sanitize("address", "hwaddress"), noinline)) long FaultsTouching(
     const std::vector<MemorySpan>& spans) {
+  const uintptr_t page_size = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   long before = MinorFaults();
   for (const MemorySpan& span : spans) {
-    for (uintptr_t page = span.start; page < span.end; page += 4096) {
+    for (uintptr_t page = span.start; page < span.end; page += page_size) {
       volatile char* byte = reinterpret_cast<volatile char*>(page);
       if (span.write) {
         *byte = *byte;
@@ -102,7 +104,23 @@ ChildCounts InForkedChild(bool populate_first) {
 #endif
 #endif
 
-TEST(PrefaultForkedBrokerTest, SpansCoverTheCodeTheDataTheHeapAndTheStack) {
+// Before 5.14 the kernel has no MADV_POPULATE_*: nothing to test.
+bool KernelPopulates() {
+  long page = sysconf(_SC_PAGESIZE);
+  void* probe = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  bool populates = madvise(probe, page, 23 /* MADV_POPULATE_WRITE */) == 0;
+  munmap(probe, page);
+  return populates;
+}
+
+class PrefaultForkedBrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!KernelPopulates()) GTEST_SKIP() << "no MADV_POPULATE_WRITE on this kernel";
+  }
+};
+
+TEST_F(PrefaultForkedBrokerTest, SpansCoverTheCodeTheDataTheHeapAndTheStack) {
   ++written_global;
   ChildCounts counts = InForkedChild(/*populate_first=*/true);
   EXPECT_TRUE(counts.covers_code);
@@ -113,7 +131,7 @@ TEST(PrefaultForkedBrokerTest, SpansCoverTheCodeTheDataTheHeapAndTheStack) {
   EXPECT_TRUE(counts.covers_stack);
 }
 
-TEST(PrefaultForkedBrokerTest, AForkedProcessThenTouchesItsPagesWithoutFaulting) {
+TEST_F(PrefaultForkedBrokerTest, AForkedProcessThenTouchesItsPagesWithoutFaulting) {
   ChildCounts populated = InForkedChild(/*populate_first=*/true);
   ChildCounts unpopulated = InForkedChild(/*populate_first=*/false);
   // Without it, a fork faults on its code (fault-around maps 16 pages a

@@ -1414,8 +1414,8 @@ void RunSession::WarmUp() {
   if (options_.network_mode != NetworkMode::kHost) {
     warm_network_ = PrepareNetwork(CachedHostFacts(*options_.compiled_seccomp));
   }
-  // The pages the handshake will touch, mapped while no stub waits rather
-  // than faulted in one at a time during its launch.
+  // What a launch may touch, mapped while no stub waits rather than
+  // faulted in a page at a time during its handshake.
   PrefaultForkedBroker();
   // Last: the network's set-up (setns, the proxy's fork) is what it denies.
   supervisor_loaded_ = LoadSupervisorFilter();

@@ -60,7 +60,9 @@ void Recorder::WriteReport(pid_t stub_pid, bool hello_received) {
       written = ErrnoStatus(errno, absl::StrCat("rename(", display, ")"));
     }
     if (!written.ok() && report.ok()) {
-      // Never renamed into view: the hidden file would stay behind, empty.
+      // Never renamed into view, it would stay behind, empty or part
+      // written (or whole, when only the rename failed: not a report anyone
+      // would be told of). Its name has the stub's pid and 64 random bits.
       unlinkat(report_dir_fd_, ("." + *name).c_str(), 0);
     }
     if (!written.ok()) {

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -29,9 +30,14 @@ std::vector<std::string> Names(const std::string& directory) {
 
 // A serve worker's report of one stub, in a child whose files may be at
 // most `max_file_bytes` long (RLIMIT_FSIZE: the write fails part way).
-int WriteReportInChild(int directory_fd, const std::string& display, rlim_t max_file_bytes) {
+// Returns what the child wrote to stderr (a pipe: the limit is on files).
+std::string WriteReportInChild(int directory_fd, const std::string& display,
+                               rlim_t max_file_bytes) {
+  int err[2];
+  if (pipe(err) != 0) return "pipe failed";
   pid_t child = fork();
   if (child == 0) {
+    if (dup2(err[1], 2) != 2) _exit(3);
     signal(SIGXFSZ, SIG_IGN);
     struct rlimit limit = {max_file_bytes, max_file_bytes};
     if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(2);
@@ -40,9 +46,16 @@ int WriteReportInChild(int directory_fd, const std::string& display, rlim_t max_
     recorder.WriteReport(4242, /*hello_received=*/true);
     _exit(0);
   }
+  close(err[1]);
   int status = 0;
   waitpid(child, &status, 0);
-  return status;
+  std::string written;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(err[0], buffer, sizeof(buffer))) > 0) written.append(buffer, n);
+  close(err[0]);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? written
+                                                       : "child status " + std::to_string(status);
 }
 
 class RecorderDirectoryTest : public ::testing::Test {
@@ -58,7 +71,7 @@ class RecorderDirectoryTest : public ::testing::Test {
 };
 
 TEST_F(RecorderDirectoryTest, AReportIsRenamedIntoViewWhole) {
-  ASSERT_EQ(WriteReportInChild(directory_fd_, dir_.path(), RLIM_INFINITY), 0);
+  ASSERT_EQ(WriteReportInChild(directory_fd_, dir_.path(), RLIM_INFINITY), "");
   std::vector<std::string> names = Names(dir_.path());
   ASSERT_EQ(names.size(), 1u);
   EXPECT_EQ(names[0].rfind("4242-", 0), 0u) << names[0];
@@ -71,9 +84,18 @@ TEST_F(RecorderDirectoryTest, AReportIsRenamedIntoViewWhole) {
   EXPECT_EQ(json.substr(json.find_last_not_of('\n')), "}\n");
 }
 
-TEST_F(RecorderDirectoryTest, AReportThatCannotBeWrittenLeavesNoFileBehind) {
-  ASSERT_EQ(WriteReportInChild(directory_fd_, dir_.path(), 16), 0);
-  EXPECT_TRUE(Names(dir_.path()).empty()) << Names(dir_.path())[0];
+TEST_F(RecorderDirectoryTest, AReportThatCannotBeWrittenLeavesNoFileBehindButOthers) {
+  // Another worker's report, and a hidden file of its own: both stay.
+  std::ofstream(dir_.Child("4241-0123456789abcdef.json")) << "{}\n";
+  std::ofstream(dir_.Child(".4242-0123456789abcdef.json")) << "";
+  std::string said = WriteReportInChild(directory_fd_, dir_.path(), 16);
+  // The write failed (the file had opened), and the recorder said so.
+  EXPECT_NE(said.find("no report for stub pid 4242"), std::string::npos) << said;
+  EXPECT_NE(said.find("File too large"), std::string::npos) << said;
+  std::vector<std::string> names = Names(dir_.path());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{".4242-0123456789abcdef.json",
+                                             "4241-0123456789abcdef.json"}));
 }
 
 }  // namespace
