@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "base/files.h"
 #include "base/status.h"
+#include "broker/host/proc_status.h"
 
 namespace tether::broker {
 namespace {
@@ -60,19 +61,10 @@ bool HostHasSwap() {
   return lines.size() > 1;  // a header, then one line per swap area
 }
 
-// The start time of `pid` (field 22 of /proc/<pid>/stat), or 0 when no
-// such process exists.
+// The start time of `pid`, or 0 when no such process exists.
 uint64_t StartTime(pid_t pid) {
-  absl::StatusOr<std::string> stat = ReadSmallFile(absl::StrCat("/proc/", pid, "/stat"));
-  if (!stat.ok()) return 0;
-  size_t end = stat->rfind(')');
-  if (end == std::string::npos) return 0;
-  std::vector<absl::string_view> fields =
-      absl::StrSplit(absl::string_view(*stat).substr(end + 2), ' ');
-  uint64_t start = 0;
-  // Field 22 overall is the 20th after the command.
-  if (fields.size() < 20 || !absl::SimpleAtoi(fields[19], &start)) return 0;
-  return start;
+  constexpr int kStartTimeField = 22;
+  return ReadProcStatField(absl::StrCat(pid), kStartTimeField);
 }
 
 uint64_t PidNamespaceInode() {

@@ -5,11 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <string>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
-#include "base/files.h"
+#include "broker/host/proc_status.h"
 
 namespace tether::broker {
 namespace {
@@ -66,20 +63,11 @@ int PopulateObject(struct dl_phdr_info* info, size_t, void* opaque) {
   return 0;
 }
 
-// Where the kernel put the break at exec (field 47 of /proc/self/stat,
-// after the command name, which may hold spaces and parentheses): the brk
-// heap is [start_brk, sbrk(0)), whatever else malloc has mapped.
+// Where the kernel put the break at exec: the brk heap is [start_brk,
+// sbrk(0)), whatever else malloc has mapped.
 uintptr_t StartOfBreak() {
-  absl::StatusOr<std::string> stat = ReadSmallFile("/proc/self/stat");
-  if (!stat.ok()) return 0;
-  size_t name_end = stat->rfind(')');
-  if (name_end == std::string::npos) return 0;
-  std::vector<absl::string_view> fields =
-      absl::StrSplit(absl::string_view(*stat).substr(name_end + 2), ' ');
-  uint64_t start_brk = 0;
-  // Fields from the state (3rd) on: start_brk is the 47th.
-  if (fields.size() < 45 || !absl::SimpleAtoi(fields[44], &start_brk)) return 0;
-  return static_cast<uintptr_t>(start_brk);
+  constexpr int kStartBrkField = 47;
+  return static_cast<uintptr_t>(ReadProcStatField("self", kStartBrkField));
 }
 
 }  // namespace

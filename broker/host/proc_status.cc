@@ -160,4 +160,24 @@ absl::StatusOr<CoreLimit> ReadCoreLimit(pid_t pid) {
   return absl::InvalidArgumentError(absl::StrCat(path, " has no valid 'Max core file size' line"));
 }
 
+uint64_t ParseProcStatField(absl::string_view text, int number) {
+  constexpr int kFirstAfterTheName = 3;  // the state
+  size_t name_end = text.rfind(')');
+  if (number < kFirstAfterTheName || name_end == absl::string_view::npos ||
+      name_end + 2 > text.size()) {
+    return 0;
+  }
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::StripTrailingAsciiWhitespace(text.substr(name_end + 2)), ' ');
+  size_t index = static_cast<size_t>(number - kFirstAfterTheName);
+  uint64_t value = 0;
+  if (index >= fields.size() || !absl::SimpleAtoi(fields[index], &value)) return 0;
+  return value;
+}
+
+uint64_t ReadProcStatField(absl::string_view pid, int number) {
+  absl::StatusOr<std::string> text = ReadSmallFile(absl::StrCat("/proc/", pid, "/stat"));
+  return text.ok() ? ParseProcStatField(*text, number) : 0;
+}
+
 }  // namespace tether::broker

@@ -42,6 +42,16 @@ struct CoreLimit {
 };
 absl::StatusOr<CoreLimit> ReadCoreLimit(pid_t pid);
 
+// Field `number` of a /proc/<pid>/stat text, numbered as proc(5) does (4
+// is the parent's pid, 22 the start time); 0 where there is no such
+// field, or it is not a number, or it is the pid or the command name
+// (which may hold spaces and parentheses: fields are counted from its
+// last ')').
+uint64_t ParseProcStatField(absl::string_view text, int number);
+
+// The same, read from /proc/<pid>/stat ("self": this process's own).
+uint64_t ReadProcStatField(absl::string_view pid, int number);
+
 }  // namespace tether::broker
 
 #endif  // TETHER_BROKER_PROC_STATUS_H_

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace tether::broker {
 namespace {
 
@@ -105,6 +107,33 @@ TEST(ProcStatusTest, ReadsOwnCoreLimit) {
   absl::StatusOr<CoreLimit> limit = ReadCoreLimit(getpid());
   ASSERT_TRUE(limit.ok()) << limit.status();
   EXPECT_LE(limit->soft, limit->hard);
+}
+
+// Fields are counted from the name's last ')': a name may hold both.
+TEST(ProcStatFieldTest, CountsFieldsPastANameWithSpacesAndParentheses) {
+  constexpr absl::string_view kStat = "4242 (a) (b c) R 17 4242 4242 0 -1 4194560 99\n";
+  EXPECT_EQ(ParseProcStatField(kStat, 4), 17u);    // the parent
+  EXPECT_EQ(ParseProcStatField(kStat, 5), 4242u);  // the process group
+  EXPECT_EQ(ParseProcStatField(kStat, 10), 99u);   // the last, before the newline
+}
+
+TEST(ProcStatFieldTest, WhatIsNotThereOrNotANumberIsZero) {
+  constexpr absl::string_view kStat = "1 (init) S 0 1 1\n";
+  EXPECT_EQ(ParseProcStatField(kStat, 3), 0u);  // the state, a letter
+  EXPECT_EQ(ParseProcStatField(kStat, 2), 0u);  // the name
+  EXPECT_EQ(ParseProcStatField(kStat, 1), 0u);  // the pid, before the name
+  EXPECT_EQ(ParseProcStatField(kStat, 7), 0u);  // past the end
+  EXPECT_EQ(ParseProcStatField("no name here", 4), 0u);
+  EXPECT_EQ(ParseProcStatField("1 (x)", 4), 0u);
+}
+
+TEST(ProcStatFieldTest, ReadsOwnParentAndBreak) {
+  EXPECT_EQ(ReadProcStatField("self", 4), static_cast<uint64_t>(getppid()));
+  EXPECT_EQ(ReadProcStatField(absl::StrCat(getpid()), 4), static_cast<uint64_t>(getppid()));
+  uint64_t start_brk = ReadProcStatField("self", 47);
+  EXPECT_NE(start_brk, 0u);
+  EXPECT_LE(start_brk, reinterpret_cast<uintptr_t>(sbrk(0)));
+  EXPECT_EQ(ReadProcStatField("0", 4), 0u);  // no such process
 }
 
 }  // namespace
