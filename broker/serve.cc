@@ -107,6 +107,14 @@ constexpr char kWorkloadRunning = 'R';
   _exit(0);
 }
 
+// What the server takes from its signalfd: SIGTERM and SIGINT drain it.
+sigset_t ServerSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int signo : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&signals, signo);
+  return signals;
+}
+
 class Server {
  public:
   Server(const ServeOptions& options, UniqueFd listener, UniqueFd report_dir,
@@ -354,10 +362,7 @@ void Server::Drain() {
 }
 
 int Server::Loop() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int signo : {SIGTERM, SIGINT, SIGCHLD}) sigaddset(&signals, signo);
-  sigprocmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = ServerSignals();  // blocked since before the socket existed
   signal_fd_.reset(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!signal_fd_.valid()) {
     Log(absl::StrCat("signalfd: ", strerror(errno)));
@@ -445,6 +450,11 @@ int ServeForever(const ServeOptions& given) {
     Log(std::string(prepared.message()));
     return kExitSetupFailed;
   }
+  // Blocked before the socket exists: a SIGTERM sent as soon as it appears
+  // waits for the loop's signalfd and drains the server, instead of
+  // killing it with its socket left behind.
+  sigset_t signals = ServerSignals();
+  sigprocmask(SIG_BLOCK, &signals, nullptr);
   absl::StatusOr<UniqueFd> listener = Listen(options);
   if (!listener.ok()) {
     Log(std::string(listener.status().message()));

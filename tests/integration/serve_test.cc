@@ -440,7 +440,20 @@ TEST_F(ServeTest, StubThatLiesAboutItsPidIsRefused) {
       << ReadFile(dir_ + "/serve.log");
 }
 
+// Signals the server's /proc/<pid>/status says it blocks (SigBlk).
+uint64_t BlockedSignals(pid_t pid) {
+  std::istringstream status(ReadFile("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("SigBlk:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
+  }
+  return 0;
+}
+
 TEST_F(ServeTest, SigtermDrainsAndRemovesTheSocket) {
+  // Once its socket exists (the fixture waited for it), a SIGTERM can only
+  // drain the server: it is blocked, waiting for the loop's signalfd.
+  EXPECT_NE(BlockedSignals(server_) & (1ull << (SIGTERM - 1)), 0u);
   kill(server_, SIGTERM);
   int status = 0;
   waitpid(server_, &status, 0);
