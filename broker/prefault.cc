@@ -11,11 +11,6 @@
 namespace tether::broker {
 namespace {
 
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#define MADV_POPULATE_WRITE 23
-#endif
-
 // More stack than a launch's deepest call chain below the worker's wait.
 constexpr uintptr_t kStackBytes = 128 * 1024;
 
