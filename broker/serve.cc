@@ -329,7 +329,7 @@ void Server::AcceptAll() {
     if (!connection.valid()) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) Log(absl::StrCat("accept: ", strerror(errno)));
-      return;
+      break;  // the backlog is empty: the pool is topped up below
     }
     Admit(std::move(connection));  // a refused connection is closed here, at once
   }

@@ -566,6 +566,44 @@ TEST_F(ServeIsolatedTest, WaitingWorkersHoldWarmNetworksBeforeAnyStubConnects) {
   EXPECT_EQ(seen, 4) << "the default pool is 4 workers, each with its network";
 }
 
+// A worker that took a stub is replaced as soon as the stub is admitted,
+// not once its workload ends (the worker holds the workload's network
+// until then): the next launch finds the pool full again. Before, the
+// replacement waited for that worker's exit, and a long workload left the
+// pool one short throughout.
+TEST_F(ServeIsolatedTest, PoolIsRefilledWhileAnAdmittedWorkloadStillRuns) {
+  std::string children =
+      "/proc/" + std::to_string(server_) + "/task/" + std::to_string(server_) + "/children";
+  auto workers = [&children] {
+    std::istringstream pids(ReadFile(children));
+    int count = 0;
+    for (pid_t pid; pids >> pid;) ++count;
+    return count;
+  };
+  RunSpec spec;
+  spec.before_exec = [this] { EnterOwnMountNamespace(dir_ + "/stub-only"); };
+  int workers_while_running = -1;
+  bool running = false;
+  spec.while_running = [&](pid_t stub, int, int) {
+    // The stub becomes the sleeping workload once its handshake is over.
+    for (int i = 0; i < 500 && !running; ++i) {
+      std::vector<std::string> cmdline = CmdlineOf(std::to_string(stub));
+      running = !cmdline.empty() && cmdline[0] == "./sandbox_probe";
+      if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (int i = 0; i < 300 && workers_while_running != 5; ++i) {
+      workers_while_running = workers();
+      if (workers_while_running != 5) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    kill(stub, SIGKILL);
+  };
+  RunStub(spec, {"./sandbox_probe", "sleep"});
+  EXPECT_TRUE(running) << "the stub never became the workload";
+  EXPECT_EQ(workers_while_running, 5)
+      << "the busy worker and the full default pool of 4 beside it\n"
+      << ReadFile(dir_ + "/serve.log");
+}
+
 TEST_F(ServeIsolatedTest, RootStubJoinsTheBrokersNetworkNamespaceAndDrops) {
   RunResult result = RootStub({"./sandbox_probe", "interfaces"}, false);
   ASSERT_EQ(result.exit_code, 0) << result.err << ReadFile(dir_ + "/serve.log");
