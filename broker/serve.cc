@@ -329,11 +329,10 @@ void Server::AcceptAll() {
     if (!connection.valid()) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) Log(absl::StrCat("accept: ", strerror(errno)));
-      break;  // the backlog is empty: the pool is topped up below
+      return;
     }
     Admit(std::move(connection));  // a refused connection is closed here, at once
   }
-  TopUpPool();
 }
 
 void Server::HandshakeOver(pid_t pid) {
@@ -390,6 +389,11 @@ int Server::Loop() {
       // The word, or EOF: the worker exited, which SIGCHLD also says.
       if (read(fds[i + 2].fd, &word, 1) == 1 && word == kWorkloadRunning) {
         HandshakeOver(pending[i]);
+        // The replacement is forked now, not at admission: its fork and
+        // warm-up would compete with the handshake for the CPU (about
+        // 2 ms more a launch, launches 20 ms apart), and not only once the
+        // worker exits, which a long workload would put off.
+        TopUpPool();
       }
     }
     if (fds[0].revents & POLLIN) {

@@ -566,9 +566,9 @@ TEST_F(ServeIsolatedTest, WaitingWorkersHoldWarmNetworksBeforeAnyStubConnects) {
   EXPECT_EQ(seen, 4) << "the default pool is 4 workers, each with its network";
 }
 
-// A worker that took a stub is replaced as soon as the stub is admitted,
-// not once its workload ends (the worker holds the workload's network
-// until then): the next launch finds the pool full again. Before, the
+// A worker that took a stub is replaced once its handshake is over, not
+// once its workload ends (the worker holds the workload's network until
+// then): the next launch finds the pool full again. Before, the
 // replacement waited for that worker's exit, and a long workload left the
 // pool one short throughout.
 TEST_F(ServeIsolatedTest, PoolIsRefilledWhileAnAdmittedWorkloadStillRuns) {
