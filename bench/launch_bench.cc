@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: launch_bench --tether PATH [--runs N]\n");
     return 64;
   }
+  // Absolute: every launch runs from the benchmark's own directory.
+  tether = std::filesystem::absolute(tether);
   // A world-readable place: the sandboxed workload runs as nobody.
   char pattern[] = "/tmp/tether-bench-XXXXXX";
   std::string dir = mkdtemp(pattern);
@@ -167,9 +169,9 @@ int main(int argc, char** argv) {
                                                  : Percentile(candidates[index].millis, 0.5) / base;
   };
   struct stat stub_stat = {};
-  stat(stub.c_str(), &stub_stat);
-  double stub_mib = stub_stat.st_size / 1048576.0;
-  double rss_mib = peak_rss_kib / 1024.0;
+  double stub_mib = stat(stub.c_str(), &stub_stat) == 0 ? stub_stat.st_size / 1048576.0 : -1;
+  // No successful run, no figure: a failed run must not meet the goal.
+  double rss_mib = candidates[1].failed || peak_rss_kib == 0 ? -1 : peak_rss_kib / 1024.0;
   struct Goal {
     std::string what;
     double measured;
@@ -184,9 +186,10 @@ int main(int argc, char** argv) {
   };
   std::printf("\n| goal | measured | at most | met |\n| --- | ---: | ---: | --- |\n");
   for (const Goal& goal : goals) {
-    std::printf("| %s | %.2f%s | %.2f%s | %s |\n", goal.what.c_str(), goal.measured, goal.unit,
-                goal.limit, goal.unit,
-                goal.measured >= 0 && goal.measured <= goal.limit ? "yes" : "no");
+    std::string measured =
+        goal.measured < 0 ? "none (failed)" : absl::StrFormat("%.2f%s", goal.measured, goal.unit);
+    std::printf("| %s | %s | %.2f%s | %s |\n", goal.what.c_str(), measured.c_str(), goal.limit,
+                goal.unit, goal.measured >= 0 && goal.measured <= goal.limit ? "yes" : "no");
   }
   return candidates[1].failed ? 1 : 0;
 }
