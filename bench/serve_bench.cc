@@ -113,9 +113,12 @@ int main(int argc, char** argv) {
     int null_fd = open("/dev/null", O_RDWR);
     dup2(null_fd, 1);
     dup2(null_fd, 2);
-    // 64 stubs of one uid at once: the per-uid handshake cap is raised to match.
+    // 64 stubs of one uid at once: the per-uid handshake cap is raised to
+    // match, and the session cap above it, since a worker counts until its
+    // exit has been reaped, a moment after its stub's caller saw the stub
+    // exit and started the next (a refusal there measures the cap).
     execl(tether.c_str(), tether.c_str(), "serve", "--socket", socket.c_str(), "--allow-uid", "0",
-          "--max-pending-per-uid", "64", nullptr);
+          "--max-pending-per-uid", "64", "--max-sessions", "128", nullptr);
     _exit(121);
   }
   for (int i = 0; i < 500 && !std::filesystem::exists(socket); ++i) {
