@@ -145,11 +145,12 @@ int main(int argc, char** argv) {
   // from minute to minute) slows them alike and the ratios hold.
   constexpr int kRounds = 4;
   for (int concurrency : {1, 8, 64}) {
-    int launches = std::max(64, concurrency * 4);
+    int per_round = std::max(64, concurrency * 4) / kRounds;
+    int launches = per_round * kRounds;
     std::map<std::string, Samples> samples;
     for (int round = 0; round < kRounds; ++round) {
       for (const Launcher& launcher : launchers) {
-        Measure(launcher.command, dir, concurrency, launches / kRounds, &samples[launcher.name]);
+        Measure(launcher.command, dir, concurrency, per_round, &samples[launcher.name]);
       }
     }
     for (const Launcher& launcher : launchers) {

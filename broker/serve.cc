@@ -383,19 +383,21 @@ int Server::Loop() {
       Log(absl::StrCat("poll: ", strerror(errno)));
       break;
     }
+    bool handshakes_over = false;
     for (size_t i = 0; i < pending.size(); ++i) {
       if (fds[i + 2].revents == 0) continue;
       char word = 0;
       // The word, or EOF: the worker exited, which SIGCHLD also says.
       if (read(fds[i + 2].fd, &word, 1) == 1 && word == kWorkloadRunning) {
         HandshakeOver(pending[i]);
-        // The replacement is forked now, not at admission: its fork and
-        // warm-up would compete with the handshake for the CPU (about
-        // 2 ms more a launch, launches 20 ms apart), and not only once the
-        // worker exits, which a long workload would put off.
-        TopUpPool();
+        handshakes_over = true;
       }
     }
+    // Replacements are forked now, not at admission: their fork and
+    // warm-up would compete with the handshake for the CPU (about 2 ms
+    // more a launch, launches 20 ms apart), and not only once a worker
+    // exits, which a long workload would put off.
+    if (handshakes_over) TopUpPool();
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo info;
       bool stop = false;

@@ -154,6 +154,23 @@ class ServeTest : public ::testing::Test {
     return RunTether(spec);
   }
 
+  // The server's children: its workers (idle, in a handshake, or holding a
+  // running workload).
+  int Workers() const {
+    int count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      std::string stat = ReadFile(entry.path().string() + "/stat");
+      size_t paren = stat.rfind(')');
+      if (paren == std::string::npos) continue;
+      std::istringstream fields(stat.substr(paren + 2));
+      std::string state;
+      pid_t parent = 0;
+      fields >> state >> parent;
+      count += parent == server_ && state != "Z";
+    }
+    return count;
+  }
+
   std::string dir_;
   ScopedTempDir outside_scope_{"/var/tmp", 0777};
   const std::string& outside_ = outside_scope_.path();
@@ -572,14 +589,6 @@ TEST_F(ServeIsolatedTest, WaitingWorkersHoldWarmNetworksBeforeAnyStubConnects) {
 // replacement waited for that worker's exit, and a long workload left the
 // pool one short throughout.
 TEST_F(ServeIsolatedTest, PoolIsRefilledWhileAnAdmittedWorkloadStillRuns) {
-  std::string children =
-      "/proc/" + std::to_string(server_) + "/task/" + std::to_string(server_) + "/children";
-  auto workers = [&children] {
-    std::istringstream pids(ReadFile(children));
-    int count = 0;
-    for (pid_t pid; pids >> pid;) ++count;
-    return count;
-  };
   RunSpec spec;
   spec.before_exec = [this] { EnterOwnMountNamespace(dir_ + "/stub-only"); };
   int workers_while_running = -1;
@@ -592,7 +601,7 @@ TEST_F(ServeIsolatedTest, PoolIsRefilledWhileAnAdmittedWorkloadStillRuns) {
       if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     for (int i = 0; i < 300 && workers_while_running != 5; ++i) {
-      workers_while_running = workers();
+      workers_while_running = Workers();
       if (workers_while_running != 5) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     kill(stub, SIGKILL);
@@ -675,23 +684,6 @@ class ServeLimitsTest : public ServeTest {
  protected:
   std::vector<std::string> ServerFlags() const override {
     return {"--allow-uid", "1000,2000", "--network", "host", "--pool", "2"};
-  }
-
-  // The server's children: its workers (idle, in a handshake, or holding a
-  // running workload).
-  int Workers() const {
-    int count = 0;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-      std::string stat = ReadFile(entry.path().string() + "/stat");
-      size_t paren = stat.rfind(')');
-      if (paren == std::string::npos) continue;
-      std::istringstream fields(stat.substr(paren + 2));
-      std::string state;
-      pid_t parent = 0;
-      fields >> state >> parent;
-      count += parent == server_ && state != "Z";
-    }
-    return count;
   }
 };
 
