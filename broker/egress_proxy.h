@@ -59,17 +59,26 @@ EgressDecision DecideEgress(const std::vector<policy::EgressRule>& rules, const 
 bool NameNeedsLookup(const std::vector<policy::EgressRule>& rules, const std::string& host,
                      uint16_t port);
 
+// The proxy is a program of its own, tether-egress (broker/egress_main.cc),
+// so that the broker does not carry KJ's HTTP and event loop code (a third
+// of its size) into every start. These are its fds across the exec.
+inline constexpr int kEgressListenerFd = 3;
+inline constexpr int kEgressReadyFd = 4;   // one byte once confined, then closed
+inline constexpr int kEgressFilterFd = 5;  // the seccomp program, sealed (policy::SealProgram)
+inline constexpr int kEgressEventsFd = 6;  // with --events only
+
 class EgressProxy {
  public:
-  // Forks the proxy process, which serves `listener` (a listening socket
-  // of the sandbox's namespace) and writes one OCSF Network Activity event
-  // per connection to `events_fd` (-1: none). The process keeps only those
-  // two fds and stderr, clears its bounding set, becomes kEgressProxyUid
-  // (a root broker's), drops every capability, is not dumpable, and sets
-  // no_new_privs and `filter`, the broker's own seccomp filter
-  // (policy::CompileSupervisorFilter: compiled by the caller, since
-  // libseccomp allocates, which a forked child should not), before it
-  // serves.
+  // Forks and execs the proxy's program (tether-egress beside the broker,
+  // opened and checked as the stub is), which serves `listener` (a
+  // listening socket of the sandbox's namespace) and writes one OCSF
+  // Network Activity event per connection to `events_fd` (-1: none). The
+  // child keeps only those fds, the filter's and stderr, and sets
+  // no_new_privs before the exec; the program then clears its bounding
+  // set, becomes kEgressProxyUid (a root broker's), drops every
+  // capability, is not dumpable, and loads `filter`, the broker's own
+  // seccomp filter (policy::CompileSupervisorFilter), before it reads a
+  // byte from the sandbox.
   static absl::StatusOr<std::unique_ptr<EgressProxy>> Start(
       UniqueFd listener, const EgressConfig& config, int events_fd,
       const std::vector<struct sock_filter>& filter);

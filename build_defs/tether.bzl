@@ -26,6 +26,7 @@ def _runner_args(binary, policy, args):
 def _data(binary, policy):
     return [
         "//broker:tether",
+        "//broker:tether-egress",
         "//stub:tether-stub",
         binary,
     ] + ([policy] if policy else [])

@@ -8,6 +8,8 @@ trap 'rm -rf "$dir"' EXIT
 chmod 0755 "$dir"
 cp "$tether" "$dir/tether"
 cp "$stub" "$dir/tether-stub"
+# The egress proxy's program, beside the broker among the runfiles.
+cp "$(dirname "$tether")/tether-egress" "$dir/tether-egress"
 cp "$binary" "$dir/$(basename "$binary")"
 chmod 0755 "$dir"/*
 set -- "--" "./$(basename "$binary")" "$@"

@@ -38,6 +38,7 @@ SandboxDir::SandboxDir() {
   chmod(path_.c_str(), 0755);
   CopyExecutable(Runfile("broker/tether"), Bin("tether"));
   CopyExecutable(Runfile("stub/tether-stub"), Bin("tether-stub"));
+  CopyExecutable(Runfile("broker/tether-egress"), Bin("tether-egress"));
   CopyExecutable(Runfile("tests/faultenv/faultenv"), Bin("faultenv"));
   for (const char* name : {"sandbox_probe", "lying_stub", "stalling_stub", "hostile_stub",
                            "tenant_probe", "resource_probe"}) {

@@ -1,0 +1,103 @@
+// tether-egress: the sandbox's egress proxy, as EgressProxy::Start
+// (broker/egress_proxy.cc) runs it: forked by the broker, with its listener,
+// ready pipe, seccomp program and event log at kEgressListenerFd and the
+// rest, no_new_privs set and the broker's environment. Not for running by hand.
+//
+//   tether-egress --parent PID --max-connections N --max-bytes N
+//                 --max-events N [--events] -- RULE...
+//
+// It parses its allow-list again from the rules' canonical text (what the
+// broker parsed from the policy), confines itself before it reads a byte
+// from the sandbox (ServeEgressProxy), and exits 2 on arguments it does
+// not understand, 1 when it cannot confine itself.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "broker/egress_proxy.h"
+#include "broker/egress_server.h"
+#include "policy/egress.h"
+#include "policy/workload_seccomp.h"
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+[[noreturn]] void Usage(const std::string& why) {
+  std::fprintf(stderr,
+               "tether-egress: %s\nusage: tether-egress --parent PID --max-connections N "
+               "--max-bytes N --max-events N [--events] -- RULE...\n(started by the broker for a "
+               "sandbox with network egress; not for running by hand)\n",
+               why.c_str());
+  std::exit(kExitUsage);
+}
+
+template <typename Number>
+Number Positive(const std::string& flag, const char* text) {
+  Number value = 0;
+  if (text == nullptr || !absl::SimpleAtoi(text, &value) || value <= 0) {
+    Usage(flag + " needs a positive number");
+  }
+  return value;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  pid_t parent = 0;
+  bool events = false;
+  tether::broker::EgressConfig config;
+  std::vector<std::string> rules;
+  bool limits_given[3] = {false, false, false};
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string flag = argv[i];
+    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (flag == "--") {
+      ++i;
+      break;
+    } else if (flag == "--events") {
+      events = true;
+    } else if (flag == "--parent") {
+      parent = Positive<pid_t>(flag, value);
+      ++i;
+    } else if (flag == "--max-connections") {
+      config.limits.max_connections = Positive<int>(flag, value);
+      limits_given[0] = true;
+      ++i;
+    } else if (flag == "--max-bytes") {
+      config.limits.max_bytes = Positive<uint64_t>(flag, value);
+      limits_given[1] = true;
+      ++i;
+    } else if (flag == "--max-events") {
+      config.limits.max_events = Positive<int>(flag, value);
+      limits_given[2] = true;
+      ++i;
+    } else {
+      Usage("unknown argument '" + flag + "'");
+    }
+  }
+  if (parent == 0 || !limits_given[0] || !limits_given[1] || !limits_given[2]) {
+    Usage("--parent and all three limits are required");
+  }
+  for (; i < argc; ++i) rules.emplace_back(argv[i]);
+  if (rules.empty()) Usage("no rule: a sandbox without egress has no proxy");
+  absl::StatusOr<std::vector<tether::policy::EgressRule>> parsed =
+      tether::policy::ParseEgressRules(rules);
+  if (!parsed.ok()) Usage(std::string(parsed.status().message()));
+  config.rules = std::move(*parsed);
+  absl::StatusOr<std::vector<struct sock_filter>> filter =
+      tether::policy::ReadSealedProgram(tether::broker::kEgressFilterFd);
+  if (!filter.ok()) {
+    std::fprintf(stderr, "tether-egress: its seccomp program: %s\n",
+                 std::string(filter.status().message()).c_str());
+    return 1;
+  }
+  close(tether::broker::kEgressFilterFd);
+  tether::broker::ServeEgressProxy(parent, config, *filter, events);
+}
