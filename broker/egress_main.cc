@@ -1,24 +1,31 @@
 // tether-egress: the sandbox's egress proxy, as EgressProxy::Start
-// (broker/egress_proxy.cc) runs it: forked by the broker, with its listener,
-// ready pipe, seccomp program and event log at kEgressListenerFd and the
-// rest, no_new_privs set and the broker's environment. Not for running by hand.
+// (broker/egress_proxy.cc) runs it: forked by the broker, with its
+// listener, ready pipe, seccomp program, event log and allow-list at
+// kEgressListenerFd and the rest, no_new_privs set and the broker's
+// environment. Not for running by hand.
 //
 //   tether-egress --parent PID --max-connections N --max-bytes N
-//                 --max-events N [--events] -- RULE...
+//                 --max-events N [--events]
 //
 // It parses its allow-list again from the rules' canonical text (what the
 // broker parsed from the policy), confines itself before it reads a byte
-// from the sandbox (ServeEgressProxy), and exits 2 on arguments it does
-// not understand, 1 when it cannot confine itself.
+// from the sandbox (ServeEgressProxy), and exits 2 on arguments or rules
+// it does not understand, 1 when it cannot read what it was given or
+// cannot confine itself.
 
+#include <errno.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "broker/egress_proxy.h"
 #include "broker/egress_server.h"
 #include "policy/egress.h"
@@ -31,9 +38,9 @@ constexpr int kExitUsage = 2;
 [[noreturn]] void Usage(const std::string& why) {
   std::fprintf(stderr,
                "tether-egress: %s\nusage: tether-egress --parent PID --max-connections N "
-               "--max-bytes N --max-events N [--events] -- RULE...\n(started by the broker for a "
-               "sandbox with network egress; not for running by hand)\n",
-               why.c_str());
+               "--max-bytes N --max-events N [--events]\n(started by the broker for a sandbox "
+               "with network egress, its allow-list on fd %d; not for running by hand)\n",
+               why.c_str(), tether::broker::kEgressRulesFd);
   std::exit(kExitUsage);
 }
 
@@ -44,6 +51,23 @@ Number Positive(const std::string& flag, const char* text) {
     Usage(flag + " needs a positive number");
   }
   return value;
+}
+
+// The allow-list the broker sealed, from offset 0; bounded, since a rule
+// is a host name and a port.
+absl::StatusOr<std::string> ReadRules() {
+  constexpr size_t kMaxBytes = 1 << 20;
+  std::string text;
+  char buffer[4096];
+  for (off_t offset = 0;;) {
+    ssize_t n = pread(tether::broker::kEgressRulesFd, buffer, sizeof(buffer), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::InternalError(absl::StrCat("pread: ", std::strerror(errno)));
+    if (n == 0) return text;
+    text.append(buffer, n);
+    offset += n;
+    if (text.size() > kMaxBytes) return absl::OutOfRangeError("larger than 1 MiB");
+  }
 }
 
 }  // namespace
@@ -58,10 +82,7 @@ int main(int argc, char** argv) {
   for (; i < argc; ++i) {
     std::string flag = argv[i];
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (flag == "--") {
-      ++i;
-      break;
-    } else if (flag == "--events") {
+    if (flag == "--events") {
       events = true;
     } else if (flag == "--parent") {
       parent = Positive<pid_t>(flag, value);
@@ -85,7 +106,16 @@ int main(int argc, char** argv) {
   if (parent == 0 || !limits_given[0] || !limits_given[1] || !limits_given[2]) {
     Usage("--parent and all three limits are required");
   }
-  for (; i < argc; ++i) rules.emplace_back(argv[i]);
+  absl::StatusOr<std::string> text = ReadRules();
+  if (!text.ok()) {
+    std::fprintf(stderr, "tether-egress: its allow-list: %s\n",
+                 std::string(text.status().message()).c_str());
+    return 1;
+  }
+  close(tether::broker::kEgressRulesFd);
+  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
+    rules.emplace_back(line);
+  }
   if (rules.empty()) Usage("no rule: a sandbox without egress has no proxy");
   absl::StatusOr<std::vector<tether::policy::EgressRule>> parsed =
       tether::policy::ParseEgressRules(rules);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/files.h"
 #include "base/status.h"
 #include "broker/stub_binary.h"
 #include "policy/workload_seccomp.h"
@@ -113,11 +115,13 @@ EgressDecision DecideEgress(const std::vector<EgressRule>& rules, const std::str
 
 namespace {
 
+constexpr int kHelperFd = kEgressRulesFd + 1;
+
 // The child between fork and exec: system calls only (the broker's memory
 // is a copy, and it may have had threads). `fds` are the listener, the
-// ready pipe, the filter and the event log (or -1), in that order; none of
-// them, nor `helper`, is below kEgressEventsFd + 2 (see Start).
-[[noreturn]] void ExecHelper(pid_t parent, int helper, const int (&fds)[4], rlim_t files,
+// ready pipe, the filter, the event log (or -1) and the rules, in that
+// order; none of them, nor `helper`, is at or below kHelperFd (see Above).
+[[noreturn]] void ExecHelper(pid_t parent, int helper, const int (&fds)[5], rlim_t files,
                              char* const argv[]) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(1);
   sigset_t none;
@@ -126,11 +130,11 @@ namespace {
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0) _exit(1);
   // dup2 leaves the copies open across the exec; the rest are closed.
-  const int targets[4] = {kEgressListenerFd, kEgressReadyFd, kEgressFilterFd, kEgressEventsFd};
-  for (int i = 0; i < 4; ++i) {
+  const int targets[5] = {kEgressListenerFd, kEgressReadyFd, kEgressFilterFd, kEgressEventsFd,
+                          kEgressRulesFd};
+  for (int i = 0; i < 5; ++i) {
     if (fds[i] >= 0 && dup2(fds[i], targets[i]) < 0) _exit(1);
   }
-  constexpr int kHelperFd = kEgressEventsFd + 1;
   if (dup3(helper, kHelperFd, O_CLOEXEC) < 0) _exit(1);
   if (syscall(SYS_close_range, kHelperFd + 1, ~0U, 0) != 0) _exit(1);
   if (fds[3] < 0) close(kEgressEventsFd);
@@ -150,10 +154,25 @@ namespace {
 // Above the fds the child arranges, so that arranging one never closes
 // another.
 absl::StatusOr<UniqueFd> Above(UniqueFd fd, const char* what) {
-  if (!fd.valid() || fd.get() > kEgressEventsFd + 1) return fd;
-  UniqueFd moved(fcntl(fd.get(), F_DUPFD_CLOEXEC, kEgressEventsFd + 2));
+  if (!fd.valid() || fd.get() > kHelperFd) return fd;
+  UniqueFd moved(fcntl(fd.get(), F_DUPFD_CLOEXEC, kHelperFd + 1));
   if (!moved.valid()) return ErrnoStatus(errno, absl::StrCat("fcntl(F_DUPFD_CLOEXEC) of ", what));
   return moved;
+}
+
+// The rules, a line each, in a memfd sealed against any change.
+absl::StatusOr<UniqueFd> SealRules(const std::vector<policy::EgressRule>& rules) {
+  UniqueFd memfd(static_cast<int>(
+      syscall(SYS_memfd_create, "tether-egress-rules", MFD_CLOEXEC | MFD_ALLOW_SEALING)));
+  if (!memfd.valid()) return ErrnoStatus(errno, "memfd_create (the egress rules)");
+  std::string text;
+  for (const policy::EgressRule& rule : rules) absl::StrAppend(&text, rule.text, "\n");
+  RETURN_IF_ERROR(WriteFullyFromStart(memfd.get(), text, "the egress rules memfd"));
+  if (fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) !=
+      0) {
+    return ErrnoStatus(errno, "fcntl(the egress rules memfd, F_ADD_SEALS)");
+  }
+  return memfd;
 }
 
 }  // namespace
@@ -164,9 +183,10 @@ absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Start(
   if (!listener.valid()) return absl::InvalidArgumentError("the egress proxy has no listener");
   ASSIGN_OR_RETURN(UniqueFd helper, OpenEgressHelper());
   ASSIGN_OR_RETURN(UniqueFd program, policy::SealProgram(filter));
+  ASSIGN_OR_RETURN(UniqueFd rules, SealRules(config.rules));
   UniqueFd events;
   if (events_fd >= 0) {
-    events.reset(fcntl(events_fd, F_DUPFD_CLOEXEC, kEgressEventsFd + 2));
+    events.reset(fcntl(events_fd, F_DUPFD_CLOEXEC, kHelperFd + 1));
     if (!events.valid()) return ErrnoStatus(errno, "fcntl(F_DUPFD_CLOEXEC) of the event log");
   }
   int pipe_fds[2];
@@ -177,6 +197,7 @@ absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Start(
   ASSIGN_OR_RETURN(listener, Above(std::move(listener), "the proxy's listener"));
   ASSIGN_OR_RETURN(ready_write, Above(std::move(ready_write), "the proxy's ready pipe"));
   ASSIGN_OR_RETURN(program, Above(std::move(program), "the proxy's filter"));
+  ASSIGN_OR_RETURN(rules, Above(std::move(rules), "the proxy's rules"));
   pid_t parent = getpid();
   // Its arguments, made before the fork.
   std::vector<std::string> args = {"tether-egress",
@@ -189,12 +210,10 @@ absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Start(
                                    "--max-events",
                                    absl::StrCat(config.limits.max_events)};
   if (events.valid()) args.push_back("--events");
-  args.push_back("--");
-  for (const policy::EgressRule& rule : config.rules) args.push_back(rule.text);
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
-  const int fds[4] = {listener.get(), ready_write.get(), program.get(), events.get()};
+  const int fds[5] = {listener.get(), ready_write.get(), program.get(), events.get(), rules.get()};
   rlim_t files = static_cast<rlim_t>(config.limits.max_connections) * 2 + 32;
   pid_t pid = fork();
   if (pid < 0) return ErrnoStatus(errno, "fork (the egress proxy)");

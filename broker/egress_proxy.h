@@ -66,6 +66,9 @@ inline constexpr int kEgressListenerFd = 3;
 inline constexpr int kEgressReadyFd = 4;   // one byte once confined, then closed
 inline constexpr int kEgressFilterFd = 5;  // the seccomp program, sealed (policy::SealProgram)
 inline constexpr int kEgressEventsFd = 6;  // with --events only
+// The allow-list's entries in their canonical text, one a line, in a sealed
+// memfd (not in argv, which any local user may read in /proc).
+inline constexpr int kEgressRulesFd = 7;
 
 class EgressProxy {
  public:

@@ -616,7 +616,7 @@ TEST_F(EgressTest, ProxyIsAConfinedChildOfTheBrokerInTheHostNetworkAndEndsWithTh
   spec.before_exec = [&mark] { setenv(kMarkName, mark.c_str(), 1); };
   std::string early;
   pid_t proxy = 0;
-  std::string proxy_status, proxy_net;
+  std::string proxy_status, proxy_net, proxy_cmdline;
   bool proxy_marked = false;
   spec.while_running = [&](pid_t tether, int out_fd, int) {
     ReadUntilLine(out_fd, "ready", &early);
@@ -627,6 +627,7 @@ TEST_F(EgressTest, ProxyIsAConfinedChildOfTheBrokerInTheHostNetworkAndEndsWithTh
       proxy_status = ReadFile("/proc/" + pid + "/status");
       proxy_net = NetNamespaceOf(pid);
       proxy_marked = CarriesMark(pid, mark);
+      proxy_cmdline = ReadFile("/proc/" + pid + "/cmdline");
     }
     kill(tether, SIGTERM);  // forwarded: the workload ends the run
   };
@@ -645,6 +646,10 @@ TEST_F(EgressTest, ProxyIsAConfinedChildOfTheBrokerInTheHostNetworkAndEndsWithTh
   }
   // What the leak tests below find a proxy of theirs by.
   EXPECT_TRUE(proxy_marked) << "the proxy does not carry its broker's environment";
+  // Any local user reads a command line: the allow-list travels in a memfd.
+  EXPECT_NE(proxy_cmdline.find("tether-egress"), std::string::npos) << proxy_cmdline;
+  EXPECT_EQ(proxy_cmdline.find(AllowHttp()), std::string::npos)
+      << "the allow-list is readable in the proxy's /proc/<pid>/cmdline";
   EXPECT_TRUE(ProcessGone(proxy)) << "the proxy outlived its run";
 }
 
