@@ -4,8 +4,8 @@
 // kEgressListenerFd and the rest, no_new_privs set and the broker's
 // environment. Not for running by hand.
 //
-//   tether-egress --parent PID --max-connections N --max-bytes N
-//                 --max-events N [--events]
+//   tether-egress --protocol N --parent PID --max-connections N
+//                 --max-bytes N --max-events N [--events]
 //
 // It parses its allow-list again from the rules' canonical text (what the
 // broker parsed from the policy), confines itself before it reads a byte
@@ -14,6 +14,7 @@
 // cannot confine itself.
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -36,11 +37,12 @@ namespace {
 constexpr int kExitUsage = 2;
 
 [[noreturn]] void Usage(const std::string& why) {
-  std::fprintf(stderr,
-               "tether-egress: %s\nusage: tether-egress --parent PID --max-connections N "
-               "--max-bytes N --max-events N [--events]\n(started by the broker for a sandbox "
-               "with network egress, its allow-list on fd %d; not for running by hand)\n",
-               why.c_str(), tether::broker::kEgressRulesFd);
+  std::fprintf(
+      stderr,
+      "tether-egress: %s\nusage: tether-egress --protocol N --parent PID --max-connections N "
+      "--max-bytes N --max-events N [--events]\n(started by the broker for a sandbox "
+      "with network egress, its allow-list on fd %d; not for running by hand)\n",
+      why.c_str(), tether::broker::kEgressRulesFd);
   std::exit(kExitUsage);
 }
 
@@ -57,6 +59,10 @@ Number Positive(const std::string& flag, const char* text) {
 // is a host name and a port.
 absl::StatusOr<std::string> ReadRules() {
   constexpr size_t kMaxBytes = 1 << 20;
+  constexpr int kSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  int seals = fcntl(tether::broker::kEgressRulesFd, F_GET_SEALS);
+  if (seals < 0) return absl::InternalError(absl::StrCat("F_GET_SEALS: ", std::strerror(errno)));
+  if ((seals & kSeals) != kSeals) return absl::FailedPreconditionError("it is not sealed");
   std::string text;
   char buffer[4096];
   for (off_t offset = 0;;) {
@@ -73,6 +79,7 @@ absl::StatusOr<std::string> ReadRules() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  int protocol = 0;
   pid_t parent = 0;
   bool events = false;
   tether::broker::EgressConfig config;
@@ -84,6 +91,9 @@ int main(int argc, char** argv) {
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
     if (flag == "--events") {
       events = true;
+    } else if (flag == "--protocol") {
+      protocol = Positive<int>(flag, value);
+      ++i;
     } else if (flag == "--parent") {
       parent = Positive<pid_t>(flag, value);
       ++i;
@@ -102,6 +112,13 @@ int main(int argc, char** argv) {
     } else {
       Usage("unknown argument '" + flag + "'");
     }
+  }
+  if (protocol != tether::broker::kEgressProtocol) {
+    std::fprintf(stderr,
+                 "tether-egress: the broker speaks protocol %d, this program %d: install the "
+                 "broker and tether-egress of one release (and restart a running tether serve)\n",
+                 protocol, tether::broker::kEgressProtocol);
+    return kExitUsage;
   }
   if (parent == 0 || !limits_given[0] || !limits_given[1] || !limits_given[2]) {
     Usage("--parent and all three limits are required");

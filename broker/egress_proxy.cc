@@ -123,26 +123,39 @@ constexpr int kHelperFd = kEgressRulesFd + 1;
 // order; none of them, nor `helper`, is at or below kHelperFd (see Above).
 [[noreturn]] void ExecHelper(pid_t parent, int helper, const int (&fds)[5], rlim_t files,
                              char* const argv[]) {
+  // What failed, on stderr (the broker then says the proxy did not start).
+  auto fail = [](const char* step) {
+    static const char kPrefix[] = "tether: starting the egress proxy: ";
+    (void)!write(STDERR_FILENO, kPrefix, sizeof(kPrefix) - 1);
+    (void)!write(STDERR_FILENO, step, strlen(step));
+    (void)!write(STDERR_FILENO, " failed\n", 8);
+    _exit(1);
+  };
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(1);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0) _exit(1);
+  // Not close-on-exec: were it to land on fd 0 or 1, dup2 onto itself would
+  // keep the flag and the exec would close that standard fd. Elsewhere it
+  // is replaced or closed below.
+  int null = open("/dev/null", O_RDWR);
+  if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0) {
+    fail("opening /dev/null");
+  }
   // dup2 leaves the copies open across the exec; the rest are closed.
   const int targets[5] = {kEgressListenerFd, kEgressReadyFd, kEgressFilterFd, kEgressEventsFd,
                           kEgressRulesFd};
   for (int i = 0; i < 5; ++i) {
-    if (fds[i] >= 0 && dup2(fds[i], targets[i]) < 0) _exit(1);
+    if (fds[i] >= 0 && dup2(fds[i], targets[i]) < 0) fail("dup2");
   }
-  if (dup3(helper, kHelperFd, O_CLOEXEC) < 0) _exit(1);
-  if (syscall(SYS_close_range, kHelperFd + 1, ~0U, 0) != 0) _exit(1);
+  if (dup3(helper, kHelperFd, O_CLOEXEC) < 0) fail("dup3");
+  if (syscall(SYS_close_range, kHelperFd + 1, ~0U, 0) != 0) fail("close_range");
   if (fds[3] < 0) close(kEgressEventsFd);
   // Each connection holds two fds; the rest is the event loop's own.
   struct rlimit limit = {files, files};
-  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(1);
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) fail("setrlimit(RLIMIT_NOFILE)");
   // Nothing the exec could gain: the program drops what it holds itself.
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(1);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("prctl(PR_SET_NO_NEW_PRIVS)");
   // The broker's environment, as a fork of it had: whoever sets the
   // broker's sets the proxy's, and nobody else.
   syscall(SYS_execveat, kHelperFd, "", argv, environ, AT_EMPTY_PATH);
@@ -201,6 +214,8 @@ absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Start(
   pid_t parent = getpid();
   // Its arguments, made before the fork.
   std::vector<std::string> args = {"tether-egress",
+                                   "--protocol",
+                                   absl::StrCat(kEgressProtocol),
                                    "--parent",
                                    absl::StrCat(parent),
                                    "--max-connections",

@@ -69,6 +69,9 @@ inline constexpr int kEgressEventsFd = 6;  // with --events only
 // The allow-list's entries in their canonical text, one a line, in a sealed
 // memfd (not in argv, which any local user may read in /proc).
 inline constexpr int kEgressRulesFd = 7;
+// What the fds and arguments mean; the program refuses another (a broker
+// that has run since before an upgrade, say). Changed with either.
+inline constexpr int kEgressProtocol = 1;
 
 class EgressProxy {
  public:

@@ -22,11 +22,13 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "ipc/unique_fd.h"
@@ -653,6 +655,72 @@ TEST_F(EgressProxyTest, DestroyingTheProxyKillsItsProcess) {
   proxy_.reset();
   EXPECT_NE(access(absl::StrCat("/proc/", pid).c_str(), F_OK), 0);
   EXPECT_FALSE(Connect(proxy_port_).valid());
+}
+
+// tether-egress beside this test, as beside the broker.
+std::string EgressProgram() {
+  char self[4096];
+  ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  std::string path(self, length > 0 ? length : 0);
+  return path.substr(0, path.rfind('/') + 1) + "tether-egress";
+}
+
+// Runs tether-egress with `args` and no fds beyond stdio: its exit status
+// and what it said.
+std::pair<int, std::string> RunEgressProgram(const std::vector<std::string>& args) {
+  int err[2];
+  EXPECT_EQ(pipe2(err, O_CLOEXEC), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    dup2(err[1], STDERR_FILENO);
+    std::vector<std::string> all = {EgressProgram()};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& arg : all) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(err[1]);
+  std::string said;
+  char buffer[512];
+  for (ssize_t n; (n = read(err[0], buffer, sizeof(buffer))) > 0;) said.append(buffer, n);
+  close(err[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), said};
+}
+
+// Run by hand, or by a broker of another release, the program refuses
+// before it listens: a wrong protocol, missing or bad arguments, and no
+// sealed allow-list on its fd.
+TEST(EgressProgramTest, RefusesWhatItWasNotStartedWith) {
+  const std::vector<std::string> limits = {"--parent",    "1",  "--max-connections", "4",
+                                           "--max-bytes", "10", "--max-events",      "5"};
+  auto with = [&](std::vector<std::string> head) {
+    head.insert(head.end(), limits.begin(), limits.end());
+    return head;
+  };
+  struct Case {
+    std::vector<std::string> args;
+    int status;
+    std::string says;
+  } cases[] = {
+      {with({"--protocol", "999"}), 2, "protocol 999"},
+      {limits, 2, "protocol 0"},
+      {with({"--protocol", "1", "--bogus"}), 2, "unknown argument '--bogus'"},
+      {{"--protocol", "1", "--parent", "1"}, 2, "all three limits are required"},
+      {{"--protocol", "1", "--parent", "-3"}, 2, "--parent needs a positive number"},
+      // Everything right but the fds: fd 7 is no sealed allow-list.
+      {with({"--protocol", "1"}), 1, "its allow-list"},
+  };
+  ASSERT_EQ(kEgressProtocol, 1) << "the table speaks protocol 1";
+  for (const Case& test : cases) {
+    auto [status, said] = RunEgressProgram(test.args);
+    EXPECT_EQ(status, test.status) << absl::StrJoin(test.args, " ") << ": " << said;
+    EXPECT_NE(said.find(test.says), std::string::npos)
+        << absl::StrJoin(test.args, " ") << ": " << said;
+  }
 }
 
 }  // namespace

@@ -624,6 +624,9 @@ bool ConfineSelf(pid_t parent, const std::vector<struct sock_filter>& filter) {
         setresuid(kEgressProxyUid, kEgressProxyUid, kEgressProxyUid) != 0) {
       return false;
     }
+    // The uid change made it dumpable again where fs.suid_dumpable is 1:
+    // not for a moment, with the event log open and no filter yet.
+    if (prctl(PR_SET_DUMPABLE, 0) != 0) return false;
     // A change of credentials clears the parent-death signal: set again,
     // and the parent checked again, since it may have gone in between.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) return false;
@@ -641,6 +644,9 @@ bool ConfineSelf(pid_t parent, const std::vector<struct sock_filter>& filter) {
                                    const std::vector<struct sock_filter>& filter, bool events) {
   prctl(PR_SET_NAME, "tether-egress");
   signal(SIGPIPE, SIG_IGN);
+  // Before anything else (the exec made it dumpable): ConfineSelf drops the
+  // uid, which could otherwise leave a window for another of nobody's.
+  if (prctl(PR_SET_DUMPABLE, 0) != 0) _exit(1);
   if (!ConfineSelf(parent, filter)) {
     std::fprintf(stderr, "tether: the egress proxy could not confine itself\n");
     _exit(1);
