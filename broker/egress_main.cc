@@ -13,20 +13,17 @@
 // it does not understand, 1 when it cannot read what it was given or
 // cannot confine itself.
 
-#include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/files.h"
 #include "broker/egress_proxy.h"
 #include "broker/egress_server.h"
 #include "policy/egress.h"
@@ -55,25 +52,12 @@ Number Positive(const std::string& flag, const char* text) {
   return value;
 }
 
-// The allow-list the broker sealed, from offset 0; bounded, since a rule
-// is a host name and a port.
+// The allow-list the broker sealed; bounded, since a rule is a host name
+// and a port.
 absl::StatusOr<std::string> ReadRules() {
-  constexpr size_t kMaxBytes = 1 << 20;
-  constexpr int kSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
-  int seals = fcntl(tether::broker::kEgressRulesFd, F_GET_SEALS);
-  if (seals < 0) return absl::InternalError(absl::StrCat("F_GET_SEALS: ", std::strerror(errno)));
-  if ((seals & kSeals) != kSeals) return absl::FailedPreconditionError("it is not sealed");
-  std::string text;
-  char buffer[4096];
-  for (off_t offset = 0;;) {
-    ssize_t n = pread(tether::broker::kEgressRulesFd, buffer, sizeof(buffer), offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return absl::InternalError(absl::StrCat("pread: ", std::strerror(errno)));
-    if (n == 0) return text;
-    text.append(buffer, n);
-    offset += n;
-    if (text.size() > kMaxBytes) return absl::OutOfRangeError("larger than 1 MiB");
-  }
+  return tether::ReadSealedMemfd(tether::broker::kEgressRulesFd, "egress rules fd", [](off_t size) {
+    return size <= (1 << 20) ? absl::OkStatus() : absl::OutOfRangeError("larger than 1 MiB");
+  });
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -175,17 +174,9 @@ absl::StatusOr<UniqueFd> Above(UniqueFd fd, const char* what) {
 
 // The rules, a line each, in a memfd sealed against any change.
 absl::StatusOr<UniqueFd> SealRules(const std::vector<policy::EgressRule>& rules) {
-  UniqueFd memfd(static_cast<int>(
-      syscall(SYS_memfd_create, "tether-egress-rules", MFD_CLOEXEC | MFD_ALLOW_SEALING)));
-  if (!memfd.valid()) return ErrnoStatus(errno, "memfd_create (the egress rules)");
   std::string text;
   for (const policy::EgressRule& rule : rules) absl::StrAppend(&text, rule.text, "\n");
-  RETURN_IF_ERROR(WriteFullyFromStart(memfd.get(), text, "the egress rules memfd"));
-  if (fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) !=
-      0) {
-    return ErrnoStatus(errno, "fcntl(the egress rules memfd, F_ADD_SEALS)");
-  }
-  return memfd;
+  return SealedMemfd("tether-egress-rules", text, "egress rules memfd");
 }
 
 }  // namespace

@@ -180,7 +180,8 @@ def hot_code(samples, sections, broker):
         if address >= FIXED_BASE:
             address -= FIXED_BASE
         i = bisect.bisect_right(starts, address) - 1
-        if i >= 0 and address < sections[i][0] + sections[i][1] and sections[i][4] in (".text", ".text.hot"):
+        in_code = sections[i][4] in (".text", ".text.hot")
+        if i >= 0 and address < sections[i][0] + sections[i][1] and in_code:
             innermost = i
     return [sections[i] for i, _ in counts.most_common()]
 

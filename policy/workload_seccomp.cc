@@ -6,7 +6,6 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,9 +29,6 @@
 #include "ipc/limits.h"
 
 // Kernel ABI values that older headers may lack.
-#ifndef MFD_NOEXEC_SEAL
-#define MFD_NOEXEC_SEAL 0x0008U
-#endif
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
@@ -43,7 +39,6 @@
 namespace tether::policy {
 namespace {
 
-constexpr unsigned kRequiredSeals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
 constexpr size_t kMaxProgramBytes = ipc::kMaxSeccompInstructions * sizeof(struct sock_filter);
 
 // Which calls of a syscall a default rule denies.
@@ -300,16 +295,6 @@ absl::Status AddRules(scmp_filter_ctx ctx, absl::string_view name, int nr, int e
   return absl::OkStatus();
 }
 
-// Creates a close-on-exec memfd. MFD_NOEXEC_SEAL (Linux 6.3) keeps the
-// kernel from warning about, or with vm.memfd_noexec refusing, a memfd that
-// could be made executable; older kernels reject the flag with EINVAL.
-absl::StatusOr<UniqueFd> CreateMemfd(const char* name, unsigned flags) {
-  int fd = memfd_create(name, flags | MFD_CLOEXEC | MFD_NOEXEC_SEAL);
-  if (fd < 0 && errno == EINVAL) fd = memfd_create(name, flags | MFD_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("memfd_create(", name, ")"));
-  return UniqueFd(fd);
-}
-
 // Checks an exported or received program's size in bytes.
 absl::Status CheckProgramBytes(off_t bytes) {
   if (bytes <= 0 || bytes % sizeof(struct sock_filter) != 0) {
@@ -410,7 +395,7 @@ absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(
 
 absl::StatusOr<std::vector<struct sock_filter>> ExportBpf(void* ctx) {
   // libseccomp 2.5 exports only to an fd.
-  ASSIGN_OR_RETURN(UniqueFd memfd, CreateMemfd("tether-seccomp-export", 0));
+  ASSIGN_OR_RETURN(UniqueFd memfd, NewMemfd("tether-seccomp-export", 0));
   int rc = seccomp_export_bpf(ctx, memfd.get());
   if (rc != 0) return LibseccompError(rc, "seccomp_export_bpf");
   struct stat st;
@@ -444,35 +429,19 @@ absl::StatusOr<int> ParseSocketFamily(absl::string_view name) {
 
 absl::StatusOr<UniqueFd> SealProgram(const std::vector<struct sock_filter>& program) {
   RETURN_IF_ERROR(CheckProgramBytes(program.size() * sizeof(struct sock_filter)));
-  ASSIGN_OR_RETURN(UniqueFd memfd, CreateMemfd("tether-seccomp", MFD_ALLOW_SEALING));
   // From offset 0 on: the stub reads the program from the fd's offset 0.
-  RETURN_IF_ERROR(
-      WriteFullyFromStart(memfd.get(),
-                          absl::string_view(reinterpret_cast<const char*>(program.data()),
-                                            program.size() * sizeof(struct sock_filter)),
-                          "seccomp program memfd"));
-  if (fcntl(memfd.get(), F_ADD_SEALS, kRequiredSeals) != 0) {
-    return ErrnoStatus(errno, "fcntl(seccomp program memfd, F_ADD_SEALS)");
-  }
-  return memfd;
+  return SealedMemfd("tether-seccomp",
+                     absl::string_view(reinterpret_cast<const char*>(program.data()),
+                                       program.size() * sizeof(struct sock_filter)),
+                     "seccomp program memfd");
 }
 
 absl::StatusOr<std::vector<struct sock_filter>> ReadSealedProgram(int memfd) {
-  int seals = fcntl(memfd, F_GET_SEALS);
-  if (seals < 0) return ErrnoStatus(errno, "fcntl(seccomp program fd, F_GET_SEALS)");
-  unsigned missing = kRequiredSeals & ~static_cast<unsigned>(seals);
-  if (missing != 0) {
-    std::vector<absl::string_view> names;
-    if (missing & F_SEAL_SEAL) names.push_back("F_SEAL_SEAL");
-    if (missing & F_SEAL_SHRINK) names.push_back("F_SEAL_SHRINK");
-    if (missing & F_SEAL_GROW) names.push_back("F_SEAL_GROW");
-    if (missing & F_SEAL_WRITE) names.push_back("F_SEAL_WRITE");
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the seccomp program fd could still be changed: it lacks ", absl::StrJoin(names, "|")));
-  }
-  struct stat st;
-  if (fstat(memfd, &st) != 0) return ErrnoStatus(errno, "fstat(seccomp program fd)");
-  return ReadProgram(memfd, st.st_size, "seccomp program fd");
+  ASSIGN_OR_RETURN(std::string bytes,
+                   ReadSealedMemfd(memfd, "seccomp program fd", CheckProgramBytes));
+  std::vector<struct sock_filter> program(bytes.size() / sizeof(struct sock_filter));
+  std::memcpy(program.data(), bytes.data(), bytes.size());
+  return program;
 }
 
 const std::vector<std::string>& DefaultDeniedSyscalls() {
