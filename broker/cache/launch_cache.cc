@@ -2,16 +2,23 @@
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
+#include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
@@ -145,7 +152,87 @@ absl::Status LaunchCache::Write(absl::string_view key, absl::string_view payload
     unlinkat(fd_.get(), temporary.c_str(), 0);
     return failed;
   }
+  Prune();
   return absl::OkStatus();
+}
+
+namespace {
+
+// "<16 hex digits>.entry", as FileName makes them.
+bool IsEntryName(absl::string_view name) {
+  constexpr absl::string_view kSuffix = ".entry";
+  if (name.size() != 16 + kSuffix.size() || !absl::EndsWith(name, kSuffix)) return false;
+  return std::all_of(name.begin(), name.begin() + 16,
+                     [](char c) { return absl::ascii_isxdigit(c); });
+}
+
+// ".<entry name>.<pid>", a Write's temporary.
+bool IsTemporaryName(absl::string_view name) {
+  constexpr size_t kEntryName = 22;
+  return absl::ConsumePrefix(&name, ".") && name.size() > kEntryName + 1 &&
+         IsEntryName(name.substr(0, kEntryName)) && name[kEntryName] == '.';
+}
+
+// A temporary older than this was left by a writer that died before its
+// rename (a live one renames within microseconds).
+constexpr int64_t kAbandonedTemporarySeconds = 600;
+
+}  // namespace
+
+// Only names this class makes are ever removed, and only by unlinkat in
+// the directory it holds open: nothing is followed, nothing else touched.
+// Failures are ignored: pruning only ever saves space.
+void LaunchCache::Prune() const {
+  // Counting needs no stat: the sort below runs only when there are too many.
+  // A description of its own (a dup would share, and leave, the offset).
+  int listed = openat(fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (listed < 0) return;
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(fdopendir(listed), closedir);
+  if (dir == nullptr) {
+    close(listed);
+    return;
+  }
+  std::vector<std::string> entries;
+  std::vector<std::string> temporaries;
+  while (struct dirent* found = readdir(dir.get())) {
+    absl::string_view name = found->d_name;
+    if (IsEntryName(name)) {
+      entries.emplace_back(name);
+    } else if (IsTemporaryName(name)) {
+      temporaries.emplace_back(name);
+    }
+  }
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  for (const std::string& name : temporaries) {
+    struct stat st;
+    if (fstatat(fd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        now.tv_sec - st.st_mtim.tv_sec > kAbandonedTemporarySeconds) {
+      unlinkat(fd_.get(), name.c_str(), 0);
+    }
+  }
+  if (entries.size() <= kMaxEntries) return;
+  struct Written {
+    struct timespec when;
+    const std::string* name;
+  };
+  std::vector<Written> written;
+  written.reserve(entries.size());
+  for (const std::string& name : entries) {
+    struct stat st;
+    // Gone meanwhile (another broker pruned it): nothing to do.
+    if (fstatat(fd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      written.push_back({st.st_mtim, &name});
+    }
+  }
+  if (written.size() <= kEntriesAfterPruning) return;
+  auto older = [](const Written& a, const Written& b) {
+    return a.when.tv_sec != b.when.tv_sec ? a.when.tv_sec < b.when.tv_sec
+                                          : a.when.tv_nsec < b.when.tv_nsec;
+  };
+  size_t excess = written.size() - kEntriesAfterPruning;
+  std::nth_element(written.begin(), written.begin() + excess, written.end(), older);
+  for (size_t i = 0; i < excess; ++i) unlinkat(fd_.get(), written[i].name->c_str(), 0);
 }
 
 void LaunchCache::Remove(absl::string_view key) const {

@@ -21,8 +21,19 @@ namespace tether::broker {
 // compared in full, so a stale file (another boot, kernel, broker binary,
 // identity or policy) is a miss. What the cache holds only ever saves work:
 // its users re-check anything that could weaken a decision.
+//
+// Bounded: each broker binary, boot and policy has entries of its own, and
+// those of a binary since replaced are never asked for again. A write that
+// leaves more than kMaxEntries removes the oldest written (and any
+// temporary a crashed writer left), so that /run, which is memory, does not
+// fill up over upgrades and rebuilds.
 class LaunchCache {
  public:
+  static constexpr size_t kMaxEntries = 512;
+  // What a write that finds too many leaves: room for kMaxEntries / 4 more
+  // writes before the directory is sorted again.
+  static constexpr size_t kEntriesAfterPruning = kMaxEntries * 3 / 4;
+
   // $TETHER_CACHE_DIR ("off": no cache); else /run/tether for root, or
   // $XDG_RUNTIME_DIR/tether. The directory is made (0700) when missing.
   // An error says why there is no usable cache (launches then redo the work).
@@ -32,7 +43,8 @@ class LaunchCache {
   // The payload stored for `key`; nullopt when missing, not the broker's,
   // writable by others, unreadable, or stored for another key.
   std::optional<std::string> Read(absl::string_view key) const;
-  // Replaces the entry for `key` atomically (a new file renamed over it).
+  // Replaces the entry for `key` atomically (a new file renamed over it),
+  // then prunes the directory when it holds more than kMaxEntries.
   absl::Status Write(absl::string_view key, absl::string_view payload) const;
   // Removes the entry for `key` (a result found wrong).
   void Remove(absl::string_view key) const;
@@ -45,6 +57,7 @@ class LaunchCache {
   LaunchCache(std::string directory, UniqueFd fd)
       : directory_(std::move(directory)), fd_(std::move(fd)) {}
   static std::string FileName(absl::string_view key);
+  void Prune() const;
 
   std::string directory_;
   UniqueFd fd_;

@@ -1,11 +1,17 @@
 #include "broker/cache/launch_cache.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <ctime>
 #include <fstream>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/support/scoped_temp_dir.h"
 
@@ -112,6 +118,76 @@ TEST(LaunchCacheTest, ASymlinkedDirectoryIsRefused) {
   ASSERT_FALSE(cache.ok());
   EXPECT_NE(cache.status().message().find("Not a directory"), absl::string_view::npos)
       << cache.status();
+}
+
+// Names in `directory`, "." and ".." left out.
+std::vector<std::string> Listing(const std::string& directory) {
+  std::vector<std::string> names;
+  DIR* dir = opendir(directory.c_str());
+  if (dir == nullptr) return names;
+  while (struct dirent* found = readdir(dir)) {
+    std::string name = found->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  closedir(dir);
+  return names;
+}
+
+void SetModificationTime(const std::string& path, time_t seconds) {
+  struct timespec times[2] = {{seconds, 0}, {seconds, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << path;
+}
+
+// Entries of binaries since replaced are never read again: without a
+// bound, every rebuild or upgrade would leave its entries in /run for good.
+TEST(LaunchCacheTest, AWriteBeyondTheBoundRemovesTheOldestWritten) {
+  ScopedTempDir parent;
+  absl::StatusOr<LaunchCache> cache = LaunchCache::OpenAt(parent.path());
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  constexpr size_t kFull = LaunchCache::kMaxEntries;
+  for (size_t i = 0; i < kFull; ++i) {
+    std::string key = absl::StrCat("key ", i);
+    ASSERT_TRUE(cache->Write(key, "payload").ok());
+    // Key i written at second 1000 + i, in the order of the keys.
+    SetModificationTime(cache->PathFor(key), 1000 + i);
+  }
+  EXPECT_EQ(Listing(parent.path()).size(), kFull) << "pruned before the bound";
+  ASSERT_TRUE(cache->Write("the newest", "payload").ok());
+
+  EXPECT_EQ(Listing(parent.path()).size(), LaunchCache::kEntriesAfterPruning);
+  EXPECT_EQ(cache->Read("the newest"), "payload");
+  size_t removed = kFull + 1 - LaunchCache::kEntriesAfterPruning;
+  for (size_t i = 0; i < kFull; ++i) {
+    std::string key = absl::StrCat("key ", i);
+    EXPECT_EQ(cache->Read(key).has_value(), i >= removed) << key;
+  }
+}
+
+TEST(LaunchCacheTest, PruningRemovesAbandonedTemporariesAndNothingElse) {
+  ScopedTempDir parent;
+  absl::StatusOr<LaunchCache> cache = LaunchCache::OpenAt(parent.path());
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  std::string entry_name = cache->PathFor("k").substr(parent.path().size() + 1);
+  // A writer that died an hour ago, one under way now, and files the
+  // cache never made (whatever their names look like).
+  std::string abandoned = absl::StrCat(".", entry_name, ".4242");
+  std::string under_way = absl::StrCat(".", entry_name, ".4343");
+  std::vector<std::string> foreign = {"notes.txt", "0123.entry", ".hidden",
+                                      absl::StrCat(entry_name, ".bak")};
+  for (const std::string& name : std::vector<std::string>{abandoned, under_way}) {
+    std::ofstream(parent.Child(name)) << "half";
+  }
+  for (const std::string& name : foreign) std::ofstream(parent.Child(name)) << "theirs";
+  SetModificationTime(parent.Child(abandoned), time(nullptr) - 3600);
+  for (const std::string& name : foreign) SetModificationTime(parent.Child(name), 1);
+
+  ASSERT_TRUE(cache->Write("another key", "payload").ok());
+  std::vector<std::string> left = Listing(parent.path());
+  EXPECT_EQ(std::count(left.begin(), left.end(), abandoned), 0);
+  EXPECT_EQ(std::count(left.begin(), left.end(), under_way), 1);
+  for (const std::string& name : foreign) {
+    EXPECT_EQ(std::count(left.begin(), left.end(), name), 1) << name;
+  }
 }
 
 TEST(LaunchCacheTest, OffOrRelativeMeansNoCache) {
