@@ -372,15 +372,13 @@ int Probe(const std::vector<std::string>& args) {
                  args[0].c_str(), kUsage);
     return kExitUsage;
   }
-  absl::StatusOr<std::vector<struct sock_filter>> program =
-      tether::broker::CompiledWorkloadFilter({});
-  if (!program.ok()) {
-    std::fprintf(stderr, "tether probe: %s\n", std::string(program.status().message()).c_str());
-    return kExitSetupFailed;
-  }
-  if (fresh) tether::broker::ForgetCachedHostFacts(*program);
-  std::fputs(tether::broker::HostFactsToJson(tether::broker::CachedHostFacts(*program)).c_str(),
-             stdout);
+  // The facts are kept under the default workload filter's name: the
+  // program is read back (or compiled) only if the seccomp probe runs.
+  std::string filter_key = tether::broker::WorkloadFilterKey({});
+  if (fresh) tether::broker::ForgetCachedHostFacts(filter_key);
+  const tether::broker::HostFacts& facts = tether::broker::CachedHostFacts(
+      {filter_key, [] { return tether::broker::CompiledWorkloadFilter({}); }});
+  std::fputs(tether::broker::HostFactsToJson(facts).c_str(), stdout);
   return 0;
 }
 

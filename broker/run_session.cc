@@ -93,6 +93,21 @@ std::vector<uint64_t> NamespaceInodesOf(const std::string& process) {
   return inodes;
 }
 
+namespace {
+
+// The host facts, once per process, for the workload filter PrepareOnce
+// compiled (its program is in hand, should a probe load it).
+const HostFacts& HostFactsFor(const RunOptions& options) {
+  return CachedHostFacts(
+      {options.compiled_seccomp_key,
+       [&]() -> absl::StatusOr<std::vector<struct sock_filter>> { return *options.compiled_seccomp;
+}
+}  // namespace
+);
+}  // namespace tether::broker
+
+}  // namespace
+
 absl::Status PrepareOnce(RunOptions* options, LaunchTimeline* timeline) {
   policy::WorkloadSeccompOptions seccomp_options;
   seccomp_options.extra_denied_syscalls = options->policy.extra_denied_syscalls;
@@ -103,13 +118,14 @@ absl::Status PrepareOnce(RunOptions* options, LaunchTimeline* timeline) {
                           program.status().message());
   }
   options->compiled_seccomp = *program;
+  options->compiled_seccomp_key = WorkloadFilterKey(seccomp_options);
   // Its failure is decided where it is loaded (strict or best effort).
   if (absl::StatusOr<std::vector<struct sock_filter>> supervisor = CompiledSupervisorFilter();
       supervisor.ok()) {
     options->compiled_supervisor = std::move(*supervisor);
   }
   if (timeline != nullptr) timeline->Mark("seccomp_compile");
-  CachedHostFacts(*program);
+  HostFactsFor(*options);
   if (timeline != nullptr) timeline->Mark("probes");
   return absl::OkStatus();
 }
@@ -161,7 +177,7 @@ absl::Status RunSession::OpenStubBinary() {
 // The namespaces and the filesystem view, decided before the stub exists:
 // they are made at clone time.
 absl::Status RunSession::PlanSandbox() {
-  const HostFacts& facts = CachedHostFacts(*options_.compiled_seccomp);
+  const HostFacts& facts = HostFactsFor(options_);
   recorder_.report().probes = facts.source;
   ASSIGN_OR_RETURN(NamespaceDecision namespaces, DecideNamespaces(facts, options_.enforcement));
   clone_flags_ = namespaces.clone_flags;
@@ -565,7 +581,7 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
   // once before forking its workers).
   const std::vector<struct sock_filter>& program = *options_.compiled_seccomp;
   input.enforcement = options_.enforcement;
-  const HostFacts& facts = CachedHostFacts(program);
+  const HostFacts& facts = HostFactsFor(options_);
   input.bounding_set_probe = facts.bounding_set;
   input.seccomp_probe = facts.seccomp;
   input.network_mode = options_.network_mode;
@@ -1412,7 +1428,7 @@ void RunSession::WarmUp() {
     warm_sealed_program_ = std::move(*sealed);
   }
   if (options_.network_mode != NetworkMode::kHost) {
-    warm_network_ = PrepareNetwork(CachedHostFacts(*options_.compiled_seccomp));
+    warm_network_ = PrepareNetwork(HostFactsFor(options_));
   }
   // What a launch may touch, mapped while no stub waits rather than
   // faulted in a page at a time during its handshake.

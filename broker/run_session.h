@@ -57,6 +57,7 @@ struct RunOptions {
   // Set by PrepareOnce: the policy's workload filter, compiled once, and
   // the broker's own supervisor filter where it compiled.
   std::optional<std::vector<struct sock_filter>> compiled_seccomp;
+  std::string compiled_seccomp_key;  // its launch cache key (WorkloadFilterKey)
   std::optional<std::vector<struct sock_filter>> compiled_supervisor;
   // Serve: the broker's own namespaces (NamespaceInodesOf("self")), read
   // once by the server. A session never enters another namespace itself

@@ -55,12 +55,16 @@ absl::StatusOr<std::vector<struct sock_filter>> ThroughCache(const std::string& 
 
 }  // namespace
 
-absl::StatusOr<std::vector<struct sock_filter>> CompiledWorkloadFilter(
-    const policy::WorkloadSeccompOptions& options) {
+std::string WorkloadFilterKey(const policy::WorkloadSeccompOptions& options) {
   std::string policy =
       absl::StrCat("denied ", absl::StrJoin(options.extra_denied_syscalls, ","), "\nfamilies ",
                    absl::StrJoin(options.allowed_socket_families, ","), "\n");
-  return ThroughCache(FilterKey("workload filter", policy),
+  return FilterKey("workload filter", policy);
+}
+
+absl::StatusOr<std::vector<struct sock_filter>> CompiledWorkloadFilter(
+    const policy::WorkloadSeccompOptions& options) {
+  return ThroughCache(WorkloadFilterKey(options),
                       [&] { return policy::CompileWorkloadFilter(options); });
 }
 

@@ -3,6 +3,7 @@
 
 #include <linux/filter.h>
 
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -16,6 +17,9 @@ namespace tether::broker {
 // a usable cache they are compiled every time; an error is the compiler's.
 absl::StatusOr<std::vector<struct sock_filter>> CompiledWorkloadFilter(
     const policy::WorkloadSeccompOptions& options);
+// The launch cache key CompiledWorkloadFilter keeps `options`' program
+// under: all that the program is a function of.
+std::string WorkloadFilterKey(const policy::WorkloadSeccompOptions& options);
 absl::StatusOr<std::vector<struct sock_filter>> CompiledSupervisorFilter();
 
 }  // namespace tether::broker

@@ -14,7 +14,6 @@
 
 #include <cstring>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -342,10 +341,9 @@ std::optional<HostFacts> DecodeCachedFacts(const std::string& payload) {
 // What the probes depend on beyond the boot, kernel and binary: who the
 // broker is and where it runs (ids, capabilities, no_new_privs, seccomp,
 // namespaces), the sysctls that allow user namespaces, and the workload
-// filter the seccomp probe loads.
-std::string HostFactsKey(const absl::StatusOr<ProcStatus>& self,
-                         const std::vector<struct sock_filter>& seccomp_program) {
-  std::string key = absl::StrCat("host facts v1\n", HostAndBrokerKey());
+// filter the seccomp probe loads, by the name it is compiled under.
+std::string HostFactsKey(const absl::StatusOr<ProcStatus>& self, absl::string_view filter_key) {
+  std::string key = absl::StrCat("host facts v2\n", HostAndBrokerKey());
   if (self.ok()) {
     absl::StrAppend(&key, "uid ", self->uids.real, " ", self->uids.effective, " ", self->uids.saved,
                     " ", self->fsuid, " gid ", self->gids.real, " ", self->gids.effective, " ",
@@ -366,9 +364,7 @@ std::string HostFactsKey(const absl::StatusOr<ProcStatus>& self,
   absl::StrAppend(&key, "max_user_namespaces ", sysctls.max_user_namespaces.value_or("-"),
                   " unprivileged_userns_clone ", sysctls.unprivileged_userns_clone.value_or("-"),
                   " apparmor_restrict ", sysctls.apparmor_restrict.value_or("-"), "\n");
-  std::string program(reinterpret_cast<const char*>(seccomp_program.data()),
-                      seccomp_program.size() * sizeof(struct sock_filter));
-  absl::StrAppend(&key, "workload filter ", absl::BytesToHexString(program), "\n");
+  absl::StrAppend(&key, "workload filter compiled as:\n", filter_key, "\n");
   return key;
 }
 
@@ -389,17 +385,27 @@ absl::StatusOr<LaunchCache> CacheForProbes(const absl::StatusOr<ProcStatus>& sel
   return LaunchCache::Open();
 }
 
-Memo* LoadOrProbe(const std::vector<struct sock_filter>& seccomp_program) {
+Memo* LoadOrProbe(const WorkloadFilterSource& filter) {
   auto* memo = new Memo;
   absl::StatusOr<ProcStatus> self = ReadProcStatus(getpid());
-  memo->key = HostFactsKey(self, seccomp_program);
+  memo->key = HostFactsKey(self, filter.key);
   absl::StatusOr<LaunchCache> cache = CacheForProbes(self);
   std::optional<HostFacts> known;
   if (cache.ok()) {
     std::optional<std::string> payload = cache->Read(memo->key);
     if (payload.has_value()) known = DecodeCachedFacts(*payload);
   }
-  memo->facts = ProbeHost(self, seccomp_program, known.has_value() ? &*known : nullptr);
+  // A cached allowed seccomp fact is taken (ProbeHost): its program is
+  // then not needed at all.
+  absl::StatusOr<std::vector<struct sock_filter>> program =
+      known.has_value() && known->seccomp.ok ? std::vector<struct sock_filter>{} : filter.program();
+  memo->facts = ProbeHost(self, program.ok() ? *program : std::vector<struct sock_filter>{},
+                          known.has_value() ? &*known : nullptr);
+  if (!program.ok()) {
+    memo->facts.seccomp = {
+        false, EINVAL,
+        absl::StrCat("the workload filter could not be compiled: ", program.status().message())};
+  }
   memo->from_cache = known.has_value();
   int denied = 0;
   for (const auto& probe : kProbes) denied += known.has_value() && !(*known.*probe.fact).ok;
@@ -413,7 +419,7 @@ Memo* LoadOrProbe(const std::vector<struct sock_filter>& seccomp_program) {
   } else {
     memo->facts.source = absl::StrCat("probed, kept in ", cache->PathFor(memo->key));
   }
-  if (cache.ok() && !known.has_value()) {
+  if (cache.ok() && !known.has_value() && program.ok()) {
     // Not kept: the run goes on, and the next one probes again.
     cache->Write(memo->key, EncodeCachedFacts(memo->facts)).IgnoreError();
   }
@@ -427,9 +433,9 @@ Memo*& TheMemo() {
 
 }  // namespace
 
-const HostFacts& CachedHostFacts(const std::vector<struct sock_filter>& seccomp_program) {
+const HostFacts& CachedHostFacts(const WorkloadFilterSource& filter) {
   Memo*& memo = TheMemo();
-  if (memo == nullptr) memo = LoadOrProbe(seccomp_program);
+  if (memo == nullptr) memo = LoadOrProbe(filter);
   return memo->facts;
 }
 
@@ -441,9 +447,9 @@ void ForgetCachedHostFacts() {
   }
 }
 
-void ForgetCachedHostFacts(const std::vector<struct sock_filter>& seccomp_program) {
+void ForgetCachedHostFacts(absl::string_view filter_key) {
   if (absl::StatusOr<LaunchCache> cache = LaunchCache::Open(); cache.ok()) {
-    cache->Remove(HostFactsKey(ReadProcStatus(getpid()), seccomp_program));
+    cache->Remove(HostFactsKey(ReadProcStatus(getpid()), filter_key));
   }
 }
 

@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "broker/host/probe_result.h"
 #include "broker/host/proc_status.h"
 
@@ -59,17 +61,29 @@ HostFacts ProbeHost(const absl::StatusOr<ProcStatus>& self,
                     const std::vector<struct sock_filter>& seccomp_program,
                     const HostFacts* known = nullptr);
 
+// The workload filter the seccomp probe loads, named by the launch cache
+// key it is compiled under (WorkloadFilterKey: the policy, architecture,
+// boot, kernel and broker binary, of which the program is a function). The
+// facts are kept under that name, so that a launch whose facts are all
+// cached never needs the program: `program` is called only when the
+// seccomp probe runs.
+struct WorkloadFilterSource {
+  std::string key;
+  absl::FunctionRef<absl::StatusOr<std::vector<struct sock_filter>>()> program;
+};
+
 // The same, computed once per broker process, through the launch cache
 // (cache/launch_cache.h): an entry of this boot, kernel, broker binary,
 // identity, namespaces, user-namespace sysctls and workload filter saves
-// the throwaway children; a missing or stale one is probed and kept.
-const HostFacts& CachedHostFacts(const std::vector<struct sock_filter>& seccomp_program);
+// the throwaway children; a missing or stale one is probed and kept. A
+// filter that cannot be had is a denied seccomp fact that says why.
+const HostFacts& CachedHostFacts(const WorkloadFilterSource& filter);
 // A launch failed where a cached fact said it would not: the entry goes,
 // so that the next run probes afresh.
 void ForgetCachedHostFacts();
-// Before any CachedHostFacts: the entry for `seccomp_program` goes, so that
-// every probe runs (`tether probe --fresh`).
-void ForgetCachedHostFacts(const std::vector<struct sock_filter>& seccomp_program);
+// Before any CachedHostFacts: the entry for the filter named `filter_key`
+// goes, so that every probe runs (`tether probe --fresh`).
+void ForgetCachedHostFacts(absl::string_view filter_key);
 
 std::string HostFactsToJson(const HostFacts& facts);
 

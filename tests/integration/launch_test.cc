@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -156,6 +157,60 @@ TEST_F(LaunchTest, ACachedDenialIsProbedAgainAndWeakensNothing) {
   const MechanismRecord* network = report.Find("network_namespace");
   ASSERT_NE(network, nullptr);
   EXPECT_EQ(network->evidence, "verified") << report_text_;
+}
+
+// The key of every entry in `directory`, by file name.
+std::map<std::string, std::string> EntryKeys(const std::string& directory) {
+  std::map<std::string, std::string> keys;
+  DIR* dir = opendir(directory.c_str());
+  if (dir == nullptr) return keys;
+  while (struct dirent* file = readdir(dir)) {
+    if (file->d_name[0] == '.') continue;
+    int fd = open((directory + "/" + file->d_name).c_str(), O_RDONLY);
+    if (fd < 0) continue;
+    capnp::StreamFdMessageReader reader(fd);
+    close(fd);
+    keys[file->d_name] = reader.getRoot<broker::cache::Entry>().getKey();
+  }
+  closedir(dir);
+  return keys;
+}
+
+// `tether probe`'s facts are kept under the workload filter's name: while
+// they are all cached, the filter is neither read back nor compiled (its
+// entry, removed, stays away), and --fresh, which probes seccomp again,
+// needs it once more.
+TEST_F(LaunchTest, AProbeWhoseFactsAreCachedDoesNotNeedTheWorkloadFilter) {
+  ScopedTempDir cache;
+  auto probe = [&](std::vector<std::string> flags) {
+    RunSpec spec;
+    spec.before_exec = [&cache] { setenv("TETHER_CACHE_DIR", cache.path().c_str(), 1); };
+    spec.args = {"probe"};
+    spec.args.insert(spec.args.end(), flags.begin(), flags.end());
+    return RunTether(spec);
+  };
+  auto filter_entries = [&] {
+    std::vector<std::string> names;
+    for (const auto& [name, key] : EntryKeys(cache.path())) {
+      if (StartsWith(key, "workload filter")) names.push_back(name);
+    }
+    return names;
+  };
+  RunResult first = probe({});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  std::vector<std::string> compiled = filter_entries();
+  ASSERT_EQ(compiled.size(), 1u) << "the first probe compiles and keeps the filter";
+  ASSERT_EQ(unlink((cache.path() + "/" + compiled[0]).c_str()), 0);
+
+  RunResult cached = probe({});
+  ASSERT_EQ(cached.exit_code, 0) << cached.err;
+  EXPECT_NE(cached.out.find("\"seccomp_loadable\":{\"allowed\":true"), std::string::npos)
+      << cached.out;
+  EXPECT_TRUE(filter_entries().empty()) << "the filter was compiled for a cached probe";
+
+  RunResult fresh = probe({"--fresh"});
+  ASSERT_EQ(fresh.exit_code, 0) << fresh.err;
+  EXPECT_EQ(filter_entries().size(), 1u) << "--fresh probed seccomp without the filter";
 }
 
 TEST_F(LaunchTest, ACacheDirectoryOthersCanWriteIsNeitherReadNorWritten) {
