@@ -1,12 +1,54 @@
 #include "stub/init.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 namespace tether::stub {
+namespace {
+
+struct WorkloadChild {
+  const sigset_t* mask;  // the mask the workload starts with
+  bool take_terminal;
+  int (*exec_workload)(void* context);
+  void* context;
+  int exec_errno;  // written by the child, read once it is gone or exec'd
+};
+
+// Runs in the stub's own memory (CLONE_VM) while the stub waits, so only
+// system calls and what exec needs: nothing allocates, and every signal
+// has its default disposition (no handler can run on the shared memory).
+int WorkloadChildMain(void* raw) {
+  auto* child = static_cast<WorkloadChild*>(raw);
+  // On a terminal the workload leads its own foreground process group,
+  // one that exists in its pid namespace (the caller's does not), so that
+  // a shell can take and give back the terminal. Every signal is still
+  // blocked here, SIGTTOU included, so tcsetpgrp from the background works.
+  if (child->take_terminal && isatty(STDIN_FILENO) && setpgid(0, 0) == 0) {
+    tcsetpgrp(STDIN_FILENO, getpgrp());
+  }
+  sigprocmask(SIG_SETMASK, child->mask, nullptr);
+  child->exec_errno = child->exec_workload(child->context);
+  _exit(127);
+}
+
+// execvp's own needs on the child's stack (the PATH it walks, the argv of
+// a script handed to /bin/sh) on top of a margin for the calls before it.
+size_t ChildStackBytes(char* const* argv) {
+  size_t bytes = 64 * 1024;
+  if (const char* path = getenv("PATH"); path != nullptr) bytes += strlen(path);
+  for (char* const* arg = argv; *arg != nullptr; ++arg) bytes += sizeof(char*) + strlen(*arg);
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return (bytes + page - 1) / page * page;
+}
+
+}  // namespace
 
 void ResetSignalDispositions() {
   for (int signo = 1; signo < NSIG; ++signo) {
@@ -14,28 +56,33 @@ void ResetSignalDispositions() {
   }
 }
 
-int RunAsInit(int socket_fd, bool take_terminal, void (*start_workload)(void* context),
-              void* context) {
+int RunAsInit(int socket_fd, bool take_terminal, char* const* argv,
+              int (*exec_workload)(void* context), void* context) {
   // Blocked, a signal sent from outside the namespace is queued for pid 1
   // even without a handler; sigwaitinfo then takes them one by one. The
   // dispositions are the defaults already (ResetSignalDispositions).
   sigset_t all, original;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &original);
-  pid_t workload = fork();
-  if (workload < 0) return -errno;
-  if (workload == 0) {
-    // On a terminal the workload leads its own foreground process group,
-    // one that exists in its pid namespace (the caller's does not), so
-    // that a shell can take and give back the terminal.
-    if (take_terminal && isatty(STDIN_FILENO) && setpgid(0, 0) == 0) {
-      signal(SIGTTOU, SIG_IGN);
-      tcsetpgrp(STDIN_FILENO, getpgrp());
-      signal(SIGTTOU, SIG_DFL);
+  // The workload as posix_spawn starts a child: in the stub's memory
+  // (CLONE_VM) until its exec, while the stub waits (CLONE_VFORK). A fork
+  // would copy the stub's page tables and then fault in a copy of each
+  // page either side wrote before the exec, at some 10 us a fault on a VM.
+  size_t stack_bytes = ChildStackBytes(argv);
+  void* stack = mmap(nullptr, stack_bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+  if (stack == MAP_FAILED) return -errno;
+  WorkloadChild child = {&original, take_terminal, exec_workload, context, 0};
+  pid_t workload = clone(WorkloadChildMain, static_cast<char*>(stack) + stack_bytes,
+                         CLONE_VM | CLONE_VFORK | SIGCHLD, &child);
+  int clone_errno = errno;
+  munmap(stack, stack_bytes);
+  if (workload < 0) return -clone_errno;
+  if (child.exec_errno != 0) {
+    // No workload runs: the child is gone, and the socket still open.
+    while (waitpid(workload, nullptr, 0) < 0 && errno == EINTR) {
     }
-    sigprocmask(SIG_SETMASK, &original, nullptr);
-    start_workload(context);
-    _exit(125);
+    return -child.exec_errno;
   }
   close(socket_fd);
   while (true) {

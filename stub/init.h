@@ -16,21 +16,24 @@ void ResetSignalDispositions();
 
 // The stub as pid 1 of the sandbox's pid namespace, so that the workload
 // never is a pid 1 (which ignores every signal it has no handler for):
-// forks `start_workload`'s caller into the workload, then forwards every
-// signal it receives to it, reaps whatever is orphaned onto it, and
-// returns the workload's status (128+N for a signal) once the workload's
-// main process is gone. Returning ends pid 1, and with it the kernel kills
-// every process left in the namespace. `socket_fd` is closed here: the
+// starts the workload in a child, then forwards every signal it receives
+// to it, reaps whatever is orphaned onto it, and returns the workload's
+// status (128+N for a signal) once the workload's main process is gone.
+// Returning ends pid 1, and with it the kernel kills every process left in
+// the namespace. `socket_fd` is closed here once the workload runs: the
 // workload keeps its own copy until exec.
 //
-// `start_workload` runs in the child with the original signal mask and
-// never returns. A fork that fails returns minus its errno, before anything
-// else happened (the socket is still open then).
+// `exec_workload` runs in the child, in the stub's memory until it execs
+// (as posix_spawn's child does), with the original signal mask; it must
+// only exec (`argv`, by execvp of the current environ) and return the
+// errno when that fails. A child that cannot be made or cannot exec
+// returns minus the errno, with no workload left and the socket still
+// open, so that the caller can say why.
 // With `take_terminal` (the broker's word that its run is the terminal's
 // foreground job), the workload leads the terminal's foreground group.
 // Called with every disposition at its default (ResetSignalDispositions).
-int RunAsInit(int socket_fd, bool take_terminal, void (*start_workload)(void* context),
-              void* context);
+int RunAsInit(int socket_fd, bool take_terminal, char* const* argv,
+              int (*exec_workload)(void* context), void* context);
 
 }  // namespace tether::stub
 

@@ -109,26 +109,28 @@ bool SendReady(int socket_fd) {
 namespace {
 
 struct Workload {
-  int socket_fd;
   std::vector<char*> argv;
   std::vector<char*> envp;
 };
 
-// Execs the workload; on failure tells the broker why and returns the exit
-// status for it.
-int ExecWorkload(Workload* workload) {
-  // execvp searches the PATH of the environment it runs in.
-  environ = workload->envp.data();
+// Execs the workload; returns the errno when it cannot. execvp searches
+// the PATH of the environment it runs in, the workload's (set by the
+// caller), and needs no allocation: it can run as RunAsInit's child.
+int ExecOnly(void* context) {
+  auto* workload = static_cast<Workload*>(context);
   execvp(workload->argv[0], workload->argv.data());
-  int error = errno;
+  return errno;
+}
+
+// Tells the broker why there is no workload, and returns the exit status
+// for it.
+int ReportExecFailed(int socket_fd, int error) {
   ipc::StubMessage failed;
   failed.kind = ipc::StubMessage::Kind::kExecFailed;
   failed.exec_errno = error;
-  Send(workload->socket_fd, failed);
+  Send(socket_fd, failed);
   return kernel::ExitStatusForExecErrno(error);
 }
-
-void StartWorkload(void* context) { _exit(ExecWorkload(static_cast<Workload*>(context))); }
 
 }  // namespace
 
@@ -137,22 +139,19 @@ int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec) {
   if (!message.has_value() || message->kind != ipc::BrokerMessage::Kind::kGo) {
     return kSetupFailedExit;
   }
-  Workload workload{socket_fd, {}, {}};
+  Workload workload;
   for (const std::string& arg : exec.argv) workload.argv.push_back(const_cast<char*>(arg.c_str()));
   workload.argv.push_back(nullptr);
   for (const std::string& var : exec.envp) workload.envp.push_back(const_cast<char*>(var.c_str()));
   workload.envp.push_back(nullptr);
   ResetSignalDispositions();
-  if (!exec.as_init) return ExecWorkload(&workload);
-  int status = RunAsInit(socket_fd, exec.take_terminal, StartWorkload, &workload);
+  environ = workload.envp.data();
+  if (!exec.as_init) return ReportExecFailed(socket_fd, ExecOnly(&workload));
+  int status = RunAsInit(socket_fd, exec.take_terminal, workload.argv.data(), ExecOnly, &workload);
   if (status >= 0) return status;
-  // No workload process at all (e.g. EAGAIN: the uid's process limit):
-  // the broker says why, as for an exec that failed.
-  ipc::StubMessage failed;
-  failed.kind = ipc::StubMessage::Kind::kExecFailed;
-  failed.exec_errno = -status;
-  Send(socket_fd, failed);
-  return kernel::ExitStatusForExecErrno(-status);
+  // No workload process at all (a child the uid's process limit refused,
+  // or an exec that failed): the broker says why.
+  return ReportExecFailed(socket_fd, -status);
 }
 
 namespace {

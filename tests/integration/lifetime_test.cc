@@ -295,6 +295,33 @@ TEST_P(IgnoredSignalsTest, WorkloadStartsWithNoSignalIgnored) {
   EXPECT_EQ(std::stoull(ignored, nullptr, 16) & 0x7fffffffull, 0u) << ignored;
 }
 
+// The stub as pid 1 blocks every signal and starts the workload in its
+// own memory; the workload must not keep that mask (a blocked SIGTERM
+// would outlive every stop request), nor a mask its caller had.
+TEST_P(IgnoredSignalsTest, WorkloadStartsWithNoSignalBlocked) {
+  RunSpec spec;
+  spec.args = {"run"};
+  if (GetParam().host_denies_pid_namespace) {
+    spec.wrapper = {Binaries().Bin("faultenv"), "no-pidns", "--"};
+    spec.args.insert(spec.args.end(), {"--best-effort", "pid_namespace"});
+  }
+  for (const char* arg : {"--", "/bin/sh", "-c", "exec cat /proc/self/status"}) {
+    spec.args.push_back(arg);
+  }
+  spec.before_exec = [] {
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    for (int signo : {SIGHUP, SIGINT, SIGTERM, SIGUSR1}) sigaddset(&blocked, signo);
+    sigprocmask(SIG_BLOCK, &blocked, nullptr);
+  };
+  spec.timeout_seconds = 20;
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::string blocked = FindLine(result.out, "SigBlk:\t");
+  ASSERT_FALSE(blocked.empty()) << result.out;
+  EXPECT_EQ(std::stoull(blocked, nullptr, 16) & 0x7fffffffull, 0u) << blocked;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     BothWaysTheWorkloadStarts, IgnoredSignalsTest,
     ::testing::Values(IgnoredSignalsCase{"UnderTheStubAsPid1", false},
