@@ -1,8 +1,8 @@
 // tether-egress: the sandbox's egress proxy, as EgressProxy::Start
-// (broker/egress_proxy.cc) runs it: forked by the broker, with its
+// (broker/egress_proxy.cc) runs it: started by the broker, with its
 // listener, ready pipe, seccomp program, event log and allow-list at
-// kEgressListenerFd and the rest, no_new_privs set and the broker's
-// environment. Not for running by hand.
+// kEgressListenerFd and the rest, no_new_privs set, the broker's
+// environment and every signal blocked. Not for running by hand.
 //
 //   tether-egress --protocol N --parent PID --max-connections N
 //                 --max-bytes N --max-events N [--events]
@@ -13,6 +13,7 @@
 // it does not understand, 1 when it cannot read what it was given or
 // cannot confine itself.
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -63,6 +64,10 @@ absl::StatusOr<std::string> ReadRules() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Blocked by the broker from before its clone to the exec (kernel/spawn.h).
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   int protocol = 0;
   pid_t parent = 0;
   bool events = false;

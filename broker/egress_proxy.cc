@@ -19,6 +19,7 @@
 #include "base/files.h"
 #include "base/status.h"
 #include "broker/stub_binary.h"
+#include "kernel/spawn.h"
 #include "policy/workload_seccomp.h"
 
 namespace tether::broker {
@@ -116,12 +117,23 @@ namespace {
 
 constexpr int kHelperFd = kEgressRulesFd + 1;
 
-// The child between fork and exec: system calls only (the broker's memory
-// is a copy, and it may have had threads). `fds` are the listener, the
-// ready pipe, the filter, the event log (or -1) and the rules, in that
-// order; none of them, nor `helper`, is at or below kHelperFd (see Above).
-[[noreturn]] void ExecHelper(pid_t parent, int helper, const int (&fds)[5], rlim_t files,
-                             char* const argv[]) {
+// What the helper's child is handed. `fds` are the listener, the ready
+// pipe, the filter, the event log (or -1) and the rules, in that order;
+// none of them, nor `helper`, is at or below kHelperFd (see Above).
+struct HelperChild {
+  pid_t parent;
+  int helper;
+  int fds[5];
+  rlim_t files;
+  char* const* argv;
+};
+
+// The child until its exec, in the broker's memory (kernel/spawn.h):
+// system calls only. Every signal stays blocked; tether-egress sets its
+// own mask.
+int ExecHelper(void* raw) {
+  const HelperChild& child = *static_cast<const HelperChild*>(raw);
+  const int(&fds)[5] = child.fds;
   // What failed, on stderr (the broker then says the proxy did not start).
   auto fail = [](const char* step) {
     static const char kPrefix[] = "tether: starting the egress proxy: ";
@@ -130,10 +142,7 @@ constexpr int kHelperFd = kEgressRulesFd + 1;
     (void)!write(STDERR_FILENO, " failed\n", 8);
     _exit(1);
   };
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(1);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != child.parent) _exit(1);
   // Not close-on-exec: were it to land on fd 0 or 1, dup2 onto itself would
   // keep the flag and the exec would close that standard fd. Elsewhere it
   // is replaced or closed below.
@@ -147,17 +156,17 @@ constexpr int kHelperFd = kEgressRulesFd + 1;
   for (int i = 0; i < 5; ++i) {
     if (fds[i] >= 0 && dup2(fds[i], targets[i]) < 0) fail("dup2");
   }
-  if (dup3(helper, kHelperFd, O_CLOEXEC) < 0) fail("dup3");
+  if (dup3(child.helper, kHelperFd, O_CLOEXEC) < 0) fail("dup3");
   if (syscall(SYS_close_range, kHelperFd + 1, ~0U, 0) != 0) fail("close_range");
   if (fds[3] < 0) close(kEgressEventsFd);
   // Each connection holds two fds; the rest is the event loop's own.
-  struct rlimit limit = {files, files};
+  struct rlimit limit = {child.files, child.files};
   if (setrlimit(RLIMIT_NOFILE, &limit) != 0) fail("setrlimit(RLIMIT_NOFILE)");
   // Nothing the exec could gain: the program drops what it holds itself.
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("prctl(PR_SET_NO_NEW_PRIVS)");
   // The broker's environment, as a fork of it had: whoever sets the
   // broker's sets the proxy's, and nobody else.
-  syscall(SYS_execveat, kHelperFd, "", argv, environ, AT_EMPTY_PATH);
+  syscall(SYS_execveat, kHelperFd, "", child.argv, environ, AT_EMPTY_PATH);
   static const char kFailed[] = "tether: cannot execute the egress proxy (tether-egress)\n";
   (void)!write(STDERR_FILENO, kFailed, sizeof(kFailed) - 1);
   _exit(127);
@@ -203,7 +212,7 @@ absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Start(
   ASSIGN_OR_RETURN(program, Above(std::move(program), "the proxy's filter"));
   ASSIGN_OR_RETURN(rules, Above(std::move(rules), "the proxy's rules"));
   pid_t parent = getpid();
-  // Its arguments, made before the fork.
+  // Its arguments, made before the clone.
   std::vector<std::string> args = {"tether-egress",
                                    "--protocol",
                                    absl::StrCat(kEgressProtocol),
@@ -219,11 +228,15 @@ absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Start(
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
-  const int fds[5] = {listener.get(), ready_write.get(), program.get(), events.get(), rules.get()};
-  rlim_t files = static_cast<rlim_t>(config.limits.max_connections) * 2 + 32;
-  pid_t pid = fork();
-  if (pid < 0) return ErrnoStatus(errno, "fork (the egress proxy)");
-  if (pid == 0) ExecHelper(parent, helper.get(), fds, files, argv.data());
+  HelperChild child = {
+      parent,
+      helper.get(),
+      {listener.get(), ready_write.get(), program.get(), events.get(), rules.get()},
+      static_cast<rlim_t>(config.limits.max_connections) * 2 + 32,
+      argv.data()};
+  // Borrowing the broker's memory until the exec, not copying it.
+  pid_t pid = kernel::CloneSharingMemory(ExecHelper, &child);
+  if (pid < 0) return ErrnoStatus(-pid, "clone (the egress proxy)");
   // Killed on every early return.
   std::unique_ptr<EgressProxy> proxy(
       new EgressProxy(pid, UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)))));

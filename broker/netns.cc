@@ -10,9 +10,7 @@
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <netlink/socket.h>
-#include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -28,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
 #include "ipc/fd_passing.h"
+#include "kernel/spawn.h"
 
 namespace tether::broker {
 namespace {
@@ -231,12 +230,7 @@ absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd, UniqueFd* tcp
   UniqueFd ours(pair[0]);
   UniqueFd theirs(pair[1]);
   // The child makes five system calls: it borrows the broker's memory
-  // instead of copying it (CLONE_VM, as posix_spawn does), on a stack of its
-  // own in this frame, while this thread waits for it to exit (CLONE_VFORK).
-  // Every signal that can be blocked stays blocked in it (glibc keeps its
-  // two internal ones, whose handlers ignore other processes), so that no
-  // handler of the broker's runs on that shared memory. It shares this
-  // thread's errno: only a failed clone's is read here.
+  // instead of copying it (kernel/spawn.h), with every signal blocked.
   struct ChildArguments {
     int socket_fd;
     bool tcp_socket;
@@ -245,15 +239,8 @@ absl::Status MakeNamespace(UniqueFd* netns_fd, UniqueFd* route_fd, UniqueFd* tcp
     auto* given = static_cast<ChildArguments*>(raw);
     RunNamespaceChild(given->socket_fd, given->tcp_socket);
   };
-  alignas(16) char child_stack[64 * 1024];
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pid_t child = clone(child_main, child_stack + sizeof(child_stack),
-                      CLONE_VM | CLONE_VFORK | SIGCHLD, &arguments);
-  int clone_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  if (child < 0) return ErrnoStatus(clone_errno, "clone(CLONE_VM | CLONE_VFORK)");
+  pid_t child = kernel::CloneSharingMemory(child_main, &arguments);
+  if (child < 0) return ErrnoStatus(-child, "clone(CLONE_VM | CLONE_VFORK)");
   theirs.reset();  // had the child not reported, its exit reads as EOF
   return ReceiveChildReport(ours.get(), child, netns_fd, route_fd, tcp_fd);
 }

@@ -4,6 +4,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -18,6 +19,7 @@
 #include "kernel/exec.h"
 #include "kernel/landlock.h"
 #include "kernel/seccomp.h"
+#include "kernel/spawn.h"
 
 namespace tether::kernel {
 namespace {
@@ -143,6 +145,55 @@ TEST(Exec, NotFoundIs127AndEverythingElse126) {
   EXPECT_EQ(ExitStatusForExecErrno(ENOENT), 127);
   EXPECT_EQ(ExitStatusForExecErrno(EACCES), 126);
   EXPECT_EQ(ExitStatusForExecErrno(ENOEXEC), 126);
+}
+
+// What a CloneSharingMemory child saw, written into the caller's memory.
+struct SharedReport {
+  pid_t pid = 0;
+  sigset_t mask;
+  int exit_after = 0;
+};
+
+int ReportAndExit(void* raw) {
+  auto* report = static_cast<SharedReport*>(raw);
+  report->pid = static_cast<pid_t>(syscall(SYS_getpid));
+  sigprocmask(SIG_SETMASK, nullptr, &report->mask);
+  _exit(report->exit_after);
+}
+
+// The child writes the caller's memory (no copy of it), has run to its end
+// when the call returns (the caller waited), and ran with every signal
+// blocked, which the caller no longer has.
+TEST(CloneSharingMemoryTest, TheChildWritesTheCallersMemoryWithEverySignalBlocked) {
+  SharedReport report;
+  report.exit_after = 7;
+  sigemptyset(&report.mask);
+  pid_t pid = CloneSharingMemory(ReportAndExit, &report);
+  ASSERT_GT(pid, 0) << strerror(-pid);
+  EXPECT_EQ(report.pid, pid) << "the child's write did not reach the caller";
+  for (int signo : {SIGTERM, SIGINT, SIGCHLD, SIGUSR1, SIGHUP}) {
+    EXPECT_TRUE(sigismember(&report.mask, signo)) << "signal " << signo << " was not blocked";
+  }
+  sigset_t mine;
+  sigprocmask(SIG_SETMASK, nullptr, &mine);
+  EXPECT_FALSE(sigismember(&mine, SIGTERM)) << "the caller's mask was not restored";
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 7) << status;
+}
+
+int ExecTrue(void*) {
+  char* argv[] = {const_cast<char*>("true"), nullptr};
+  execv("/bin/true", argv);
+  _exit(127);
+}
+
+TEST(CloneSharingMemoryTest, AChildThatExecsIsReapedLikeAFork) {
+  pid_t pid = CloneSharingMemory(ExecTrue, nullptr);
+  ASSERT_GT(pid, 0) << strerror(-pid);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace

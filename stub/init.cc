@@ -1,14 +1,14 @@
 #include "stub/init.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+
+#include "kernel/spawn.h"
 
 namespace tether::stub {
 namespace {
@@ -21,9 +21,10 @@ struct WorkloadChild {
   int exec_errno;  // written by the child, read once it is gone or exec'd
 };
 
-// Runs in the stub's own memory (CLONE_VM) while the stub waits, so only
-// system calls and what exec needs: nothing allocates, and every signal
-// has its default disposition (no handler can run on the shared memory).
+// Runs in the stub's own memory while the stub waits, so only system calls
+// and what exec needs: nothing allocates. Every disposition is the default
+// (no handler can run on the shared memory), so the mask the workload
+// starts with can be set here.
 int WorkloadChildMain(void* raw) {
   auto* child = static_cast<WorkloadChild*>(raw);
   // On a terminal the workload leads its own foreground process group,
@@ -44,8 +45,7 @@ size_t ChildStackBytes(char* const* argv) {
   size_t bytes = 64 * 1024;
   if (const char* path = getenv("PATH"); path != nullptr) bytes += strlen(path);
   for (char* const* arg = argv; *arg != nullptr; ++arg) bytes += sizeof(char*) + strlen(*arg);
-  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return (bytes + page - 1) / page * page;
+  return bytes;
 }
 
 }  // namespace
@@ -64,20 +64,12 @@ int RunAsInit(int socket_fd, bool take_terminal, char* const* argv,
   sigset_t all, original;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, &original);
-  // The workload as posix_spawn starts a child: in the stub's memory
-  // (CLONE_VM) until its exec, while the stub waits (CLONE_VFORK). A fork
-  // would copy the stub's page tables and then fault in a copy of each
-  // page either side wrote before the exec, at some 10 us a fault on a VM.
-  size_t stack_bytes = ChildStackBytes(argv);
-  void* stack = mmap(nullptr, stack_bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-  if (stack == MAP_FAILED) return -errno;
+  // The workload as posix_spawn starts a child (kernel/spawn.h): no copy
+  // of the stub's page tables, no fault for each page either side writes
+  // before the exec.
   WorkloadChild child = {&original, take_terminal, exec_workload, context, 0};
-  pid_t workload = clone(WorkloadChildMain, static_cast<char*>(stack) + stack_bytes,
-                         CLONE_VM | CLONE_VFORK | SIGCHLD, &child);
-  int clone_errno = errno;
-  munmap(stack, stack_bytes);
-  if (workload < 0) return -clone_errno;
+  pid_t workload = kernel::CloneSharingMemory(WorkloadChildMain, &child, ChildStackBytes(argv));
+  if (workload < 0) return workload;
   if (child.exec_errno != 0) {
     // No workload runs: the child is gone, and the socket still open.
     while (waitpid(workload, nullptr, 0) < 0 && errno == EINTR) {

@@ -644,6 +644,9 @@ TEST_F(EgressTest, ProxyIsAConfinedChildOfTheBrokerInTheHostNetworkAndEndsWithTh
   for (const char* set : {"CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"}) {
     EXPECT_EQ(StatusLine(proxy_status, set), "0000000000000000") << set;
   }
+  // Started with every signal blocked (kernel/spawn.h), it unblocks them
+  // itself: a proxy that kept them would outlive a SIGTERM.
+  EXPECT_EQ(StatusLine(proxy_status, "SigBlk"), "0000000000000000") << proxy_status;
   // What the leak tests below find a proxy of theirs by.
   EXPECT_TRUE(proxy_marked) << "the proxy does not carry its broker's environment";
   // Any local user reads a command line: the allow-list travels in a memfd.
