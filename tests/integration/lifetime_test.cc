@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <thread>
@@ -266,60 +267,59 @@ struct IgnoredSignalsCase {
   bool host_denies_pid_namespace;
 };
 
-class IgnoredSignalsTest : public ::testing::TestWithParam<IgnoredSignalsCase> {};
+class IgnoredSignalsTest : public ::testing::TestWithParam<IgnoredSignalsCase> {
+ protected:
+  // The workload's /proc/self/status, tether started after `before_exec`
+  // (which sets up the caller's signals), and the mask of standard signals
+  // (1 to 31) on its line `field`. 32 and 33 are glibc's own (thread
+  // cancellation, setuid across threads): its signal() refuses to change
+  // them, every glibc program sets its own, and the test runner's
+  // environment may hand them on ignored.
+  uint64_t StandardSignalsOfWorkload(const char* field, std::function<void()> before_exec) {
+    RunSpec spec;
+    spec.args = {"run"};
+    if (GetParam().host_denies_pid_namespace) {
+      spec.wrapper = {Binaries().Bin("faultenv"), "no-pidns", "--"};
+      spec.args.insert(spec.args.end(), {"--best-effort", "pid_namespace"});
+    }
+    for (const char* arg : {"--", "/bin/sh", "-c", "exec cat /proc/self/status"}) {
+      spec.args.push_back(arg);
+    }
+    spec.before_exec = std::move(before_exec);
+    spec.timeout_seconds = 20;
+    RunResult result = RunTether(spec);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    std::string mask = FindLine(result.out, std::string(field) + ":\t");
+    EXPECT_FALSE(mask.empty()) << result.out;
+    return mask.empty() ? ~0ull : std::stoull(mask, nullptr, 16) & 0x7fffffffull;
+  }
+};
 
 TEST_P(IgnoredSignalsTest, WorkloadStartsWithNoSignalIgnored) {
-  RunSpec spec;
-  spec.args = {"run"};
-  if (GetParam().host_denies_pid_namespace) {
-    spec.wrapper = {Binaries().Bin("faultenv"), "no-pidns", "--"};
-    spec.args.insert(spec.args.end(), {"--best-effort", "pid_namespace"});
-  }
-  for (const char* arg : {"--", "/bin/sh", "-c", "exec cat /proc/self/status"}) {
-    spec.args.push_back(arg);
-  }
-  spec.before_exec = [] {
-    for (int signo : {SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGUSR1, SIGTERM, SIGCHLD}) {
-      signal(signo, SIG_IGN);
-    }
-  };
-  spec.timeout_seconds = 20;
-  RunResult result = RunTether(spec);
-  ASSERT_EQ(result.exit_code, 0) << result.err;
-  // Signals 1 to 31 (every standard one) at their default. 32 and 33 are
-  // glibc's own (thread cancellation, setuid across threads): its signal()
-  // refuses to change them, every glibc program sets its own, and the test
-  // runner's environment may hand them on ignored.
-  std::string ignored = FindLine(result.out, "SigIgn:\t");
-  ASSERT_FALSE(ignored.empty()) << result.out;
-  EXPECT_EQ(std::stoull(ignored, nullptr, 16) & 0x7fffffffull, 0u) << ignored;
+  EXPECT_EQ(StandardSignalsOfWorkload(
+                "SigIgn",
+                [] {
+                  for (int signo : {SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGUSR1, SIGTERM, SIGCHLD}) {
+                    signal(signo, SIG_IGN);
+                  }
+                }),
+            0u);
 }
 
 // The stub as pid 1 blocks every signal and starts the workload in its
 // own memory; the workload must not keep that mask (a blocked SIGTERM
 // would outlive every stop request), nor a mask its caller had.
 TEST_P(IgnoredSignalsTest, WorkloadStartsWithNoSignalBlocked) {
-  RunSpec spec;
-  spec.args = {"run"};
-  if (GetParam().host_denies_pid_namespace) {
-    spec.wrapper = {Binaries().Bin("faultenv"), "no-pidns", "--"};
-    spec.args.insert(spec.args.end(), {"--best-effort", "pid_namespace"});
-  }
-  for (const char* arg : {"--", "/bin/sh", "-c", "exec cat /proc/self/status"}) {
-    spec.args.push_back(arg);
-  }
-  spec.before_exec = [] {
-    sigset_t blocked;
-    sigemptyset(&blocked);
-    for (int signo : {SIGHUP, SIGINT, SIGTERM, SIGUSR1}) sigaddset(&blocked, signo);
-    sigprocmask(SIG_BLOCK, &blocked, nullptr);
-  };
-  spec.timeout_seconds = 20;
-  RunResult result = RunTether(spec);
-  ASSERT_EQ(result.exit_code, 0) << result.err;
-  std::string blocked = FindLine(result.out, "SigBlk:\t");
-  ASSERT_FALSE(blocked.empty()) << result.out;
-  EXPECT_EQ(std::stoull(blocked, nullptr, 16) & 0x7fffffffull, 0u) << blocked;
+  EXPECT_EQ(StandardSignalsOfWorkload("SigBlk",
+                                      [] {
+                                        sigset_t blocked;
+                                        sigemptyset(&blocked);
+                                        for (int signo : {SIGHUP, SIGINT, SIGTERM, SIGUSR1}) {
+                                          sigaddset(&blocked, signo);
+                                        }
+                                        sigprocmask(SIG_BLOCK, &blocked, nullptr);
+                                      }),
+            0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(
