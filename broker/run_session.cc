@@ -98,13 +98,11 @@ namespace {
 // The host facts, once per process, for the workload filter PrepareOnce
 // compiled (its program is in hand, should a probe load it).
 const HostFacts& HostFactsFor(const RunOptions& options) {
-  return CachedHostFacts(
-      {options.compiled_seccomp_key,
-       [&]() -> absl::StatusOr<std::vector<struct sock_filter>> { return *options.compiled_seccomp;
+  auto program = [&options]() -> absl::StatusOr<std::vector<struct sock_filter>> {
+    return *options.compiled_seccomp;
+  };
+  return CachedHostFacts(WorkloadFilterSource{options.compiled_seccomp_key, program});
 }
-}  // namespace
-);
-}  // namespace tether::broker
 
 }  // namespace
 

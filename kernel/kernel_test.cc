@@ -11,9 +11,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
 
 #include "kernel/capabilities.h"
 #include "kernel/exec.h"
@@ -194,6 +200,58 @@ TEST(CloneSharingMemoryTest, AChildThatExecsIsReapedLikeAFork) {
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// A child that says where its stack is, then stops until killed.
+struct StoppedChild {
+  std::atomic<uintptr_t> frame{0};
+  std::atomic<pid_t> pid{0};
+};
+
+int SayWhereAndStop(void* raw) {
+  auto* child = static_cast<StoppedChild*>(raw);
+  child->pid = static_cast<pid_t>(syscall(SYS_getpid));
+  child->frame = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  // raise() would name the caller's thread (the TLS is shared).
+  syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+  _exit(0);
+}
+
+// The page below the child's stack is a guard: an overflow ends the child
+// instead of writing into whatever mapping of the shared memory lies below.
+// Read from /proc/self/maps by a second thread while the child is stopped
+// (the calling thread waits in the clone).
+TEST(CloneSharingMemoryTest, TheChildsStackHasAnInaccessiblePageBelowIt) {
+  StoppedChild child;
+  std::string below;
+  uintptr_t stack_start = 0;
+  std::thread inspector([&] {
+    while (child.frame == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::ifstream maps("/proc/self/maps");
+    std::string line, previous;
+    while (std::getline(maps, line)) {
+      uintptr_t start = 0, end = 0;
+      if (std::sscanf(line.c_str(), "%lx-%lx", &start, &end) == 2 && start <= child.frame &&
+          child.frame < end) {
+        below = previous;
+        stack_start = start;
+        break;
+      }
+      previous = line;
+    }
+    kill(child.pid, SIGKILL);
+  });
+  pid_t pid = CloneSharingMemory(SayWhereAndStop, &child, 16 * 1024);
+  inspector.join();
+  ASSERT_GT(pid, 0) << strerror(-pid);
+  waitpid(pid, nullptr, 0);
+  ASSERT_FALSE(below.empty()) << "no mapping below the child's stack";
+  uintptr_t start = 0, end = 0;
+  char perms[5] = {};
+  ASSERT_EQ(std::sscanf(below.c_str(), "%lx-%lx %4s", &start, &end, perms), 3) << below;
+  EXPECT_EQ(end, stack_start) << "the mapping below is not adjacent: " << below;
+  EXPECT_STREQ(perms, "---p") << below;
+  EXPECT_EQ(end - start, static_cast<uintptr_t>(sysconf(_SC_PAGESIZE))) << below;
 }
 
 }  // namespace
