@@ -2,8 +2,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -39,16 +37,17 @@ int WorkloadChildMain(void* raw) {
   _exit(127);
 }
 
-// execvp's own needs on the child's stack (the PATH it walks, the argv of
-// a script handed to /bin/sh) on top of a margin for the calls before it.
-size_t ChildStackBytes(char* const* argv) {
+}  // namespace
+
+size_t WorkloadStackBytes(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& envp) {
   size_t bytes = 64 * 1024;
-  if (const char* path = getenv("PATH"); path != nullptr) bytes += strlen(path);
-  for (char* const* arg = argv; *arg != nullptr; ++arg) bytes += sizeof(char*) + strlen(*arg);
+  for (const std::string& variable : envp) {
+    if (variable.compare(0, 5, "PATH=") == 0) bytes += variable.size();
+  }
+  for (const std::string& arg : argv) bytes += sizeof(char*) + arg.size();
   return bytes;
 }
-
-}  // namespace
 
 void ResetSignalDispositions() {
   for (int signo = 1; signo < NSIG; ++signo) {
@@ -56,7 +55,7 @@ void ResetSignalDispositions() {
   }
 }
 
-int RunAsInit(int socket_fd, bool take_terminal, char* const* argv,
+int RunAsInit(int socket_fd, bool take_terminal, const kernel::ChildStack& stack,
               int (*exec_workload)(void* context), void* context) {
   // Blocked, a signal sent from outside the namespace is queued for pid 1
   // even without a handler; sigwaitinfo then takes them one by one. The
@@ -68,7 +67,7 @@ int RunAsInit(int socket_fd, bool take_terminal, char* const* argv,
   // of the stub's page tables, no fault for each page either side writes
   // before the exec.
   WorkloadChild child = {&original, take_terminal, exec_workload, context, 0};
-  pid_t workload = kernel::CloneSharingMemory(WorkloadChildMain, &child, ChildStackBytes(argv));
+  pid_t workload = kernel::CloneSharingMemory(WorkloadChildMain, &child, stack);
   if (workload < 0) return workload;
   if (child.exec_errno != 0) {
     // No workload runs: the child is gone, and the socket still open.

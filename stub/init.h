@@ -1,7 +1,13 @@
 #ifndef TETHER_STUB_INIT_H_
 #define TETHER_STUB_INIT_H_
 
+#include <stddef.h>
 #include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "kernel/spawn.h"
 
 namespace tether::stub {
 
@@ -24,16 +30,22 @@ void ResetSignalDispositions();
 // workload keeps its own copy until exec.
 //
 // `exec_workload` runs in the child, in the stub's memory until it execs
-// (as posix_spawn's child does), with the original signal mask; it must
-// only exec (`argv`, by execvp of the current environ) and return the
-// errno when that fails. A child that cannot be made or cannot exec
+// (as posix_spawn's child does), on `stack`, with the original signal
+// mask; it must only exec (by execvp of the current environ) and return
+// the errno when that fails. A child that cannot be made or cannot exec
 // returns minus the errno, with no workload left and the socket still
 // open, so that the caller can say why.
 // With `take_terminal` (the broker's word that its run is the terminal's
 // foreground job), the workload leads the terminal's foreground group.
 // Called with every disposition at its default (ResetSignalDispositions).
-int RunAsInit(int socket_fd, bool take_terminal, char* const* argv,
+int RunAsInit(int socket_fd, bool take_terminal, const kernel::ChildStack& stack,
               int (*exec_workload)(void* context), void* context);
+
+// What the workload's child needs of `stack` above: execvp's own needs (the
+// PATH of `envp` it walks, the argv of a script handed to /bin/sh) on top
+// of a margin for the calls before it.
+size_t WorkloadStackBytes(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& envp);
 
 }  // namespace tether::stub
 

@@ -81,6 +81,11 @@ std::optional<ReceivedPlan> ReceivePlan(int socket_fd) {
     return std::nullopt;
   }
   received.plan = std::move(message->plan);
+  if (received.plan.exec.as_init) {
+    // Its failure is the exec's to report (ENOMEM), after the steps.
+    received.workload_stack = kernel::ChildStack::Map(
+        WorkloadStackBytes(received.plan.exec.argv, received.plan.exec.envp));
+  }
   return received;
 }
 
@@ -134,7 +139,8 @@ int ReportExecFailed(int socket_fd, int error) {
 
 }  // namespace
 
-int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec) {
+int AwaitGoAndExec(int socket_fd, const ReceivedPlan& plan) {
+  const ipc::ExecRequest& exec = plan.plan.exec;
   std::optional<ipc::BrokerMessage> message = Receive(socket_fd, nullptr);
   if (!message.has_value() || message->kind != ipc::BrokerMessage::Kind::kGo) {
     return kSetupFailedExit;
@@ -147,7 +153,7 @@ int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec) {
   ResetSignalDispositions();
   environ = workload.envp.data();
   if (!exec.as_init) return ReportExecFailed(socket_fd, ExecOnly(&workload));
-  int status = RunAsInit(socket_fd, exec.take_terminal, workload.argv.data(), ExecOnly, &workload);
+  int status = RunAsInit(socket_fd, exec.take_terminal, plan.workload_stack, ExecOnly, &workload);
   if (status >= 0) return status;
   // No workload process at all (a child the uid's process limit refused,
   // or an exec that failed): the broker says why.
@@ -168,7 +174,7 @@ int Converse(const ipc::Hello& hello) {
   if (!RunPlan(kSocketFd, *plan)) return kSetupFailedExit;
   plan->fds.clear();
   if (!SendReady(kSocketFd)) return kSetupFailedExit;
-  return AwaitGoAndExec(kSocketFd, plan->plan.exec);
+  return AwaitGoAndExec(kSocketFd, *plan);
 }
 
 }  // namespace

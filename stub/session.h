@@ -12,6 +12,7 @@
 
 #include "ipc/messages.h"
 #include "ipc/unique_fd.h"
+#include "kernel/spawn.h"
 
 namespace tether::stub {
 
@@ -27,6 +28,10 @@ bool SendHello(int socket_fd, const ipc::Hello& hello);
 struct ReceivedPlan {
   ipc::Plan plan;
   std::vector<UniqueFd> fds;
+  // The stack of the workload's child when the stub stays as pid 1
+  // (stub/init.h), mapped on receipt: before any step's limit (RLIMIT_AS)
+  // could refuse it.
+  kernel::ChildStack workload_stack;
 };
 // Returns the plan, or nothing after printing why (abort, EOF, bad message).
 std::optional<ReceivedPlan> ReceivePlan(int socket_fd);
@@ -38,7 +43,7 @@ bool SendReady(int socket_fd);
 
 // Waits for Go and execs the workload; returns the exit status to use when
 // it could not (abort from the broker, EOF, or execve failing).
-int AwaitGoAndExec(int socket_fd, const ipc::ExecRequest& exec);
+int AwaitGoAndExec(int socket_fd, const ReceivedPlan& plan);
 
 // The whole protocol as the production stub speaks it, forked by the broker.
 int RunStub(int socket_fd);

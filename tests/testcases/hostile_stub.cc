@@ -85,5 +85,5 @@ int main(int argc, char** argv) {
     return 125;
   }
   if (!tether::stub::SendReady(kSocket)) return 125;
-  return tether::stub::AwaitGoAndExec(kSocket, plan->plan.exec);
+  return tether::stub::AwaitGoAndExec(kSocket, *plan);
 }

@@ -25,7 +25,7 @@ int Converse(const tether::ipc::Hello& hello) {
   std::optional<tether::stub::ReceivedPlan> plan = tether::stub::ReceivePlan(3);
   if (!plan.has_value() || !tether::stub::RunPlan(3, *plan)) return 125;
   if (!tether::stub::SendReady(3)) return 125;
-  return tether::stub::AwaitGoAndExec(3, plan->plan.exec);
+  return tether::stub::AwaitGoAndExec(3, *plan);
 }
 
 int LieAboutThePid(const char* socket_path, char** command) {
