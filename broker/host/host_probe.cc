@@ -190,7 +190,7 @@ int ErrnoInThrowawayChild(int (*attempt)(const void* arg), const void* arg) {
 }
 
 HostFacts ProbeHost(const absl::StatusOr<ProcStatus>& self,
-                    const std::vector<struct sock_filter>& seccomp_program,
+                    const absl::StatusOr<std::vector<struct sock_filter>>& seccomp_program,
                     const HostFacts* known) {
   HostFacts facts;
   if (self.ok()) facts.self = *self;
@@ -251,11 +251,17 @@ HostFacts ProbeHost(const absl::StatusOr<ProcStatus>& self,
           ? known->bounding_set
           : Probe(ClearBoundingSetAttempt, &plain,
                   absl::StrCat("prctl(PR_CAPBSET_DROP) of every capability", where));
-  facts.seccomp = reuse(&HostFacts::seccomp)
-                      ? known->seccomp
-                      : Probe(LoadSeccompAttempt, &seccomp_program,
-                              absl::StrCat("seccomp(SECCOMP_SET_MODE_FILTER) of the ",
-                                           seccomp_program.size(), "-instruction workload filter"));
+  if (reuse(&HostFacts::seccomp)) {
+    facts.seccomp = known->seccomp;
+  } else if (!seccomp_program.ok()) {
+    facts.seccomp = {false, EINVAL,
+                     absl::StrCat("the workload filter could not be compiled: ",
+                                  seccomp_program.status().message())};
+  } else {
+    facts.seccomp = Probe(LoadSeccompAttempt, &*seccomp_program,
+                          absl::StrCat("seccomp(SECCOMP_SET_MODE_FILTER) of the ",
+                                       seccomp_program->size(), "-instruction workload filter"));
+  }
   int abi = kernel::QueryLandlockAbi();
   if (abi > 0) {
     facts.landlock_abi = abi;
@@ -399,13 +405,7 @@ Memo* LoadOrProbe(const WorkloadFilterSource& filter) {
   // then not needed at all.
   absl::StatusOr<std::vector<struct sock_filter>> program =
       known.has_value() && known->seccomp.ok ? std::vector<struct sock_filter>{} : filter.program();
-  memo->facts = ProbeHost(self, program.ok() ? *program : std::vector<struct sock_filter>{},
-                          known.has_value() ? &*known : nullptr);
-  if (!program.ok()) {
-    memo->facts.seccomp = {
-        false, EINVAL,
-        absl::StrCat("the workload filter could not be compiled: ", program.status().message())};
-  }
+  memo->facts = ProbeHost(self, program, known.has_value() ? &*known : nullptr);
   memo->from_cache = known.has_value();
   int denied = 0;
   for (const auto& probe : kProbes) denied += known.has_value() && !(*known.*probe.fact).ok;

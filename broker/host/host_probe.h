@@ -54,11 +54,12 @@ struct HostFacts {
 // Runs every probe. `self` is the broker's /proc status as just read (the
 // caller's cache key is made of the same read). `seccomp_program` is the
 // filter the workload would get, so that a runtime that models only some
-// filters is caught. Facts `known` (a cache entry) to be allowed are taken
+// filters is caught; one that could not be compiled is a denied seccomp
+// fact that says why, with nothing loaded. Facts `known` (a cache entry) to be allowed are taken
 // from it; every denial is probed again. The Landlock ABI is always read
 // fresh.
 HostFacts ProbeHost(const absl::StatusOr<ProcStatus>& self,
-                    const std::vector<struct sock_filter>& seccomp_program,
+                    const absl::StatusOr<std::vector<struct sock_filter>>& seccomp_program,
                     const HostFacts* known = nullptr);
 
 // The workload filter the seccomp probe loads, named by the launch cache
