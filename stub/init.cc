@@ -14,8 +14,7 @@ namespace {
 struct WorkloadChild {
   const sigset_t* mask;  // the mask the workload starts with
   bool take_terminal;
-  int (*exec_workload)(void* context);
-  void* context;
+  char* const* argv;
   int exec_errno;  // written by the child, read once it is gone or exec'd
 };
 
@@ -33,7 +32,9 @@ int WorkloadChildMain(void* raw) {
     tcsetpgrp(STDIN_FILENO, getpgrp());
   }
   sigprocmask(SIG_SETMASK, child->mask, nullptr);
-  child->exec_errno = child->exec_workload(child->context);
+  // execvp allocates nothing: it walks the PATH on this stack.
+  execvp(child->argv[0], child->argv);
+  child->exec_errno = errno;
   _exit(127);
 }
 
@@ -56,7 +57,7 @@ void ResetSignalDispositions() {
 }
 
 int RunAsInit(int socket_fd, bool take_terminal, const kernel::ChildStack& stack,
-              int (*exec_workload)(void* context), void* context) {
+              char* const* argv) {
   // Blocked, a signal sent from outside the namespace is queued for pid 1
   // even without a handler; sigwaitinfo then takes them one by one. The
   // dispositions are the defaults already (ResetSignalDispositions).
@@ -66,7 +67,7 @@ int RunAsInit(int socket_fd, bool take_terminal, const kernel::ChildStack& stack
   // The workload as posix_spawn starts a child (kernel/spawn.h): no copy
   // of the stub's page tables, no fault for each page either side writes
   // before the exec.
-  WorkloadChild child = {&original, take_terminal, exec_workload, context, 0};
+  WorkloadChild child = {&original, take_terminal, argv, 0};
   pid_t workload = kernel::CloneSharingMemory(WorkloadChildMain, &child, stack);
   if (workload < 0) return workload;
   if (child.exec_errno != 0) {

@@ -29,17 +29,16 @@ void ResetSignalDispositions();
 // the namespace. `socket_fd` is closed here once the workload runs: the
 // workload keeps its own copy until exec.
 //
-// `exec_workload` runs in the child, in the stub's memory until it execs
-// (as posix_spawn's child does), on `stack`, with the original signal
-// mask; it must only exec (by execvp of the current environ) and return
-// the errno when that fails. A child that cannot be made or cannot exec
-// returns minus the errno, with no workload left and the socket still
-// open, so that the caller can say why.
+// The child runs in the stub's memory until it execs (as posix_spawn's
+// child does), on `stack`, with the original signal mask, and execs
+// `argv` by execvp of the current environ. A child that cannot be made or
+// cannot exec returns minus the errno, with no workload left and the
+// socket still open, so that the caller can say why.
 // With `take_terminal` (the broker's word that its run is the terminal's
 // foreground job), the workload leads the terminal's foreground group.
 // Called with every disposition at its default (ResetSignalDispositions).
 int RunAsInit(int socket_fd, bool take_terminal, const kernel::ChildStack& stack,
-              int (*exec_workload)(void* context), void* context);
+              char* const* argv);
 
 // What the workload's child needs of `stack` above: execvp's own needs (the
 // PATH of `envp` it walks, the argv of a script handed to /bin/sh) on top

@@ -113,20 +113,6 @@ bool SendReady(int socket_fd) {
 
 namespace {
 
-struct Workload {
-  std::vector<char*> argv;
-  std::vector<char*> envp;
-};
-
-// Execs the workload; returns the errno when it cannot. execvp searches
-// the PATH of the environment it runs in, the workload's (set by the
-// caller), and needs no allocation: it can run as RunAsInit's child.
-int ExecOnly(void* context) {
-  auto* workload = static_cast<Workload*>(context);
-  execvp(workload->argv[0], workload->argv.data());
-  return errno;
-}
-
 // Tells the broker why there is no workload, and returns the exit status
 // for it.
 int ReportExecFailed(int socket_fd, int error) {
@@ -145,15 +131,20 @@ int AwaitGoAndExec(int socket_fd, const ReceivedPlan& plan) {
   if (!message.has_value() || message->kind != ipc::BrokerMessage::Kind::kGo) {
     return kSetupFailedExit;
   }
-  Workload workload;
-  for (const std::string& arg : exec.argv) workload.argv.push_back(const_cast<char*>(arg.c_str()));
-  workload.argv.push_back(nullptr);
-  for (const std::string& var : exec.envp) workload.envp.push_back(const_cast<char*>(var.c_str()));
-  workload.envp.push_back(nullptr);
+  std::vector<char*> argv;
+  for (const std::string& arg : exec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const std::string& var : exec.envp) envp.push_back(const_cast<char*>(var.c_str()));
+  envp.push_back(nullptr);
   ResetSignalDispositions();
-  environ = workload.envp.data();
-  if (!exec.as_init) return ReportExecFailed(socket_fd, ExecOnly(&workload));
-  int status = RunAsInit(socket_fd, exec.take_terminal, plan.workload_stack, ExecOnly, &workload);
+  // execvp searches the PATH of the environment it runs in: the workload's.
+  environ = envp.data();
+  if (!exec.as_init) {
+    execvp(argv[0], argv.data());
+    return ReportExecFailed(socket_fd, errno);
+  }
+  int status = RunAsInit(socket_fd, exec.take_terminal, plan.workload_stack, argv.data());
   if (status >= 0) return status;
   // No workload process at all (a child the uid's process limit refused,
   // or an exec that failed): the broker says why.
