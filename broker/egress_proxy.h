@@ -75,8 +75,9 @@ inline constexpr int kEgressProtocol = 1;
 
 class EgressProxy {
  public:
-  // Forks and execs the proxy's program (tether-egress beside the broker,
-  // opened and checked as the stub is), which serves `listener` (a
+  // Starts the proxy's program (tether-egress beside the broker, opened and
+  // checked as the stub is) from a child in the broker's memory
+  // (kernel/spawn.h), which serves `listener` (a
   // listening socket of the sandbox's namespace) and writes one OCSF
   // Network Activity event per connection to `events_fd` (-1: none). The
   // child keeps only those fds, the filter's and stderr, and sets
