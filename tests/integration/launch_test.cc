@@ -101,22 +101,36 @@ TEST_F(LaunchTest, TheSecondRunTakesTheProbesFromTheCacheWithTheSamePosture) {
   }
 }
 
+// The key of every entry in `directory`, by file name.
+std::map<std::string, std::string> EntryKeys(const std::string& directory) {
+  std::map<std::string, std::string> keys;
+  DIR* dir = opendir(directory.c_str());
+  if (dir == nullptr) return keys;
+  while (struct dirent* file = readdir(dir)) {
+    if (file->d_name[0] == '.') continue;
+    int fd = open((directory + "/" + file->d_name).c_str(), O_RDONLY);
+    if (fd < 0) continue;
+    capnp::StreamFdMessageReader reader(fd);
+    close(fd);
+    keys[file->d_name] = reader.getRoot<broker::cache::Entry>().getKey();
+  }
+  closedir(dir);
+  return keys;
+}
+
 // The probes' entry rewritten to say every mechanism is denied, as someone
 // who could write the cache would, hoping a best-effort run degrades: every
 // cached denial is probed again.
 void PlantDenials(const std::string& directory) {
-  DIR* dir = opendir(directory.c_str());
-  ASSERT_NE(dir, nullptr);
   int planted = 0;
-  while (struct dirent* file = readdir(dir)) {
-    if (file->d_name[0] == '.') continue;
-    std::string path = directory + "/" + file->d_name;
+  for (const auto& [name, key] : EntryKeys(directory)) {
+    if (!StartsWith(key, "host facts")) continue;
+    std::string path = directory + "/" + name;
     int fd = open(path.c_str(), O_RDONLY);
     ASSERT_GE(fd, 0);
     capnp::StreamFdMessageReader reader(fd);
     close(fd);
     auto entry = reader.getRoot<broker::cache::Entry>();
-    if (!StartsWith(entry.getKey(), "host facts")) continue;
     auto payload = entry.getPayload();
     kj::Array<capnp::word> words = kj::heapArray<capnp::word>(payload.size() / sizeof(capnp::word));
     memcpy(words.begin(), payload.begin(), payload.size());
@@ -139,7 +153,6 @@ void PlantDenials(const std::string& directory) {
     close(fd);
     ++planted;
   }
-  closedir(dir);
   ASSERT_EQ(planted, 1);
 }
 
@@ -157,23 +170,6 @@ TEST_F(LaunchTest, ACachedDenialIsProbedAgainAndWeakensNothing) {
   const MechanismRecord* network = report.Find("network_namespace");
   ASSERT_NE(network, nullptr);
   EXPECT_EQ(network->evidence, "verified") << report_text_;
-}
-
-// The key of every entry in `directory`, by file name.
-std::map<std::string, std::string> EntryKeys(const std::string& directory) {
-  std::map<std::string, std::string> keys;
-  DIR* dir = opendir(directory.c_str());
-  if (dir == nullptr) return keys;
-  while (struct dirent* file = readdir(dir)) {
-    if (file->d_name[0] == '.') continue;
-    int fd = open((directory + "/" + file->d_name).c_str(), O_RDONLY);
-    if (fd < 0) continue;
-    capnp::StreamFdMessageReader reader(fd);
-    close(fd);
-    keys[file->d_name] = reader.getRoot<broker::cache::Entry>().getKey();
-  }
-  closedir(dir);
-  return keys;
 }
 
 // `tether probe`'s facts are kept under the workload filter's name: while
