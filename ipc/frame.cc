@@ -30,7 +30,7 @@ SendResult SendFrame(int socket_fd, capnp::MessageBuilder& message, const std::v
     result.error = FrameError::kTooManyFds;
     return result;
   }
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
+  kj::Array<capnp::word> words = EncodeFrame(message);
   kj::ArrayPtr<const kj::byte> bytes = words.asBytes();
   if (bytes.size() > kMaxMessageBytes) {
     result.error = FrameError::kTooLarge;
@@ -43,6 +43,45 @@ SendResult SendFrame(int socket_fd, capnp::MessageBuilder& message, const std::v
   } else if (static_cast<size_t>(sent) != bytes.size()) {
     result.error = FrameError::kSystem;
     result.errno_value = EMSGSIZE;
+  }
+  return result;
+}
+
+kj::Array<capnp::word> EncodeFrame(capnp::MessageBuilder& message) {
+  return capnp::messageToFlatArray(message);
+}
+
+SendResult SendFrames(int socket_fd, const std::vector<kj::Array<capnp::word>>& frames) {
+  SendResult result;
+  std::vector<struct iovec> parts(frames.size());
+  std::vector<struct mmsghdr> datagrams(frames.size());
+  for (size_t i = 0; i < frames.size(); ++i) {
+    kj::ArrayPtr<const kj::byte> bytes = frames[i].asBytes();
+    if (bytes.size() > kMaxMessageBytes) {
+      result.error = FrameError::kTooLarge;
+      return result;
+    }
+    parts[i] = {const_cast<kj::byte*>(bytes.begin()), bytes.size()};
+    datagrams[i] = {};
+    datagrams[i].msg_hdr.msg_iov = &parts[i];
+    datagrams[i].msg_hdr.msg_iovlen = 1;
+  }
+  for (size_t next = 0; next < datagrams.size();) {
+    int sent = sendmmsg(socket_fd, &datagrams[next], datagrams.size() - next, MSG_NOSIGNAL);
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent <= 0) {
+      result.error = sent < 0 && errno == EPIPE ? FrameError::kClosed : FrameError::kSystem;
+      result.errno_value = sent < 0 ? errno : EIO;
+      return result;
+    }
+    for (int i = 0; i < sent; ++i) {
+      if (datagrams[next + i].msg_len != parts[next + i].iov_len) {
+        result.error = FrameError::kSystem;
+        result.errno_value = EMSGSIZE;
+        return result;
+      }
+    }
+    next += sent;
   }
   return result;
 }

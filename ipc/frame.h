@@ -61,6 +61,14 @@ class ReceivedFrame {
 SendResult SendFrame(int socket_fd, capnp::MessageBuilder& message,
                      const std::vector<int>& fds = {});
 
+// `message` as the bytes of one datagram, for SendFrames.
+kj::Array<capnp::word> EncodeFrame(capnp::MessageBuilder& message);
+
+// Sends `frames` in order, one datagram each and without fds, in as few
+// system calls as the socket takes them (sendmmsg): a peer that waits for
+// them is woken once, not once a frame. Retries EINTR.
+SendResult SendFrames(int socket_fd, const std::vector<kj::Array<capnp::word>>& frames);
+
 // Treats `size` bytes as one received datagram without fds: the same checks
 // as ReceiveFrame, for fuzzing and tests.
 ReceivedFrame FrameFromBytes(const void* data, size_t size);

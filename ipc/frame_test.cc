@@ -72,6 +72,41 @@ TEST_F(FrameTest, RefusesToSendTooManyFds) {
   EXPECT_EQ(SendFrame(sender_.get(), builder, fds).error, FrameError::kTooManyFds);
 }
 
+kj::Array<capnp::word> ExecFailedFrame(int error) {
+  capnp::MallocMessageBuilder builder;
+  builder.initRoot<wire::StubMessage>().setExecFailed(error);
+  return EncodeFrame(builder);
+}
+
+TEST_F(FrameTest, SentFramesArriveInOrderOneDatagramEach) {
+  std::vector<kj::Array<capnp::word>> frames;
+  for (int error = 1; error <= 40; ++error) frames.push_back(ExecFailedFrame(error));
+  ASSERT_TRUE(SendFrames(sender_.get(), frames).ok());
+  for (int error = 1; error <= 40; ++error) {
+    ReceivedFrame frame = ReceiveFrame(receiver_.get());
+    ASSERT_TRUE(frame.ok()) << FrameErrorName(frame.error);
+    EXPECT_EQ(frame.Get<wire::StubMessage>().getExecFailed(), error);
+  }
+  sender_.reset();
+  EXPECT_EQ(ReceiveFrame(receiver_.get()).error, FrameError::kClosed);
+}
+
+TEST_F(FrameTest, FramesWithOneOversizedAreNotSentAtAll) {
+  std::vector<kj::Array<capnp::word>> frames;
+  frames.push_back(ExecFailedFrame(1));
+  frames.push_back(kj::heapArray<capnp::word>(kMaxMessageBytes / sizeof(capnp::word) + 1));
+  EXPECT_EQ(SendFrames(sender_.get(), frames).error, FrameError::kTooLarge);
+  sender_.reset();
+  EXPECT_EQ(ReceiveFrame(receiver_.get()).error, FrameError::kClosed);
+}
+
+TEST_F(FrameTest, FramesToAClosedPeerReportClosed) {
+  receiver_.reset();
+  std::vector<kj::Array<capnp::word>> frames;
+  frames.push_back(ExecFailedFrame(1));
+  EXPECT_EQ(SendFrames(sender_.get(), frames).error, FrameError::kClosed);
+}
+
 TEST_F(FrameTest, RejectsBytesThatAreNotWordAligned) {
   SendRaw("abc", 3);
   EXPECT_EQ(ReceiveFrame(receiver_.get()).error, FrameError::kMalformed);

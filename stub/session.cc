@@ -25,6 +25,10 @@ extern char** environ;
 namespace tether::stub {
 namespace {
 
+// A StepResult's message is a few words: its builder's first segment
+// need not be the default 8 KB.
+constexpr unsigned kStepResultWords = 32;
+
 void Complain(const std::string& what) { std::fprintf(stderr, "tether-stub: %s\n", what.c_str()); }
 
 bool Send(int socket_fd, const ipc::StubMessage& message) {
@@ -90,7 +94,11 @@ std::optional<ReceivedPlan> ReceivePlan(int socket_fd) {
 }
 
 bool RunPlan(int socket_fd, const ReceivedPlan& plan) {
-  for (size_t i = 0; i < plan.plan.steps.size(); ++i) {
+  // The results go out together once the steps are done or one failed:
+  // the broker, which waits for them, is woken once instead of once a step.
+  std::vector<kj::Array<capnp::word>> results;
+  bool failed = false;
+  for (size_t i = 0; i < plan.plan.steps.size() && !failed; ++i) {
     ipc::StubMessage message;
     message.kind = ipc::StubMessage::Kind::kStepResult;
     struct timespec start, end;
@@ -99,10 +107,17 @@ bool RunPlan(int socket_fd, const ReceivedPlan& plan) {
     clock_gettime(CLOCK_MONOTONIC, &end);
     int64_t micros = (end.tv_sec - start.tv_sec) * 1000000 + (end.tv_nsec - start.tv_nsec) / 1000;
     message.step_result.elapsed_micros = static_cast<uint32_t>(micros < 0 ? 0 : micros);
-    if (!Send(socket_fd, message)) return false;
-    if (message.step_result.outcome == ipc::Outcome::kFailed) return false;
+    capnp::MallocMessageBuilder builder(kStepResultWords);
+    ipc::Encode(message, builder);
+    results.push_back(ipc::EncodeFrame(builder));
+    failed = message.step_result.outcome == ipc::Outcome::kFailed;
   }
-  return true;
+  ipc::SendResult sent = ipc::SendFrames(socket_fd, results);
+  if (!sent.ok()) {
+    Complain(std::string("cannot send the step results: ") + ipc::FrameErrorName(sent.error) + " " +
+             std::strerror(sent.errno_value));
+  }
+  return sent.ok() && !failed;
 }
 
 bool SendReady(int socket_fd) {
