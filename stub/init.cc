@@ -6,7 +6,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cstdint>
+
 #include "kernel/spawn.h"
+#include "stub/self_status.h"
 
 namespace tether::stub {
 namespace {
@@ -51,8 +54,13 @@ size_t WorkloadStackBytes(const std::vector<std::string>& argv,
 }
 
 void ResetSignalDispositions() {
+  // The stub handles no signal, so only the ignored ones need it; without
+  // procfs, every one.
+  std::optional<SelfStatusMasks> masks = ReadSelfStatusMasks();
+  uint64_t ignored = masks.has_value() ? masks->ignored_signals : ~uint64_t{0};
   for (int signo = 1; signo < NSIG; ++signo) {
-    if (signo != SIGKILL && signo != SIGSTOP) signal(signo, SIG_DFL);
+    bool is_ignored = (ignored >> (signo - 1) & 1) != 0;
+    if (is_ignored && signo != SIGKILL && signo != SIGSTOP) signal(signo, SIG_DFL);
   }
 }
 

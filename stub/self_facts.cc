@@ -12,6 +12,7 @@
 
 #include "ipc/handshake.capnp.h"
 #include "kernel/landlock.h"
+#include "stub/self_status.h"
 
 namespace tether::stub {
 namespace {
@@ -35,11 +36,15 @@ void CollectCapabilities(ipc::CapabilitySets* caps) {
     caps->inheritable = data[0].inheritable | (uint64_t{data[1].inheritable} << 32);
     may_be_ambient = caps->permitted & caps->inheritable;
   }
-  // The kernel answers EINVAL past its last capability. It keeps every
-  // ambient capability both permitted and inheritable (capabilities(7)),
-  // so only those are asked about: a system call each costs a microsecond
-  // on some VMs, and a stub that is root but has none inheritable (the
-  // usual Hello) asks about none.
+  if (std::optional<SelfStatusMasks> masks = ReadSelfStatusMasks(); masks.has_value()) {
+    caps->bounding = masks->bounding;
+    caps->ambient = masks->ambient;
+    return;
+  }
+  // Without procfs, one capability at a time. The kernel answers EINVAL
+  // past its last capability. It keeps every ambient capability both
+  // permitted and inheritable (capabilities(7)), so only those are asked
+  // about.
   for (int cap = 0; cap < 64; ++cap) {
     int in_bounding = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
     if (in_bounding < 0) break;

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -37,8 +38,11 @@ int ClearInheritableAndAmbient() {
 
 int LoadSeccompProgram(int memfd) {
   constexpr size_t kMaxBytes = ipc::kMaxSeccompInstructions * sizeof(sock_filter);
-  std::vector<sock_filter> program(ipc::kMaxSeccompInstructions + 1);
-  ssize_t size = pread(memfd, program.data(), kMaxBytes + 1, 0);
+  struct stat st;
+  if (fstat(memfd, &st) != 0) return errno;
+  if (st.st_size <= 0 || static_cast<size_t>(st.st_size) > kMaxBytes) return EINVAL;
+  std::vector<sock_filter> program(st.st_size / sizeof(sock_filter) + 1);
+  ssize_t size = pread(memfd, program.data(), program.size() * sizeof(sock_filter), 0);
   if (size < 0) return errno;
   if (size == 0 || static_cast<size_t>(size) > kMaxBytes || size % sizeof(sock_filter) != 0) {
     return EINVAL;

@@ -1,0 +1,159 @@
+// The stub takes its bounding and ambient sets and its ignored signals
+// from /proc/self/status in one read, and from the kernel one at a time
+// where that file is not procfs's own: a /proc that lies (a tmpfs mounted
+// over it, with a status file that claims an empty bounding set and no
+// ignored signal) changes neither what the Hello says nor which
+// dispositions are reset.
+
+#include "stub/self_status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "stub/init.h"
+#include "stub/self_facts.h"
+
+namespace tether::stub {
+namespace {
+
+uint64_t BoundingSetByPrctl() {
+  uint64_t bounding = 0;
+  for (int cap = 0; cap < 64 && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; ++cap) {
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1) bounding |= uint64_t{1} << cap;
+  }
+  return bounding;
+}
+
+bool Ignored(int signo) {
+  struct sigaction action = {};
+  return sigaction(signo, nullptr, &action) == 0 && action.sa_handler == SIG_IGN;
+}
+
+bool WriteFile(const char* path, const std::string& text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  return written;
+}
+
+// Runs `body` in a child that is root of its own user and mount namespaces,
+// so that it may drop from its bounding set and mount over /proc.
+template <typename Body>
+void InChild(Body body) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
+      ADD_FAILURE() << "unshare: " << strerror(errno);
+      _exit(1);
+    }
+    // Mapped, so that files it makes have an owner.
+    if (!WriteFile("/proc/self/setgroups", "deny") ||
+        !WriteFile("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1") ||
+        !WriteFile("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1")) {
+      ADD_FAILURE() << "id maps: " << strerror(errno);
+      _exit(1);
+    }
+    body();
+    _exit(::testing::Test::HasFailure() ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// A tmpfs over /proc whose self/status says: nothing in the bounding set,
+// nothing ambient, nothing ignored.
+void MountLyingProc() {
+  ASSERT_EQ(mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+  ASSERT_EQ(mount("tmpfs", "/proc", "tmpfs", 0, "mode=0755"), 0) << strerror(errno);
+  ASSERT_EQ(mkdir("/proc/self", 0755), 0) << strerror(errno);
+  int fd = open("/proc/self/status", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  const std::string lie =
+      "Name:\ttether-stub\nSigIgn:\t0000000000000000\nCapBnd:\t0000000000000000\n"
+      "CapAmb:\t0000000000000000\n";
+  ASSERT_EQ(write(fd, lie.data(), lie.size()), static_cast<ssize_t>(lie.size()));
+  close(fd);
+}
+
+TEST(SelfStatusTest, MasksAreWhatTheKernelSaysOneAtATime) {
+  InChild([] {
+    ASSERT_EQ(prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0), 0);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    std::optional<SelfStatusMasks> masks = ReadSelfStatusMasks();
+    ASSERT_TRUE(masks.has_value());
+    EXPECT_EQ(masks->bounding, BoundingSetByPrctl());
+    EXPECT_EQ(masks->bounding >> CAP_SYS_ADMIN & 1, 0u);
+    EXPECT_EQ(masks->ambient, 0u);
+    // glibc keeps two real-time signals for itself (SIGRTMIN is above
+    // them) and answers nothing about them.
+    uint64_t ignored = 0, askable = 0;
+    for (int signo = 1; signo < NSIG; ++signo) {
+      if (signo > SIGSYS && signo < SIGRTMIN) continue;
+      askable |= uint64_t{1} << (signo - 1);
+      if (Ignored(signo)) ignored |= uint64_t{1} << (signo - 1);
+    }
+    EXPECT_EQ(masks->ignored_signals & askable, ignored);
+    EXPECT_NE(ignored & (uint64_t{1} << (SIGUSR1 - 1)), 0u);
+  });
+}
+
+TEST(SelfStatusTest, AStatusFileThatIsNotProcfsIsNotRead) {
+  InChild([] {
+    MountLyingProc();
+    EXPECT_FALSE(ReadSelfStatusMasks().has_value());
+  });
+}
+
+TEST(SelfStatusTest, HelloUnderALyingProcReportsTheKernelsBoundingSet) {
+  InChild([] {
+    ASSERT_EQ(prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0), 0);
+    uint64_t truth = BoundingSetByPrctl();
+    MountLyingProc();
+    ipc::Hello hello = CollectSelfFacts();
+    EXPECT_EQ(hello.caps.bounding, truth);
+    EXPECT_NE(hello.caps.bounding, 0u);
+  });
+}
+
+TEST(SelfStatusTest, IgnoredSignalsAreResetUnderALyingProc) {
+  InChild([] {
+    MountLyingProc();
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGCHLD, SIG_IGN);
+    ResetSignalDispositions();
+    EXPECT_FALSE(Ignored(SIGHUP));
+    EXPECT_FALSE(Ignored(SIGCHLD));
+  });
+}
+
+TEST(SelfStatusTest, IgnoredSignalsAreResetToTheirDefault) {
+  InChild([] {
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGRTMIN + 3, SIG_IGN);
+    ResetSignalDispositions();
+    EXPECT_FALSE(Ignored(SIGTERM));
+    EXPECT_FALSE(Ignored(SIGRTMIN + 3));
+  });
+}
+
+}  // namespace
+}  // namespace tether::stub
