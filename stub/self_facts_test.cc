@@ -21,6 +21,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "stub/in_child_for_test.h"
 
 namespace tether::stub {
 namespace {
@@ -52,26 +53,6 @@ bool SetInheritable(std::initializer_list<int> caps) {
   data[0].inheritable = data[1].inheritable = 0;
   for (int cap : caps) data[cap / 32].inheritable |= 1u << (cap % 32);
   return syscall(SYS_capset, &header, data) == 0;
-}
-
-// In a child, so that the test process keeps its own sets. Not root, the
-// child is root of a user namespace of its own, with every capability
-// there, as the stub is in a rootless run.
-template <typename Body>
-void InChild(Body body) {
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    if (geteuid() != 0 && unshare(CLONE_NEWUSER) != 0) {
-      ADD_FAILURE() << "unshare(CLONE_NEWUSER): " << strerror(errno);
-      _exit(1);
-    }
-    body();
-    _exit(::testing::Test::HasFailure() ? 1 : 0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 TEST(SelfFactsTest, CapabilitiesAreTheKernelsWithNoneAmbient) {

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "stub/in_child_for_test.h"
 #include "stub/init.h"
 #include "stub/self_facts.h"
 
@@ -42,45 +43,12 @@ bool Ignored(int signo) {
   return sigaction(signo, nullptr, &action) == 0 && action.sa_handler == SIG_IGN;
 }
 
-bool WriteFile(const char* path, const std::string& text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  close(fd);
-  return written;
-}
-
-// Runs `body` in a child that is root of its own user and mount namespaces,
-// so that it may drop from its bounding set and mount over /proc.
-template <typename Body>
-void InChild(Body body) {
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
-      ADD_FAILURE() << "unshare: " << strerror(errno);
-      _exit(1);
-    }
-    // Mapped, so that files it makes have an owner.
-    if (!WriteFile("/proc/self/setgroups", "deny") ||
-        !WriteFile("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1") ||
-        !WriteFile("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1")) {
-      ADD_FAILURE() << "id maps: " << strerror(errno);
-      _exit(1);
-    }
-    body();
-    _exit(::testing::Test::HasFailure() ? 1 : 0);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-}
-
 // A tmpfs over /proc whose self/status says: nothing in the bounding set,
 // nothing ambient, nothing ignored.
+// In a mount namespace of its own (InChild makes the caller root of a
+// user namespace where it is not root).
 void MountLyingProc() {
+  ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
   ASSERT_EQ(mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
   ASSERT_EQ(mount("tmpfs", "/proc", "tmpfs", 0, "mode=0755"), 0) << strerror(errno);
   ASSERT_EQ(mkdir("/proc/self", 0755), 0) << strerror(errno);
