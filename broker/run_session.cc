@@ -463,6 +463,42 @@ absl::Status RunSession::CollectView(int outcomes_fd) {
   return absl::OkStatus();
 }
 
+// Where the stub's paths resolve: a sidecar stub's are those of its own
+// root, a local stub's those of its view (its /tmp is not the host's).
+std::string RunSession::StubRoot() const {
+  if (view_root_.valid()) return absl::StrCat("/proc/self/fd/", view_root_.get());
+  if (sidecar_ && stub_visible_) return absl::StrCat("/proc/", child_, "/root");
+  return "";
+}
+
+// The policy's Landlock rules, all but the working directory's (a sidecar
+// stub names it in its Hello).
+policy::LandlockRules RunSession::PolicyLandlockRules() const {
+  policy::LandlockRules rules;
+  rules.read_only = options_.policy.read_only;
+  rules.read_write = options_.policy.read_write;
+  rules.devices = options_.policy.devices;
+  rules.write_file = options_.policy.write_file;
+  rules.root = StubRoot();
+  // Everything in the view is there because the policy lists it: its
+  // directories may be listed (what is in them keeps its own rule).
+  if (view_.has_value()) rules.read_only.push_back("/");
+  return rules;
+}
+
+// Opening and adding each of the policy's paths takes a few hundred
+// microseconds and needs nothing from the Hello but the Landlock ABI, which
+// is the kernel's: done while the stub is executed and starts (local mode;
+// a sidecar stub's Hello comes too soon for it to gain anything). A stub
+// that names another ABI gets a ruleset built for that one.
+void RunSession::BuildRulesetAhead() {
+  int abi = kernel::QueryLandlockAbi();
+  if (abi <= 0) return;
+  ruleset_ahead_ =
+      policy::BuildLandlockRuleset(PolicyLandlockRules(), abi, policy::MissingPath::kSkip);
+  ruleset_ahead_abi_ = abi;
+}
+
 // The working directory is writable unless it is the root, a system
 // directory, a home directory or an ancestor of one: then it stays
 // read-only (the root not even that), with a warning and a report record.
@@ -550,26 +586,27 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
   // Without Landlock (best effort) the fd slot carries a placeholder.
   absl::StatusOr<UniqueFd> ruleset = UniqueFd(open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (hello.landlock_abi > 0) {
-    policy::LandlockRules rules;
-    rules.read_only = options_.policy.read_only;
-    rules.read_write = options_.policy.read_write;
-    GrantWorkingDirectory(&rules);
-    rules.devices = options_.policy.devices;
-    rules.write_file = options_.policy.write_file;
-    // A sidecar stub's paths are those of its own root, a local stub's
-    // those of its view (its /tmp is not the host's).
-    if (view_root_.valid()) {
-      rules.root = absl::StrCat("/proc/self/fd/", view_root_.get());
-    } else if (sidecar_ && stub_visible_) {
-      rules.root = absl::StrCat("/proc/", child_, "/root");
-    }
-    // Everything in the view is there because the policy lists it: its
-    // directories may be listed (what is in them keeps its own rule).
-    if (view_.has_value()) rules.read_only.push_back("/");
+    policy::LandlockRules working_directory;
+    working_directory.root = StubRoot();
+    GrantWorkingDirectory(&working_directory);
     // Without a view only Landlock stands, and Landlock only adds rights
     // down a tree: a read-only entry under a writable one stays writable.
-    if (!view_.has_value()) RETURN_IF_ERROR(CheckLandlockAloneCanNarrow(rules));
-    ruleset = policy::BuildLandlockRuleset(rules, hello.landlock_abi, policy::MissingPath::kSkip);
+    if (!view_.has_value()) {
+      policy::LandlockRules all = PolicyLandlockRules();
+      for (const std::string& path : working_directory.read_only) all.read_only.push_back(path);
+      for (const std::string& path : working_directory.read_write) all.read_write.push_back(path);
+      RETURN_IF_ERROR(CheckLandlockAloneCanNarrow(all));
+    }
+    ruleset = hello.landlock_abi == ruleset_ahead_abi_
+                  ? std::move(ruleset_ahead_)
+                  : policy::BuildLandlockRuleset(PolicyLandlockRules(), hello.landlock_abi,
+                                                 policy::MissingPath::kSkip);
+    ruleset_ahead_abi_ = 0;
+    if (ruleset.ok()) {
+      absl::Status added = policy::AddLandlockRules(ruleset->get(), working_directory,
+                                                    hello.landlock_abi, policy::MissingPath::kSkip);
+      if (!added.ok()) ruleset = added;
+    }
   }
   if (!ruleset.ok()) {
     return MechanismError(Mechanism::kLandlock, ruleset.status().code(),
@@ -1495,6 +1532,7 @@ int RunSession::Run() {
   MakeCgroup();
   timeline_.Mark("cgroup");
   if (absl::Status started = StartStub(); !started.ok()) return Fail(started);
+  BuildRulesetAhead();
   if (absl::Status handshake = Handshake(); !handshake.ok()) return Fail(handshake);
   recorder_.EmitPostureEvents();
   OcsfEventLog* events = recorder_.events();

@@ -146,6 +146,9 @@ class RunSession {
   absl::Status Handshake();
   void RecordSidecarLayers(const ipc::Hello& hello);
   absl::StatusOr<Plan> MakePlan(const ipc::Hello& hello, std::vector<UniqueFd>* fds);
+  std::string StubRoot() const;
+  policy::LandlockRules PolicyLandlockRules() const;
+  void BuildRulesetAhead();
   void GrantWorkingDirectory(policy::LandlockRules* rules);
   absl::Status CheckLandlockAloneCanNarrow(const policy::LandlockRules& rules);
   absl::Status CollectResults(const Plan& plan);
@@ -204,6 +207,10 @@ class RunSession {
   // the host's home directories (a name service lookup).
   std::optional<SupervisorLoad> supervisor_loaded_;
   UniqueFd warm_sealed_program_;
+  // The policy's Landlock ruleset for the broker's ABI (BuildRulesetAhead);
+  // 0: none built, or already taken.
+  int ruleset_ahead_abi_ = 0;
+  absl::StatusOr<UniqueFd> ruleset_ahead_ = absl::UnavailableError("not built");
   std::optional<std::vector<std::string>> home_directories_;
   absl::Status egress_error_;
   std::vector<ipc::StepResult> results_;

@@ -107,19 +107,50 @@ absl::StatusOr<int> QueryLandlockAbi() {
   return abi;
 }
 
+namespace {
+
+// Every path first, so that a bad one fails the same way wherever it sits
+// in the lists.
+absl::Status CheckPaths(const LandlockRules& rules) {
+  for (const auto* paths :
+       {&rules.read_only, &rules.read_write, &rules.devices, &rules.write_file}) {
+    for (const std::string& path : *paths) RETURN_IF_ERROR(CheckPath(path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AddCheckedRules(int ruleset_fd, const LandlockRules& rules, int abi,
+                             MissingPath missing) {
+  UniqueFd root;
+  if (!rules.root.empty()) {
+    root.reset(open(rules.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root.valid()) return ErrnoStatus(errno, absl::StrCat("open(", rules.root, ", O_PATH)"));
+  }
+  const uint64_t handled = HandledFsAccess(abi);
+  struct Grant {
+    const std::vector<std::string>* paths;
+    uint64_t access;
+  };
+  for (const Grant& grant :
+       {Grant{&rules.read_only, kReadOnlyAccess}, Grant{&rules.read_write, kReadWriteAccess},
+        Grant{&rules.devices, kDeviceAccess},
+        Grant{&rules.write_file, LANDLOCK_ACCESS_FS_WRITE_FILE}}) {
+    for (const std::string& path : *grant.paths) {
+      // Rights the ABI does not handle would make landlock_add_rule fail.
+      RETURN_IF_ERROR(AddPathRule(ruleset_fd, root.get(), path, grant.access & handled, missing));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int abi,
                                               MissingPath missing) {
   if (abi < 1) {
     return absl::InvalidArgumentError(absl::StrCat("landlock ABI ", abi, " is not a valid ABI"));
   }
-  // Validate every path first, so that a bad one fails the same way
-  // wherever it sits in the lists.
-  for (const auto* paths :
-       {&rules.read_only, &rules.read_write, &rules.devices, &rules.write_file}) {
-    for (const std::string& path : *paths) {
-      RETURN_IF_ERROR(CheckPath(path));
-    }
-  }
+  RETURN_IF_ERROR(CheckPaths(rules));
 
   RulesetAttr attr = {};
   attr.handled_access_fs = HandledFsAccess(abi);
@@ -137,28 +168,17 @@ absl::StatusOr<UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int ab
   long fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0U);
   if (fd < 0) return ErrnoStatus(errno, "landlock_create_ruleset");
   UniqueFd ruleset(static_cast<int>(fd));
-
-  UniqueFd root;
-  if (!rules.root.empty()) {
-    root.reset(open(rules.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root.valid()) return ErrnoStatus(errno, absl::StrCat("open(", rules.root, ", O_PATH)"));
-  }
-  const uint64_t handled = attr.handled_access_fs;
-  struct Grant {
-    const std::vector<std::string>* paths;
-    uint64_t access;
-  };
-  for (const Grant& grant :
-       {Grant{&rules.read_only, kReadOnlyAccess}, Grant{&rules.read_write, kReadWriteAccess},
-        Grant{&rules.devices, kDeviceAccess},
-        Grant{&rules.write_file, LANDLOCK_ACCESS_FS_WRITE_FILE}}) {
-    for (const std::string& path : *grant.paths) {
-      // Rights the ABI does not handle would make landlock_add_rule fail.
-      RETURN_IF_ERROR(
-          AddPathRule(ruleset.get(), root.get(), path, grant.access & handled, missing));
-    }
-  }
+  RETURN_IF_ERROR(AddCheckedRules(ruleset.get(), rules, abi, missing));
   return ruleset;
+}
+
+absl::Status AddLandlockRules(int ruleset_fd, const LandlockRules& rules, int abi,
+                              MissingPath missing) {
+  if (abi < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("landlock ABI ", abi, " is not a valid ABI"));
+  }
+  RETURN_IF_ERROR(CheckPaths(rules));
+  return AddCheckedRules(ruleset_fd, rules, abi, missing);
 }
 
 absl::Status RestrictSelf(int ruleset_fd) {

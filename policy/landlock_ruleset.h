@@ -71,6 +71,12 @@ enum class MissingPath { kSkip, kError };
 absl::StatusOr<tether::UniqueFd> BuildLandlockRuleset(const LandlockRules& rules, int abi,
                                                       MissingPath missing);
 
+// Adds the path rules of `rules` (its lists and root; its TCP and scope
+// settings are the ruleset's own) to `ruleset_fd`, a ruleset that
+// BuildLandlockRuleset made for `abi`. The same checks and errors.
+absl::Status AddLandlockRules(int ruleset_fd, const LandlockRules& rules, int abi,
+                              MissingPath missing);
+
 // Applies a ruleset fd to the calling thread (landlock_restrict_self). The
 // caller must already have no_new_privs (or CAP_SYS_ADMIN in its user
 // namespace). Used by tests; the production stub has its own copy.

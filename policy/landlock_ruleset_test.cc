@@ -188,6 +188,44 @@ TEST(LandlockAccessMasksTest, ScopesAreHandledFromAbi6) {
   EXPECT_EQ(HandledScopes(7), 0x3u);
 }
 
+// The working directory's rule is added to a ruleset built earlier from
+// the policy: what it adds is granted, nothing else is.
+TEST_F(LandlockRulesetTest, RulesAddedLaterGrantTheirPathsAlone) {
+  LandlockRules rules;
+  rules.read_only = {MakeDir("policy")};
+  std::string added = MakeDir("added");
+  std::string outside = MakeFile(MakeDir("outside"), "file");
+  UniqueFd ruleset;
+  ASSERT_NO_FATAL_FAILURE(Build(rules, &ruleset));
+  LandlockRules more;
+  more.read_write = {added};
+  ASSERT_TRUE(AddLandlockRules(ruleset.get(), more, abi_, MissingPath::kError).ok());
+
+  std::string created = absl::StrCat(added, "/new");
+  EXPECT_EQ(RunConfined(ruleset.get(), [&] { return OpenAndClose(created, O_WRONLY | O_CREAT); }),
+            0);
+  EXPECT_EQ(RunConfined(ruleset.get(), [&] { return OpenAndClose(outside, O_WRONLY); }), EACCES);
+  EXPECT_EQ(
+      RunConfined(
+          ruleset.get(),
+          [&] { return OpenAndClose(absl::StrCat(rules.read_only[0], "/x"), O_WRONLY | O_CREAT); }),
+      EACCES);
+}
+
+TEST_F(LandlockRulesetTest, AddedRulesAreCheckedAsBuiltOnesAre) {
+  UniqueFd ruleset;
+  ASSERT_NO_FATAL_FAILURE(Build(LandlockRules{}, &ruleset));
+  LandlockRules relative;
+  relative.read_only = {"relative/path"};
+  EXPECT_EQ(AddLandlockRules(ruleset.get(), relative, abi_, MissingPath::kSkip).code(),
+            absl::StatusCode::kInvalidArgument);
+  LandlockRules missing;
+  missing.read_only = {root_ + "/missing"};
+  EXPECT_EQ(AddLandlockRules(ruleset.get(), missing, abi_, MissingPath::kError).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(AddLandlockRules(ruleset.get(), missing, abi_, MissingPath::kSkip).ok());
+}
+
 TEST_F(LandlockRulesetTest, WriteOutsideReadWritePathsFailsWithEacces) {
   LandlockRules rules;
   rules.read_write = {MakeDir("granted")};

@@ -257,6 +257,23 @@ TEST(RunTest, StubLyingAboutItsUidEndsInSetupFailure) {
       << result.err;
 }
 
+// The broker builds the policy's Landlock ruleset for its own ABI while
+// the stub starts; a stub whose Hello names an older ABI gets one made for
+// that ABI instead (a right it does not know would fail its restriction
+// on an older kernel), and the run goes on, Landlock degraded.
+TEST(RunTest, StubWithAnOlderLandlockAbiGetsARulesetForThatAbi) {
+  RunSpec spec;
+  // Best effort: strict refuses an ABI without the rights of ABI 6.
+  std::string stub = Binaries().Bin("old_landlock_stub");
+  spec.args = {"run", "--best-effort",   "landlock", "--stub", stub,
+               "--",  "./sandbox_probe", "status"};
+  RunResult result = RunTether(spec);
+  EXPECT_NE(result.err.find("lying_stub: ruleset handles refer: no"), std::string::npos)
+      << result.err;
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("Uid:\t65534"), std::string::npos) << result.out;
+}
+
 TEST(RunTest, StubKilledMidHandshakeExits125AndLeavesNothing) {
   RunSpec spec;
   spec.args = {"run", "--stub", Binaries().Bin("stalling_stub"), "--", "./sandbox_probe", "status"};

@@ -40,8 +40,8 @@ SandboxDir::SandboxDir() {
   CopyExecutable(Runfile("stub/tether-stub"), Bin("tether-stub"));
   CopyExecutable(Runfile("broker/tether-egress"), Bin("tether-egress"));
   CopyExecutable(Runfile("tests/faultenv/faultenv"), Bin("faultenv"));
-  for (const char* name : {"sandbox_probe", "lying_stub", "stalling_stub", "hostile_stub",
-                           "tenant_probe", "resource_probe"}) {
+  for (const char* name : {"sandbox_probe", "lying_stub", "old_landlock_stub", "stalling_stub",
+                           "hostile_stub", "tenant_probe", "resource_probe"}) {
     CopyExecutable(Runfile(std::string("tests/testcases/") + name), Bin(name));
   }
 }
