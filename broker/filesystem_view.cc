@@ -467,6 +467,15 @@ std::vector<MechanismRecord> ViewRecords(const ViewPlan& plan, const std::vector
 
 absl::Status VerifyView(pid_t stub, const ViewPlan& plan, std::vector<MechanismRecord>* records) {
   ASSIGN_OR_RETURN(std::vector<MountInfo> mounts, ReadMountInfo(stub));
+  // The stub's root, opened once: each target is then looked up from it,
+  // not from /proc down again.
+  std::string root_path = absl::StrCat("/proc/", stub, "/root");
+  UniqueFd root(open(root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) return ErrnoStatus(errno, absl::StrCat("open(", root_path, ")"));
+  // Targets are absolute: "." for the root itself.
+  auto relative = [](const std::string& target) {
+    return target == "/" ? std::string(".") : target.substr(1);
+  };
   auto wrong = [](absl::string_view what) {
     return MechanismError(Mechanism::kFilesystemView, absl::StatusCode::kFailedPrecondition,
                           absl::StrCat("final posture: ", what));
@@ -479,8 +488,8 @@ absl::Status VerifyView(pid_t stub, const ViewPlan& plan, std::vector<MechanismR
     const ViewMount& mount = plan.mounts[i];
     if (mount.kind == ViewMountKind::kSymlink) {
       struct stat st;
-      std::string path = absl::StrCat("/proc/", stub, "/root", mount.target);
-      if (lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) {
+      if (fstatat(root.get(), relative(mount.target).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISLNK(st.st_mode)) {
         return wrong(absl::StrCat(mount.target, " is not a link"));
       }
     } else {
@@ -506,8 +515,8 @@ absl::Status VerifyView(pid_t stub, const ViewPlan& plan, std::vector<MechanismR
           mount.source_fd->valid()) {
         // The very file or directory the planner opened, not another one.
         struct stat planned, seen;
-        std::string path = absl::StrCat("/proc/", stub, "/root", mount.target);
-        if (fstat(mount.source_fd->get(), &planned) != 0 || stat(path.c_str(), &seen) != 0 ||
+        if (fstat(mount.source_fd->get(), &planned) != 0 ||
+            fstatat(root.get(), relative(mount.target).c_str(), &seen, 0) != 0 ||
             planned.st_dev != seen.st_dev || planned.st_ino != seen.st_ino) {
           return wrong(absl::StrCat(mount.target, " is not the host's ", mount.source));
         }

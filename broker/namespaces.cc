@@ -1,6 +1,7 @@
 #include "broker/namespaces.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -11,15 +12,34 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "ipc/unique_fd.h"
 
 namespace tether::broker {
 namespace {
 
-absl::StatusOr<ino_t> NamespaceInode(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, absl::StrCat("stat(", path, ")"));
-  return st.st_ino;
-}
+// A process's /proc/<pid>/ns, opened once: each namespace is then looked up
+// in it, not from /proc down again.
+class NamespaceDirectory {
+ public:
+  static absl::StatusOr<NamespaceDirectory> Open(std::string path) {
+    UniqueFd fd(open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("open(", path, ")"));
+    return NamespaceDirectory(std::move(path), std::move(fd));
+  }
+
+  absl::StatusOr<ino_t> Inode(const char* name) const {
+    struct stat st;
+    if (fstatat(fd_.get(), name, &st, 0) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("stat(", path_, "/", name, ")"));
+    }
+    return st.st_ino;
+  }
+
+ private:
+  NamespaceDirectory(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  std::string path_;
+  UniqueFd fd_;
+};
 
 }  // namespace
 
@@ -93,11 +113,13 @@ absl::StatusOr<NamespaceDecision> DecideNamespaces(const HostFacts& facts,
 }
 
 absl::Status VerifyNamespaces(pid_t stub, int clone_flags, std::vector<MechanismRecord>* records) {
+  ASSIGN_OR_RETURN(NamespaceDirectory own_namespaces, NamespaceDirectory::Open("/proc/self/ns"));
+  ASSIGN_OR_RETURN(NamespaceDirectory stub_namespaces,
+                   NamespaceDirectory::Open(absl::StrCat("/proc/", stub, "/ns")));
   for (size_t i = 0; i < kSandboxNamespaceCount; ++i) {
     const NamespaceKind& kind = kSandboxNamespaces[i];
-    ASSIGN_OR_RETURN(ino_t own, NamespaceInode(absl::StrCat("/proc/self/ns/", kind.proc_name)));
-    ASSIGN_OR_RETURN(ino_t stubs,
-                     NamespaceInode(absl::StrCat("/proc/", stub, "/ns/", kind.proc_name)));
+    ASSIGN_OR_RETURN(ino_t own, own_namespaces.Inode(kind.proc_name));
+    ASSIGN_OR_RETURN(ino_t stubs, stub_namespaces.Inode(kind.proc_name));
     bool asked = (clone_flags & kind.clone_flag) != 0;
     if (asked == (own == stubs)) {
       return MechanismError(
@@ -119,9 +141,8 @@ absl::Status VerifyNamespaces(pid_t stub, int clone_flags, std::vector<Mechanism
                        {Mechanism::kNetworkNamespace, CLONE_NEWNET, "net"}};
   for (const auto& kind : at_clone_only) {
     if ((clone_flags & kind.clone_flag) == 0) continue;
-    ASSIGN_OR_RETURN(ino_t own, NamespaceInode(absl::StrCat("/proc/self/ns/", kind.proc_name)));
-    ASSIGN_OR_RETURN(ino_t stubs,
-                     NamespaceInode(absl::StrCat("/proc/", stub, "/ns/", kind.proc_name)));
+    ASSIGN_OR_RETURN(ino_t own, own_namespaces.Inode(kind.proc_name));
+    ASSIGN_OR_RETURN(ino_t stubs, stub_namespaces.Inode(kind.proc_name));
     if (own == stubs) {
       return MechanismError(
           kind.mechanism, absl::StatusCode::kFailedPrecondition,

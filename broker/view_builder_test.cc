@@ -1,5 +1,6 @@
-// CloneViewSources on the real kernel, in a private mount namespace of a
-// forked child (root: CLONE_NEWNS needs CAP_SYS_ADMIN).
+// CloneViewSources and BuildView on the real kernel, in a private mount
+// namespace of a forked child (root: CLONE_NEWNS needs CAP_SYS_ADMIN), and
+// VerifyView reading that child's view from outside, as the broker does.
 
 #include "broker/view_builder.h"
 
@@ -7,6 +8,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,6 +16,8 @@
 
 #include <memory>
 #include <string>
+
+#include "broker/filesystem_view.h"
 
 namespace tether::broker {
 namespace {
@@ -79,6 +83,102 @@ TEST(CloneViewSourcesTest, RefusesAPathReplacedSinceItWasPlanned) {
   int planned = open(planned_dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   ASSERT_GE(planned, 0);
   EXPECT_EQ(CloneInNewMountNamespace(BindPlan(other.path(), planned)), ESTALE);
+}
+
+// A read-only tmpfs root with a host directory bound at /data and a link
+// /link -> data: a view as the planner lays one out.
+ViewPlan SmallView(const std::string& host_directory, int planned_fd) {
+  ViewMount root;
+  root.kind = ViewMountKind::kRoot;
+  root.target = "/";
+  root.tmpfs_size = 1 << 20;
+  root.attributes = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  ViewPlan plan = BindPlan(host_directory, planned_fd);
+  plan.mounts[0].target = "/data";
+  ViewMount link;
+  link.kind = ViewMountKind::kSymlink;
+  link.target = "/link";
+  link.source = "data";
+  plan.mounts.insert(plan.mounts.begin(), root);
+  plan.mounts.push_back(link);
+  return plan;
+}
+
+// A child that built `plan` as its view and waits there to be killed.
+class ViewChild {
+ public:
+  explicit ViewChild(const ViewPlan& plan) {
+    int ready[2];
+    if (pipe(ready) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(ready[0]);
+      if (unshare(CLONE_NEWNS) != 0) _exit(200);
+      std::vector<ViewMountOutcome> outcomes;
+      char built = BuildView(plan, &outcomes) == 0 ? 1 : 0;
+      if (write(ready[1], &built, 1) != 1) _exit(201);
+      pause();
+      _exit(0);
+    }
+    close(ready[1]);
+    char built = 0;
+    built_ = read(ready[0], &built, 1) == 1 && built == 1;
+    close(ready[0]);
+  }
+  ~ViewChild() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  bool built() const { return built_; }
+
+ private:
+  pid_t pid_ = -1;
+  bool built_ = false;
+};
+
+TEST(VerifyViewTest, AViewAsPlannedIsVerified) {
+  ASSERT_EQ(geteuid(), 0u) << "needs root for a mount namespace";
+  TempDir dir;
+  ViewPlan plan = SmallView(dir.path(), open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  ViewChild child(plan);
+  ASSERT_TRUE(child.built());
+  std::vector<MechanismRecord> records(plan.mounts.size());
+  absl::Status verified = VerifyView(child.pid(), plan, &records);
+  EXPECT_TRUE(verified.ok()) << verified;
+  for (const MechanismRecord& record : records) EXPECT_EQ(record.evidence, Evidence::kVerified);
+}
+
+// What the broker planned to bind is another directory than the one the
+// view shows at that point: refused, naming the path.
+TEST(VerifyViewTest, ABindOfAnotherDirectoryThanPlannedIsRefused) {
+  ASSERT_EQ(geteuid(), 0u) << "needs root for a mount namespace";
+  TempDir dir, other;
+  ViewPlan plan = SmallView(dir.path(), open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  ViewChild child(plan);
+  ASSERT_TRUE(child.built());
+  plan.mounts[1].source_fd =
+      std::make_shared<UniqueFd>(open(other.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  std::vector<MechanismRecord> records(plan.mounts.size());
+  absl::Status verified = VerifyView(child.pid(), plan, &records);
+  EXPECT_EQ(verified.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(verified.message().find("/data is not the host's " + dir.path()), std::string::npos)
+      << verified;
+}
+
+// A link the plan names that the view has as something else: refused.
+TEST(VerifyViewTest, APlannedLinkThatIsNotALinkIsRefused) {
+  ASSERT_EQ(geteuid(), 0u) << "needs root for a mount namespace";
+  TempDir dir;
+  ViewPlan plan = SmallView(dir.path(), open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  ViewChild child(plan);
+  ASSERT_TRUE(child.built());
+  ViewPlan expected = plan;
+  expected.mounts.back().target = "/data";  // a directory in the view
+  std::vector<MechanismRecord> records(expected.mounts.size());
+  absl::Status verified = VerifyView(child.pid(), expected, &records);
+  EXPECT_NE(verified.message().find("/data is not a link"), std::string::npos) << verified;
 }
 
 }  // namespace
