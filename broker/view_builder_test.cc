@@ -138,46 +138,51 @@ class ViewChild {
   bool built_ = false;
 };
 
-TEST(VerifyViewTest, AViewAsPlannedIsVerified) {
-  ASSERT_EQ(geteuid(), 0u) << "needs root for a mount namespace";
-  TempDir dir;
-  ViewPlan plan = SmallView(dir.path(), open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  ViewChild child(plan);
-  ASSERT_TRUE(child.built());
-  std::vector<MechanismRecord> records(plan.mounts.size());
-  absl::Status verified = VerifyView(child.pid(), plan, &records);
+// The small view, built by a child; each test verifies it against a plan.
+class VerifyViewTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "needs root for a mount namespace";
+    plan_ = SmallView(dir_.path(), open(dir_.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    child_ = std::make_unique<ViewChild>(plan_);
+    ASSERT_TRUE(child_->built());
+  }
+
+  absl::Status Verify(const ViewPlan& expected) {
+    records_.assign(expected.mounts.size(), MechanismRecord{});
+    return VerifyView(child_->pid(), expected, &records_);
+  }
+
+  TempDir dir_;
+  ViewPlan plan_;
+  std::unique_ptr<ViewChild> child_;
+  std::vector<MechanismRecord> records_;
+};
+
+TEST_F(VerifyViewTest, AViewAsPlannedIsVerified) {
+  absl::Status verified = Verify(plan_);
   EXPECT_TRUE(verified.ok()) << verified;
-  for (const MechanismRecord& record : records) EXPECT_EQ(record.evidence, Evidence::kVerified);
+  for (const MechanismRecord& record : records_) EXPECT_EQ(record.evidence, Evidence::kVerified);
 }
 
 // What the broker planned to bind is another directory than the one the
 // view shows at that point: refused, naming the path.
-TEST(VerifyViewTest, ABindOfAnotherDirectoryThanPlannedIsRefused) {
-  ASSERT_EQ(geteuid(), 0u) << "needs root for a mount namespace";
-  TempDir dir, other;
-  ViewPlan plan = SmallView(dir.path(), open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  ViewChild child(plan);
-  ASSERT_TRUE(child.built());
-  plan.mounts[1].source_fd =
+TEST_F(VerifyViewTest, ABindOfAnotherDirectoryThanPlannedIsRefused) {
+  TempDir other;
+  ViewPlan expected = plan_;
+  expected.mounts[1].source_fd =
       std::make_shared<UniqueFd>(open(other.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  std::vector<MechanismRecord> records(plan.mounts.size());
-  absl::Status verified = VerifyView(child.pid(), plan, &records);
+  absl::Status verified = Verify(expected);
   EXPECT_EQ(verified.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(verified.message().find("/data is not the host's " + dir.path()), std::string::npos)
+  EXPECT_NE(verified.message().find("/data is not the host's " + dir_.path()), std::string::npos)
       << verified;
 }
 
 // A link the plan names that the view has as something else: refused.
-TEST(VerifyViewTest, APlannedLinkThatIsNotALinkIsRefused) {
-  ASSERT_EQ(geteuid(), 0u) << "needs root for a mount namespace";
-  TempDir dir;
-  ViewPlan plan = SmallView(dir.path(), open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  ViewChild child(plan);
-  ASSERT_TRUE(child.built());
-  ViewPlan expected = plan;
+TEST_F(VerifyViewTest, APlannedLinkThatIsNotALinkIsRefused) {
+  ViewPlan expected = plan_;
   expected.mounts.back().target = "/data";  // a directory in the view
-  std::vector<MechanismRecord> records(expected.mounts.size());
-  absl::Status verified = VerifyView(child.pid(), expected, &records);
+  absl::Status verified = Verify(expected);
   EXPECT_NE(verified.message().find("/data is not a link"), std::string::npos) << verified;
 }
 
