@@ -16,9 +16,12 @@ struct SelfStatusMasks {
   uint64_t ignored_signals = 0;  // SigIgn: bit N-1 is signal N
 };
 
-// Nothing when /proc/self/status cannot be read, is not procfs's own
-// (whatever is mounted over /proc, which the caller then must not take
-// for the kernel's word) or lacks a field: the caller asks the kernel
+// Read from /proc/thread-self/status, looked up from a /proc that is
+// procfs's own root without crossing a mount, and only when the file names
+// the caller's pid. Nothing otherwise (no procfs, a tmpfs over /proc with
+// links of its own, another process's procfs directory bound over /proc,
+// a procfs of another pid namespace, a field missing): the caller, which
+// must not take such a file for the kernel's word, asks the kernel
 // directly instead.
 std::optional<SelfStatusMasks> ReadSelfStatusMasks();
 

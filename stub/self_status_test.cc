@@ -91,6 +91,43 @@ TEST(SelfStatusTest, AStatusFileThatIsNotProcfsIsNotRead) {
   });
 }
 
+// Another process's procfs directory (pid 1's, with its whole bounding
+// set) bound over /proc: procfs's own files, but not the caller's.
+TEST(SelfStatusTest, AnotherProcessesProcDirectoryBoundOverProcIsNotRead) {
+  InChild([] {
+    ASSERT_EQ(prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0), 0);
+    uint64_t truth = BoundingSetByPrctl();
+    ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
+    ASSERT_EQ(mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+    ASSERT_EQ(mount("/proc/1", "/proc", nullptr, MS_BIND, nullptr), 0) << strerror(errno);
+    EXPECT_FALSE(ReadSelfStatusMasks().has_value());
+    EXPECT_EQ(CollectSelfFacts().caps.bounding, truth);
+  });
+}
+
+// A tmpfs over /proc whose self and thread-self are links into the real
+// procfs, kept elsewhere, at pid 1: the status file they reach is
+// procfs's own, but pid 1's.
+TEST(SelfStatusTest, LinksFromATmpfsOverProcIntoTheRealOneAreNotFollowed) {
+  InChild([] {
+    ASSERT_EQ(prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0), 0);
+    uint64_t truth = BoundingSetByPrctl();
+    ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
+    ASSERT_EQ(mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+    char real[] = "/tmp/self-status-test-XXXXXX";
+    ASSERT_NE(mkdtemp(real), nullptr) << strerror(errno);
+    ASSERT_EQ(mount("/proc", real, nullptr, MS_BIND | MS_REC, nullptr), 0) << strerror(errno);
+    ASSERT_EQ(mount("tmpfs", "/proc", "tmpfs", 0, "mode=0755"), 0) << strerror(errno);
+    ASSERT_EQ(symlink((std::string(real) + "/1").c_str(), "/proc/self"), 0) << strerror(errno);
+    ASSERT_EQ(symlink((std::string(real) + "/1/task/1").c_str(), "/proc/thread-self"), 0)
+        << strerror(errno);
+    EXPECT_FALSE(ReadSelfStatusMasks().has_value());
+    EXPECT_EQ(CollectSelfFacts().caps.bounding, truth);
+    umount2(real, MNT_DETACH);
+    rmdir(real);
+  });
+}
+
 TEST(SelfStatusTest, HelloUnderALyingProcReportsTheKernelsBoundingSet) {
   InChild([] {
     ASSERT_EQ(prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0), 0);
