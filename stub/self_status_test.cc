@@ -45,11 +45,16 @@ bool Ignored(int signo) {
 
 // A tmpfs over /proc whose self/status says: nothing in the bounding set,
 // nothing ambient, nothing ignored.
+// A mount namespace of its own, whose mounts reach no other.
+void EnterPrivateMountNamespace() {
+  ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
+  ASSERT_EQ(mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+}
+
 // In a mount namespace of its own (InChild makes the caller root of a
 // user namespace where it is not root).
 void MountLyingProc() {
-  ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
-  ASSERT_EQ(mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+  ASSERT_NO_FATAL_FAILURE(EnterPrivateMountNamespace());
   ASSERT_EQ(mount("tmpfs", "/proc", "tmpfs", 0, "mode=0755"), 0) << strerror(errno);
   ASSERT_EQ(mkdir("/proc/self", 0755), 0) << strerror(errno);
   int fd = open("/proc/self/status", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -97,8 +102,7 @@ TEST(SelfStatusTest, AnotherProcessesProcDirectoryBoundOverProcIsNotRead) {
   InChild([] {
     ASSERT_EQ(prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0), 0);
     uint64_t truth = BoundingSetByPrctl();
-    ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
-    ASSERT_EQ(mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+    ASSERT_NO_FATAL_FAILURE(EnterPrivateMountNamespace());
     ASSERT_EQ(mount("/proc/1", "/proc", nullptr, MS_BIND, nullptr), 0) << strerror(errno);
     EXPECT_FALSE(ReadSelfStatusMasks().has_value());
     EXPECT_EQ(CollectSelfFacts().caps.bounding, truth);
@@ -112,8 +116,7 @@ TEST(SelfStatusTest, LinksFromATmpfsOverProcIntoTheRealOneAreNotFollowed) {
   InChild([] {
     ASSERT_EQ(prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0), 0);
     uint64_t truth = BoundingSetByPrctl();
-    ASSERT_EQ(unshare(CLONE_NEWNS), 0) << strerror(errno);
-    ASSERT_EQ(mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0) << strerror(errno);
+    ASSERT_NO_FATAL_FAILURE(EnterPrivateMountNamespace());
     char real[] = "/tmp/self-status-test-XXXXXX";
     ASSERT_NE(mkdtemp(real), nullptr) << strerror(errno);
     ASSERT_EQ(mount("/proc", real, nullptr, MS_BIND | MS_REC, nullptr), 0) << strerror(errno);
