@@ -66,6 +66,22 @@ SendResult SendFrames(int socket_fd, const std::vector<kj::Array<capnp::word>>& 
     datagrams[i].msg_hdr.msg_iov = &parts[i];
     datagrams[i].msg_hdr.msg_iovlen = 1;
   }
+  if (frames.size() == 1) {
+    // One datagram is a sendmsg: the only call a stub makes for it after
+    // the workload filter, which a policy may have made deny sendmmsg.
+    ssize_t sent;
+    do {
+      sent = sendmsg(socket_fd, &datagrams[0].msg_hdr, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+      result.error = errno == EPIPE ? FrameError::kClosed : FrameError::kSystem;
+      result.errno_value = errno;
+    } else if (static_cast<size_t>(sent) != parts[0].iov_len) {
+      result.error = FrameError::kSystem;
+      result.errno_value = EMSGSIZE;
+    }
+    return result;
+  }
   for (size_t next = 0; next < datagrams.size();) {
     int sent = sendmmsg(socket_fd, &datagrams[next], datagrams.size() - next, MSG_NOSIGNAL);
     if (sent < 0 && errno == EINTR) continue;

@@ -66,7 +66,8 @@ kj::Array<capnp::word> EncodeFrame(capnp::MessageBuilder& message);
 
 // Sends `frames` in order, one datagram each and without fds, in as few
 // system calls as the socket takes them (sendmmsg): a peer that waits for
-// them is woken once, not once a frame. Retries EINTR.
+// them is woken once, not once a frame. A single frame goes out with
+// sendmsg. Retries EINTR.
 SendResult SendFrames(int socket_fd, const std::vector<kj::Array<capnp::word>>& frames);
 
 // Treats `size` bytes as one received datagram without fds: the same checks

@@ -3,7 +3,13 @@
 #include <capnp/message.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ipc/fd_passing.h"
@@ -105,6 +111,48 @@ TEST_F(FrameTest, FramesToAClosedPeerReportClosed) {
   std::vector<kj::Array<capnp::word>> frames;
   frames.push_back(ExecFailedFrame(1));
   EXPECT_EQ(SendFrames(sender_.get(), frames).error, FrameError::kClosed);
+}
+
+// Loads a filter on this process that fails sendmmsg with EPERM.
+void DenySendmmsg() {
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sendmmsg, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog program = {sizeof(filter) / sizeof(filter[0]), filter};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0) {
+    _exit(90);
+  }
+}
+
+// What the stub sends under a workload filter that denies sendmmsg: one
+// frame goes out, two do not.
+TEST_F(FrameTest, OneFrameIsSentWhereSendmmsgIsDenied) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    DenySendmmsg();
+    std::vector<kj::Array<capnp::word>> one;
+    one.push_back(ExecFailedFrame(7));
+    if (!SendFrames(sender_.get(), one).ok()) _exit(91);
+    std::vector<kj::Array<capnp::word>> two;
+    two.push_back(ExecFailedFrame(8));
+    two.push_back(ExecFailedFrame(9));
+    SendResult sent = SendFrames(sender_.get(), two);
+    _exit(sent.error == FrameError::kSystem && sent.errno_value == EPERM ? 0 : 92);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  ReceivedFrame frame = ReceiveFrame(receiver_.get());
+  ASSERT_TRUE(frame.ok()) << FrameErrorName(frame.error);
+  EXPECT_EQ(frame.Get<wire::StubMessage>().getExecFailed(), 7);
+  sender_.reset();
+  EXPECT_EQ(ReceiveFrame(receiver_.get()).error, FrameError::kClosed);
 }
 
 TEST_F(FrameTest, RejectsBytesThatAreNotWordAligned) {

@@ -190,7 +190,12 @@ INSTANTIATE_TEST_SUITE_P(
                   R"({"seccomp": {"allow_socket_families": ["AF_VSOCK", "AF_VSOCK"]}})",
                   "$.seccomp.allow_socket_families[1]: 'AF_VSOCK' is listed twice"},
         BadPolicy{"BadSyscallName", R"({"seccomp": {"deny_syscalls": ["mount*"]}})",
-                  "$.seccomp.deny_syscalls[0]: 'mount*' is not a valid name"}),
+                  "$.seccomp.deny_syscalls[0]: 'mount*' is not a valid name"},
+        BadPolicy{"DeniesASyscallTheStubMakesUnderTheFilter",
+                  R"({"seccomp": {"deny_syscalls": ["uname", "sendmsg"]}})",
+                  "$.seccomp.deny_syscalls[1]: 'sendmsg' cannot be denied: tether-stub makes it "
+                  "under the workload filter to report its last step and start the workload, so "
+                  "no run could start"}),
     [](const ::testing::TestParamInfo<BadPolicy>& info) { return info.param.name; });
 
 struct Hostname {

@@ -325,8 +325,29 @@ int Resolve(const char* name) { return seccomp_syscall_resolve_name(name); }
 
 }  // namespace
 
+const std::vector<std::string>& SyscallsTheStubMakesUnderTheFilter() {
+  // Never destroyed, as static objects should not be.
+  static const std::vector<std::string>* const names = new std::vector<std::string>{
+      "sendmsg", "recvmsg",      "close",           "mmap",  "munmap",    "rt_sigprocmask", "clone",
+      "execve",  "rt_sigaction", "rt_sigtimedwait", "wait4", "exit_group"};
+  return *names;
+}
+
+absl::Status CheckDeniableSyscalls(const std::vector<std::string>& names) {
+  const std::vector<std::string>& needed = SyscallsTheStubMakesUnderTheFilter();
+  for (const std::string& name : names) {
+    if (std::find(needed.begin(), needed.end(), name) == needed.end()) continue;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", name,
+        "' cannot be denied: tether-stub makes it under the workload filter to report its last "
+        "step and start the workload, so no run could start"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(
     const WorkloadSeccompOptions& options) {
+  RETURN_IF_ERROR(CheckDeniableSyscalls(options.extra_denied_syscalls));
   // Names are checked before anything is built, so that a typo is reported
   // as such and not as a libseccomp failure.
   for (const std::string& name : options.extra_denied_syscalls) {

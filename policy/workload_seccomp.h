@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "ipc/unique_fd.h"
@@ -59,6 +60,17 @@ absl::StatusOr<tether::UniqueFd> SealProgram(const std::vector<struct sock_filte
 // InvalidArgumentError unless its size is a non-zero multiple of
 // sizeof(sock_filter) of at most ipc::kMaxSeccompInstructions instructions.
 absl::StatusOr<std::vector<struct sock_filter>> ReadSealedProgram(int memfd);
+
+// The syscalls tether-stub makes under the workload filter it has just
+// loaded on itself, before any workload runs: sending the filter's step
+// result and Ready, receiving Go, its exec, and, as the workload's init, the
+// child, the signal mask and the waits. A filter that denied one could start
+// no workload, so neither a policy nor CompileWorkloadFilter accepts one.
+const std::vector<std::string>& SyscallsTheStubMakesUnderTheFilter();
+
+// An InvalidArgumentError naming the first of `names` that is one of
+// SyscallsTheStubMakesUnderTheFilter(), and why; OK otherwise.
+absl::Status CheckDeniableSyscalls(const std::vector<std::string>& names);
 
 // The syscalls the default filter has a rule for on the native architecture,
 // in filter order, including those denied only for some arguments (clone,

@@ -570,6 +570,24 @@ TEST(WorkloadSeccompTest, UnknownExtraSyscallIsAnError) {
       << program.status();
 }
 
+TEST(WorkloadSeccompTest, ExtraDenialOfASyscallTheStubMakesUnderTheFilterIsAnError) {
+  for (const std::string& name : SyscallsTheStubMakesUnderTheFilter()) {
+    ASSERT_GE(seccomp_syscall_resolve_name(name.c_str()), 0) << name << " is no syscall here";
+    WorkloadSeccompOptions options;
+    options.extra_denied_syscalls = {"uname", name};
+    absl::StatusOr<std::vector<sock_filter>> program = CompileWorkloadFilter(options);
+    EXPECT_EQ(program.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_NE(program.status().message().find("'" + name + "' cannot be denied"), std::string::npos)
+        << program.status();
+  }
+}
+
+TEST(WorkloadSeccompTest, ExtraDenialOfSendmmsgIsAccepted) {
+  WorkloadSeccompOptions options;
+  options.extra_denied_syscalls = {"sendmmsg"};
+  EXPECT_TRUE(CompileWorkloadFilter(options).ok());
+}
+
 TEST(WorkloadSeccompTest, ExtraSyscallWithNulByteIsAnError) {
   WorkloadSeccompOptions options;
   options.extra_denied_syscalls = {std::string("uname\0mount", 11)};

@@ -93,12 +93,34 @@ std::optional<ReceivedPlan> ReceivePlan(int socket_fd) {
   return received;
 }
 
+namespace {
+
+bool SendResults(int socket_fd, std::vector<kj::Array<capnp::word>>* results) {
+  if (results->empty()) return true;
+  ipc::SendResult sent = ipc::SendFrames(socket_fd, *results);
+  results->clear();
+  if (!sent.ok()) {
+    Complain(std::string("cannot send the step results: ") + ipc::FrameErrorName(sent.error) + " " +
+             std::strerror(sent.errno_value));
+  }
+  return sent.ok();
+}
+
+}  // namespace
+
 bool RunPlan(int socket_fd, const ReceivedPlan& plan) {
   // The results go out together once the steps are done or one failed:
   // the broker, which waits for them, is woken once instead of once a step.
+  // Those before a seccomp filter go out before it is loaded, so that what
+  // the stub sends under the workload's filter is one sendmsg per message,
+  // whatever else the policy denies.
   std::vector<kj::Array<capnp::word>> results;
   bool failed = false;
   for (size_t i = 0; i < plan.plan.steps.size() && !failed; ++i) {
+    if (plan.plan.steps[i].action == ipc::Action::kSeccompFilter &&
+        !SendResults(socket_fd, &results)) {
+      return false;
+    }
     ipc::StubMessage message;
     message.kind = ipc::StubMessage::Kind::kStepResult;
     struct timespec start, end;
@@ -112,12 +134,7 @@ bool RunPlan(int socket_fd, const ReceivedPlan& plan) {
     results.push_back(ipc::EncodeFrame(builder));
     failed = message.step_result.outcome == ipc::Outcome::kFailed;
   }
-  ipc::SendResult sent = ipc::SendFrames(socket_fd, results);
-  if (!sent.ok()) {
-    Complain(std::string("cannot send the step results: ") + ipc::FrameErrorName(sent.error) + " " +
-             std::strerror(sent.errno_value));
-  }
-  return sent.ok() && !failed;
+  return SendResults(socket_fd, &results) && !failed;
 }
 
 bool SendReady(int socket_fd) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "tests/integration/sandbox_fixture.h"
 
 namespace tether::testing {
@@ -63,6 +64,36 @@ TEST_F(ProcessPolicyTest, RlimitsFromThePolicyApply) {
                "ulimit -Sn; ulimit -Hn");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, "64\n128\n");
+}
+
+// The stub sends its last step's result under the workload filter: one
+// sendmsg, so that a policy may deny sendmmsg to the workload.
+TEST_F(ProcessPolicyTest, PolicyDeniesSendmmsgToTheWorkloadAndTheRunStillStarts) {
+  std::ofstream(dir_ + "/policy.json") << R"({"seccomp": {"deny_syscalls": ["sendmmsg"]}})";
+  RunSpec spec;
+  spec.args = {"run",
+               "--network",
+               "host",
+               "--policy",
+               dir_ + "/policy.json",
+               "--",
+               Binaries().Bin("sandbox_probe"),
+               "sendmmsg"};
+  RunResult result = RunTether(spec);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "sendmmsg=EPERM\n");
+}
+
+TEST_F(ProcessPolicyTest, DenyingASyscallTheStubMakesUnderTheFilterIsRefused) {
+  for (const char* name : {"sendmsg", "recvmsg", "execve", "wait4"}) {
+    RunResult result = RunShell(
+        absl::StrCat(R"({"seccomp": {"deny_syscalls": ["uname", ")", name, R"("]}})"), "true");
+    EXPECT_EQ(result.exit_code, 2) << name;
+    EXPECT_NE(result.err.find(absl::StrCat("$.seccomp.deny_syscalls[1]: '", name,
+                                           "' cannot be denied: tether-stub makes it")),
+              std::string::npos)
+        << result.err;
+  }
 }
 
 TEST_F(ProcessPolicyTest, MissingUserPathIsAnErrorUnderHardRequirement) {

@@ -125,6 +125,17 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  if (command == "sendmmsg") {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0) return 1;
+    char byte = 'x';
+    struct iovec part = {&byte, 1};
+    struct mmsghdr datagram = {};
+    datagram.msg_hdr.msg_iov = &part;
+    datagram.msg_hdr.msg_iovlen = 1;
+    PrintErrno("sendmmsg", sendmmsg(pair[0], &datagram, 1, 0) == 1 ? 0 : -1);
+    return 0;
+  }
   if (command == "exit" && argc == 3) return std::atoi(argv[2]);
   if (command == "kill-self" && argc == 3) {
     signal(std::atoi(argv[2]), SIG_DFL);
