@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
 
@@ -22,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/files.h"
 #include "base/status.h"
 #include "broker/working_directory.h"
 
@@ -372,11 +372,11 @@ std::string Unescape(absl::string_view field) {
 
 absl::StatusOr<std::vector<MountInfo>> ReadMountInfo(pid_t pid) {
   std::string path = absl::StrCat("/proc/", pid, "/mountinfo");
-  std::ifstream file(path);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  // Not an ifstream: its filebuf would build the C++ classic locale, which
+  // nothing else in a run asks for (broker/no_iostream_init.cc).
+  ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
   std::vector<MountInfo> mounts;
-  std::string line;
-  while (std::getline(file, line)) {
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
     auto separator = std::find(fields.begin(), fields.end(), "-");
     if (fields.size() < 10 || separator == fields.end() || separator + 1 == fields.end()) {

@@ -31,6 +31,22 @@ if [ -n "$unexpected" ]; then
   echo "$unexpected" >&2
   exit 1
 fi
+# Nor does the broker's own code make a file or string stream, or a
+# locale: a filebuf or a stream builds the C++ classic locale with all its
+# facets, which nothing else in a launch needs (a tenth of a millisecond
+# and a dozen page faults a run on this project's VMs).
+stream_types='(basic_(i|o)?fstream|basic_filebuf|basic_(i|o)?stringstream|basic_stringbuf)'
+locale_users="$(objdump -d --no-show-raw-insn "$broker" |
+  awk -v types="<_ZNSt(7__cxx11)?[0-9]+$stream_types[^>]*C[12]E|<_ZNSt6localeC[12]Ev" \
+    '/^[0-9a-f]+ </ { fn = $2 } fn ~ /^<_ZN[K]?6tether/ && /call/ && $0 ~ types { print fn }' |
+  sort -u)"
+echo "tether functions making a C++ stream or locale:"
+echo "${locale_users:-(none)}"
+if [ -n "$locale_users" ]; then
+  echo "these build the C++ classic locale on a launch's path: read with base/files.h" \
+    "and format with abseil instead" >&2
+  exit 1
+fi
 # The real constructor is not linked: the static Init objects call the
 # stand-in, so none of the streams is ever built.
 if nm "$broker" | grep -q ' T _ZNSt8ios_base4InitC1Ev$'; then
