@@ -24,6 +24,25 @@ const char* FrameErrorName(FrameError error) {
   return "unknown frame error";
 }
 
+namespace {
+
+// One datagram with sendmsg, its failure or short send as a SendResult.
+SendResult SendDatagram(int socket_fd, kj::ArrayPtr<const kj::byte> bytes,
+                        const std::vector<int>& fds) {
+  SendResult result;
+  const ssize_t sent = SendWithFds(socket_fd, bytes.begin(), bytes.size(), fds.data(), fds.size());
+  if (sent < 0) {
+    result.error = errno == EPIPE ? FrameError::kClosed : FrameError::kSystem;
+    result.errno_value = errno;
+  } else if (static_cast<size_t>(sent) != bytes.size()) {
+    result.error = FrameError::kSystem;
+    result.errno_value = EMSGSIZE;
+  }
+  return result;
+}
+
+}  // namespace
+
 SendResult SendFrame(int socket_fd, capnp::MessageBuilder& message, const std::vector<int>& fds) {
   SendResult result;
   if (fds.size() > kMaxFdsPerMessage) {
@@ -36,15 +55,7 @@ SendResult SendFrame(int socket_fd, capnp::MessageBuilder& message, const std::v
     result.error = FrameError::kTooLarge;
     return result;
   }
-  const ssize_t sent = SendWithFds(socket_fd, bytes.begin(), bytes.size(), fds.data(), fds.size());
-  if (sent < 0) {
-    result.error = errno == EPIPE ? FrameError::kClosed : FrameError::kSystem;
-    result.errno_value = errno;
-  } else if (static_cast<size_t>(sent) != bytes.size()) {
-    result.error = FrameError::kSystem;
-    result.errno_value = EMSGSIZE;
-  }
-  return result;
+  return SendDatagram(socket_fd, bytes, fds);
 }
 
 kj::Array<capnp::word> EncodeFrame(capnp::MessageBuilder& message) {
@@ -69,18 +80,7 @@ SendResult SendFrames(int socket_fd, const std::vector<kj::Array<capnp::word>>& 
   if (frames.size() == 1) {
     // One datagram is a sendmsg: the only call a stub makes for it after
     // the workload filter, which a policy may have made deny sendmmsg.
-    ssize_t sent;
-    do {
-      sent = sendmsg(socket_fd, &datagrams[0].msg_hdr, MSG_NOSIGNAL);
-    } while (sent < 0 && errno == EINTR);
-    if (sent < 0) {
-      result.error = errno == EPIPE ? FrameError::kClosed : FrameError::kSystem;
-      result.errno_value = errno;
-    } else if (static_cast<size_t>(sent) != parts[0].iov_len) {
-      result.error = FrameError::kSystem;
-      result.errno_value = EMSGSIZE;
-    }
-    return result;
+    return SendDatagram(socket_fd, frames[0].asBytes(), {});
   }
   for (size_t next = 0; next < datagrams.size();) {
     int sent = sendmmsg(socket_fd, &datagrams[next], datagrams.size() - next, MSG_NOSIGNAL);
