@@ -331,7 +331,7 @@ absl::Status ParseSeccomp(schema::Seccomp::Reader seccomp, PolicyFile* file) {
   file->deny_syscalls = Strings(seccomp.getDenySyscalls());
   RETURN_IF_ERROR(CheckNames(file->deny_syscalls, "$.seccomp.deny_syscalls", false));
   for (size_t i = 0; i < file->deny_syscalls.size(); ++i) {
-    absl::Status deniable = CheckDeniableSyscalls({file->deny_syscalls[i]});
+    absl::Status deniable = CheckDeniableSyscall(file->deny_syscalls[i]);
     if (!deniable.ok()) {
       return PathError(absl::StrCat("$.seccomp.deny_syscalls[", i, "]"), deniable.message());
     }

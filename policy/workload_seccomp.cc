@@ -333,24 +333,21 @@ const std::vector<std::string>& SyscallsTheStubMakesUnderTheFilter() {
   return *names;
 }
 
-absl::Status CheckDeniableSyscalls(const std::vector<std::string>& names) {
+absl::Status CheckDeniableSyscall(const std::string& name) {
   const std::vector<std::string>& needed = SyscallsTheStubMakesUnderTheFilter();
-  for (const std::string& name : names) {
-    if (std::find(needed.begin(), needed.end(), name) == needed.end()) continue;
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", name,
-        "' cannot be denied: tether-stub makes it under the workload filter to report its last "
-        "step and start the workload, so no run could start"));
-  }
-  return absl::OkStatus();
+  if (std::find(needed.begin(), needed.end(), name) == needed.end()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "'", name,
+      "' cannot be denied: tether-stub makes it under the workload filter to report its last "
+      "step and start the workload, so no run could start"));
 }
 
 absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(
     const WorkloadSeccompOptions& options) {
-  RETURN_IF_ERROR(CheckDeniableSyscalls(options.extra_denied_syscalls));
   // Names are checked before anything is built, so that a typo is reported
   // as such and not as a libseccomp failure.
   for (const std::string& name : options.extra_denied_syscalls) {
+    RETURN_IF_ERROR(CheckDeniableSyscall(name));
     // c_str() would stop at a NUL and deny a different syscall.
     if (name.find('\0') != std::string::npos || Resolve(name.c_str()) == __NR_SCMP_ERROR) {
       return absl::InvalidArgumentError(absl::StrCat("unknown syscall \"", absl::CEscape(name),

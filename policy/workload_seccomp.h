@@ -68,9 +68,9 @@ absl::StatusOr<std::vector<struct sock_filter>> ReadSealedProgram(int memfd);
 // no workload, so neither a policy nor CompileWorkloadFilter accepts one.
 const std::vector<std::string>& SyscallsTheStubMakesUnderTheFilter();
 
-// An InvalidArgumentError naming the first of `names` that is one of
-// SyscallsTheStubMakesUnderTheFilter(), and why; OK otherwise.
-absl::Status CheckDeniableSyscalls(const std::vector<std::string>& names);
+// An InvalidArgumentError naming `name` and why, when it is one of
+// SyscallsTheStubMakesUnderTheFilter(); OK otherwise.
+absl::Status CheckDeniableSyscall(const std::string& name);
 
 // The syscalls the default filter has a rule for on the native architecture,
 // in filter order, including those denied only for some arguments (clone,
