@@ -601,16 +601,15 @@ absl::StatusOr<Plan> RunSession::MakePlan(const ipc::Hello& hello, std::vector<U
                   ? std::move(ruleset_ahead_)
                   : policy::BuildLandlockRuleset(PolicyLandlockRules(), hello.landlock_abi,
                                                  policy::MissingPath::kSkip);
+    // Not used, or moved from: the one built ahead is closed either way.
+    ruleset_ahead_ = absl::UnavailableError("taken, or built for another ABI");
+    ruleset_ahead_abi_ = 0;
     if (ruleset.ok()) {
       absl::Status added = policy::AddLandlockRules(ruleset->get(), working_directory,
                                                     hello.landlock_abi, policy::MissingPath::kSkip);
       if (!added.ok()) ruleset = added;
     }
   }
-  // Not used (another ABI, or none), or moved from: the one built ahead is
-  // closed either way.
-  ruleset_ahead_ = absl::UnavailableError("taken, or built for another ABI");
-  ruleset_ahead_abi_ = 0;
   if (!ruleset.ok()) {
     return MechanismError(Mechanism::kLandlock, ruleset.status().code(),
                           ruleset.status().message());

@@ -194,8 +194,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadPolicy{"DeniesASyscallTheStubMakesUnderTheFilter",
                   R"({"seccomp": {"deny_syscalls": ["uname", "sendmsg"]}})",
                   "$.seccomp.deny_syscalls[1]: 'sendmsg' cannot be denied: tether-stub makes it "
-                  "under the workload filter, to report its last step, start the workload and, as "
-                  "its init, pass signals on to it and reap it"}),
+                  "under the workload filter to report its last step and start the workload, so "
+                  "no run could start"}),
     [](const ::testing::TestParamInfo<BadPolicy>& info) { return info.param.name; });
 
 struct Hostname {

@@ -328,9 +328,8 @@ int Resolve(const char* name) { return seccomp_syscall_resolve_name(name); }
 const std::vector<std::string>& SyscallsTheStubMakesUnderTheFilter() {
   // Never destroyed, as static objects should not be.
   static const std::vector<std::string>* const names = new std::vector<std::string>{
-      "sendmsg",        "recvmsg",    "close",  "mmap",         "munmap",
-      "rt_sigprocmask", "clone",      "execve", "rt_sigaction", "rt_sigtimedwait",
-      "wait4",          "exit_group", "kill"};
+      "sendmsg", "recvmsg",      "close",           "mmap",  "munmap",    "rt_sigprocmask", "clone",
+      "execve",  "rt_sigaction", "rt_sigtimedwait", "wait4", "exit_group"};
   return *names;
 }
 
@@ -339,8 +338,8 @@ absl::Status CheckDeniableSyscall(const std::string& name) {
   if (std::find(needed.begin(), needed.end(), name) == needed.end()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
       "'", name,
-      "' cannot be denied: tether-stub makes it under the workload filter, to report its last "
-      "step, start the workload and, as its init, pass signals on to it and reap it"));
+      "' cannot be denied: tether-stub makes it under the workload filter to report its last "
+      "step and start the workload, so no run could start"));
 }
 
 absl::StatusOr<std::vector<struct sock_filter>> CompileWorkloadFilter(

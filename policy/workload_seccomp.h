@@ -64,11 +64,8 @@ absl::StatusOr<std::vector<struct sock_filter>> ReadSealedProgram(int memfd);
 // The syscalls tether-stub makes under the workload filter it has just
 // loaded on itself, before any workload runs: sending the filter's step
 // result and Ready, receiving Go, its exec, and, as the workload's init, the
-// child, the signal mask, the waits and the signals it passes on (kill). A
-// filter that denied one would stop every run or leave the workload deaf to
-// SIGTERM and Ctrl-C, so neither a policy nor CompileWorkloadFilter accepts
-// one. (brk, and the status read that resets signal dispositions, fall back
-// where denied.)
+// child, the signal mask and the waits. A filter that denied one could start
+// no workload, so neither a policy nor CompileWorkloadFilter accepts one.
 const std::vector<std::string>& SyscallsTheStubMakesUnderTheFilter();
 
 // An InvalidArgumentError naming `name` and why, when it is one of

@@ -162,20 +162,31 @@ std::string Hex(uint64_t value) { return absl::StrFormat("%016x", value); }
 }  // namespace
 
 int ErrnoInThrowawayChild(int (*attempt)(const void* arg), const void* arg) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return errno;
   pid_t pid = fork();
-  if (pid < 0) return errno;
+  if (pid < 0) {
+    int error = errno;
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    return error;
+  }
   if (pid == 0) {
-    // The answer is the exit status: after a seccomp filter is loaded,
-    // exit_group is the one syscall a policy cannot deny (policy/
-    // workload_seccomp.h), where a write to a pipe could be denied.
     int result = attempt(arg);
-    _exit(result >= 0 && result <= 255 ? result : EIO);
+    (void)!write(pipe_fds[1], &result, sizeof(result));
+    _exit(0);
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return errno;
+  close(pipe_fds[1]);
+  int result = EIO;  // a child that died without answering
+  ssize_t n;
+  do {
+    n = read(pipe_fds[0], &result, sizeof(result));
+  } while (n < 0 && errno == EINTR);
+  if (n != sizeof(result)) result = EIO;
+  close(pipe_fds[0]);
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : EIO;  // killed before it answered
+  return result;
 }
 
 HostFacts ProbeHost(const absl::StatusOr<ProcStatus>& self,

@@ -88,9 +88,8 @@ void ForgetCachedHostFacts(absl::string_view filter_key);
 
 std::string HostFactsToJson(const HostFacts& facts);
 
-// Runs `attempt` in a forked child and returns 0 or the errno it reported
-// (its exit status), or EIO if the child was killed first. The child exits
-// right after; nothing changes in the caller.
+// Runs `attempt` in a forked child and returns 0 or the errno it reported.
+// The child exits right after; nothing changes in the caller.
 int ErrnoInThrowawayChild(int (*attempt)(const void* arg), const void* arg);
 
 }  // namespace tether::broker

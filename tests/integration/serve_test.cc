@@ -27,7 +27,6 @@
 
 #include "ipc/fd_passing.h"
 #include "tests/integration/sandbox_fixture.h"
-#include "tests/support/deny_all_policy.h"
 #include "tests/support/report_json.h"
 #include "tests/support/scoped_temp_dir.h"
 
@@ -485,27 +484,6 @@ TEST_F(ServeTest, SigtermDrainsAndRemovesTheSocket) {
 
 namespace tether::testing {
 namespace {
-
-// The server's policy denies every syscall but the stub's own and what the
-// static workload needs to start.
-class ServeDenyingAllButTheStubsSyscallsTest : public ServeTest {
- protected:
-  std::vector<std::string> ServerFlags() const override {
-    std::ofstream(policy_.Child("policy.json"))
-        << PolicyDenyingEverySyscallBut(kStaticStartupSyscalls);
-    return {"--allow-uid", "1000", "--network", "host", "--policy", policy_.Child("policy.json")};
-  }
-
-  ScopedTempDir policy_;
-};
-
-// As a sidecar the stub execs the workload itself (no init): under the
-// filter it still sends the filter's result and Ready and receives Go.
-// The host probe's throwaway child answers under the same filter.
-TEST_F(ServeDenyingAllButTheStubsSyscallsTest, TheWorkloadStartsAndItsExitStatusComesBack) {
-  RunResult result = Stub(1000, {"./sandbox_probe", "exit", "7"});
-  EXPECT_EQ(result.exit_code, 7) << result.err << ReadFile(dir_ + "/serve.log");
-}
 
 class ServeWithTokenTest : public ServeTest {
  protected:
